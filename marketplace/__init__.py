@@ -1,0 +1,81 @@
+"""OCOP Marketplace: farm products of a district online, each package traceable."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Application factory: config → extensions → blueprints → error handlers → CLI.
+
+    It only wires things together: no migrations, no network, no data work.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    from .config import load_config
+
+    load_config(app, config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (models must be imported before migrate/login)
+    from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from .i18n import register_filters, select_locale
+    from .security import set_security_headers
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(ROOT / "marketplace" / "translations"))
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Vui lòng đăng nhập để tiếp tục.")
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        from sqlalchemy import select
+
+        from .models import User
+
+        return db.session.scalars(select(User).where(User.session_token == token)).first()
+
+    register_filters(app)
+    from .labels import register_labels
+
+    register_labels(app)
+    app.after_request(set_security_headers)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .admin.routes import bp as admin_bp
+    from .auth.routes import bp as auth_bp
+    from .catalogue.routes import bp as catalogue_bp
+    from .dashboard.routes import bp as dashboard_bp
+
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(auth_bp, url_prefix="/account")
+    app.register_blueprint(dashboard_bp, url_prefix="/dashboard")
+    app.register_blueprint(admin_bp, url_prefix="/admin")

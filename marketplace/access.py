@@ -1,0 +1,110 @@
+"""Who may see what.  Views never check ownership by hand: they call :func:`owned_or_404`
+(or build queries with :func:`owned_producer_ids`) and use the role decorators below.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Certification, Producer, Product, ProductPhoto
+
+
+def owned_producer_ids(user) -> set[int] | None:
+    """Producer ids ``user`` acts for: its producer and, for a cooperative, its members.
+
+    ``None`` means "all" (officers and admins).  An anonymous user or a user without a
+    producer acts for nobody (empty set).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    if user.is_officer:
+        return None
+    if user.producer_id is None:
+        return set()
+    ids = {user.producer_id}
+    producer = db.session.get(Producer, user.producer_id)
+    if producer is not None and producer.is_cooperative:
+        ids.update(db.session.scalars(select(Producer.id).where(Producer.cooperative_id == producer.id)))
+    return ids
+
+
+# How each owner-scoped model reaches its producer id.
+_OWNER_COLUMN = {
+    Producer: lambda: (Producer.id, None),
+    Product: lambda: (Product.producer_id, None),
+    Certification: lambda: (Certification.producer_id, None),
+    ProductPhoto: lambda: (Product.producer_id, (Product, ProductPhoto.product_id == Product.id)),
+}
+
+
+def register_owner(model, column_factory) -> None:
+    """Let later capabilities (batches, stamps…) declare how their rows reach a producer id."""
+    _OWNER_COLUMN[model] = column_factory
+
+
+def scoped(stmt, model, user=None):
+    """Restrict a ``select(model)`` to rows the user may act on."""
+    user = user or current_user
+    ids = owned_producer_ids(user)
+    if ids is None:
+        return stmt
+    column, join = _OWNER_COLUMN[model]()
+    if join is not None:
+        stmt = stmt.join(*join)
+    return stmt.where(column.in_(ids or {-1}))
+
+
+def owned_or_404(model, ident, user=None):
+    """Load ``model`` by primary key for the current tenant, or answer 404 (never 403).
+
+    :param model: a model registered in ``_OWNER_COLUMN``
+    :param ident: its primary key
+    """
+    try:
+        ident = int(ident)
+    except (TypeError, ValueError):
+        abort(404)
+    stmt = scoped(select(model).where(model.id == ident), model, user)
+    obj = db.session.scalars(stmt).first()
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def producer_required(view):
+    """A logged-in user who acts for a producer (officers use the admin pages)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.producer_id is None:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def officer_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_officer:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

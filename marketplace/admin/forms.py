@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from ..forms_common import strip
+
+from ..labels import ISSUER_LEVELS
+
+
+class ReviewForm(FlaskForm):
+    decision = SelectField(_l("Quyết định"), choices=[("approve", _l("Duyệt")), ("reject", _l("Từ chối"))],
+                           validators=[DataRequired()])
+    note = TextAreaField(_l("Lý do (bắt buộc khi từ chối)"), validators=[Optional(), Length(max=2000)], filters=[strip])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decision.choices = [("approve", _l("Duyệt")), ("reject", _l("Từ chối"))]
+
+    def validate_note(self, field):
+        if self.decision.data == "reject" and not field.data:
+            raise ValidationError(str(_l("Hãy ghi lý do từ chối để chủ thể biết cần sửa gì.")))
+
+
+class OcopForm(FlaskForm):
+    stars = SelectField(_l("Hạng sao"), coerce=int, choices=[(3, "3★"), (4, "4★"), (5, "5★")])
+    score = IntegerField(_l("Điểm"), validators=[Optional(), NumberRange(min=0, max=100)])
+    decision_no = StringField(_l("Số quyết định"), validators=[DataRequired(), Length(max=64)], filters=[strip])
+    decision_date = DateField(_l("Ngày quyết định"), validators=[DataRequired()])
+    certificate_no = StringField(_l("Số giấy chứng nhận"), validators=[Optional(), Length(max=64)], filters=[strip])
+    issuer_level = SelectField(_l("Cấp công nhận"), validators=[DataRequired()])
+    issuer_name = StringField(_l("Cơ quan công nhận"), validators=[DataRequired(), Length(max=200)], filters=[strip])
+    valid_until = DateField(_l("Có hiệu lực đến (để trống = 36 tháng từ ngày quyết định)"), validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.issuer_level.choices = list(ISSUER_LEVELS.items())
+
+    def validate_valid_until(self, field):
+        if field.data and self.decision_date.data and field.data <= self.decision_date.data:
+            raise ValidationError(str(_l("Ngày hết hiệu lực phải sau ngày quyết định.")))
+
+    def validate_stars(self, field):
+        if field.data == 5 and self.issuer_level.data != "central":
+            raise ValidationError(str(_l("Sản phẩm 5 sao do Trung ương công nhận.")))

@@ -1,0 +1,185 @@
+"""District officers: approval queues, OCOP recognitions, certification checks, users."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import geo
+from ..access import admin_required, officer_required, owned_or_404
+from ..catalogue import service
+from ..dashboard.routes import send_document
+from ..extensions import db
+from ..models import (Certification, OcopRecognition, Producer, ProducerStatus, Product,
+                      ProductStatus, User)
+from ..models.base import utcnow
+from .forms import OcopForm, ReviewForm
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.route("/")
+@officer_required
+def index():
+    pending_producers = db.session.scalars(
+        select(Producer).where(Producer.status == ProducerStatus.pending.value).order_by(Producer.created_at)
+    ).all()
+    pending_products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.pending.value)
+        .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at)
+    ).all()
+    counts = dict(db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all())
+    unverified = db.session.scalar(select(func.count()).select_from(Certification).where(Certification.verified.is_(False)))
+    return render_template("admin/index.html", pending_producers=pending_producers,
+                           pending_products=pending_products, counts=counts, unverified=unverified)
+
+
+@bp.route("/producers")
+@officer_required
+def producers():
+    status = request.args.get("status")
+    stmt = select(Producer).order_by(Producer.name)
+    if status in {s.value for s in ProducerStatus}:
+        stmt = stmt.where(Producer.status == status)
+    return render_template("admin/producers.html", producers=db.session.scalars(stmt).all(), status=status, geo=geo)
+
+
+@bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])
+@officer_required
+def producer(producer_id: int):
+    producer = owned_or_404(Producer, producer_id)
+    form = ReviewForm()
+    if form.validate_on_submit():
+        service.review_producer(producer, form.decision.data == "approve", form.note.data or "")
+        db.session.commit()
+        flash(_("Đã cập nhật trạng thái chủ thể."), "success")
+        return redirect(url_for("admin.index"))
+    return render_template("admin/producer.html", producer=producer, form=form, geo=geo)
+
+
+@bp.route("/products")
+@officer_required
+def products():
+    status = request.args.get("status")
+    stmt = select(Product).options(selectinload(Product.producer)).order_by(Product.updated_at.desc())
+    if status in {s.value for s in ProductStatus}:
+        stmt = stmt.where(Product.status == status)
+    return render_template("admin/products.html", products=db.session.scalars(stmt).all(), status=status)
+
+
+@bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+@officer_required
+def product(product_id: int):
+    product = owned_or_404(Product, product_id)
+    form = ReviewForm()
+    if form.validate_on_submit():
+        try:
+            if form.decision.data == "approve":
+                service.publish_product(product)
+            else:
+                service.reject_product(product, form.note.data)
+        except service.TransitionError:
+            flash(_("Sản phẩm không ở trạng thái chờ duyệt."), "error")
+            return redirect(url_for("admin.product", product_id=product.id))
+        db.session.commit()
+        if product.is_published and not product.producer.is_approved:
+            flash(_("Đã duyệt sản phẩm. Lưu ý: chủ thể chưa được duyệt nên sản phẩm chưa hiện công khai."), "warning")
+        else:
+            flash(_("Đã cập nhật trạng thái sản phẩm."), "success")
+        return redirect(url_for("admin.index"))
+    return render_template("admin/product.html", product=product, form=form, ocop_form=OcopForm(),
+                           action_form=FlaskForm(), ocop=product.current_ocop(), geo=geo)
+
+
+@bp.route("/products/<int:product_id>/ocop", methods=["POST"])
+@officer_required
+def add_ocop(product_id: int):
+    product = owned_or_404(Product, product_id)
+    form = OcopForm()
+    if form.validate_on_submit():
+        rec = OcopRecognition(
+            product=product, stars=form.stars.data, score=form.score.data,
+            decision_no=form.decision_no.data, decision_date=form.decision_date.data,
+            certificate_no=form.certificate_no.data or "", issuer_level=form.issuer_level.data,
+            issuer_name=form.issuer_name.data,
+            valid_until=form.valid_until.data or service.default_valid_until(form.decision_date.data),
+            recorded_by_id=current_user.id,
+        )
+        db.session.add(rec)
+        service.touch(product)
+        db.session.commit()
+        flash(_("Đã ghi nhận quyết định OCOP."), "success")
+        return redirect(url_for("admin.product", product_id=product.id))
+    return render_template("admin/product.html", product=product, form=ReviewForm(), ocop_form=form,
+                           action_form=FlaskForm(), ocop=product.current_ocop(), geo=geo), 422
+
+
+@bp.route("/ocop/<int:recognition_id>/revoke", methods=["POST"])
+@officer_required
+def revoke_ocop(recognition_id: int):
+    rec = db.get_or_404(OcopRecognition, recognition_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    rec.revoked = True
+    service.touch(rec.product)
+    db.session.commit()
+    flash(_("Đã thu hồi công nhận OCOP."), "success")
+    return redirect(url_for("admin.product", product_id=rec.product_id))
+
+
+@bp.route("/certifications")
+@officer_required
+def certifications():
+    certs = db.session.scalars(
+        select(Certification).options(selectinload(Certification.producer), selectinload(Certification.product))
+        .order_by(Certification.verified, Certification.id.desc())
+    ).all()
+    return render_template("admin/certifications.html", certs=certs, action_form=FlaskForm())
+
+
+@bp.route("/certifications/<int:cert_id>/verify", methods=["POST"])
+@officer_required
+def verify_certification(cert_id: int):
+    cert = owned_or_404(Certification, cert_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    cert.verified = True
+    cert.verified_by_id = current_user.id
+    cert.verified_at = utcnow()
+    if cert.product is not None:
+        service.touch(cert.product)
+    db.session.commit()
+    flash(_("Đã xác minh chứng nhận."), "success")
+    return redirect(url_for("admin.certifications"))
+
+
+@bp.route("/certifications/<int:cert_id>/document")
+@officer_required
+def certification_document(cert_id: int):
+    return send_document(owned_or_404(Certification, cert_id))
+
+
+@bp.route("/users")
+@admin_required
+def users():
+    all_users = db.session.scalars(select(User).options(selectinload(User.producer)).order_by(User.email)).all()
+    return render_template("admin/users.html", users=all_users, action_form=FlaskForm())
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@admin_required
+def set_user_active(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash(_("Bạn không thể tự khóa tài khoản của mình."), "error")
+        return redirect(url_for("admin.users"))
+    user.active = request.form.get("active") == "1"
+    user.revoke_sessions()  # a deactivated user's sessions end now
+    db.session.commit()
+    flash(_("Đã cập nhật tài khoản."), "success")
+    return redirect(url_for("admin.users"))

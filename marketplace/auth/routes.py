@@ -1,0 +1,144 @@
+"""Accounts: register, log in, log out, change password (DESIGN.md §3)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from ..catalogue.service import create_producer
+from ..extensions import db, limiter
+from ..forms_common import bind_ward_choices, refreshing_wards
+from ..models import ProducerRole, User, UserRole
+from ..models.base import utcnow
+from ..passwords import hash_password, verify_password
+from ..security import safe_next
+from ..text import fold
+from .forms import ChangePasswordForm, LoginForm, RegisterForm, LogoutForm
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger("marketplace.auth")
+
+
+def _client_limit():
+    return current_app.config["LOGIN_RATE_PER_CLIENT"]
+
+
+def _account_limit():
+    return current_app.config["LOGIN_RATE_PER_ACCOUNT"]
+
+
+def _account_key():
+    return "login-account:" + fold(request.form.get("email", ""))[:254]
+
+
+def _failed(response) -> bool:
+    # A successful login redirects; anything else on POST counts against the limits.
+    return response.status_code != 302
+
+
+def home_for(user) -> str:
+    if user.is_officer:
+        return url_for("admin.index")
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_client_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_account_limit, key_func=_account_key, methods=["POST"], deduct_when=_failed)
+def login():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.casefold()
+        user = db.session.scalars(select(User).where(User.email == email)).first()
+        if user is None:
+            # Spend the same time as a real check so response time does not reveal accounts.
+            verify_password(_dummy_hash(), form.password.data)
+        elif verify_password(user.password_hash, form.password.data) and user.active:
+            login_user(user, remember=form.remember.data)
+            user.last_login_at = utcnow()
+            db.session.commit()
+            log.info("login ok", extra={"event": "login", "user_id": user.id})
+            return redirect(safe_next(request.args.get("next")) or home_for(user))
+        log.warning("login failed", extra={"event": "login_failed", "user_id": user.id if user else None})
+        form.password.errors.append(_("Email hoặc mật khẩu không đúng."))
+    return render_template("auth/login.html", form=form)
+
+
+_DUMMY = {}
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY:
+        _DUMMY[method] = hash_password("dummy-password-for-timing", method)
+    return _DUMMY[method]
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = RegisterForm()
+    bind_ward_choices(form)
+    if not refreshing_wards() and form.validate_on_submit():
+        email = form.email.data.casefold()
+        if db.session.scalars(select(User.id).where(User.email == email)).first() is not None:
+            form.email.errors.append(_("Email này đã được đăng ký. Hãy đăng nhập."))
+        else:
+            producer = create_producer(db.session, {
+                "kind": form.kind.data, "name": form.producer_name.data,
+                "representative": form.name.data, "phone": form.phone.data,
+                "email": email, "tax_code": form.tax_code.data,
+                "province_code": form.province_code.data, "ward_code": form.ward_code.data,
+            })
+            user = User(
+                email=email, name=form.name.data, role=UserRole.producer.value,
+                producer=producer, producer_role=ProducerRole.owner.value,
+                password_hash=hash_password(form.password.data, current_app.config["PASSWORD_HASH_METHOD"]),
+            )
+            db.session.add(user)
+            db.session.commit()
+            login_user(user)
+            flash(_("Đã tạo tài khoản. Hồ sơ của bạn đang chờ cán bộ huyện duyệt; trong lúc chờ, bạn có thể nhập sản phẩm."), "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    form = LogoutForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        current_user.revoke_sessions()
+        db.session.commit()
+        logout_user()
+        flash(_("Bạn đã đăng xuất."), "info")
+    return redirect(url_for("catalogue.index"))
+
+
+@bp.route("/", methods=["GET"])
+@login_required
+def account():
+    return render_template("auth/account.html")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not verify_password(current_user.password_hash, form.current.data):
+            form.current.errors.append(_("Mật khẩu hiện tại không đúng."))
+        else:
+            user = current_user._get_current_object()
+            user.password_hash = hash_password(form.password.data, current_app.config["PASSWORD_HASH_METHOD"])
+            user.revoke_sessions()  # every other session and remember cookie stops working
+            db.session.commit()
+            login_user(user)  # this browser continues with the new token
+            flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã bị đăng xuất."), "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/password.html", form=form)

@@ -1,0 +1,131 @@
+"""Public catalogue: search, product pages, producer pages, photos, language switch."""
+from __future__ import annotations
+
+import json
+
+from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
+                   send_from_directory, url_for)
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from .. import geo
+from ..extensions import db
+from ..i18n import LANG_COOKIE, current_language
+from ..media import is_safe_media_name
+from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductStatus
+from ..security import safe_next
+from .service import public_products_query
+from .structured import product_json_ld
+
+bp = Blueprint("catalogue", __name__)
+
+TRIEU_SON_WARDS = (15664, 15667, 15682, 15715, 15724, 15754, 15763, 15766)
+
+
+def _int_arg(name: str, lo: int | None = None, hi: int | None = None) -> int | None:
+    raw = request.args.get(name, "")
+    if not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return None
+    return value
+
+
+def top_groups():
+    return db.session.scalars(
+        select(ProductGroup).where(ProductGroup.parent_id.is_(None)).order_by(ProductGroup.position)
+    ).all()
+
+
+@bp.route("/")
+def index():
+    q = request.args.get("q", "")[:100]
+    stars = _int_arg("stars", 3, 5)
+    group_id = _int_arg("group", 1)
+    ward_code = _int_arg("commune", 1)
+    page = _int_arg("page", 1, 10_000) or 1
+    stmt = public_products_query(q=q, stars=stars, group_id=group_id, ward_code=ward_code)
+    pagination = db.paginate(stmt, page=page, per_page=current_app.config["CATALOGUE_PAGE_SIZE"],
+                             error_out=False)
+    communes = [geo.ward(c) for c in TRIEU_SON_WARDS]
+    return render_template(
+        "catalogue/index.html", pagination=pagination, products=pagination.items, q=q,
+        stars=stars, group_id=group_id, ward_code=ward_code, groups=top_groups(),
+        communes=communes,
+    )
+
+
+def _public_product_or_404(slug: str) -> Product:
+    stmt = (
+        select(Product).join(Producer)
+        .where(Product.slug == slug, Product.status == ProductStatus.published.value,
+               Producer.status == ProducerStatus.approved.value)
+        .options(selectinload(Product.photos), selectinload(Product.recognitions),
+                 selectinload(Product.certifications))
+    )
+    product = db.session.scalars(stmt).first()
+    if product is None:
+        abort(404)
+    return product
+
+
+@bp.route("/p/<slug>")
+def product(slug: str):
+    product = _public_product_or_404(slug)
+    json_ld = json.dumps(product_json_ld(product), ensure_ascii=False).replace("</", "<\\/")
+    return render_template("catalogue/product.html", product=product, producer=product.producer,
+                           ocop=product.current_ocop(), json_ld=json_ld, geo=geo)
+
+
+@bp.route("/producers/<slug>")
+def producer(slug: str):
+    producer = db.session.scalars(
+        select(Producer).where(Producer.slug == slug, Producer.status == ProducerStatus.approved.value)
+    ).first()
+    if producer is None:
+        abort(404)
+    products = db.session.scalars(public_products_query(producer_id=producer.id)).all()
+    return render_template("catalogue/producer.html", producer=producer, products=products, geo=geo)
+
+
+@bp.route("/media/<name>")
+def media(name: str):
+    """Product photos and logos: random names, re-encoded JPEGs, cached for a long time."""
+    if not is_safe_media_name(name) or not name.endswith(".jpg"):
+        abort(404)
+    response = send_from_directory(current_app.config["UPLOAD_DIR"], name, mimetype="image/jpeg",
+                                   max_age=31536000)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str):
+    if code not in current_app.config["LANGUAGES"]:
+        abort(404)
+    response = redirect(safe_next(request.args.get("next")) or url_for("catalogue.index"))
+    response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
+
+
+@bp.route("/geo/wards")
+def wards():
+    """Communes of a province, for the address forms' province → commune select."""
+    province = _int_arg("province", 1, 99)
+    if province is None or geo.province(province) is None:
+        return jsonify(error={"code": 400, "message": "province", "fields": {"province": "unknown"}}), 400
+    response = jsonify([[w.code, w.name] for w in geo.wards_of(province)])
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
+
+
+@bp.route("/healthz")
+def healthz():
+    db.session.execute(select(1))
+    return {"status": "ok", "language": current_language()}

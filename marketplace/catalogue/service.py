@@ -1,0 +1,202 @@
+"""Products and producers: the state changes the issue names, as plain functions.
+
+Each takes the session and the objects it works on, changes them and leaves the commit to
+the caller (the route or command that owns the unit of work).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from .. import geo
+from ..models import (
+    OcopRecognition,
+    Producer,
+    ProducerStatus,
+    Product,
+    ProductGroup,
+    ProductStatus,
+)
+from ..models.base import local_today, utcnow
+from ..text import fold, unique_slug
+
+# Fields a producer may write on a product; everything else (status, stars, version…) is
+# officer-owned or derived.  Forms are bound through this list, so an extra POSTed field
+# can never reach the model.
+PRODUCT_FIELDS = (
+    "name", "group_id", "description", "ingredients", "net_quantity", "unit", "price_vnd",
+    "stock", "shelf_life_days", "storage_instructions", "usage_instructions", "warnings",
+    "origin_ward_code", "gtin",
+)
+PRODUCER_FIELDS = (
+    "kind", "name", "representative", "tax_code", "phone", "email", "address_line",
+    "province_code", "ward_code", "description",
+)
+
+
+class TransitionError(ValueError):
+    """The requested status change is not allowed from the current status."""
+
+
+def product_search_text(product: Product, producer: Producer, group: ProductGroup | None) -> str:
+    parts = [product.name, producer.name, product.description, product.ingredients]
+    if group is not None:
+        parts += [group.name_vi, group.name_en]
+    parts.append(geo.place_name(product.origin_ward_code or producer.ward_code))
+    return fold(" ".join(p for p in parts if p))
+
+
+def _refresh_search(session, product: Product) -> None:
+    producer = product.producer or session.get(Producer, product.producer_id)
+    group = session.get(ProductGroup, product.group_id) if product.group_id else None
+    product.search_text = product_search_text(product, producer, group)
+
+
+def _slug_taken(session, model):
+    return lambda s: session.scalar(select(exists().where(model.slug == s)))
+
+
+def create_product(session, producer: Producer, data: dict) -> Product:
+    product = Product(producer=producer, status=ProductStatus.draft.value, version=1)
+    for field in PRODUCT_FIELDS:
+        if field in data:
+            setattr(product, field, data[field])
+    product.slug = unique_slug(product.name, _slug_taken(session, Product))
+    session.add(product)
+    _refresh_search(session, product)
+    return product
+
+
+def update_product(session, product: Product, data: dict) -> bool:
+    """Apply producer-editable fields.  A published product stays published; any real
+    change bumps ``version`` (exchanges use it to drop stale updates)."""
+    changed = False
+    for field in PRODUCT_FIELDS:
+        if field in data and getattr(product, field) != data[field]:
+            setattr(product, field, data[field])
+            changed = True
+    if changed:
+        product.version += 1
+        product.updated_at = utcnow()
+        _refresh_search(session, product)
+    return changed
+
+
+def touch(product: Product) -> None:
+    """Record a change that exchanges should see (photos, OCOP, certifications)."""
+    product.version += 1
+    product.updated_at = utcnow()
+
+
+def submit_product(product: Product) -> None:
+    if product.status not in (ProductStatus.draft.value, ProductStatus.rejected.value):
+        raise TransitionError(product.status)
+    product.status = ProductStatus.pending.value
+    product.review_note = ""
+    product.updated_at = utcnow()
+
+
+def publish_product(product: Product) -> None:
+    if product.status != ProductStatus.pending.value:
+        raise TransitionError(product.status)
+    product.status = ProductStatus.published.value
+    product.review_note = ""
+    product.published_at = product.updated_at = utcnow()
+    product.version += 1
+
+
+def reject_product(product: Product, reason: str) -> None:
+    if product.status != ProductStatus.pending.value:
+        raise TransitionError(product.status)
+    product.status = ProductStatus.rejected.value
+    product.review_note = reason
+    product.updated_at = utcnow()
+
+
+def archive_product(product: Product) -> None:
+    if product.status == ProductStatus.archived.value:
+        raise TransitionError(product.status)
+    if product.status == ProductStatus.published.value:
+        product.version += 1  # withdrawal is a change exchanges must see
+    product.status = ProductStatus.archived.value
+    product.updated_at = utcnow()
+
+
+def restore_product(product: Product) -> None:
+    if product.status != ProductStatus.archived.value:
+        raise TransitionError(product.status)
+    product.status = ProductStatus.draft.value
+    product.updated_at = utcnow()
+
+
+def create_producer(session, data: dict, *, cooperative: Producer | None = None) -> Producer:
+    producer = Producer(status=ProducerStatus.pending.value, cooperative=cooperative)
+    for field in PRODUCER_FIELDS:
+        if field in data:
+            setattr(producer, field, data[field])
+    producer.slug = unique_slug(producer.name, _slug_taken(session, Producer))
+    session.add(producer)
+    return producer
+
+
+def update_producer(session, producer: Producer, data: dict) -> None:
+    renamed = "name" in data and data["name"] != producer.name
+    for field in PRODUCER_FIELDS:
+        if field in data:
+            setattr(producer, field, data[field])
+    if renamed:
+        for product in producer.products:
+            _refresh_search(session, product)
+            touch(product)
+
+
+def review_producer(producer: Producer, approve: bool, note: str = "") -> None:
+    producer.status = ProducerStatus.approved.value if approve else ProducerStatus.rejected.value
+    producer.review_note = note
+    producer.reviewed_at = utcnow()
+
+
+def default_valid_until(decision_date: dt.date) -> dt.date:
+    """OCOP certificates are valid 36 months from the decision date."""
+    month = decision_date.month - 1 + 36
+    year, month = decision_date.year + month // 12, month % 12 + 1
+    day = min(decision_date.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+                                  31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+    return dt.date(year, month, day)
+
+
+# ---- public catalogue queries -------------------------------------------------------
+
+def public_products_query(*, q: str = "", stars: int | None = None, group_id: int | None = None,
+                          ward_code: int | None = None, producer_id: int | None = None,
+                          today: dt.date | None = None):
+    """Published products of approved producers, filtered; a ``Select`` for pagination."""
+    today = today or local_today()
+    stmt = (
+        select(Product)
+        .join(Producer, Product.producer_id == Producer.id)
+        .where(Product.status == ProductStatus.published.value,
+               Producer.status == ProducerStatus.approved.value)
+        .options(selectinload(Product.photos), selectinload(Product.recognitions),
+                 selectinload(Product.producer))
+    )
+    for word in fold(q).split()[:8]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Product.search_text.like(f"%{escaped}%", escape="\\"))
+    if stars:
+        stmt = stmt.where(exists().where(and_(
+            OcopRecognition.product_id == Product.id,
+            OcopRecognition.stars >= stars,
+            OcopRecognition.revoked.is_(False),
+            OcopRecognition.valid_until >= today,
+        )))
+    if group_id:
+        sub = select(ProductGroup.id).where(or_(ProductGroup.id == group_id, ProductGroup.parent_id == group_id))
+        stmt = stmt.where(Product.group_id.in_(sub))
+    if ward_code:
+        stmt = stmt.where(func.coalesce(Product.origin_ward_code, Producer.ward_code) == ward_code)
+    if producer_id:
+        stmt = stmt.where(Product.producer_id == producer_id)
+    return stmt.order_by(Product.published_at.desc(), Product.id.desc())

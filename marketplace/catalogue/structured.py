@@ -1,0 +1,51 @@
+"""schema.org ``Product``/``Offer`` JSON-LD for product pages."""
+from __future__ import annotations
+
+from flask import current_app, url_for
+
+from .. import geo
+from ..models import Product
+
+
+def absolute(path: str) -> str:
+    return current_app.config["PUBLIC_BASE_URL"] + path
+
+
+def product_json_ld(product: Product) -> dict:
+    producer = product.producer
+    data = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": product.name,
+        "description": product.description,
+        "sku": f"OCOP-{product.id}",
+        "url": absolute(url_for("catalogue.product", slug=product.slug)),
+        "image": [absolute(url_for("catalogue.media", name=f"{p.stem}.jpg")) for p in product.photos],
+        "category": product.group.name_vi if product.group else None,
+        "brand": {"@type": "Brand", "name": producer.name},
+        "manufacturer": {
+            "@type": "Organization",
+            "name": producer.name,
+            "telephone": producer.phone or None,
+            "address": {
+                "@type": "PostalAddress",
+                "streetAddress": producer.address_line or None,
+                "addressLocality": geo.ward(producer.ward_code).name if geo.ward(producer.ward_code) else None,
+                "addressRegion": geo.province(producer.province_code).name if geo.province(producer.province_code) else None,
+                "addressCountry": "VN",
+            },
+        },
+        "offers": {
+            "@type": "Offer",
+            "price": product.price_vnd,
+            "priceCurrency": "VND",
+            "availability": "https://schema.org/InStock" if product.stock > 0 else "https://schema.org/OutOfStock",
+            "url": absolute(url_for("catalogue.product", slug=product.slug)),
+        },
+    }
+    if product.gtin:
+        data["gtin14"] = product.gtin
+    ocop = product.current_ocop()
+    if ocop:
+        data["award"] = f"OCOP {ocop.stars}★ ({ocop.decision_no})"
+    return {k: v for k, v in data.items() if v not in (None, [], "")}

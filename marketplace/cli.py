@@ -1,0 +1,80 @@
+"""Command-line interface (DESIGN.md §8): ``flask --app wsgi <command>``."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Producer, ProducerRole, User, UserRole
+from .passwords import MAX_LENGTH, hash_password, password_problem
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("create-user")
+@click.option("--email", required=True, help="Login email.")
+@click.option("--role", required=True, type=click.Choice([r.value for r in UserRole]))
+@click.option("--producer", "producer_slug", help="Producer slug (role producer only).")
+@click.option("--name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password as one line from standard input.")
+def create_user(email: str, role: str, producer_slug: str | None, name: str, password_stdin: bool) -> None:
+    """Create an account.  Prompts for the password unless --password-stdin is given."""
+    email = email.strip().casefold()
+    if "@" not in email:
+        fail("--email must be an email address")
+    producer = None
+    if role == UserRole.producer.value:
+        if not producer_slug:
+            fail("--producer SLUG is required for --role producer")
+        producer = db.session.scalars(select(Producer).where(Producer.slug == producer_slug)).first()
+        if producer is None:
+            fail(f"no producer with slug {producer_slug!r}")
+    elif producer_slug:
+        fail("--producer is only for --role producer")
+    if db.session.scalars(select(User.id).where(User.email == email)).first() is not None:
+        fail(f"a user with email {email} already exists")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password, email)
+    if problem:
+        fail({"too_short": "password shorter than 8 characters",
+              "too_long": f"password longer than {MAX_LENGTH} characters",
+              "common": "password is too common"}[problem])
+    producer_role = None
+    if producer is not None:
+        has_owner = db.session.scalars(select(User.id).where(
+            User.producer_id == producer.id, User.producer_role == ProducerRole.owner.value)).first()
+        producer_role = ProducerRole.staff.value if has_owner else ProducerRole.owner.value
+    user = User(email=email, name=name, role=role, producer=producer, producer_role=producer_role,
+                password_hash=hash_password(password, current_app.config["PASSWORD_HASH_METHOD"]))
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {role} {email}" + (f" ({producer_role} of {producer.slug})" if producer else ""))
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the Triệu Sơn demo data (idempotent)."""
+    from .demo import seed_demo
+
+    seed_demo(db.session, current_app.config, echo=click.echo)
+
+
+@click.command("db-empty")
+def db_empty_command() -> None:
+    """Exit 0 when the database has no producers yet (used by `make run`)."""
+    sys.exit(0 if db.session.scalar(select(Producer.id).limit(1)) is None else 1)
+
+
+def register_cli(app) -> None:
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(db_empty_command)

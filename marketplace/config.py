@@ -1,0 +1,87 @@
+"""Configuration: defaults, then ``instance/config.py``, then the environment (DESIGN.md §2)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _secret_key(instance_path: str) -> str:
+    """Return the secret key stored in ``instance/secret_key``, creating it on first use."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(app, overrides: dict | None) -> None:
+    """Fill ``app.config``; ``overrides`` (tests) win over everything else."""
+    instance = app.instance_path
+    cfg = app.config
+    cfg.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(instance) / 'marketplace.db'}",
+        PUBLIC_BASE_URL="http://127.0.0.1:5000",
+        UPLOAD_DIR=str(Path(instance) / "uploads"),
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        LOGIN_RATE_PER_CLIENT="20 per 5 minutes",
+        LOGIN_RATE_PER_ACCOUNT="5 per 5 minutes",
+        PUSH_RETRY_BASE_SECONDS=5,
+        PUSH_RETRY_CAP_SECONDS=300,
+        PUSH_ALLOW_PRIVATE=False,
+        SCAN_CLONE_THRESHOLD=5,
+        # Photos: 5 MB each; the request may carry a little form overhead on top.
+        MAX_PHOTO_BYTES=5 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024 + 64 * 1024,
+        MAX_IMAGE_PIXELS=40_000_000,
+        # scrypt with N = 2**17 (128 MiB, ~0.3 s): issue 2, "Passwords".
+        PASSWORD_HASH_METHOD="scrypt:131072:8:1",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        BABEL_DEFAULT_LOCALE="vi",
+        BABEL_DEFAULT_TIMEZONE="Asia/Ho_Chi_Minh",
+        LANGUAGES=("vi", "en"),
+        CATALOGUE_PAGE_SIZE=12,
+        TRUSTED_HOSTS=None,
+        WTF_CSRF_TIME_LIMIT=None,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+    cfg.from_pyfile("config.py", silent=True)
+
+    env = os.environ
+    if env.get("DATABASE_URL"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
+    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY"):
+        if env.get(name):
+            cfg[name] = env[name]
+    for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "SCAN_CLONE_THRESHOLD"):
+        if env.get(name):
+            cfg[name] = int(env[name])
+    if env.get("PUSH_ALLOW_PRIVATE"):
+        cfg["PUSH_ALLOW_PRIVATE"] = _bool(env["PUSH_ALLOW_PRIVATE"])
+    if env.get("TRUSTED_HOSTS"):
+        cfg["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
+
+    if overrides:
+        cfg.update(overrides)
+
+    cfg["PUBLIC_BASE_URL"] = cfg["PUBLIC_BASE_URL"].rstrip("/")
+    https = cfg["PUBLIC_BASE_URL"].startswith("https://")
+    secure = _bool(env.get("SESSION_COOKIE_SECURE"), https)
+    cfg.setdefault("SESSION_COOKIE_SECURE", secure)
+    cfg.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _secret_key(instance)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+
+from ..forms_common import (Phone, ProvinceField, TaxCode, WardField, WardInProvince,
+                            coerce_int_or_none, producer_kind_choices, strip)
+from ..models import UNITS
+from ..validators import InvalidValue, normalize_gtin
+
+from ..labels import SCHEME_LABELS, UNIT_LABELS
+
+
+class VndField(IntegerField):
+    """Whole đồng; accepts what people type: "120.000", "120 000 đ", "120000"."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            raw = re.sub(r"[\s.,_đ₫dD]|VND|vnd", "", valuelist[0] or "")
+            valuelist = [raw]
+        super().process_formdata(valuelist)
+
+
+class CommaDecimalField(DecimalField):
+    """Decimal that accepts a Vietnamese decimal comma ("0,5")."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            valuelist = [(valuelist[0] or "").strip().replace(",", ".")]
+        super().process_formdata(valuelist)
+
+
+class Gtin:
+    def __call__(self, form, field):
+        if not field.data:
+            field.data = None
+            return
+        try:
+            field.data = normalize_gtin(field.data)
+        except InvalidValue:
+            raise ValidationError(str(_l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")))
+
+
+class ProductForm(FlaskForm):
+    producer_id = SelectField(_l("Chủ thể sản xuất"), coerce=coerce_int_or_none)
+    name = StringField(_l("Tên sản phẩm"), validators=[DataRequired(), Length(min=3, max=200)], filters=[strip])
+    group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=[DataRequired()])
+    description = TextAreaField(_l("Mô tả"), validators=[Optional(), Length(max=5000)], filters=[strip])
+    ingredients = TextAreaField(_l("Thành phần"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=3,
+                                     validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("999999"))])
+    unit = SelectField(_l("Đơn vị"), choices=[(u, UNIT_LABELS[u]) for u in UNITS], validators=[DataRequired()])
+    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[DataRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")), NumberRange(min=1, max=1_000_000_000)])
+    stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=[Optional(), NumberRange(min=0, max=100_000_000)])
+    shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=[Optional(), NumberRange(min=1, max=3650)])
+    storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    warnings = TextAreaField(_l("Cảnh báo"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
+    gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional(), Gtin()], filters=[strip])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unit.choices = [(u, UNIT_LABELS[u]) for u in UNITS]
+
+    def validate_origin_ward_code(self, field):
+        from .. import geo
+
+        if field.data is not None and geo.ward(field.data) is None:
+            raise ValidationError(str(_l("Xã/phường không có trong danh mục.")))
+
+    def product_data(self) -> dict:
+        data = {k: v for k, v in self.data.items() if k not in ("csrf_token", "producer_id")}
+        data["stock"] = data.get("stock") or 0
+        return data
+
+
+class ProducerForm(FlaskForm):
+    kind = SelectField(_l("Loại chủ thể"), validators=[DataRequired()])
+    name = StringField(_l("Tên cơ sở / HTX / doanh nghiệp"), validators=[DataRequired(), Length(max=200)], filters=[strip])
+    representative = StringField(_l("Người đại diện"), validators=[DataRequired(), Length(max=120)], filters=[strip])
+    tax_code = StringField(_l("Mã số thuế / số đăng ký kinh doanh"), validators=[Optional(), TaxCode()], filters=[strip])
+    phone = StringField(_l("Số điện thoại"), validators=[DataRequired(), Phone()], filters=[strip])
+    email = StringField(_l("Email liên hệ"), validators=[Optional(), Email(check_deliverability=False), Length(max=254)], filters=[strip])
+    address_line = StringField(_l("Địa chỉ (thôn, xóm, số nhà)"), validators=[Optional(), Length(max=255)], filters=[strip])
+    province_code = ProvinceField(validators=[DataRequired()])
+    ward_code = WardField(validators=[WardInProvince()])
+    description = TextAreaField(_l("Giới thiệu"), validators=[Optional(), Length(max=5000)], filters=[strip])
+    logo = FileField(_l("Logo (JPEG, PNG hoặc WebP, tối đa 5 MB)"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = producer_kind_choices()
+
+    def producer_data(self) -> dict:
+        return {k: v for k, v in self.data.items() if k not in ("csrf_token", "logo")}
+
+
+class PhotoForm(FlaskForm):
+    photo = FileField(_l("Ảnh sản phẩm (JPEG, PNG hoặc WebP, tối đa 5 MB)"), validators=[DataRequired(message=_l("Hãy chọn một ảnh."))])
+
+
+class CertificationForm(FlaskForm):
+    scheme = SelectField(_l("Loại chứng nhận"), validators=[DataRequired()])
+    product_id = SelectField(_l("Sản phẩm (để trống nếu áp dụng cho cả cơ sở)"), coerce=coerce_int_or_none, validate_choice=False)
+    number = StringField(_l("Số chứng nhận"), validators=[DataRequired(), Length(max=64)], filters=[strip])
+    body = StringField(_l("Tổ chức cấp"), validators=[DataRequired(), Length(max=200)], filters=[strip])
+    scope = StringField(_l("Phạm vi"), validators=[Optional(), Length(max=255)], filters=[strip])
+    valid_from = DateField(_l("Ngày cấp"), validators=[Optional()])
+    valid_to = DateField(_l("Có hiệu lực đến"), validators=[Optional()])
+    document = FileField(_l("Bản scan (PDF hoặc ảnh, tối đa 5 MB)"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scheme.choices = [(k, v) for k, v in SCHEME_LABELS.items()]
+
+    def validate_valid_to(self, field):
+        if field.data and self.valid_from.data and field.data < self.valid_from.data:
+            raise ValidationError(str(_l("Ngày hết hạn phải sau ngày cấp.")))
+
+
+class MemberForm(ProducerForm):
+    """A cooperative registers a member household; it starts pending like any producer."""

@@ -1,0 +1,296 @@
+"""Producer and cooperative work: profile, products, photos, certifications, members."""
+from __future__ import annotations
+
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   send_from_directory, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import geo
+from ..access import owned_or_404, owned_producer_ids, producer_required, scoped
+from ..catalogue import service
+from ..extensions import db
+from ..forms_common import bind_ward_choices, refreshing_wards
+from ..i18n import current_language
+from ..media import ImageRejected, is_safe_media_name, remove_image
+from ..models import Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
+from ..uploads import image_error, save_document, save_image
+from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
+
+bp = Blueprint("dashboard", __name__)
+
+MAX_PHOTOS = 10
+
+
+def _my_producers() -> list[Producer]:
+    return db.session.scalars(scoped(select(Producer), Producer).order_by(Producer.id)).all()
+
+
+def _group_choices():
+    groups = db.session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
+    lang = current_language()
+    children = [g for g in groups if g.parent_id is not None]
+    by_parent = {g.id: g for g in groups if g.parent_id is None}
+    return [(g.id, f"{by_parent[g.parent_id].display_name(lang)} › {g.display_name(lang)}")
+            for g in children if g.parent_id in by_parent]
+
+
+def _bind_product_form(form: ProductForm, producers: list[Producer], province_code: int) -> None:
+    form.producer_id.choices = [(p.id, p.name) for p in producers]
+    form.group_id.choices = _group_choices()
+    form.origin_ward_code.choices = [("", _("— như địa chỉ cơ sở —"))] + [
+        (w.code, w.name) for w in geo.wards_of(province_code)
+    ]
+
+
+def owner_required(producer: Producer) -> None:
+    """Only the producer's owner (or its cooperative's owner) edits the profile."""
+    if current_user.producer_role != ProducerRole.owner.value:
+        abort(403)
+
+
+@bp.route("/")
+@producer_required
+def index():
+    producers = _my_producers()
+    products = db.session.scalars(
+        scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.producer))
+        .order_by(Product.updated_at.desc())
+    ).all()
+    return render_template("dashboard/index.html", producers=producers, products=products,
+                           me=db.session.get(Producer, current_user.producer_id))
+
+
+@bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])
+@producer_required
+def edit_producer(producer_id: int):
+    producer = owned_or_404(Producer, producer_id)
+    owner_required(producer)
+    form = ProducerForm(obj=producer)
+    bind_ward_choices(form)
+    if not refreshing_wards() and form.validate_on_submit():
+        logo_error = None
+        if form.logo.data and getattr(form.logo.data, "filename", ""):
+            try:
+                stored = save_image(form.logo.data)
+            except ImageRejected as exc:
+                logo_error = image_error(exc)
+            else:
+                old = producer.logo
+                producer.logo = stored.stem
+                if old:
+                    remove_image(old, current_app.config["UPLOAD_DIR"])
+        if logo_error:
+            form.logo.errors = [logo_error]
+        else:
+            service.update_producer(db.session, producer, form.producer_data())
+            db.session.commit()
+            flash(_("Đã lưu hồ sơ."), "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("dashboard/producer_form.html", form=form, producer=producer)
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@producer_required
+def new_product():
+    producers = _my_producers()
+    me = db.session.get(Producer, current_user.producer_id)
+    form = ProductForm()
+    _bind_product_form(form, producers, me.province_code)
+    if request.method == "GET":
+        form.producer_id.data = me.id
+    if form.validate_on_submit():
+        producer = owned_or_404(Producer, form.producer_id.data)
+        product = service.create_product(db.session, producer, form.product_data())
+        db.session.commit()
+        flash(_("Đã lưu sản phẩm (bản nháp). Thêm ảnh rồi gửi duyệt."), "success")
+        return redirect(url_for("dashboard.product", product_id=product.id))
+    return render_template("dashboard/product_form.html", form=form, product=None)
+
+
+@bp.route("/products/<int:product_id>")
+@producer_required
+def product(product_id: int):
+    product = owned_or_404(Product, product_id)
+    return render_template("dashboard/product.html", product=product, photo_form=PhotoForm(),
+                           action_form=FlaskForm(), ocop=product.current_ocop(), max_photos=MAX_PHOTOS)
+
+
+@bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+@producer_required
+def edit_product(product_id: int):
+    product = owned_or_404(Product, product_id)
+    form = ProductForm(obj=product)
+    _bind_product_form(form, [product.producer], product.producer.province_code)
+    form.producer_id.data = product.producer_id
+    if form.validate_on_submit():
+        if service.update_product(db.session, product, form.product_data()):
+            db.session.commit()
+            flash(_("Đã lưu thay đổi."), "success")
+        return redirect(url_for("dashboard.product", product_id=product.id))
+    return render_template("dashboard/product_form.html", form=form, product=product)
+
+
+def _transition(product_id: int, action, message: str):
+    product = owned_or_404(Product, product_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        action(product)
+    except service.TransitionError:
+        flash(_("Không thể thực hiện thao tác này với sản phẩm ở trạng thái hiện tại."), "error")
+        return redirect(url_for("dashboard.product", product_id=product.id))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("dashboard.product", product_id=product.id))
+
+
+@bp.route("/products/<int:product_id>/submit", methods=["POST"])
+@producer_required
+def submit_product(product_id: int):
+    return _transition(product_id, service.submit_product, _("Đã gửi sản phẩm để cán bộ duyệt."))
+
+
+@bp.route("/products/<int:product_id>/archive", methods=["POST"])
+@producer_required
+def archive_product(product_id: int):
+    return _transition(product_id, service.archive_product, _("Đã lưu trữ sản phẩm (ngừng bán)."))
+
+
+@bp.route("/products/<int:product_id>/restore", methods=["POST"])
+@producer_required
+def restore_product(product_id: int):
+    return _transition(product_id, service.restore_product, _("Đã khôi phục sản phẩm về bản nháp."))
+
+
+@bp.route("/products/<int:product_id>/photos", methods=["POST"])
+@producer_required
+def upload_photo(product_id: int):
+    product = owned_or_404(Product, product_id)
+    form = PhotoForm()
+    if not form.validate_on_submit():
+        flash(_("Hãy chọn một ảnh."), "error")
+    elif len(product.photos) >= MAX_PHOTOS:
+        flash(_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=MAX_PHOTOS), "error")
+    else:
+        try:
+            stored = save_image(form.photo.data)
+        except ImageRejected as exc:
+            flash(image_error(exc), "error")
+            return redirect(url_for("dashboard.product", product_id=product.id), code=303)
+        position = (db.session.scalar(select(func.max(ProductPhoto.position))
+                                      .where(ProductPhoto.product_id == product.id)) or 0) + 1
+        db.session.add(ProductPhoto(product=product, stem=stored.stem, width=stored.width,
+                                    height=stored.height, position=position))
+        service.touch(product)
+        db.session.commit()
+        flash(_("Đã thêm ảnh."), "success")
+    return redirect(url_for("dashboard.product", product_id=product.id), code=303)
+
+
+@bp.route("/photos/<int:photo_id>/delete", methods=["POST"])
+@producer_required
+def delete_photo(photo_id: int):
+    photo = owned_or_404(ProductPhoto, photo_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    product, stem = photo.product, photo.stem
+    db.session.delete(photo)
+    service.touch(product)
+    db.session.commit()
+    remove_image(stem, current_app.config["UPLOAD_DIR"])
+    flash(_("Đã xóa ảnh."), "success")
+    return redirect(url_for("dashboard.product", product_id=product.id))
+
+
+@bp.route("/photos/<int:photo_id>/first", methods=["POST"])
+@producer_required
+def make_cover(photo_id: int):
+    """Move a photo to the front: it becomes the cover in lists and feeds."""
+    photo = owned_or_404(ProductPhoto, photo_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    product = photo.product
+    ordered = [photo] + [p for p in product.photos if p.id != photo.id]
+    for i, p in enumerate(ordered, start=1):
+        p.position = i
+    service.touch(product)
+    db.session.commit()
+    return redirect(url_for("dashboard.product", product_id=product.id))
+
+
+@bp.route("/certifications", methods=["GET", "POST"])
+@producer_required
+def certifications():
+    producers = _my_producers()
+    form = CertificationForm()
+    products = db.session.scalars(scoped(select(Product), Product).order_by(Product.name)).all()
+    form.product_id.choices = [("", "—")] + [(p.id, p.name) for p in products]
+    if form.validate_on_submit():
+        product = owned_or_404(Product, form.product_id.data) if form.product_id.data else None
+        producer = product.producer if product else db.session.get(Producer, current_user.producer_id)
+        document, error = None, None
+        if form.document.data and getattr(form.document.data, "filename", ""):
+            try:
+                document = save_document(form.document.data)
+            except ImageRejected as exc:
+                error = image_error(exc)
+        if error:
+            form.document.errors = [error]
+        else:
+            cert = Certification(
+                producer=producer, product=product, scheme=form.scheme.data, number=form.number.data,
+                body=form.body.data, scope=form.scope.data or "", valid_from=form.valid_from.data,
+                valid_to=form.valid_to.data, document=document,
+            )
+            db.session.add(cert)
+            if product is not None:
+                service.touch(product)
+            db.session.commit()
+            flash(_("Đã thêm chứng nhận; cán bộ sẽ xác minh."), "success")
+            return redirect(url_for("dashboard.certifications"))
+    certs = db.session.scalars(scoped(select(Certification), Certification).order_by(Certification.id.desc())).all()
+    return render_template("dashboard/certifications.html", form=form, certs=certs, producers=producers)
+
+
+@bp.route("/certifications/<int:cert_id>/document")
+@producer_required
+def certification_document(cert_id: int):
+    cert = owned_or_404(Certification, cert_id)
+    return send_document(cert)
+
+
+def send_document(cert: Certification):
+    if not cert.document or not is_safe_media_name(cert.document):
+        abort(404)
+    mimetype = "application/pdf" if cert.document.endswith(".pdf") else "image/jpeg"
+    response = send_from_directory(current_app.config["UPLOAD_DIR"], cert.document, mimetype=mimetype,
+                                   as_attachment=True, download_name=f"certificate-{cert.id}{cert.document[-4:]}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/members", methods=["GET", "POST"])
+@producer_required
+def members():
+    me = db.session.get(Producer, current_user.producer_id)
+    if not me.is_cooperative:
+        abort(404)
+    owner_required(me)
+    form = MemberForm()
+    bind_ward_choices(form)
+    if request.method == "GET":
+        form.province_code.data = me.province_code
+        bind_ward_choices(form)
+    if not refreshing_wards() and form.validate_on_submit():
+        service.create_producer(db.session, form.producer_data(), cooperative=me)
+        db.session.commit()
+        flash(_("Đã thêm thành viên; hồ sơ chờ cán bộ duyệt."), "success")
+        return redirect(url_for("dashboard.members"))
+    ids = owned_producer_ids(current_user) or set()
+    member_list = [p for p in _my_producers() if p.id != me.id and p.id in ids]
+    return render_template("dashboard/members.html", form=form, cooperative=me, members=member_list)

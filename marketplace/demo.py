@@ -1,0 +1,204 @@
+"""Demo data for the district of Triệu Sơn (Thanh Hóa): ``flask --app wsgi seed-demo``.
+
+Idempotent: producers, products and accounts are keyed by slug/email and only created when
+missing.  Later capabilities extend it (batches, stamp runs, exchanges).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select
+
+from . import geo
+from .catalogue import service
+from .media import store_image
+from .models import (Certification, OcopRecognition, Producer, ProducerRole, ProducerStatus,
+                     Product, ProductGroup, ProductPhoto, ProductStatus, User, UserRole)
+from .models.base import local_today, utcnow
+from .passwords import hash_password
+from .validators import tax_code_check_digit
+
+# The 8 communes of the former Triệu Sơn district after the July 2025 merger (2025 codes).
+COMMUNES = {
+    "trieu_son": 15664, "tho_binh": 15667, "hop_tien": 15682, "tan_ninh": 15715,
+    "dong_tien": 15724, "tho_ngoc": 15754, "tho_phu": 15763, "an_nong": 15766,
+}
+THANH_HOA = 38
+
+DEMO_ACCOUNTS = [
+    # email, password, role, producer slug
+    ("canbo@trieuson.demo", "CanBo-TrieuSon-2025", UserRole.officer.value, None),
+    ("quantri@trieuson.demo", "QuanTri-TrieuSon-2025", UserRole.admin.value, None),
+    ("htx.dongtien@trieuson.demo", "NongDan-DongTien-2025", UserRole.producer.value, "htx-nong-nghiep-dong-tien"),
+    ("ho.lethimai@trieuson.demo", "NongDan-ThoBinh-2025", UserRole.producer.value, "ho-le-thi-mai"),
+]
+
+
+def _tax(prefix9: str) -> str:
+    """A valid 10-digit tax code starting with ``prefix9`` (bumped until one exists)."""
+    n = int(prefix9)
+    while True:
+        first9 = f"{n:09d}"
+        check = tax_code_check_digit(first9)
+        if check is not None:
+            return first9 + str(check)
+        n += 1
+
+
+# slug, kind, name, representative, commune, phone, tax prefix, cooperative slug, description
+PRODUCERS = [
+    ("htx-nong-nghiep-dong-tien", "cooperative", "HTX Nông nghiệp Đồng Tiến", "Lê Văn Hùng", "dong_tien",
+     "0912345601", "280100101", None, "Hợp tác xã sản xuất gạo nếp, rau an toàn theo VietGAP."),
+    ("htx-dich-vu-tho-phu", "cooperative", "HTX Dịch vụ tổng hợp Thọ Phú", "Nguyễn Thị Lan", "tho_phu",
+     "0912345602", "280100202", None, "HTX chế biến nem chua, chè lam và đặc sản địa phương."),
+    ("ho-le-thi-mai", "household", "Hộ kinh doanh Lê Thị Mai", "Lê Thị Mai", "tho_binh",
+     "0912345603", "280100303", None, "Nuôi ong lấy mật rừng keo, vải."),
+    ("ho-trinh-van-nam", "household", "Hộ sản xuất Trịnh Văn Nam", "Trịnh Văn Nam", "dong_tien",
+     "0912345604", "280100404", "htx-nong-nghiep-dong-tien", "Thành viên HTX Đồng Tiến, trồng nếp cái hoa vàng."),
+    ("ho-pham-thi-hoa", "household", "Hộ sản xuất Phạm Thị Hoa", "Phạm Thị Hoa", "dong_tien",
+     "0912345605", "280100505", "htx-nong-nghiep-dong-tien", "Thành viên HTX Đồng Tiến, rau củ quả."),
+    ("ho-nguyen-van-tuan", "household", "Hộ sản xuất Nguyễn Văn Tuấn", "Nguyễn Văn Tuấn", "tho_phu",
+     "0912345606", "280100606", "htx-dich-vu-tho-phu", "Thành viên HTX Thọ Phú, làm nem chua truyền thống."),
+    ("co-so-tinh-bot-nghe-an-nong", "household", "Cơ sở tinh bột nghệ An Nông", "Đỗ Thị Thu", "an_nong",
+     "0912345607", "280100707", None, "Tinh bột nghệ, nghệ đen sấy lạnh."),
+    ("cong-ty-thuc-pham-trieu-son", "enterprise", "Công ty TNHH Thực phẩm sạch Triệu Sơn", "Hoàng Minh Đức", "trieu_son",
+     "0912345608", "280100808", None, "Chế biến nước mắm, tương, gia vị."),
+    ("to-hop-tac-che-tho-ngoc", "cooperative_group", "Tổ hợp tác chè Thọ Ngọc", "Vũ Văn Bình", "tho_ngoc",
+     "0912345609", "280100909", None, "Chè xanh, chè búp sấy."),
+    ("ho-mai-van-son", "household", "Hộ sản xuất Mai Văn Sơn", "Mai Văn Sơn", "hop_tien",
+     "0912345610", "280101010", None, "Rượu nếp cái hoa vàng, dưa hấu."),
+    ("co-so-thu-cong-tan-ninh", "household", "Cơ sở mây tre đan Tân Ninh", "Lê Văn Toàn", "tan_ninh",
+     "0912345611", "280101111", None, "Mây tre đan xuất khẩu, đồ lưu niệm."),
+]
+
+# producer slug, name, group code, qty, unit, price, stock, shelf life days, colour, (stars, decision date) | None
+PRODUCTS = [
+    ("htx-nong-nghiep-dong-tien", "Gạo nếp cái hoa vàng Đồng Tiến", "1.2", "2", "kg", 60000, 500, 365, (235, 200, 90), (4, "2024-03-15")),
+    ("htx-nong-nghiep-dong-tien", "Gạo tám thơm Đồng Tiến", "1.2", "5", "kg", 110000, 300, 365, (240, 230, 200), (3, "2024-03-15")),
+    ("htx-nong-nghiep-dong-tien", "Rau cải ngọt VietGAP", "1.1", "500", "g", 15000, 80, 5, (90, 170, 80), None),
+    ("htx-nong-nghiep-dong-tien", "Bột nếp cái hoa vàng", "1.3", "500", "g", 45000, 120, 180, (245, 240, 225), None),
+    ("ho-trinh-van-nam", "Nếp cái hoa vàng hộ Trịnh Văn Nam", "1.2", "1", "kg", 35000, 200, 365, (230, 190, 80), None),
+    ("ho-pham-thi-hoa", "Bí đỏ hồ lô Đồng Tiến", "1.1", "1", "kg", 20000, 150, 30, (230, 130, 40), None),
+    ("ho-pham-thi-hoa", "Dưa lưới nhà màng", "1.1", "1", "kg", 55000, 60, 10, (200, 220, 120), (3, "2025-01-10")),
+    ("htx-dich-vu-tho-phu", "Nem chua Thọ Phú", "1.3", "500", "g", 120000, 100, 7, (220, 120, 120), (4, "2023-11-20")),
+    ("htx-dich-vu-tho-phu", "Chè lam Thọ Phú", "1.3", "300", "g", 50000, 90, 60, (200, 160, 110), (3, "2023-11-20")),
+    ("htx-dich-vu-tho-phu", "Bánh gai lá gai rừng", "1.3", "10", "piece", 60000, 70, 5, (60, 50, 40), None),
+    ("ho-nguyen-van-tuan", "Nem nắm truyền thống", "1.3", "400", "g", 90000, 50, 7, (210, 100, 90), None),
+    ("ho-le-thi-mai", "Mật ong hoa vải", "1.3", "500", "ml", 180000, 40, 730, (230, 160, 30), (3, "2024-06-05")),
+    ("ho-le-thi-mai", "Mật ong rừng keo", "1.3", "1", "l", 320000, 25, 730, (200, 120, 20), None),
+    ("co-so-tinh-bot-nghe-an-nong", "Tinh bột nghệ vàng An Nông", "3.1", "500", "g", 350000, 60, 540, (245, 180, 20), (4, "2024-08-12")),
+    ("co-so-tinh-bot-nghe-an-nong", "Tinh bột nghệ đen", "3.1", "500", "g", 380000, 30, 540, (90, 70, 90), None),
+    # Expired recognition: decided 2021, valid 36 months, so no stars show any more.
+    ("co-so-tinh-bot-nghe-an-nong", "Nghệ sấy lát", "3.1", "200", "g", 90000, 80, 365, (240, 150, 40), (3, "2021-09-01")),
+    ("cong-ty-thuc-pham-trieu-son", "Nước mắm cốt Triệu Sơn", "1.4", "500", "ml", 75000, 200, 720, (140, 80, 30), (3, "2024-02-28")),
+    ("cong-ty-thuc-pham-trieu-son", "Tương bần truyền thống", "1.4", "500", "ml", 40000, 150, 365, (150, 110, 60), None),
+    ("cong-ty-thuc-pham-trieu-son", "Muối vừng lạc", "1.4", "200", "g", 30000, 300, 180, (210, 190, 150), None),
+    ("to-hop-tac-che-tho-ngoc", "Chè xanh búp Thọ Ngọc", "1.5", "200", "g", 80000, 120, 365, (60, 130, 60), (3, "2024-10-01")),
+    ("to-hop-tac-che-tho-ngoc", "Chè vằng sẻ", "3.1", "300", "g", 65000, 80, 365, (110, 140, 70), None),
+    ("ho-mai-van-son", "Rượu nếp cái hoa vàng Hợp Tiến", "2.1", "500", "ml", 95000, 100, 1825, (240, 230, 210), (3, "2023-12-15")),
+    ("ho-mai-van-son", "Dưa hấu Hợp Tiến", "1.1", "1", "kg", 15000, 400, 14, (200, 50, 50), None),
+    ("co-so-thu-cong-tan-ninh", "Giỏ mây đan tay", "5.1", "1", "piece", 150000, 40, None, (180, 140, 80), (3, "2024-05-20")),
+    ("co-so-thu-cong-tan-ninh", "Khay tre đựng bánh kẹo", "5.1", "1", "piece", 120000, 35, None, (190, 160, 100), None),
+    ("co-so-thu-cong-tan-ninh", "Đèn lồng tre trang trí", "5.1", "1", "piece", 250000, 20, None, (170, 120, 60), None),
+]
+
+
+def demo_photo(title: str, colour: tuple[int, int, int]) -> bytes:
+    """A simple, recognisable placeholder photo generated on the fly (no binary in the repo)."""
+    img = Image.new("RGB", (800, 600), colour)
+    draw = ImageDraw.Draw(img)
+    r, g, b = colour
+    shade = (max(r - 60, 0), max(g - 60, 0), max(b - 60, 0))
+    draw.ellipse((220, 120, 580, 480), fill=shade)
+    try:
+        font = ImageFont.load_default(size=42)
+    except TypeError:  # Pillow without FreeType
+        font = ImageFont.load_default()
+    text_colour = (255, 255, 255) if sum(colour) < 450 else (40, 40, 40)
+    words, lines, line = title.split(), [], ""
+    for word in words:
+        if len(line) + len(word) > 22:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, text in enumerate(lines):
+        draw.text((400, 260 + i * 54), text, fill=text_colour, font=font, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def seed_demo(session, config, echo=print) -> None:
+    groups = {g.code: g for g in session.scalars(select(ProductGroup))}
+    if not groups:
+        raise RuntimeError("product groups missing: run `flask --app wsgi db upgrade` first")
+    producers: dict[str, Producer] = {p.slug: p for p in session.scalars(select(Producer))}
+    created = {"producers": 0, "products": 0, "accounts": 0}
+    for slug, kind, name, rep, commune, phone, tax, coop, desc in PRODUCERS:
+        if slug in producers:
+            continue
+        p = Producer(slug=slug, kind=kind, name=name, representative=rep, phone=phone,
+                     tax_code=_tax(tax), province_code=THANH_HOA, ward_code=COMMUNES[commune],
+                     address_line="", description=desc, status=ProducerStatus.approved.value,
+                     reviewed_at=utcnow(), cooperative=producers.get(coop) if coop else None)
+        session.add(p)
+        producers[slug] = p
+        created["producers"] += 1
+    session.flush()
+
+    existing = set(session.scalars(select(Product.name)))
+    for slug, name, group, qty, unit, price, stock, shelf, colour, ocop in PRODUCTS:
+        if name in existing:
+            continue
+        producer = producers[slug]
+        product = service.create_product(session, producer, {
+            "name": name, "group_id": groups[group].id, "net_quantity": Decimal(qty), "unit": unit,
+            "price_vnd": price, "stock": stock, "shelf_life_days": shelf,
+            "description": f"{name}, sản phẩm của {producer.name} ({geo.place_name(producer.ward_code)}).",
+            "ingredients": "", "storage_instructions": "Bảo quản nơi khô ráo, thoáng mát." if shelf else "",
+            "usage_instructions": "", "warnings": "", "origin_ward_code": producer.ward_code,
+        })
+        stored = store_image(demo_photo(name, colour), config["UPLOAD_DIR"],
+                             max_bytes=config["MAX_PHOTO_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"])
+        product.photos.append(ProductPhoto(stem=stored.stem, width=stored.width, height=stored.height, position=1))
+        service.submit_product(product)
+        service.publish_product(product)
+        if ocop:
+            stars, decided = ocop
+            decision_date = dt.date.fromisoformat(decided)
+            session.add(OcopRecognition(
+                product=product, stars=stars, score=60 + stars * 7, decision_no=f"{1000 + len(name)}/QĐ-UBND",
+                decision_date=decision_date, certificate_no=f"OCOP-TH-{decision_date.year}-{len(existing):03d}",
+                issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa",
+                valid_until=service.default_valid_until(decision_date),
+            ))
+        if "VietGAP" in name or group in ("1.1", "1.2"):
+            session.add(Certification(producer=producer, product=product, scheme="vietgap",
+                                      number=f"VietGAP-TT-{product.slug[:8].upper()}", body="Trung tâm Chứng nhận phù hợp",
+                                      scope=name, valid_from=local_today() - dt.timedelta(days=200),
+                                      valid_to=local_today() + dt.timedelta(days=900), verified=True,
+                                      verified_at=utcnow()))
+        existing.add(name)
+        created["products"] += 1
+
+    method = config["PASSWORD_HASH_METHOD"]
+    lines = []
+    for email, password, role, producer_slug in DEMO_ACCOUNTS:
+        if session.scalars(select(User.id).where(User.email == email)).first() is None:
+            producer = producers.get(producer_slug) if producer_slug else None
+            session.add(User(email=email, name=email.split("@")[0], role=role, producer=producer,
+                             producer_role=ProducerRole.owner.value if producer else None,
+                             password_hash=hash_password(password, method)))
+            created["accounts"] += 1
+        lines.append(f"  {role:<9} {email:<30} {password}")
+    session.commit()
+    echo(f"demo data: {created['producers']} producers, {created['products']} products, "
+         f"{created['accounts']} accounts created")
+    echo("demo accounts (demo only — change or remove them before going live):")
+    for line in lines:
+        echo(line)

@@ -1,0 +1,110 @@
+"""Form fields and validators shared by several blueprints."""
+from __future__ import annotations
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectField
+from wtforms.validators import ValidationError
+
+from . import geo
+from .passwords import password_problem
+from .validators import InvalidValue, normalize_phone, normalize_tax_code
+
+from .labels import KIND_LABELS as PRODUCER_KIND_LABELS
+
+
+PASSWORD_MESSAGES = {
+    "too_short": _l("Mật khẩu phải có ít nhất 8 ký tự."),
+    "too_long": _l("Mật khẩu dài tối đa 128 ký tự."),
+    "common": _l("Mật khẩu này quá phổ biến, dễ bị đoán. Hãy chọn mật khẩu khác."),
+}
+
+
+def producer_kind_choices():
+    return [(k, v) for k, v in PRODUCER_KIND_LABELS.items()]
+
+
+class StrongPassword:
+    def __call__(self, form, field):
+        email = form.email.data if hasattr(form, "email") else ""
+        problem = password_problem(field.data or "", email or "")
+        if problem:
+            raise ValidationError(str(PASSWORD_MESSAGES[problem]))
+
+
+class TaxCode:
+    """Optional tax/registration number; normalised in place when valid."""
+
+    def __call__(self, form, field):
+        if not field.data:
+            field.data = ""
+            return
+        try:
+            field.data = normalize_tax_code(field.data)
+        except InvalidValue:
+            raise ValidationError(str(_l("Mã số thuế / số đăng ký không hợp lệ (10 chữ số có số kiểm tra, 10-3 chữ số cho chi nhánh, hoặc 12 chữ số CCCD).")))
+
+
+class Phone:
+    def __call__(self, form, field):
+        try:
+            field.data = normalize_phone(field.data)
+        except InvalidValue:
+            raise ValidationError(str(_l("Số điện thoại không hợp lệ (ví dụ 0912 345 678).")))
+
+
+def province_choices():
+    return [(p.code, p.name) for p in geo.provinces()]
+
+
+def ward_choices(province_code: int | None):
+    return [(w.code, w.name) for w in geo.wards_of(province_code or geo.THANH_HOA)]
+
+
+class WardInProvince:
+    """The chosen commune must belong to the chosen province."""
+
+    def __init__(self, province_field: str = "province_code"):
+        self.province_field = province_field
+
+    def __call__(self, form, field):
+        province = form[self.province_field].data
+        if field.data is None or not geo.ward_in_province(field.data, province or -1):
+            raise ValidationError(str(_l("Hãy chọn xã/phường thuộc tỉnh/thành phố đã chọn.")))
+
+
+def coerce_int_or_none(value):
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ProvinceField(SelectField):
+    def __init__(self, label=None, **kwargs):
+        super().__init__(label or _l("Tỉnh/thành phố"), coerce=coerce_int_or_none, **kwargs)
+
+
+class WardField(SelectField):
+    """Commune/ward select; its choices follow the province chosen in the same form."""
+
+    def __init__(self, label=None, **kwargs):
+        kwargs.setdefault("validate_choice", False)
+        super().__init__(label or _l("Xã/phường"), coerce=coerce_int_or_none, **kwargs)
+
+
+def bind_ward_choices(form, province_field="province_code", ward_field="ward_code"):
+    form[province_field].choices = province_choices()
+    chosen = form[province_field].data or geo.THANH_HOA
+    form[ward_field].choices = ward_choices(chosen)
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def refreshing_wards() -> bool:
+    """The no-JavaScript "refresh the commune list" button was pressed: re-render, don't save."""
+    return request.method == "POST" and "refresh_wards" in request.form

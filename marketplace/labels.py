@@ -1,0 +1,53 @@
+"""Human labels for stored codes (units, statuses, kinds, schemes), in both languages."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from .models import CertificationScheme, ProducerKind
+
+UNIT_LABELS = {
+    "g": _l("g"), "kg": _l("kg"), "ml": _l("ml"), "l": _l("lít"), "piece": _l("cái"),
+    "box": _l("hộp"), "bottle": _l("chai"), "bag": _l("túi"), "jar": _l("hũ"),
+    "bunch": _l("bó"), "tray": _l("khay"),
+}
+STATUS_LABELS = {
+    "draft": _l("Bản nháp"), "pending": _l("Chờ duyệt"), "published": _l("Đang bán"),
+    "rejected": _l("Bị từ chối"), "archived": _l("Đã lưu trữ"), "approved": _l("Đã duyệt"),
+    "suspended": _l("Tạm ngừng"),
+}
+KIND_LABELS = {
+    ProducerKind.household.value: _l("Hộ sản xuất / hộ kinh doanh"),
+    ProducerKind.cooperative.value: _l("Hợp tác xã (HTX)"),
+    ProducerKind.cooperative_group.value: _l("Tổ hợp tác"),
+    ProducerKind.enterprise.value: _l("Doanh nghiệp"),
+}
+SCHEME_LABELS = {
+    CertificationScheme.vietgap.value: "VietGAP",
+    CertificationScheme.globalgap.value: "GlobalG.A.P.",
+    CertificationScheme.organic.value: _l("Hữu cơ (TCVN 11041)"),
+    CertificationScheme.haccp.value: "HACCP",
+    CertificationScheme.iso22000.value: "ISO 22000",
+    CertificationScheme.food_safety.value: _l("Cơ sở đủ điều kiện ATTP"),
+    CertificationScheme.self_declaration.value: _l("Tự công bố sản phẩm"),
+}
+ISSUER_LEVELS = {
+    "central": _l("Trung ương"),
+    "provincial": _l("Cấp tỉnh"),
+    "district": _l("Cấp huyện (trước 07/2025)"),
+}
+
+
+def _lookup(table):
+    return lambda code: str(table.get(code, code))
+
+
+def register_labels(app) -> None:
+    from . import geo
+    from .i18n import current_language
+
+    app.jinja_env.globals.update(
+        unit_label=_lookup(UNIT_LABELS), status_label=_lookup(STATUS_LABELS),
+        kind_label=_lookup(KIND_LABELS), scheme_label=_lookup(SCHEME_LABELS),
+        issuer_level_label=_lookup(ISSUER_LEVELS), place_name=geo.place_name,
+        group_name=lambda g: g.display_name(current_language()) if g else "",
+    )

@@ -1,0 +1,115 @@
+"""Uploaded images: validate, re-encode, thumbnail, store under random names.
+
+Only JPEG, PNG and WebP are opened (an explicit format list, so an SVG, HTML or any other
+format is refused by Pillow before it is parsed), with a pixel limit against decompression
+bombs.  Every accepted image is decoded and re-encoded as a fresh JPEG, which drops EXIF
+(GPS included), ICC tricks and anything appended to the file (polyglots).
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+LARGE_EDGE = 1600
+THUMB_EDGE = 480
+
+
+class ImageRejected(ValueError):
+    """The upload is not an acceptable image; ``code`` says why (for the form message)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    stem: str
+    width: int
+    height: int
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    old = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            if img.width * img.height > max_pixels:
+                raise ImageRejected("too_many_pixels")
+            img.load()
+            return img
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("too_many_pixels")
+    except Image.UnidentifiedImageError:
+        raise ImageRejected("not_an_image")
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise ImageRejected("corrupt")
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    img = ImageOps.exif_transpose(img)  # honour the camera's orientation, then drop EXIF
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def _encode(img: Image.Image, edge: int, quality: int) -> bytes:
+    copy = img.copy()
+    copy.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    copy.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def process_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[bytes, bytes, int, int]:
+    """Return (large JPEG, thumbnail JPEG, width, height) or raise :class:`ImageRejected`."""
+    if len(data) > max_bytes:
+        raise ImageRejected("too_large")
+    if not data:
+        raise ImageRejected("empty")
+    img = _to_rgb(_open(data, max_pixels))
+    large = _encode(img, LARGE_EDGE, 85)
+    thumb = _encode(img, THUMB_EDGE, 78)
+    w, h = Image.open(io.BytesIO(large)).size
+    return large, thumb, w, h
+
+
+def store_image(data: bytes, upload_dir: str | os.PathLike, *, max_bytes: int, max_pixels: int) -> StoredImage:
+    """Validate and write ``<stem>.jpg`` and ``<stem>-t.jpg`` into ``upload_dir``."""
+    large, thumb, w, h = process_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    folder = Path(upload_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = secrets.token_urlsafe(18)
+    (folder / f"{stem}.jpg").write_bytes(large)
+    (folder / f"{stem}-t.jpg").write_bytes(thumb)
+    return StoredImage(stem, w, h)
+
+
+def remove_image(stem: str, upload_dir: str | os.PathLike) -> None:
+    for name in (f"{stem}.jpg", f"{stem}-t.jpg"):
+        try:
+            (Path(upload_dir) / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def is_safe_media_name(name: str) -> bool:
+    """Media names are ``<token_urlsafe>.jpg`` / ``-t.jpg`` / ``.pdf``: no path parts."""
+    stem, dot, ext = name.rpartition(".")
+    return bool(dot) and ext in ("jpg", "pdf") and stem.replace("-", "").replace("_", "").isalnum()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import TYPE_CHECKING, Optional
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .accounts import User
+    from .products import Certification, Product
+
+
+class ProducerKind(str, enum.Enum):
+    household = "household"            # hộ sản xuất / hộ kinh doanh
+    cooperative = "cooperative"        # hợp tác xã (HTX)
+    cooperative_group = "cooperative_group"  # tổ hợp tác
+    enterprise = "enterprise"          # doanh nghiệp
+
+
+class ProducerStatus(str, enum.Enum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    suspended = "suspended"
+
+
+class Producer(db.Model):
+    __tablename__ = "producer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    representative: Mapped[str] = mapped_column(String(120), default="")
+    tax_code: Mapped[str] = mapped_column(String(20), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    address_line: Mapped[str] = mapped_column(String(255), default="")
+    province_code: Mapped[int] = mapped_column()
+    ward_code: Mapped[int] = mapped_column(index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    logo: Mapped[Optional[str]] = mapped_column(String(64))
+    cooperative_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("producer.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=ProducerStatus.pending.value, index=True)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    cooperative: Mapped[Optional["Producer"]] = relationship(
+        remote_side="Producer.id", back_populates="members"
+    )
+    members: Mapped[list["Producer"]] = relationship(back_populates="cooperative")
+    users: Mapped[list["User"]] = relationship(back_populates="producer")
+    products: Mapped[list["Product"]] = relationship(back_populates="producer")
+    certifications: Mapped[list["Certification"]] = relationship(back_populates="producer")
+
+    @property
+    def is_cooperative(self) -> bool:
+        return self.kind in (ProducerKind.cooperative.value, ProducerKind.cooperative_group.value)
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == ProducerStatus.approved.value
+
+    def __repr__(self) -> str:
+        return f"<Producer {self.slug}>"

@@ -1,0 +1,51 @@
+"""Glue between request files and :mod:`marketplace.media` (form messages, config)."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from .media import ImageRejected, StoredImage, store_image
+
+IMAGE_ERRORS = {
+    "too_large": _l("Ảnh quá lớn (tối đa 5 MB)."),
+    "too_many_pixels": _l("Ảnh có kích thước điểm ảnh quá lớn."),
+    "not_an_image": _l("Tệp không phải ảnh JPEG, PNG hoặc WebP."),
+    "corrupt": _l("Không đọc được ảnh (tệp hỏng)."),
+    "empty": _l("Tệp rỗng."),
+    "not_pdf": _l("Tài liệu phải là PDF hoặc ảnh JPEG, PNG, WebP."),
+}
+
+
+def save_image(file_storage) -> StoredImage:
+    """Read an uploaded file (bounded) and store it re-encoded; raises ImageRejected."""
+    cfg = current_app.config
+    data = file_storage.read(cfg["MAX_PHOTO_BYTES"] + 1)
+    return store_image(data, cfg["UPLOAD_DIR"], max_bytes=cfg["MAX_PHOTO_BYTES"],
+                       max_pixels=cfg["MAX_IMAGE_PIXELS"])
+
+
+def save_document(file_storage) -> str:
+    """A certificate scan: a PDF kept as is (served only as a download) or an image."""
+    cfg = current_app.config
+    data = file_storage.read(cfg["MAX_PHOTO_BYTES"] + 1)
+    if len(data) > cfg["MAX_PHOTO_BYTES"]:
+        raise ImageRejected("too_large")
+    if data.startswith(b"%PDF-"):
+        name = f"{secrets.token_urlsafe(18)}.pdf"
+        folder = Path(cfg["UPLOAD_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        return name
+    try:
+        stored = store_image(data, cfg["UPLOAD_DIR"], max_bytes=cfg["MAX_PHOTO_BYTES"],
+                             max_pixels=cfg["MAX_IMAGE_PIXELS"])
+    except ImageRejected as exc:
+        raise ImageRejected("not_pdf" if exc.code == "not_an_image" else exc.code)
+    return f"{stored.stem}.jpg"
+
+
+def image_error(exc: ImageRejected) -> str:
+    return str(IMAGE_ERRORS.get(exc.code, IMAGE_ERRORS["corrupt"]))

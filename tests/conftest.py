@@ -1,0 +1,218 @@
+"""Fixtures: a fresh migrated database per test (SQLite by default, PostgreSQL when
+``TEST_DATABASE_URL`` is set), the app, clients, and a small world of tenants.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from marketplace import create_app
+from marketplace.extensions import db as _db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+TEST_PASSWORD = "Trau-Vang-2025!"  # passes the password policy
+FAST_HASH = "pbkdf2:sha256:1000"  # tests only; production uses scrypt N=2**17 (see test_auth)
+
+
+def migrate_to_head(url: str) -> None:
+    """Run the real Alembic migrations (never create_all) against ``url``."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+def pg_url_with_schema(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """SQLite: a migrated template file copied per test.  PostgreSQL: a schema of our own,
+    made empty and migrated once, truncated after each test."""
+    if PG_URL:
+        schema = f"t_{os.getpid()}_{secrets.token_hex(3)}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = pg_url_with_schema(schema)
+        migrate_to_head(url)
+        yield {"kind": "pg", "url": url, "schema": schema}
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        migrate_to_head(f"sqlite:///{path}")
+        yield {"kind": "sqlite", "path": path}
+
+
+# Tables whose rows come from migrations (seed data); kept across tests.
+SEEDED_TABLES = {"alembic_version", "product_group"}
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))]
+        names = ", ".join(f'"{t}"' for t in tables if t not in SEEDED_TABLES)
+        if names:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if database_template["kind"] == "pg":
+        yield database_template["url"]
+        _truncate(database_template["url"])
+    else:
+        path = tmp_path / "test.db"
+        shutil.copy(database_template["path"], path)
+        yield f"sqlite:///{path}"
+
+
+def make_config(database_url: str, tmp_path: Path, **extra) -> dict:
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-" + uuid.uuid4().hex,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": True,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def app_factory(database_url, tmp_path):
+    """Build apps on the test's database with extra config; engines disposed afterwards."""
+    apps = []
+
+    def factory(**extra):
+        app = create_app(make_config(database_url, tmp_path, **extra))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
+    app = app_factory()
+    with app.app_context():
+        yield app
+        _db.session.remove()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---- a small world: producers, users, products -------------------------------------
+
+@dataclass
+class World:
+    coop: object
+    a: object
+    b: object
+    users: dict
+    product_a: object
+    product_b: object
+    published_a: object
+
+
+def make_producer(session, name, *, kind="household", ward=15724, cooperative=None, status="approved"):
+    from marketplace.catalogue.service import create_producer
+
+    p = create_producer(session, {
+        "kind": kind, "name": name, "representative": "Người Đại Diện", "phone": "0912345678",
+        "province_code": 38, "ward_code": ward,
+    }, cooperative=cooperative)
+    p.status = status
+    return p
+
+
+def make_user(session, email, *, role="producer", producer=None, producer_role="owner"):
+    from marketplace.models import User
+    from marketplace.passwords import hash_password
+
+    u = User(email=email, name=email.split("@")[0], role=role, producer=producer,
+             producer_role=producer_role if producer else None,
+             password_hash=hash_password(TEST_PASSWORD, FAST_HASH))
+    session.add(u)
+    return u
+
+
+def make_product(session, producer, name, *, status="draft", price=120000):
+    from marketplace.catalogue import service
+    from marketplace.models import ProductGroup
+
+    group = session.scalars(_db.select(ProductGroup).where(ProductGroup.code == "1.2")).one()
+    p = service.create_product(session, producer, {
+        "name": name, "group_id": group.id, "net_quantity": Decimal("1"), "unit": "kg",
+        "price_vnd": price, "stock": 10,
+    })
+    if status in ("pending", "published"):
+        service.submit_product(p)
+    if status == "published":
+        service.publish_product(p)
+    return p
+
+
+@pytest.fixture
+def world(app, db):
+    s = db.session
+    coop = make_producer(s, "HTX Đồng Tiến", kind="cooperative")
+    a = make_producer(s, "Hộ Trịnh Văn A", cooperative=coop)
+    b = make_producer(s, "Hộ Lê Thị B", ward=15667)
+    s.flush()
+    users = {
+        "producer_a": make_user(s, "a@example.vn", producer=a),
+        "producer_b": make_user(s, "b@example.vn", producer=b),
+        "coop": make_user(s, "coop@example.vn", producer=coop),
+        "officer": make_user(s, "officer@example.vn", role="officer"),
+        "admin": make_user(s, "admin@example.vn", role="admin"),
+    }
+    product_a = make_product(s, a, "Gạo nếp cái hoa vàng")
+    product_b = make_product(s, b, "Mật ong hoa vải")
+    published_a = make_product(s, a, "Nem chua Đồng Tiến", status="published")
+    s.commit()
+    return World(coop, a, b, users, product_a, product_b, published_a)
+
+
+def login(client, email, password=TEST_PASSWORD):
+    response = client.post("/account/login", data={"email": email, "password": password})
+    assert response.status_code == 302, response.data[:500]
+    return response
