@@ -80,8 +80,9 @@ def load_config(app, overrides: dict | None) -> None:
 
     cfg["PUBLIC_BASE_URL"] = cfg["PUBLIC_BASE_URL"].rstrip("/")
     https = cfg["PUBLIC_BASE_URL"].startswith("https://")
-    secure = _bool(env.get("SESSION_COOKIE_SECURE"), https)
-    cfg.setdefault("SESSION_COOKIE_SECURE", secure)
-    cfg.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    # Secure cookies whenever the public site is HTTPS (or when told so explicitly).
+    explicit = (overrides or {}).get("SESSION_COOKIE_SECURE")
+    secure = explicit if explicit is not None else _bool(env.get("SESSION_COOKIE_SECURE"), https)
+    cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = bool(secure)
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _secret_key(instance)

@@ -100,6 +100,13 @@ def make_config(database_url: str, tmp_path: Path, **extra) -> dict:
     return config
 
 
+def _fresh_g():
+    from flask import g
+
+    for name in list(vars(g)):
+        delattr(g, name)
+
+
 @pytest.fixture
 def app_factory(database_url, tmp_path):
     """Build apps on the test's database with extra config; engines disposed afterwards."""
@@ -107,6 +114,10 @@ def app_factory(database_url, tmp_path):
 
     def factory(**extra):
         app = create_app(make_config(database_url, tmp_path, **extra))
+        # Tests keep an app context pushed, and Flask reuses it for test-client requests, so
+        # ``g`` (Flask-Login's user, Flask-Babel's locale…) would leak from one request to
+        # the next.  In production every request has a fresh context: give tests the same.
+        app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
         apps.append(app)
         return app
 

@@ -1,0 +1,242 @@
+"""Every route × role × method, built from ``app.url_map``: a new route without an entry
+here fails the suite.  For refused requests the database must not change (no cross-tenant
+write), and another tenant's objects answer 404 (no cross-tenant read)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from marketplace import create_app
+from marketplace.models import Certification, OcopRecognition, ProductPhoto
+from tests.conftest import TEST_PASSWORD
+
+ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin")
+LOGIN = "login"  # expected: redirect to the login page
+
+# Access classes: expected status per role.
+PUBLIC = dict.fromkeys(ROLES, 200)
+ANON_ONLY = {"anonymous": 200, **dict.fromkeys(ROLES[1:], 302)}
+LOGGED_IN = {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}
+PRODUCER = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 200, "coop": 200, "officer": 403, "admin": 403}
+OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
+COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
+OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
+ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200}
+
+
+def ok(access: dict, status: int) -> dict:
+    """The same access class, with ``status`` for the allowed roles (a redirect after a POST)."""
+    return {role: (status if code == 200 else code) for role, code in access.items()}
+
+
+# endpoint -> (url builder, {method: expected per role})
+ENTRIES = {
+    "static": (lambda w: "/static/style.css", {"GET": PUBLIC}),
+    "catalogue.index": (lambda w: "/", {"GET": PUBLIC}),
+    "catalogue.product": (lambda w: f"/p/{w.published_a.slug}", {"GET": PUBLIC}),
+    "catalogue.producer": (lambda w: f"/producers/{w.a.slug}", {"GET": PUBLIC}),
+    "catalogue.media": (lambda w: f"/media/{w.photo.stem}.jpg", {"GET": PUBLIC}),
+    "catalogue.set_language": (lambda w: "/lang/en?next=/", {"GET": ok(PUBLIC, 302)}),
+    "catalogue.wards": (lambda w: "/geo/wards?province=38", {"GET": PUBLIC}),
+    "catalogue.healthz": (lambda w: "/healthz", {"GET": PUBLIC}),
+    "auth.login": (lambda w: "/account/login", {"GET": ANON_ONLY, "POST": ANON_ONLY}),
+    "auth.register": (lambda w: "/account/register", {"GET": ANON_ONLY, "POST": ANON_ONLY}),
+    "auth.logout": (lambda w: "/account/logout", {"POST": ok(PUBLIC, 302)}),
+    "auth.account": (lambda w: "/account/", {"GET": LOGGED_IN}),
+    "auth.change_password": (lambda w: "/account/password", {"GET": LOGGED_IN, "POST": LOGGED_IN}),
+    "dashboard.index": (lambda w: "/dashboard/", {"GET": PRODUCER}),
+    # An empty POST to an edit form keeps the stored values (WTForms falls back to the object).
+    "dashboard.edit_producer": (lambda w: f"/dashboard/producers/{w.a.id}", {"GET": OWNED_BY_A, "POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.new_product": (lambda w: "/dashboard/products/new", {"GET": PRODUCER, "POST": PRODUCER}),
+    "dashboard.product": (lambda w: f"/dashboard/products/{w.product_a.id}", {"GET": OWNED_BY_A}),
+    "dashboard.edit_product": (lambda w: f"/dashboard/products/{w.product_a.id}/edit", {"GET": OWNED_BY_A, "POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.submit_product": (lambda w: f"/dashboard/products/{w.product_a.id}/submit", {"POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.archive_product": (lambda w: f"/dashboard/products/{w.product_a.id}/archive", {"POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.restore_product": (lambda w: f"/dashboard/products/{w.product_a.id}/restore", {"POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.upload_photo": (lambda w: f"/dashboard/products/{w.product_a.id}/photos", {"POST": ok(OWNED_BY_A, 303)}),
+    "dashboard.delete_photo": (lambda w: f"/dashboard/photos/{w.photo.id}/delete", {"POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.make_cover": (lambda w: f"/dashboard/photos/{w.photo.id}/first", {"POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.certifications": (lambda w: "/dashboard/certifications", {"GET": PRODUCER, "POST": PRODUCER}),
+    "dashboard.certification_document": (lambda w: f"/dashboard/certifications/{w.cert.id}/document", {"GET": OWNED_BY_A}),
+    "dashboard.members": (lambda w: "/dashboard/members", {"GET": COOP_OWNER, "POST": COOP_OWNER}),
+    "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
+    "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
+    "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),
+    "admin.products": (lambda w: "/admin/products", {"GET": OFFICER}),
+    "admin.product": (lambda w: f"/admin/products/{w.product_a.id}", {"GET": OFFICER, "POST": OFFICER}),
+    "admin.add_ocop": (lambda w: f"/admin/products/{w.published_a.id}/ocop", {"POST": ok(OFFICER, 422)}),
+    "admin.revoke_ocop": (lambda w: f"/admin/ocop/{w.ocop.id}/revoke", {"POST": ok(OFFICER, 302)}),
+    "admin.certifications": (lambda w: "/admin/certifications", {"GET": OFFICER}),
+    "admin.verify_certification": (lambda w: f"/admin/certifications/{w.cert.id}/verify", {"POST": ok(OFFICER, 302)}),
+    "admin.certification_document": (lambda w: f"/admin/certifications/{w.cert.id}/document", {"GET": OFFICER}),
+    "admin.users": (lambda w: "/admin/users", {"GET": ADMIN}),
+    "admin.set_user_active": (lambda w: f"/admin/users/{w.users['producer_b'].id}/active", {"POST": ok(ADMIN, 302)}),
+}
+
+
+def _routes():
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "TESTING": True})
+    found = set()
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.add((rule.endpoint, method))
+    return sorted(found)
+
+
+ROUTES = _routes()
+
+
+def test_every_route_has_an_entry():
+    missing = [f"{e} {m}" for e, m in ROUTES if e not in ENTRIES or m not in ENTRIES[e][1]]
+    extra = [f"{e} {m}" for e, (_, methods) in ENTRIES.items() for m in methods if (e, m) not in ROUTES]
+    assert not missing, f"routes without an access entry: {missing}"
+    assert not extra, f"entries for routes that no longer exist: {extra}"
+
+
+@pytest.fixture
+def rich_world(world, app, db):
+    """The world plus one photo, certification and OCOP recognition belonging to producer A."""
+    import datetime as dt
+
+    upload = Path(app.config["UPLOAD_DIR"])
+    upload.mkdir(parents=True, exist_ok=True)
+    photo = ProductPhoto(product=world.product_a, stem="matrixphotostem", width=10, height=10, position=1)
+    (upload / "matrixphotostem.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    (upload / "matrixdoc.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    cert = Certification(producer=world.a, product=world.product_a, scheme="vietgap", number="VG-1",
+                         body="Body", document="matrixdoc.pdf")
+    ocop = OcopRecognition(product=world.published_a, stars=3, decision_no="1/QĐ", decision_date=dt.date(2025, 1, 1),
+                           issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa", valid_until=dt.date(2028, 1, 1))
+    db.session.add_all([photo, cert, ocop])
+    db.session.commit()
+    world.photo, world.cert, world.ocop = photo, cert, ocop
+    return world
+
+
+def snapshot(db) -> dict:
+    """Every row of every table, to prove a refused request changed nothing."""
+    db.session.expire_all()
+    conn = db.session.connection()  # the test's own connection: no second SQLite writer
+    out = {}
+    for table in sorted(inspect(conn).get_table_names()):
+        rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
+        out[table] = sorted(tuple(str(v) for v in row) for row in rows)
+    return out
+
+
+EMAILS = {"producer_a": "a@example.vn", "producer_b": "b@example.vn", "coop": "coop@example.vn",
+          "officer": "officer@example.vn", "admin": "admin@example.vn"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint,method", ROUTES, ids=[f"{e}-{m}" for e, m in ROUTES])
+def test_route_access(endpoint, method, role, rich_world, app, db):
+    if endpoint not in ENTRIES or method not in ENTRIES[endpoint][1]:
+        pytest.fail(f"no access entry for {endpoint} {method}: add one to ENTRIES")
+    build_url, methods = ENTRIES[endpoint]
+    expected = methods[method][role]
+    client = app.test_client()
+    if role != "anonymous":
+        r = client.post("/account/login", data={"email": EMAILS[role], "password": TEST_PASSWORD})
+        assert r.status_code == 302
+    url = build_url(rich_world)
+    before = snapshot(db) if method != "GET" else None
+
+    response = client.open(url, method=method, data={} if method != "GET" else None)
+
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/account/login")
+    else:
+        assert response.status_code == expected, response.data[:300]
+    if response.status_code in (302, 303) and method == "GET" and expected != LOGIN:
+        assert not response.headers["Location"].startswith("/account/login")
+    refused = expected == LOGIN or expected in (403, 404)
+    if before is not None and refused:
+        assert snapshot(db) == before, "a refused request changed the database"
+    if response.status_code == 404 and role == "producer_b":
+        # another tenant learns nothing: the generic 404 page, no names of A's objects
+        assert rich_world.product_a.name.encode() not in response.data
+
+
+def test_refused_user_queries_never_leak_through_dashboard_lists(rich_world, app, db):
+    client = app.test_client()
+    client.post("/account/login", data={"email": "b@example.vn", "password": TEST_PASSWORD})
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert rich_world.product_b.name in page
+    assert rich_world.product_a.name not in page
+    coop = app.test_client()
+    coop.post("/account/login", data={"email": "coop@example.vn", "password": TEST_PASSWORD})
+    page = coop.get("/dashboard/").get_data(as_text=True)
+    assert rich_world.product_a.name in page  # the cooperative acts for its member A
+    assert rich_world.product_b.name not in page
+
+
+POST_ROUTES = sorted({e for e, m in ROUTES if m == "POST"})
+
+
+def _allowed_role(endpoint: str) -> str:
+    expected = ENTRIES[endpoint][1]["POST"]
+    for role in ("anonymous", "producer_a", "coop", "officer", "admin"):
+        if expected[role] not in (LOGIN, 403, 404):
+            return role
+    raise AssertionError(endpoint)
+
+
+@pytest.mark.parametrize("endpoint", POST_ROUTES)
+def test_csrf_token_required(endpoint, app_factory, database_url):
+    """Every state-changing route refuses a POST without a CSRF token, changing nothing."""
+    from tests.conftest import World  # noqa: F401  (world built below with CSRF on)
+
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        from marketplace.extensions import db
+
+        from tests.conftest import make_product, make_producer, make_user
+
+        coop = make_producer(db.session, "HTX", kind="cooperative")
+        a = make_producer(db.session, "Hộ A", cooperative=coop)
+        b = make_producer(db.session, "Hộ B")
+        db.session.flush()
+        users = {"producer_a": make_user(db.session, "a@example.vn", producer=a),
+                 "producer_b": make_user(db.session, "b@example.vn", producer=b),
+                 "coop": make_user(db.session, "coop@example.vn", producer=coop),
+                 "officer": make_user(db.session, "officer@example.vn", role="officer"),
+                 "admin": make_user(db.session, "admin@example.vn", role="admin")}
+        product_a = make_product(db.session, a, "Gạo")
+        published_a = make_product(db.session, a, "Nem", status="published")
+        db.session.commit()
+
+        class W:
+            pass
+
+        w = W()
+        w.a, w.b, w.coop, w.users, w.product_a, w.published_a = a, b, coop, users, product_a, published_a
+        import datetime as dt
+
+        w.photo = ProductPhoto(product=product_a, stem="csrfphoto", width=1, height=1)
+        w.cert = Certification(producer=a, scheme="vietgap", number="1", body="b")
+        w.ocop = OcopRecognition(product=published_a, stars=3, decision_no="1", decision_date=dt.date(2025, 1, 1),
+                                 issuer_level="provincial", issuer_name="x", valid_until=dt.date(2028, 1, 1))
+        db.session.add_all([w.photo, w.cert, w.ocop])
+        db.session.commit()
+
+        role = _allowed_role(endpoint)
+        client = app.test_client()
+        if role != "anonymous":
+            # Log in the way a browser does: fetch the form, send its token.
+            import re
+
+            page = client.get("/account/login").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            r = client.post("/account/login", data={"email": EMAILS[role], "password": TEST_PASSWORD,
+                                                     "csrf_token": token})
+            assert r.status_code == 302
+        url = ENTRIES[endpoint][0](w)
+        before = snapshot(db)
+        response = client.post(url, data={})
+        assert response.status_code == 400, (endpoint, response.status_code)
+        assert snapshot(db) == before
+        db.session.remove()
