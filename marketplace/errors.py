@@ -1,7 +1,8 @@
 """Errors in one place: HTML pages for people, JSON for machine interfaces."""
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import Response, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -28,6 +29,10 @@ def wants_json() -> bool:
 
 def _render(code: int, message: str | None = None):
     title = str(MESSAGES.get(code, MESSAGES[500]))
+    if request_ctx.url_adapter is None:
+        # The request failed before routing (e.g. a Host not in TRUSTED_HOSTS): no URLs can
+        # be built, so answer in plain text.
+        return Response(f"{code} {title}\n", status=code, mimetype="text/plain")
     if wants_json():
         return jsonify(error={"code": code, "message": message or title, "fields": {}}), code
     return render_template("errors/error.html", code=code, title=title, message=message), code

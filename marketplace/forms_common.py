@@ -84,6 +84,7 @@ def coerce_int_or_none(value):
 
 class ProvinceField(SelectField):
     def __init__(self, label=None, **kwargs):
+        kwargs.setdefault("default", geo.THANH_HOA)  # the district's own province
         super().__init__(label or _l("Tỉnh/thành phố"), coerce=coerce_int_or_none, **kwargs)
 
 

@@ -60,7 +60,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    img = ImageOps.exif_transpose(img)  # honour the camera's orientation, then drop EXIF
+    try:
+        img = ImageOps.exif_transpose(img)  # honour the camera's orientation, then drop EXIF
+    except Exception:  # noqa: BLE001 - malformed EXIF: keep the pixels as stored
+        pass
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGB", img.size, (255, 255, 255))
@@ -71,6 +74,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def _encode(img: Image.Image, edge: int, quality: int) -> bytes:
     copy = img.copy()
+    copy.info = {}  # no comment, EXIF, ICC or XMP carried into the output (polyglot payloads)
     copy.thumbnail((edge, edge), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     copy.save(out, "JPEG", quality=quality, optimize=True, progressive=True)

@@ -22,15 +22,16 @@ bp = Blueprint("catalogue", __name__)
 TRIEU_SON_WARDS = (15664, 15667, 15682, 15715, 15724, 15754, 15763, 15766)
 
 
-def _int_arg(name: str, lo: int | None = None, hi: int | None = None) -> int | None:
-    raw = request.args.get(name, "")
+def _int_arg(name: str, lo: int = 1, hi: int = 2**31 - 1) -> int | None:
+    """An integer query argument within [lo, hi], or None (bad input is ignored, never a 500)."""
+    raw = request.args.get(name, "")[:12]
     if not raw.strip():
         return None
     try:
         value = int(raw)
     except ValueError:
         return None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    if not lo <= value <= hi:
         return None
     return value
 

@@ -100,7 +100,7 @@ def new_product():
     me = db.session.get(Producer, current_user.producer_id)
     form = ProductForm()
     _bind_product_form(form, producers, me.province_code)
-    if request.method == "GET":
+    if form.producer_id.data is None:  # the choice is only shown to cooperatives with members
         form.producer_id.data = me.id
     if form.validate_on_submit():
         producer = owned_or_404(Producer, form.producer_id.data)
