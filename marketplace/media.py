@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,26 +36,30 @@ class StoredImage:
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
-    old = Image.MAX_IMAGE_PIXELS
+    """Open and decode ``data`` as JPEG/PNG/WebP of at most ``max_pixels``.
+
+    The pixel count is checked from the header, before any pixel is decoded; Pillow's own
+    (process-wide) bomb limit stays as a second line of defence and is never changed here,
+    so concurrent requests cannot race on it.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-            if img.width * img.height > max_pixels:
-                raise ImageRejected("too_many_pixels")
-            img.load()
-            return img
+        img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        if img.width * img.height > max_pixels:
+            raise ImageRejected("too_many_pixels")
+        if img.format == "JPEG":
+            # Let libjpeg decode at a reduced scale when the photo is far larger than we keep:
+            # a 48 MP phone photo then costs a fraction of the memory.
+            img.draft("RGB", (LARGE_EDGE * 2, LARGE_EDGE * 2))
+        img.load()
+        return img
     except ImageRejected:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageRejected("too_many_pixels")
     except Image.UnidentifiedImageError:
         raise ImageRejected("not_an_image")
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected("corrupt")
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

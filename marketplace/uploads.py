@@ -27,6 +27,11 @@ def save_image(file_storage) -> StoredImage:
                        max_pixels=cfg["MAX_IMAGE_PIXELS"])
 
 
+def private_dir() -> Path:
+    """Certificate scans live apart from photos: ``/media`` never serves them."""
+    return Path(current_app.config["UPLOAD_DIR"]) / "private"
+
+
 def save_document(file_storage) -> str:
     """A certificate scan: a PDF kept as is (served only as a download) or an image."""
     cfg = current_app.config
@@ -35,15 +40,16 @@ def save_document(file_storage) -> str:
         raise ImageRejected("too_large")
     if data.startswith(b"%PDF-"):
         name = f"{secrets.token_urlsafe(18)}.pdf"
-        folder = Path(cfg["UPLOAD_DIR"])
+        folder = private_dir()
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
         return name
     try:
-        stored = store_image(data, cfg["UPLOAD_DIR"], max_bytes=cfg["MAX_PHOTO_BYTES"],
+        stored = store_image(data, private_dir(), max_bytes=cfg["MAX_PHOTO_BYTES"],
                              max_pixels=cfg["MAX_IMAGE_PIXELS"])
     except ImageRejected as exc:
         raise ImageRejected("not_pdf" if exc.code == "not_an_image" else exc.code)
+    (private_dir() / f"{stored.stem}-t.jpg").unlink(missing_ok=True)  # no thumbnail needed
     return f"{stored.stem}.jpg"
 
 

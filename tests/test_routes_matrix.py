@@ -104,7 +104,8 @@ def rich_world(world, app, db):
     upload.mkdir(parents=True, exist_ok=True)
     photo = ProductPhoto(product=world.product_a, stem="matrixphotostem", width=10, height=10, position=1)
     (upload / "matrixphotostem.jpg").write_bytes(b"\xff\xd8\xff\xd9")
-    (upload / "matrixdoc.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (upload / "private").mkdir()
+    (upload / "private" / "matrixdoc.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     cert = Certification(producer=world.a, product=world.product_a, scheme="vietgap", number="VG-1",
                          body="Body", document="matrixdoc.pdf")
     ocop = OcopRecognition(product=world.published_a, stars=3, decision_no="1/QĐ", decision_date=dt.date(2025, 1, 1),

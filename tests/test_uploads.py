@@ -286,9 +286,8 @@ def test_jpeg_html_polyglot_appended_is_neutralised(app, db, as_a, ids):
         assert served.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="BUG: marketplace/media.py _encode() keeps img.info['comment'], and "
-                          "Pillow's JPEG encoder writes im.info['comment'] as a COM segment, so "
-                          "a JPEG COM / PNG tEXt 'comment' payload survives re-encoding")
+# Regression: _encode() used to keep img.info["comment"], and Pillow's JPEG encoder writes
+# im.info["comment"] as a COM segment, so a JPEG COM / PNG tEXt "comment" payload survived.
 @pytest.mark.parametrize("kind", ["jpeg-com", "png-text-comment"])
 def test_polyglot_payload_in_metadata_does_not_survive(app, db, as_a, ids, kind):
     img = Image.new("RGB", (64, 48), (20, 20, 200))
@@ -338,9 +337,8 @@ def test_empty_file_and_missing_file(app, db, as_a, ids):
     assert photos_of(db, ids["product_a"]) == []
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="BUG: marketplace/media.py _to_rgb() calls ImageOps.exif_transpose() "
-                          "outside the guarded _open(); malformed EXIF (+ an Orientation tag) "
-                          "makes exif.tobytes() raise struct.error/TypeError -> HTTP 500")
+# Regression: _to_rgb() called ImageOps.exif_transpose() outside the guarded _open(); with an
+# Orientation tag, malformed EXIF made exif.tobytes() raise struct.error/TypeError -> HTTP 500.
 def test_malformed_exif_is_not_a_server_error(app, db, as_a, ids):
     data = jpeg_with_gps(size=(64, 48), orientation=6)
     # Retag Model (0x0110, ASCII) as Thresholding (0x0107, a SHORT tag): still parseable,
@@ -349,6 +347,9 @@ def test_malformed_exif_is_not_a_server_error(app, db, as_a, ids):
     assert patched != data
     r = upload(as_a, ids["product_a"], patched, follow=False)
     assert r.status_code == 303
+    page = as_a.get(r.headers["Location"]).get_data(as_text=True)
+    photos = photos_of(db, ids["product_a"])
+    assert (MSG_ADDED in page and len(photos) == 1) or (photos == [] and files_in(app) == {})
     for name in files_in(app):
         assert has_no_exif((upload_dir(app) / name).read_bytes())
 
@@ -607,7 +608,7 @@ def test_certification_pdf_is_downloadable_only_as_attachment(app, db, client, i
     [cert] = db.session.scalars(select(Certification)).all()
     assert cert.producer_id == ids["a"]
     assert cert.document.endswith(".pdf") and is_safe_media_name(cert.document)
-    assert (upload_dir(app) / cert.document).read_bytes() == PDF
+    assert (upload_dir(app) / "private" / cert.document).read_bytes() == PDF
 
     r = client.get(f"/dashboard/certifications/{cert.id}/document")
     assert r.status_code == 200
@@ -651,6 +652,8 @@ def test_certification_image_document_is_reencoded_and_html_rejected(app, db, as
     assert r.headers["Content-Disposition"].startswith("attachment")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert has_no_exif(r.data)
+    # a scan is private: never reachable through the public /media route
+    assert as_a.get(f"/media/{cert.document}").status_code == 404
 
 
 # ---- media route --------------------------------------------------------------------------
@@ -717,6 +720,21 @@ def test_process_image_rejections(data, code, max_pixels):
     with pytest.raises(ImageRejected) as info:
         process_image(data, max_bytes=MAX_BYTES, max_pixels=max_pixels)
     assert info.value.code == code
+
+
+def test_process_image_drops_comments_and_survives_bad_exif():
+    for data in (encode(Image.new("RGB", (64, 48)), "JPEG", comment=SCRIPT),
+                 small_jpeg() + SCRIPT):
+        large, thumb, _, _ = process_image(data, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
+        assert b"<script" not in large and b"<script" not in thumb
+        assert "comment" not in Image.open(io.BytesIO(large)).info
+    bad = jpeg_with_gps(size=(64, 48), orientation=6).replace(b"\x01\x10\x00\x02", b"\x01\x07\x00\x02", 1)
+    try:
+        large, thumb, _, _ = process_image(bad, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
+    except ImageRejected:
+        pass  # refusing it is fine too; any other exception is a 500
+    else:
+        assert has_no_exif(large) and has_no_exif(thumb)
 
 
 def test_process_image_restores_global_pixel_limit():

@@ -17,7 +17,7 @@ from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, is_safe_media_name, remove_image
 from ..models import Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
-from ..uploads import image_error, save_document, save_image
+from ..uploads import image_error, private_dir, save_document, save_image
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
 bp = Blueprint("dashboard", __name__)
@@ -72,22 +72,21 @@ def edit_producer(producer_id: int):
     form = ProducerForm(obj=producer)
     bind_ward_choices(form)
     if not refreshing_wards() and form.validate_on_submit():
-        logo_error = None
+        logo_error, old_logo = None, None
         if form.logo.data and getattr(form.logo.data, "filename", ""):
             try:
                 stored = save_image(form.logo.data)
             except ImageRejected as exc:
                 logo_error = image_error(exc)
             else:
-                old = producer.logo
-                producer.logo = stored.stem
-                if old:
-                    remove_image(old, current_app.config["UPLOAD_DIR"])
+                old_logo, producer.logo = producer.logo, stored.stem
         if logo_error:
             form.logo.errors = [logo_error]
         else:
             service.update_producer(db.session, producer, form.producer_data())
             db.session.commit()
+            if old_logo:  # only once the new one is saved
+                remove_image(old_logo, current_app.config["UPLOAD_DIR"])
             flash(_("Đã lưu hồ sơ."), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("dashboard/producer_form.html", form=form, producer=producer)
@@ -267,7 +266,7 @@ def send_document(cert: Certification):
     if not cert.document or not is_safe_media_name(cert.document):
         abort(404)
     mimetype = "application/pdf" if cert.document.endswith(".pdf") else "image/jpeg"
-    response = send_from_directory(current_app.config["UPLOAD_DIR"], cert.document, mimetype=mimetype,
+    response = send_from_directory(private_dir(), cert.document, mimetype=mimetype,
                                    as_attachment=True, download_name=f"certificate-{cert.id}{cert.document[-4:]}")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
