@@ -21,6 +21,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 # Compiled catalogues (.mo) are build products, made from the .po files in the repo.
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel compile -d marketplace/translations
+	$(BIN)/pybabel compile -D wtforms -d marketplace/translations
 
 extract-messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .

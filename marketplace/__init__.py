@@ -73,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
     from .auth.routes import bp as auth_bp
     from .catalogue.routes import bp as catalogue_bp
+    from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
 
     app.register_blueprint(catalogue_bp)

@@ -16,9 +16,10 @@ from . import geo
 from .catalogue import service
 from .media import store_image
 from .models import (Certification, OcopRecognition, Producer, ProducerRole, ProducerStatus,
-                     Product, ProductGroup, ProductPhoto, ProductStatus, User, UserRole)
+                     Product, ProductGroup, ProductPhoto, User, UserRole)
 from .models.base import local_today, utcnow
 from .passwords import hash_password
+from .text import fold
 from .validators import tax_code_check_digit
 
 # The 8 communes of the former Triệu Sơn district after the July 2025 merger (2025 codes).
@@ -74,36 +75,42 @@ PRODUCERS = [
      "0912345611", "280101111", None, "Mây tre đan xuất khẩu, đồ lưu niệm."),
 ]
 
-# producer slug, name, group code, qty, unit, price, stock, shelf life days, colour, (stars, decision date) | None
+# producer slug, name, group code, qty, unit, price, stock, shelf life days, colour,
+# (stars, decided how many months ago) | None — relative, so the demo stays current
 PRODUCTS = [
-    ("htx-nong-nghiep-dong-tien", "Gạo nếp cái hoa vàng Đồng Tiến", "1.2", "2", "kg", 60000, 500, 365, (235, 200, 90), (4, "2024-03-15")),
-    ("htx-nong-nghiep-dong-tien", "Gạo tám thơm Đồng Tiến", "1.2", "5", "kg", 110000, 300, 365, (240, 230, 200), (3, "2024-03-15")),
+    ("htx-nong-nghiep-dong-tien", "Gạo nếp cái hoa vàng Đồng Tiến", "1.2", "2", "kg", 60000, 500, 365, (235, 200, 90), (4, 20)),
+    ("htx-nong-nghiep-dong-tien", "Gạo tám thơm Đồng Tiến", "1.2", "5", "kg", 110000, 300, 365, (240, 230, 200), (3, 20)),
     ("htx-nong-nghiep-dong-tien", "Rau cải ngọt VietGAP", "1.1", "500", "g", 15000, 80, 5, (90, 170, 80), None),
     ("htx-nong-nghiep-dong-tien", "Bột nếp cái hoa vàng", "1.3", "500", "g", 45000, 120, 180, (245, 240, 225), None),
     ("ho-trinh-van-nam", "Nếp cái hoa vàng hộ Trịnh Văn Nam", "1.2", "1", "kg", 35000, 200, 365, (230, 190, 80), None),
     ("ho-pham-thi-hoa", "Bí đỏ hồ lô Đồng Tiến", "1.1", "1", "kg", 20000, 150, 30, (230, 130, 40), None),
-    ("ho-pham-thi-hoa", "Dưa lưới nhà màng", "1.1", "1", "kg", 55000, 60, 10, (200, 220, 120), (3, "2025-01-10")),
-    ("htx-dich-vu-tho-phu", "Nem chua Thọ Phú", "1.3", "500", "g", 120000, 100, 7, (220, 120, 120), (4, "2023-11-20")),
-    ("htx-dich-vu-tho-phu", "Chè lam Thọ Phú", "1.3", "300", "g", 50000, 90, 60, (200, 160, 110), (3, "2023-11-20")),
+    ("ho-pham-thi-hoa", "Dưa lưới nhà màng", "1.1", "1", "kg", 55000, 60, 10, (200, 220, 120), (3, 10)),
+    ("htx-dich-vu-tho-phu", "Nem chua Thọ Phú", "1.3", "500", "g", 120000, 100, 7, (220, 120, 120), (4, 24)),
+    ("htx-dich-vu-tho-phu", "Chè lam Thọ Phú", "1.3", "300", "g", 50000, 90, 60, (200, 160, 110), (3, 24)),
     ("htx-dich-vu-tho-phu", "Bánh gai lá gai rừng", "1.3", "10", "piece", 60000, 70, 5, (60, 50, 40), None),
     ("ho-nguyen-van-tuan", "Nem nắm truyền thống", "1.3", "400", "g", 90000, 50, 7, (210, 100, 90), None),
-    ("ho-le-thi-mai", "Mật ong hoa vải", "1.3", "500", "ml", 180000, 40, 730, (230, 160, 30), (3, "2024-06-05")),
+    ("ho-le-thi-mai", "Mật ong hoa vải", "1.3", "500", "ml", 180000, 40, 730, (230, 160, 30), (3, 16)),
     ("ho-le-thi-mai", "Mật ong rừng keo", "1.3", "1", "l", 320000, 25, 730, (200, 120, 20), None),
-    ("co-so-tinh-bot-nghe-an-nong", "Tinh bột nghệ vàng An Nông", "3.1", "500", "g", 350000, 60, 540, (245, 180, 20), (4, "2024-08-12")),
+    ("co-so-tinh-bot-nghe-an-nong", "Tinh bột nghệ vàng An Nông", "3.1", "500", "g", 350000, 60, 540, (245, 180, 20), (4, 15)),
     ("co-so-tinh-bot-nghe-an-nong", "Tinh bột nghệ đen", "3.1", "500", "g", 380000, 30, 540, (90, 70, 90), None),
-    # Expired recognition: decided 2021, valid 36 months, so no stars show any more.
-    ("co-so-tinh-bot-nghe-an-nong", "Nghệ sấy lát", "3.1", "200", "g", 90000, 80, 365, (240, 150, 40), (3, "2021-09-01")),
-    ("cong-ty-thuc-pham-trieu-son", "Nước mắm cốt Triệu Sơn", "1.4", "500", "ml", 75000, 200, 720, (140, 80, 30), (3, "2024-02-28")),
+    # Expired recognition: decided 44 months ago, valid 36 months, so no stars show any more.
+    ("co-so-tinh-bot-nghe-an-nong", "Nghệ sấy lát", "3.1", "200", "g", 90000, 80, 365, (240, 150, 40), (3, 44)),
+    ("cong-ty-thuc-pham-trieu-son", "Nước mắm cốt Triệu Sơn", "1.4", "500", "ml", 75000, 200, 720, (140, 80, 30), (3, 21)),
     ("cong-ty-thuc-pham-trieu-son", "Tương bần truyền thống", "1.4", "500", "ml", 40000, 150, 365, (150, 110, 60), None),
     ("cong-ty-thuc-pham-trieu-son", "Muối vừng lạc", "1.4", "200", "g", 30000, 300, 180, (210, 190, 150), None),
-    ("to-hop-tac-che-tho-ngoc", "Chè xanh búp Thọ Ngọc", "1.5", "200", "g", 80000, 120, 365, (60, 130, 60), (3, "2024-10-01")),
+    ("to-hop-tac-che-tho-ngoc", "Chè xanh búp Thọ Ngọc", "1.5", "200", "g", 80000, 120, 365, (60, 130, 60), (3, 13)),
     ("to-hop-tac-che-tho-ngoc", "Chè vằng sẻ", "3.1", "300", "g", 65000, 80, 365, (110, 140, 70), None),
-    ("ho-mai-van-son", "Rượu nếp cái hoa vàng Hợp Tiến", "2.1", "500", "ml", 95000, 100, 1825, (240, 230, 210), (3, "2023-12-15")),
+    ("ho-mai-van-son", "Rượu nếp cái hoa vàng Hợp Tiến", "2.1", "500", "ml", 95000, 100, 1825, (240, 230, 210), (3, 23)),
     ("ho-mai-van-son", "Dưa hấu Hợp Tiến", "1.1", "1", "kg", 15000, 400, 14, (200, 50, 50), None),
-    ("co-so-thu-cong-tan-ninh", "Giỏ mây đan tay", "5.1", "1", "piece", 150000, 40, None, (180, 140, 80), (3, "2024-05-20")),
+    ("co-so-thu-cong-tan-ninh", "Giỏ mây đan tay", "5.1", "1", "piece", 150000, 40, None, (180, 140, 80), (3, 18)),
     ("co-so-thu-cong-tan-ninh", "Khay tre đựng bánh kẹo", "5.1", "1", "piece", 120000, 35, None, (190, 160, 100), None),
     ("co-so-thu-cong-tan-ninh", "Đèn lồng tre trang trí", "5.1", "1", "piece", 250000, 20, None, (170, 120, 60), None),
 ]
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, min(day.day, 28))
 
 
 def demo_photo(title: str, colour: tuple[int, int, int]) -> bytes:
@@ -118,7 +125,8 @@ def demo_photo(title: str, colour: tuple[int, int, int]) -> bytes:
     except TypeError:  # Pillow without FreeType
         font = ImageFont.load_default()
     text_colour = (255, 255, 255) if sum(colour) < 450 else (40, 40, 40)
-    words, lines, line = title.split(), [], ""
+    # Pillow's built-in font has no Vietnamese glyphs: write the name without diacritics.
+    words, lines, line = fold(title).upper().split(), [], ""
     for word in words:
         if len(line) + len(word) > 22:
             lines.append(line)
@@ -169,17 +177,17 @@ def seed_demo(session, config, echo=print) -> None:
         service.submit_product(product)
         service.publish_product(product)
         if ocop:
-            stars, decided = ocop
-            decision_date = dt.date.fromisoformat(decided)
+            stars, months_ago = ocop
+            decision_date = _months_before(local_today(), months_ago)
             session.add(OcopRecognition(
                 product=product, stars=stars, score=60 + stars * 7, decision_no=f"{1000 + len(name)}/QĐ-UBND",
-                decision_date=decision_date, certificate_no=f"OCOP-TH-{decision_date.year}-{len(existing):03d}",
+                decision_date=decision_date, certificate_no=f"OCOP-TH-{decision_date.year}-{len(existing) + 1:03d}",
                 issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa",
                 valid_until=service.default_valid_until(decision_date),
             ))
         if "VietGAP" in name or group in ("1.1", "1.2"):
             session.add(Certification(producer=producer, product=product, scheme="vietgap",
-                                      number=f"VietGAP-TT-{product.slug[:8].upper()}", body="Trung tâm Chứng nhận phù hợp",
+                                      number=f"VietGAP-TH-{product.slug[:8].strip('-').upper()}", body="Trung tâm Chứng nhận phù hợp",
                                       scope=name, valid_from=local_today() - dt.timedelta(days=200),
                                       valid_to=local_today() + dt.timedelta(days=900), verified=True,
                                       verified_at=utcnow()))

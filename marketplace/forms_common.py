@@ -1,8 +1,13 @@
 """Form fields and validators shared by several blueprints."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from babel import support
 from flask import request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import ValidationError
 
@@ -106,6 +111,46 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def none_if_empty(value):
+    """Optional unique codes are stored as NULL, never as '' (which would collide)."""
+    return value or None
+
+
 def refreshing_wards() -> bool:
     """The no-JavaScript "refresh the commune list" button was pressed: re-render, don't save."""
     return request.method == "POST" and "refresh_wards" in request.form
+
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+class _WTFormsMessages:
+    """WTForms' built-in messages ("This field is required.") in the current language.
+
+    WTForms ships no Vietnamese catalogue, so ours lives in
+    ``translations/vi/LC_MESSAGES/wtforms.po``; English falls through to WTForms' own text.
+    """
+
+    def _translations(self):
+        cached = getattr(request, "_wtforms_translations", None)
+        if cached is None:
+            cached = support.Translations.load(str(TRANSLATIONS_DIR), [get_locale()], domain="wtforms")
+            request._wtforms_translations = cached
+        return cached
+
+    def gettext(self, string):
+        return self._translations().ugettext(string)
+
+    def ngettext(self, singular, plural, n):
+        return self._translations().ungettext(singular, plural, n)
+
+
+WTFORMS_MESSAGES = _WTFormsMessages()
+
+
+class BaseForm(FlaskForm):
+    """Every form of the project: CSRF from Flask-WTF, messages in the user's language."""
+
+    class Meta:
+        def get_translations(self, form):
+            return WTFORMS_MESSAGES

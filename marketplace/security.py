@@ -18,6 +18,9 @@ def set_security_headers(response):
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if response.mimetype == "text/html":
+        # Pages depend on the language (Accept-Language or the lang cookie) and the login.
+        response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 

@@ -33,12 +33,12 @@ def test_register_creates_pending_producer_and_owner(client, db):
     ("password", "x" * 129, "tối đa 128"),
     ("password", "matkhau123", "quá phổ biến"),
     ("confirm", "different-2025", "không khớp"),
-    ("email", "not-an-email", "Invalid email"),
+    ("email", "not-an-email", "Địa chỉ email không hợp lệ"),
     ("phone", "12345", "Số điện thoại không hợp lệ"),
     ("tax_code", "0300588568", "Mã số thuế"),
     ("ward_code", "4", "xã/phường thuộc tỉnh"),       # Hà Nội's ward with province Thanh Hóa
-    ("province_code", "999", "Not a valid choice"),
-    ("kind", "officer", "Not a valid choice"),
+    ("province_code", "999", "Lựa chọn không hợp lệ"),
+    ("kind", "officer", "Lựa chọn không hợp lệ"),
 ])
 def test_register_bad_input_shows_field_error_and_saves_nothing(client, db, field, value, message):
     data = dict(REGISTRATION, **{field: value})

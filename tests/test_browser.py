@@ -10,7 +10,6 @@ missing (``apt-get install chromium``; Playwright's own browser downloads are no
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 import threading

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, text
 
 from marketplace import create_app
 from marketplace.models import Certification, OcopRecognition, ProductPhoto
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, make_user
 
 ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin")
 LOGIN = "login"  # expected: redirect to the login page
@@ -22,6 +22,8 @@ LOGGED_IN = {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}
 PRODUCER = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 200, "coop": 200, "officer": 403, "admin": 403}
 OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
 COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
+# Locking A's staff login: A's owner only (the cooperative's owner manages its own people).
+STAFF_OF_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 403, "admin": 403}
 OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
 ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200}
 
@@ -60,6 +62,8 @@ ENTRIES = {
     "dashboard.make_cover": (lambda w: f"/dashboard/photos/{w.photo.id}/first", {"POST": ok(OWNED_BY_A, 302)}),
     "dashboard.certifications": (lambda w: "/dashboard/certifications", {"GET": PRODUCER, "POST": PRODUCER}),
     "dashboard.certification_document": (lambda w: f"/dashboard/certifications/{w.cert.id}/document", {"GET": OWNED_BY_A}),
+    "dashboard.team": (lambda w: "/dashboard/team", {"GET": PRODUCER, "POST": PRODUCER}),
+    "dashboard.set_staff_active": (lambda w: f"/dashboard/team/{w.staff_a.id}/active", {"POST": STAFF_OF_A}),
     "dashboard.members": (lambda w: "/dashboard/members", {"GET": COOP_OWNER, "POST": COOP_OWNER}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
@@ -110,9 +114,10 @@ def rich_world(world, app, db):
                          body="Body", document="matrixdoc.pdf")
     ocop = OcopRecognition(product=world.published_a, stars=3, decision_no="1/QĐ", decision_date=dt.date(2025, 1, 1),
                            issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa", valid_until=dt.date(2028, 1, 1))
+    staff = make_user(db.session, "staff.a@example.vn", producer=world.a, producer_role="staff")
     db.session.add_all([photo, cert, ocop])
     db.session.commit()
-    world.photo, world.cert, world.ocop = photo, cert, ocop
+    world.photo, world.cert, world.ocop, world.staff_a = photo, cert, ocop, staff
     return world
 
 
@@ -189,8 +194,6 @@ def _allowed_role(endpoint: str) -> str:
 @pytest.mark.parametrize("endpoint", POST_ROUTES)
 def test_csrf_token_required(endpoint, app_factory, database_url):
     """Every state-changing route refuses a POST without a CSRF token, changing nothing."""
-    from tests.conftest import World  # noqa: F401  (world built below with CSRF on)
-
     app = app_factory(WTF_CSRF_ENABLED=True)
     with app.app_context():
         from marketplace.extensions import db
@@ -217,6 +220,7 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
         w.a, w.b, w.coop, w.users, w.product_a, w.published_a = a, b, coop, users, product_a, published_a
         import datetime as dt
 
+        w.staff_a = make_user(db.session, "staff.a@example.vn", producer=a, producer_role="staff")
         w.photo = ProductPhoto(product=product_a, stem="csrfphoto", width=1, height=1)
         w.cert = Certification(producer=a, scheme="vietgap", number="1", body="b")
         w.ocop = OcopRecognition(product=published_a, stars=3, decision_no="1", decision_date=dt.date(2025, 1, 1),

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..forms_common import strip
+from ..forms_common import BaseForm, strip
 
 from ..labels import ISSUER_LEVELS
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(BaseForm):
     decision = SelectField(_l("Quyết định"), choices=[("approve", _l("Duyệt")), ("reject", _l("Từ chối"))],
                            validators=[DataRequired()])
-    note = TextAreaField(_l("Lý do (bắt buộc khi từ chối)"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    # No Optional(): it would stop the chain before validate_note() asks for a reason.
+    note = TextAreaField(_l("Lý do (bắt buộc khi từ chối)"), validators=[Length(max=2000)], filters=[strip])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -24,7 +24,7 @@ class ReviewForm(FlaskForm):
             raise ValidationError(str(_l("Hãy ghi lý do từ chối để chủ thể biết cần sửa gì.")))
 
 
-class OcopForm(FlaskForm):
+class OcopForm(BaseForm):
     stars = SelectField(_l("Hạng sao"), coerce=int, choices=[(3, "3★"), (4, "4★"), (5, "5★")])
     score = IntegerField(_l("Điểm"), validators=[Optional(), NumberRange(min=0, max=100)])
     decision_no = StringField(_l("Số quyết định"), validators=[DataRequired(), Length(max=64)], filters=[strip])

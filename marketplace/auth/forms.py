@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
-from ..forms_common import (
+from ..forms_common import (BaseForm, 
     Phone,
     ProvinceField,
     StrongPassword,
@@ -17,13 +16,13 @@ from ..forms_common import (
 )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)], filters=[strip])
     password = PasswordField(_l("Mật khẩu"), validators=[DataRequired(), Length(max=128)])
     remember = BooleanField(_l("Ghi nhớ đăng nhập trên máy này"))
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(BaseForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)], filters=[strip])
     name = StringField(_l("Họ và tên"), validators=[DataRequired(), Length(max=120)], filters=[strip])
     password = PasswordField(_l("Mật khẩu"), validators=[DataRequired(), StrongPassword()],
@@ -41,11 +40,11 @@ class RegisterForm(FlaskForm):
         self.kind.choices = producer_kind_choices()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(BaseForm):
     current = PasswordField(_l("Mật khẩu hiện tại"), validators=[DataRequired(), Length(max=128)])
     password = PasswordField(_l("Mật khẩu mới"), validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField(_l("Nhập lại mật khẩu mới"), validators=[DataRequired(), EqualTo("password", message=_l("Hai mật khẩu không khớp."))])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(BaseForm):
     """Logout is a POST with a CSRF token, so another site cannot log a user out."""

@@ -44,7 +44,8 @@ def top_groups():
 
 @bp.route("/")
 def index():
-    q = request.args.get("q", "")[:100]
+    # Printable text only: PostgreSQL refuses NUL bytes, and control characters never match.
+    q = "".join(ch for ch in request.args.get("q", "")[:100] if ch.isprintable())
     stars = _int_arg("stars", 3, 5)
     group_id = _int_arg("group", 1)
     ward_code = _int_arg("commune", 1)
@@ -78,8 +79,9 @@ def _public_product_or_404(slug: str) -> Product:
 def product(slug: str):
     product = _public_product_or_404(slug)
     json_ld = json.dumps(product_json_ld(product), ensure_ascii=False).replace("</", "<\\/")
+    certifications = [c for c in product.certifications if c.verified and c.is_valid()]
     return render_template("catalogue/product.html", product=product, producer=product.producer,
-                           ocop=product.current_ocop(), json_ld=json_ld, geo=geo)
+                           ocop=product.current_ocop(), certifications=certifications, json_ld=json_ld)
 
 
 @bp.route("/producers/<slug>")

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (DateField, DecimalField, IntegerField, PasswordField, SelectField, StringField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
-from ..forms_common import (Phone, ProvinceField, TaxCode, WardField, WardInProvince,
-                            coerce_int_or_none, producer_kind_choices, strip)
+from ..forms_common import (BaseForm, Phone, ProvinceField, StrongPassword, TaxCode, WardField, WardInProvince,
+                            coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
 from ..models import UNITS
 from ..validators import InvalidValue, normalize_gtin
 
@@ -28,12 +28,15 @@ class VndField(IntegerField):
 
 
 class CommaDecimalField(DecimalField):
-    """Decimal that accepts a Vietnamese decimal comma ("0,5")."""
+    """Decimal that accepts a Vietnamese decimal comma ("0,5"); NaN and infinities are refused."""
 
     def process_formdata(self, valuelist):
         if valuelist:
             valuelist = [(valuelist[0] or "").strip().replace(",", ".")]
         super().process_formdata(valuelist)
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.gettext("Not a valid decimal value."))
 
 
 class Gtin:
@@ -47,7 +50,7 @@ class Gtin:
             raise ValidationError(str(_l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")))
 
 
-class ProductForm(FlaskForm):
+class ProductForm(BaseForm):
     producer_id = SelectField(_l("Chủ thể sản xuất"), coerce=coerce_int_or_none)
     name = StringField(_l("Tên sản phẩm"), validators=[DataRequired(), Length(min=3, max=200)], filters=[strip])
     group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=[DataRequired()])
@@ -63,11 +66,25 @@ class ProductForm(FlaskForm):
     usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=[Optional(), Length(max=2000)], filters=[strip])
     warnings = TextAreaField(_l("Cảnh báo"), validators=[Optional(), Length(max=2000)], filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
-    gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional(), Gtin()], filters=[strip])
+    gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional(), Gtin()], filters=[strip, none_if_empty])
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, product_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.unit.choices = [(u, UNIT_LABELS[u]) for u in UNITS]
+        self._product_id = product_id
+
+    def validate_gtin(self, field):
+        """A GTIN identifies one product: refuse one already used by another product."""
+        from sqlalchemy import select
+
+        from ..extensions import db
+        from ..models import Product
+
+        if field.data:
+            other = db.session.scalar(select(Product.id).where(Product.gtin == field.data,
+                                                               Product.id != (self._product_id or -1)))
+            if other is not None:
+                raise ValidationError(str(_l("Mã GTIN này đã được dùng cho một sản phẩm khác.")))
 
     def validate_origin_ward_code(self, field):
         from .. import geo
@@ -81,7 +98,7 @@ class ProductForm(FlaskForm):
         return data
 
 
-class ProducerForm(FlaskForm):
+class ProducerForm(BaseForm):
     kind = SelectField(_l("Loại chủ thể"), validators=[DataRequired()])
     name = StringField(_l("Tên cơ sở / HTX / doanh nghiệp"), validators=[DataRequired(), Length(max=200)], filters=[strip])
     representative = StringField(_l("Người đại diện"), validators=[DataRequired(), Length(max=120)], filters=[strip])
@@ -102,11 +119,11 @@ class ProducerForm(FlaskForm):
         return {k: v for k, v in self.data.items() if k not in ("csrf_token", "logo")}
 
 
-class PhotoForm(FlaskForm):
+class PhotoForm(BaseForm):
     photo = FileField(_l("Ảnh sản phẩm (JPEG, PNG hoặc WebP, tối đa 5 MB)"), validators=[DataRequired(message=_l("Hãy chọn một ảnh."))])
 
 
-class CertificationForm(FlaskForm):
+class CertificationForm(BaseForm):
     scheme = SelectField(_l("Loại chứng nhận"), validators=[DataRequired()])
     product_id = SelectField(_l("Sản phẩm (để trống nếu áp dụng cho cả cơ sở)"), coerce=coerce_int_or_none, validate_choice=False)
     number = StringField(_l("Số chứng nhận"), validators=[DataRequired(), Length(max=64)], filters=[strip])
@@ -127,3 +144,12 @@ class CertificationForm(FlaskForm):
 
 class MemberForm(ProducerForm):
     """A cooperative registers a member household; it starts pending like any producer."""
+
+
+class StaffForm(BaseForm):
+    """The owner gives a family member or employee their own login (role: staff)."""
+
+    email = StringField(_l("Email"), validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)], filters=[strip])
+    name = StringField(_l("Họ và tên"), validators=[DataRequired(), Length(max=120)], filters=[strip])
+    password = PasswordField(_l("Mật khẩu ban đầu"), validators=[DataRequired(), StrongPassword()],
+                             description=_l("Người này có thể tự đổi mật khẩu sau khi đăng nhập."))

@@ -122,7 +122,7 @@ def product(product_id: int):
 @producer_required
 def edit_product(product_id: int):
     product = owned_or_404(Product, product_id)
-    form = ProductForm(obj=product)
+    form = ProductForm(obj=product, product_id=product.id)
     _bind_product_form(form, [product.producer], product.producer.province_code)
     form.producer_id.data = product.producer_id
     if form.validate_on_submit():
