@@ -16,8 +16,10 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
-LARGE_EDGE = 1600
-THUMB_EDGE = 480
+LARGE_EDGE = 1600   # <stem>.jpg: wide screens, zoom
+MEDIUM_EDGE = 960   # <stem>-m.jpg: a phone's screen at 2-3x pixel density
+THUMB_EDGE = 480    # <stem>-t.jpg: lists, cards
+RENDITIONS = ("", "-m", "-t")
 
 
 class ImageRejected(ValueError):
@@ -98,18 +100,19 @@ def process_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[byte
 
 
 def store_image(data: bytes, upload_dir: str | os.PathLike, *, max_bytes: int, max_pixels: int) -> StoredImage:
-    """Validate and write ``<stem>.jpg`` and ``<stem>-t.jpg`` into ``upload_dir``."""
+    """Validate and write ``<stem>.jpg``, ``<stem>-m.jpg`` and ``<stem>-t.jpg`` into ``upload_dir``."""
     large, thumb, w, h = process_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    medium = _encode(Image.open(io.BytesIO(large)), MEDIUM_EDGE, 78)
     folder = Path(upload_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stem = secrets.token_urlsafe(18)
-    (folder / f"{stem}.jpg").write_bytes(large)
-    (folder / f"{stem}-t.jpg").write_bytes(thumb)
+    for suffix, content in zip(RENDITIONS, (large, medium, thumb)):
+        (folder / f"{stem}{suffix}.jpg").write_bytes(content)
     return StoredImage(stem, w, h)
 
 
 def remove_image(stem: str, upload_dir: str | os.PathLike) -> None:
-    for name in (f"{stem}.jpg", f"{stem}-t.jpg"):
+    for name in (f"{stem}{suffix}.jpg" for suffix in RENDITIONS):
         try:
             (Path(upload_dir) / name).unlink()
         except FileNotFoundError:
@@ -117,6 +120,6 @@ def remove_image(stem: str, upload_dir: str | os.PathLike) -> None:
 
 
 def is_safe_media_name(name: str) -> bool:
-    """Media names are ``<token_urlsafe>.jpg`` / ``-t.jpg`` / ``.pdf``: no path parts."""
+    """Media names are ``<token_urlsafe>[-m|-t].jpg`` or ``.pdf``: no path parts."""
     stem, dot, ext = name.rpartition(".")
     return bool(dot) and ext in ("jpg", "pdf") and stem.replace("-", "").replace("_", "").isalnum()

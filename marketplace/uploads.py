@@ -49,7 +49,8 @@ def save_document(file_storage) -> str:
                              max_pixels=cfg["MAX_IMAGE_PIXELS"])
     except ImageRejected as exc:
         raise ImageRejected("not_pdf" if exc.code == "not_an_image" else exc.code)
-    (private_dir() / f"{stored.stem}-t.jpg").unlink(missing_ok=True)  # no thumbnail needed
+    for suffix in ("-m", "-t"):  # a scan is only downloaded whole
+        (private_dir() / f"{stored.stem}{suffix}.jpg").unlink(missing_ok=True)
     return f"{stored.stem}.jpg"
 
 

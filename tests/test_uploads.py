@@ -104,6 +104,11 @@ def upload_dir(app) -> Path:
     return Path(app.config["UPLOAD_DIR"])
 
 
+def renditions(stem: str) -> set[str]:
+    """The files one stored image makes: large, medium (phones) and thumbnail."""
+    return {f"{stem}.jpg", f"{stem}-m.jpg", f"{stem}-t.jpg"}
+
+
 def files_in(app) -> dict[str, str]:
     folder = upload_dir(app)
     if not folder.exists():
@@ -156,9 +161,10 @@ def test_jpeg_with_gps_is_accepted_and_stored_without_exif(app, db, as_a, ids):
     [photo] = photos_of(db, ids["product_a"])
     assert (photo.width, photo.height) == (640, 480)
     large = upload_dir(app) / f"{photo.stem}.jpg"
+    medium = upload_dir(app) / f"{photo.stem}-m.jpg"
     thumb = upload_dir(app) / f"{photo.stem}-t.jpg"
-    assert set(files_in(app)) == {large.name, thumb.name}
-    for path in (large, thumb):
+    assert set(files_in(app)) == renditions(photo.stem)
+    for path in (large, medium, thumb):
         stored = path.read_bytes()
         assert stored.startswith(b"\xff\xd8")
         assert has_no_exif(stored)
@@ -415,7 +421,7 @@ def test_app_survives_a_barrage_and_leaves_no_stray_files(app, db, as_a, ids):
     # and a genuine photo still works afterwards
     r = upload(as_a, ids["product_a"], small_jpeg())
     assert MSG_ADDED in r.get_data(as_text=True)
-    assert len(files_in(app)) == 2
+    assert len(files_in(app)) == 3  # large, medium, thumbnail
 
 
 # ---- 9. ordering, cover, deletion, version ------------------------------------------------
@@ -432,7 +438,7 @@ def test_photo_order_cover_and_delete(app, db, as_a, ids):
 
     first, second, third = photos_of(db, pid)
     assert [p.position for p in (first, second, third)] == [1, 2, 3]
-    assert len(files_in(app)) == 6
+    assert len(files_in(app)) == 9
 
     r = as_a.post(f"/dashboard/photos/{third.id}/first")
     assert r.status_code == 302
@@ -452,7 +458,8 @@ def test_photo_order_cover_and_delete(app, db, as_a, ids):
     assert r.status_code == 200 and "Đã xóa ảnh." in r.get_data(as_text=True)
     assert not (upload_dir(app) / f"{stem}.jpg").exists()
     assert not (upload_dir(app) / f"{stem}-t.jpg").exists()
-    assert len(files_in(app)) == 4
+    assert not (upload_dir(app) / f"{stem}-m.jpg").exists()
+    assert len(files_in(app)) == 6  # two photos left, three renditions each
     assert as_a.get(f"/media/{stem}.jpg").status_code == 404
     assert [p.id for p in photos_of(db, pid)] == [third.id, second.id]
     assert product_version(db, pid) > version
@@ -555,7 +562,7 @@ def test_logo_upload_and_replacement(app, db, as_a, ids):
     producer = db.session.get(Producer, ids["a"])
     assert producer.name == "Hộ Trịnh Văn A (đổi tên)"
     first = producer.logo
-    assert first and set(files_in(app)) == {f"{first}.jpg", f"{first}-t.jpg"}
+    assert first and set(files_in(app)) == renditions(first)
     assert has_no_exif((upload_dir(app) / f"{first}.jpg").read_bytes())
     served = as_a.get(f"/media/{first}-t.jpg")
     assert served.status_code == 200 and served.headers["X-Content-Type-Options"] == "nosniff"
@@ -567,7 +574,7 @@ def test_logo_upload_and_replacement(app, db, as_a, ids):
     db.session.expire_all()
     second = db.session.get(Producer, ids["a"]).logo
     assert second and second != first
-    assert set(files_in(app)) == {f"{second}.jpg", f"{second}-t.jpg"}   # old logo removed
+    assert set(files_in(app)) == renditions(second)   # old logo removed
 
     # saving the profile without a new file keeps the logo
     r = as_a.post(f"/dashboard/producers/{ids['a']}", data=profile_form(),
@@ -754,14 +761,13 @@ def test_process_image_bomb_is_fast():
     assert time.perf_counter() - started < 1
 
 
-def test_store_image_writes_two_random_files(tmp_path):
+def test_store_image_writes_random_renditions(tmp_path):
     folder = tmp_path / "nested" / "uploads"
     one = store_image(jpeg_with_gps(), folder, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
     two = store_image(jpeg_with_gps(), folder, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
     assert one.stem != two.stem and len(one.stem) >= 24
     assert is_safe_media_name(f"{one.stem}.jpg") and is_safe_media_name(f"{one.stem}-t.jpg")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{one.stem}.jpg", f"{one.stem}-t.jpg", f"{two.stem}.jpg", f"{two.stem}-t.jpg"])
+    assert {p.name for p in folder.iterdir()} == renditions(one.stem) | renditions(two.stem)
     assert (one.width, one.height) == (640, 480)
     for path in folder.iterdir():
         assert has_no_exif(path.read_bytes())

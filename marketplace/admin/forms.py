@@ -10,18 +10,30 @@ from ..labels import ISSUER_LEVELS
 
 
 class ReviewForm(BaseForm):
-    decision = SelectField(_l("Quyết định"), choices=[("approve", _l("Duyệt")), ("reject", _l("Từ chối"))],
-                           validators=[DataRequired()])
+    """Approve or reject a pending product; a rejection needs a reason the producer will read."""
+
+    DECISIONS = (("approve", _l("Duyệt")), ("reject", _l("Từ chối")))
+    NEEDS_REASON = ("reject",)
+
+    decision = SelectField(_l("Quyết định"), validators=[DataRequired()])
     # No Optional(): it would stop the chain before validate_note() asks for a reason.
-    note = TextAreaField(_l("Lý do (bắt buộc khi từ chối)"), validators=[Length(max=2000)], filters=[strip])
+    note = TextAreaField(_l("Lý do (bắt buộc khi từ chối hoặc tạm ngừng)"), validators=[Length(max=2000)], filters=[strip])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.decision.choices = [("approve", _l("Duyệt")), ("reject", _l("Từ chối"))]
+        self.decision.choices = list(self.DECISIONS)
 
     def validate_note(self, field):
-        if self.decision.data == "reject" and not field.data:
-            raise ValidationError(str(_l("Hãy ghi lý do từ chối để chủ thể biết cần sửa gì.")))
+        if self.decision.data in self.NEEDS_REASON and not field.data:
+            raise ValidationError(str(_l("Hãy ghi lý do để chủ thể biết cần sửa gì.")))
+
+
+class ProducerReviewForm(ReviewForm):
+    """Producers can also be suspended (their products leave the catalogue) and reinstated."""
+
+    DECISIONS = (("approve", _l("Duyệt")), ("reject", _l("Từ chối")),
+                 ("suspend", _l("Tạm ngừng")))
+    NEEDS_REASON = ("reject", "suspend")
 
 
 class OcopForm(BaseForm):

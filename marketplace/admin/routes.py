@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import (Certification, OcopRecognition, Producer, ProducerStatus, Product,
                       ProductStatus, User)
 from ..models.base import utcnow
-from .forms import OcopForm, ReviewForm
+from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
 bp = Blueprint("admin", __name__)
 
@@ -51,9 +51,9 @@ def producers():
 @officer_required
 def producer(producer_id: int):
     producer = owned_or_404(Producer, producer_id)
-    form = ReviewForm()
+    form = ProducerReviewForm()
     if form.validate_on_submit():
-        service.review_producer(producer, form.decision.data == "approve", form.note.data or "")
+        service.review_producer(producer, form.decision.data, form.note.data or "")
         db.session.commit()
         flash(_("Đã cập nhật trạng thái chủ thể."), "success")
         return redirect(url_for("admin.index"))

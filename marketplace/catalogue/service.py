@@ -152,8 +152,13 @@ def update_producer(session, producer: Producer, data: dict) -> None:
             touch(product)
 
 
-def review_producer(producer: Producer, approve: bool, note: str = "") -> None:
-    producer.status = ProducerStatus.approved.value if approve else ProducerStatus.rejected.value
+REVIEW_OUTCOMES = {"approve": ProducerStatus.approved, "reject": ProducerStatus.rejected,
+                   "suspend": ProducerStatus.suspended}
+
+
+def review_producer(producer: Producer, decision: str, note: str = "") -> None:
+    """Approve, reject or suspend a producer; only approved producers' products are public."""
+    producer.status = REVIEW_OUTCOMES[decision].value
     producer.review_note = note
     producer.reviewed_at = utcnow()
 
