@@ -4,8 +4,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:id>`` within the database's INTEGER range: larger numbers are simply not found."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -22,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .config import load_config
 
     load_config(app, config)
+    app.url_map.converters["int"] = BoundedInt
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
@@ -32,6 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .cli import register_cli
 
     register_cli(app)
+    if app.config["PROXY_COUNT"]:
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app
 
 
@@ -39,7 +53,7 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrate/login)
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import register_filters, select_locale
-    from .security import set_security_headers
+    from .security import refuse_nul_bytes, set_security_headers
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -66,6 +80,7 @@ def register_extensions(app: Flask) -> None:
     from .labels import register_labels
 
     register_labels(app)
+    app.before_request(refuse_nul_bytes)
     app.after_request(set_security_headers)
 
 

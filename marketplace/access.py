@@ -10,7 +10,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Certification, Producer, Product, ProductPhoto
+from .models import Certification, OcopRecognition, Producer, Product, ProductPhoto
+
+MAX_ID = 2**31 - 1  # INTEGER primary keys
 
 
 def owned_producer_ids(user) -> set[int] | None:
@@ -38,6 +40,7 @@ _OWNER_COLUMN = {
     Product: lambda: (Product.producer_id, None),
     Certification: lambda: (Certification.producer_id, None),
     ProductPhoto: lambda: (Product.producer_id, (Product, ProductPhoto.product_id == Product.id)),
+    OcopRecognition: lambda: (Product.producer_id, (Product, OcopRecognition.product_id == Product.id)),
 }
 
 
@@ -67,6 +70,8 @@ def owned_or_404(model, ident, user=None):
     try:
         ident = int(ident)
     except (TypeError, ValueError):
+        abort(404)
+    if not 0 < ident <= MAX_ID:  # beyond any key: the database would refuse the parameter
         abort(404)
     stmt = scoped(select(model).where(model.id == ident), model, user)
     obj = db.session.scalars(stmt).first()

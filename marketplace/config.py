@@ -37,6 +37,11 @@ def load_config(app, overrides: dict | None) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
         LOGIN_RATE_PER_CLIENT="20 per 5 minutes",
         LOGIN_RATE_PER_ACCOUNT="5 per 5 minutes",
+        PASSWORD_CHANGE_RATE="10 per 15 minutes",   # wrong current passwords, per account
+        REGISTER_RATE_PER_CLIENT="10 per hour",     # new accounts from one address
+        # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust
+        # (0: none).  Without it every client looks like the proxy to the rate limits.
+        PROXY_COUNT=0,
         PUSH_RETRY_BASE_SECONDS=5,
         PUSH_RETRY_CAP_SECONDS=300,
         PUSH_ALLOW_PRIVATE=False,
@@ -44,7 +49,9 @@ def load_config(app, overrides: dict | None) -> None:
         # Photos: 5 MB each; the request may carry a little form overhead on top.
         MAX_PHOTO_BYTES=5 * 1024 * 1024,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024 + 64 * 1024,
-        MAX_IMAGE_PIXELS=40_000_000,
+        # Decoded pixels per upload (PNG/WebP; JPEGs up to 4x, decoded at reduced scale):
+        # 24 MP is ~100 MB of RGBA while processing, so a few uploads at once stay affordable.
+        MAX_IMAGE_PIXELS=24_000_000,
         # scrypt with N = 2**17 (128 MiB, ~0.3 s): issue 2, "Passwords".
         PASSWORD_HASH_METHOD="scrypt:131072:8:1",
         SESSION_COOKIE_HTTPONLY=True,
@@ -67,7 +74,7 @@ def load_config(app, overrides: dict | None) -> None:
     for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY"):
         if env.get(name):
             cfg[name] = env[name]
-    for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "SCAN_CLONE_THRESHOLD"):
+    for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):
         if env.get(name):
             cfg[name] = int(env[name])
     if env.get("PUSH_ALLOW_PRIVATE"):

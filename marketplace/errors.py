@@ -1,6 +1,8 @@
 """Errors in one place: HTML pages for people, JSON for machine interfaces."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Response, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
@@ -9,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .security import safe_next
 
 MESSAGES = {
     400: _l("Yêu cầu không hợp lệ."),
@@ -27,7 +30,7 @@ def wants_json() -> bool:
     )
 
 
-def _render(code: int, message: str | None = None):
+def _render(code: int, message: str | None = None, back: str | None = None):
     title = str(MESSAGES.get(code, MESSAGES[500]))
     if request_ctx.url_adapter is None:
         # The request failed before routing (e.g. a Host not in TRUSTED_HOSTS): no URLs can
@@ -35,13 +38,19 @@ def _render(code: int, message: str | None = None):
         return Response(f"{code} {title}\n", status=code, mimetype="text/plain")
     if wants_json():
         return jsonify(error={"code": code, "message": message or title, "fields": {}}), code
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    return render_template("errors/error.html", code=code, title=title, message=message, back=back), code
 
 
 def register_error_handlers(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e):
         return _render(400, _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang và thử lại."))
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return _render(413, _("Ảnh chụp bằng điện thoại thường nhỏ hơn 5 MB. Hãy chọn ảnh khác, "
+                              "hoặc chụp lại với độ phân giải thấp hơn, rồi tải lên lại."),
+                       back=safe_next(urlsplit(request.referrer or "").path or None))
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

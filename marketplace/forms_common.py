@@ -63,7 +63,8 @@ def province_choices():
 
 
 def ward_choices(province_code: int | None):
-    return [(w.code, w.name) for w in geo.wards_of(province_code or geo.THANH_HOA)]
+    """Communes of the province, after an empty "choose" entry so none is picked silently."""
+    return [("", _l("— Chọn xã/phường —"))] + [(w.code, w.name) for w in geo.wards_of(province_code or geo.THANH_HOA)]
 
 
 class WardInProvince:

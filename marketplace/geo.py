@@ -48,12 +48,20 @@ def _units() -> _Units:
     return _Units(
         provinces,
         wards,
-        {k: tuple(sorted(v, key=lambda w: w.short)) for k, v in by_prov.items()},
+        {k: tuple(sorted(v, key=_collation_key)) for k, v in by_prov.items()},
     )
 
 
+def _collation_key(unit) -> tuple[str, str]:
+    """Alphabetical as a Vietnamese reader expects: Đ with D, accents after the bare letter
+    (code-point order would put every "Đ…" after "Y…")."""
+    from .text import fold
+
+    return fold(unit.short), unit.short
+
+
 def provinces() -> list[Province]:
-    return sorted(_units().provinces.values(), key=lambda p: p.short)
+    return sorted(_units().provinces.values(), key=_collation_key)
 
 
 def province(code: int | None) -> Province | None:

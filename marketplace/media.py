@@ -20,6 +20,7 @@ LARGE_EDGE = 1600   # <stem>.jpg: wide screens, zoom
 MEDIUM_EDGE = 960   # <stem>-m.jpg: a phone's screen at 2-3x pixel density
 THUMB_EDGE = 480    # <stem>-t.jpg: lists, cards
 RENDITIONS = ("", "-m", "-t")
+JPEG_DRAFT_FACTOR = 4
 
 
 class ImageRejected(ValueError):
@@ -46,11 +47,12 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     """
     try:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-        if img.width * img.height > max_pixels:
+        # JPEGs are decoded at a reduced scale (draft) when far larger than what we keep, so a
+        # 48 MP phone photo costs about a quarter of its size; PNG/WebP decode in full.
+        limit = max_pixels * (JPEG_DRAFT_FACTOR if img.format == "JPEG" else 1)
+        if img.width * img.height > limit:
             raise ImageRejected("too_many_pixels")
         if img.format == "JPEG":
-            # Let libjpeg decode at a reduced scale when the photo is far larger than we keep:
-            # a 48 MP phone photo then costs a fraction of the memory.
             img.draft("RGB", (LARGE_EDGE * 2, LARGE_EDGE * 2))
         img.load()
         return img

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import abort, request
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -22,6 +24,20 @@ def set_security_headers(response):
         # Pages depend on the language (Accept-Language or the lang cookie) and the login.
         response.vary.update(("Accept-Language", "Cookie"))
     return response
+
+
+def refuse_nul_bytes():
+    """400 for a NUL character anywhere in the path, query or form fields.
+
+    No legitimate input contains one; PostgreSQL refuses it in text parameters (a 500 deep
+    inside a query otherwise) and it truncates strings in C libraries.
+    """
+    if "\x00" in request.path:
+        abort(400)
+    for values in (request.args, request.form):
+        for _, value in values.items(multi=True):
+            if "\x00" in value:
+                abort(400)
 
 
 def safe_next(target: str | None) -> str | None:

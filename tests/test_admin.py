@@ -1,6 +1,8 @@
 """Officer decisions on producers: approve, reject, suspend (with a reason), and their effect."""
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import login
 
 
@@ -46,3 +48,90 @@ def test_producer_sees_why_it_was_suspended(app, world, db):
     login(client, "a@example.vn")
     page = client.get("/dashboard/").get_data(as_text=True)
     assert "tạm ngừng" in page and "Giấy ATTP hết hạn" in page
+
+
+PROFILE = {"representative": "Trịnh Văn A", "phone": "0912345678", "province_code": "38", "ward_code": "15724",
+           "kind": "cooperative", "name": "HTX Giả Mạo", "tax_code": "0300588569", "description": "Mới"}
+
+
+def test_approved_identity_is_locked_for_the_producer(app, world, db):
+    client = app.test_client()
+    login(client, "a@example.vn")
+    page = client.get(f"/dashboard/producers/{world.a.id}").get_data(as_text=True)
+    assert 'name="name"' not in page and "liên hệ cán bộ huyện" in page
+    r = client.post(f"/dashboard/producers/{world.a.id}", data=PROFILE)
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert (world.a.kind, world.a.name, world.a.tax_code) == ("household", "Hộ Trịnh Văn A", "")
+    assert world.a.description == "Mới"  # the rest is the producer's to edit
+
+
+def test_rejected_producer_fixes_its_profile_and_goes_back_to_review(app, world, db):
+    world.b.status, world.b.review_note = "rejected", "Sai mã số thuế"
+    db.session.commit()
+    client = app.test_client()
+    login(client, "b@example.vn")
+    r = client.post(f"/dashboard/producers/{world.b.id}", data=dict(PROFILE, kind="household", name="Hộ Lê Thị B"))
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert world.b.status == "pending" and world.b.tax_code == "0300588569"
+
+
+def test_admin_resets_a_forgotten_password(app, world, db):
+    import re
+
+    farmer = app.test_client()
+    login(farmer, "b@example.vn")
+    admin = app.test_client()
+    login(admin, "admin@example.vn")
+    r = admin.post(f"/admin/users/{world.users['producer_b'].id}/password")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    temporary = re.search(r"<code>([^<]+)</code>", r.get_data(as_text=True)).group(1)
+    assert farmer.get("/dashboard/").status_code == 302  # old sessions ended
+    login(app.test_client(), "b@example.vn", temporary)
+    officer = app.test_client()
+    login(officer, "officer@example.vn")
+    assert officer.post(f"/admin/users/{world.users['producer_b'].id}/password").status_code == 403
+
+
+def test_locked_account_is_told_so_after_the_right_password(app, world, db):
+    from tests.conftest import TEST_PASSWORD
+
+    world.users["producer_b"].active = False
+    db.session.commit()
+    r = app.test_client().post("/account/login", data={"email": "b@example.vn", "password": TEST_PASSWORD})
+    assert r.status_code == 200 and "đã bị khóa" in r.get_data(as_text=True)
+    r = app.test_client().post("/account/login", data={"email": "b@example.vn", "password": "wrong-one"})
+    assert "đã bị khóa" not in r.get_data(as_text=True)
+
+
+def test_ocop_decision_dates_out_of_range_are_form_errors(app, world, db):
+    officer = app.test_client()
+    login(officer, "officer@example.vn")
+    for date in ("9999-01-01", "2010-05-05"):
+        r = officer.post(f"/admin/products/{world.published_a.id}/ocop", data={
+            "stars": "3", "decision_no": "1/QĐ", "decision_date": date, "issuer_level": "provincial",
+            "issuer_name": "UBND tỉnh Thanh Hóa"})
+        assert r.status_code == 422
+        assert "từ năm 2018" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/dashboard/products/99999999999999999999", "/admin/products/99999999999999999999",
+                                 "/admin/ocop/99999999999999999999/revoke"])
+def test_huge_ids_are_not_found(app, world, url):
+    client = app.test_client()
+    login(client, "admin@example.vn" if url.startswith("/admin") else "a@example.vn")
+    r = client.open(url, method="POST" if url.endswith("revoke") else "GET")
+    assert r.status_code == 404
+
+
+def test_price_with_decimals_is_refused_not_misread(app, world, db):
+    client = app.test_client()
+    login(client, "a@example.vn")
+    for price in ("120.000,00", "120,5"):
+        r = client.post(f"/dashboard/products/{world.product_a.id}/edit", data={
+            "name": world.product_a.name, "group_id": str(world.product_a.group_id), "net_quantity": "1",
+            "unit": "kg", "price_vnd": price, "stock": "1"})
+        assert r.status_code == 200 and "số đồng nguyên" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert world.product_a.price_vnd == 120000

@@ -53,7 +53,7 @@ ENTRIES = {
     "dashboard.edit_producer": (lambda w: f"/dashboard/producers/{w.a.id}", {"GET": OWNED_BY_A, "POST": ok(OWNED_BY_A, 302)}),
     "dashboard.new_product": (lambda w: "/dashboard/products/new", {"GET": PRODUCER, "POST": PRODUCER}),
     "dashboard.product": (lambda w: f"/dashboard/products/{w.product_a.id}", {"GET": OWNED_BY_A}),
-    "dashboard.edit_product": (lambda w: f"/dashboard/products/{w.product_a.id}/edit", {"GET": OWNED_BY_A, "POST": ok(OWNED_BY_A, 302)}),
+    "dashboard.edit_product": (lambda w: f"/dashboard/products/{w.product_a.id}/edit", {"GET": OWNED_BY_A, "POST": OWNED_BY_A}),
     "dashboard.submit_product": (lambda w: f"/dashboard/products/{w.product_a.id}/submit", {"POST": ok(OWNED_BY_A, 302)}),
     "dashboard.archive_product": (lambda w: f"/dashboard/products/{w.product_a.id}/archive", {"POST": ok(OWNED_BY_A, 302)}),
     "dashboard.restore_product": (lambda w: f"/dashboard/products/{w.product_a.id}/restore", {"POST": ok(OWNED_BY_A, 302)}),
@@ -76,6 +76,7 @@ ENTRIES = {
     "admin.verify_certification": (lambda w: f"/admin/certifications/{w.cert.id}/verify", {"POST": ok(OFFICER, 302)}),
     "admin.certification_document": (lambda w: f"/admin/certifications/{w.cert.id}/document", {"GET": OFFICER}),
     "admin.users": (lambda w: "/admin/users", {"GET": ADMIN}),
+    "admin.reset_password": (lambda w: f"/admin/users/{w.users['producer_b'].id}/password", {"POST": ADMIN}),
     "admin.set_user_active": (lambda w: f"/admin/users/{w.users['producer_b'].id}/active", {"POST": ok(ADMIN, 302)}),
 }
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
@@ -50,9 +52,18 @@ class OcopForm(BaseForm):
         super().__init__(*args, **kwargs)
         self.issuer_level.choices = list(ISSUER_LEVELS.items())
 
+    def validate_decision_date(self, field):
+        from ..models.base import local_today
+
+        # The OCOP programme began in 2018 (Decision 490/QĐ-TTg); decisions are never future-dated.
+        if field.data and not dt.date(2018, 1, 1) <= field.data <= local_today():
+            raise ValidationError(str(_l("Ngày quyết định phải từ năm 2018 đến hôm nay.")))
+
     def validate_valid_until(self, field):
         if field.data and self.decision_date.data and field.data <= self.decision_date.data:
             raise ValidationError(str(_l("Ngày hết hiệu lực phải sau ngày quyết định.")))
+        if field.data and field.data.year > 2100:
+            raise ValidationError(str(_l("Ngày hết hiệu lực không hợp lệ.")))
 
     def validate_stars(self, field):
         if field.data == 5 and self.issuer_level.data != "central":

@@ -1,7 +1,10 @@
 """District officers: approval queues, OCOP recognitions, certification checks, users."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -16,6 +19,7 @@ from ..extensions import db
 from ..models import (Certification, OcopRecognition, Producer, ProducerStatus, Product,
                       ProductStatus, User)
 from ..models.base import utcnow
+from ..passwords import hash_password
 from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
 bp = Blueprint("admin", __name__)
@@ -120,7 +124,7 @@ def add_ocop(product_id: int):
 @bp.route("/ocop/<int:recognition_id>/revoke", methods=["POST"])
 @officer_required
 def revoke_ocop(recognition_id: int):
-    rec = db.get_or_404(OcopRecognition, recognition_id)
+    rec = owned_or_404(OcopRecognition, recognition_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     rec.revoked = True
@@ -172,7 +176,7 @@ def users():
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @admin_required
 def set_user_active(user_id: int):
-    user = db.get_or_404(User, user_id)
+    user = owned_or_404(User, user_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     if user.id == current_user.id:
@@ -183,3 +187,20 @@ def set_user_active(user_id: int):
     db.session.commit()
     flash(_("Đã cập nhật tài khoản."), "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@admin_required
+def reset_password(user_id: int):
+    """A farmer who forgot the password gets a temporary one from the district, read out on
+    the phone; every session of the account ends.  Shown once, never stored in clear."""
+    user = owned_or_404(User, user_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    temporary = "-".join(secrets.token_hex(2) for _ in range(3)) + "-" + secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ")
+    user.password_hash = hash_password(temporary, current_app.config["PASSWORD_HASH_METHOD"])
+    user.revoke_sessions()
+    db.session.commit()
+    response = make_response(render_template("admin/password_reset.html", user=user, temporary=temporary))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -5,6 +5,7 @@ import logging
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
@@ -58,7 +59,12 @@ def login():
         if user is None:
             # Spend the same time as a real check so response time does not reveal accounts.
             verify_password(_dummy_hash(), form.password.data)
-        elif verify_password(user.password_hash, form.password.data) and user.active:
+        elif verify_password(user.password_hash, form.password.data):
+            if not user.active:
+                # Only someone who knows the password learns that the account is locked.
+                log.warning("login refused: locked", extra={"event": "login_locked", "user_id": user.id})
+                form.email.errors.append(_("Tài khoản này đã bị khóa. Hãy liên hệ chủ cơ sở hoặc cán bộ huyện."))
+                return render_template("auth/login.html", form=form)
             login_user(user, remember=form.remember.data)
             user.last_login_at = utcnow()
             db.session.commit()
@@ -79,7 +85,12 @@ def _dummy_hash() -> str:
     return _DUMMY[method]
 
 
+def _registered(response) -> bool:
+    return response.status_code == 302
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_RATE_PER_CLIENT"], methods=["POST"], deduct_when=_registered)
 def register():
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
@@ -126,8 +137,14 @@ def account():
     return render_template("auth/account.html")
 
 
+def _user_key():
+    return f"password-change:{current_user.id}" if current_user.is_authenticated else get_remote_address()
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@limiter.limit(lambda: current_app.config["PASSWORD_CHANGE_RATE"], key_func=_user_key, methods=["POST"],
+               deduct_when=_failed)
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():

@@ -1,8 +1,6 @@
 """Public catalogue: search, product pages, producer pages, photos, language switch."""
 from __future__ import annotations
 
-import json
-
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    send_from_directory, url_for)
 from sqlalchemy import select
@@ -15,7 +13,7 @@ from ..media import is_safe_media_name
 from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductStatus
 from ..security import safe_next
 from .service import public_products_query
-from .structured import product_json_ld
+from .structured import json_for_script, product_json_ld
 
 bp = Blueprint("catalogue", __name__)
 
@@ -40,6 +38,15 @@ def top_groups():
     return db.session.scalars(
         select(ProductGroup).where(ProductGroup.parent_id.is_(None)).order_by(ProductGroup.position)
     ).all()
+
+
+def public_certifications(producer: Producer, product: Product | None = None) -> list:
+    """Verified, currently valid certifications buyers may see: the product's own and the
+    producer's facility-wide ones (food-safety facility, VietGAP for the whole farm…)."""
+    certs = [c for c in producer.certifications if c.product_id is None]
+    if product is not None:
+        certs = list(product.certifications) + certs
+    return [c for c in certs if c.verified and c.is_valid()]
 
 
 @bp.route("/")
@@ -78,8 +85,8 @@ def _public_product_or_404(slug: str) -> Product:
 @bp.route("/p/<slug>")
 def product(slug: str):
     product = _public_product_or_404(slug)
-    json_ld = json.dumps(product_json_ld(product), ensure_ascii=False).replace("</", "<\\/")
-    certifications = [c for c in product.certifications if c.verified and c.is_valid()]
+    json_ld = json_for_script(product_json_ld(product))
+    certifications = public_certifications(product.producer, product)
     return render_template("catalogue/product.html", product=product, producer=product.producer,
                            ocop=product.current_ocop(), certifications=certifications, json_ld=json_ld)
 
@@ -92,7 +99,8 @@ def producer(slug: str):
     if producer is None:
         abort(404)
     products = db.session.scalars(public_products_query(producer_id=producer.id)).all()
-    return render_template("catalogue/producer.html", producer=producer, products=products, geo=geo)
+    return render_template("catalogue/producer.html", producer=producer, products=products,
+                           certifications=public_certifications(producer))
 
 
 @bp.route("/media/<name>")

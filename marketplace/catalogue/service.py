@@ -141,7 +141,17 @@ def create_producer(session, data: dict, *, cooperative: Producer | None = None)
     return producer
 
 
+# What an officer checked when approving: a producer changes these only through an officer.
+LOCKED_AFTER_APPROVAL = ("kind", "name", "tax_code")
+
+
 def update_producer(session, producer: Producer, data: dict) -> None:
+    """Apply profile fields.  Identity fields of an approved producer stay as approved; a
+    rejected producer that edits its profile goes back to the officers' queue."""
+    if producer.is_approved or producer.status == ProducerStatus.suspended.value:
+        data = {k: v for k, v in data.items() if k not in LOCKED_AFTER_APPROVAL}
+    elif producer.status == ProducerStatus.rejected.value:
+        producer.status = ProducerStatus.pending.value
     renamed = "name" in data and data["name"] != producer.name
     for field in PRODUCER_FIELDS:
         if field in data:

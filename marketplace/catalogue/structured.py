@@ -1,10 +1,22 @@
 """schema.org ``Product``/``Offer`` JSON-LD for product pages."""
 from __future__ import annotations
 
+import json
+
 from flask import current_app, url_for
 
 from .. import geo
 from ..models import Product
+
+
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def json_for_script(data) -> str:
+    """JSON safe inside ``<script type="application/ld+json">``: no ``<``, ``>`` or ``&`` can
+    end the element or open a comment (``<!--<script>`` would swallow the rest of the page)."""
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
 def absolute(path: str) -> str:

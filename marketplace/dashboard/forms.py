@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import (DateField, DecimalField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField)
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..forms_common import (BaseForm, Phone, ProvinceField, StrongPassword, TaxCode, WardField, WardInProvince,
                             coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
@@ -18,12 +18,21 @@ from ..labels import SCHEME_LABELS, UNIT_LABELS
 
 
 class VndField(IntegerField):
-    """Whole đồng; accepts what people type: "120.000", "120 000 đ", "120000"."""
+    """Whole đồng, as people type it: "120000", "120.000", "120 000 đ", "120,000 VND".
+
+    Separators must group thousands; "120.000,00" or "120,5" (decimals) are refused rather
+    than silently read as 12 000 000 or 1 205.
+    """
+
+    GROUPED = re.compile(r"\d{1,3}(?:[.,\s]\d{3})+|\d+")
 
     def process_formdata(self, valuelist):
         if valuelist:
-            raw = re.sub(r"[\s.,_đ₫dD]|VND|vnd", "", valuelist[0] or "")
-            valuelist = [raw]
+            raw = re.sub(r"\s*(?:đồng|đ|₫|vnđ|vnd)\s*$", "", (valuelist[0] or "").strip(), flags=re.I)
+            if raw and not self.GROUPED.fullmatch(raw):
+                self.data = None
+                raise ValueError(str(_l("Nhập giá bằng số đồng nguyên, ví dụ 120000 hoặc 120.000.")))
+            valuelist = [re.sub(r"[.,\s]", "", raw)]
         super().process_formdata(valuelist)
 
 
@@ -59,7 +68,8 @@ class ProductForm(BaseForm):
     net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=3,
                                      validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("999999"))])
     unit = SelectField(_l("Đơn vị"), choices=[(u, UNIT_LABELS[u]) for u in UNITS], validators=[DataRequired()])
-    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[DataRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")), NumberRange(min=1, max=1_000_000_000)])
+    # InputRequired, not DataRequired: the latter would wipe VndField's own "whole đồng" message.
+    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[InputRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")), NumberRange(min=1, max=1_000_000_000)])
     stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=[Optional(), NumberRange(min=0, max=100_000_000)])
     shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=[Optional(), NumberRange(min=1, max=3650)])
     storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=[Optional(), Length(max=2000)], filters=[strip])

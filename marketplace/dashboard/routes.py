@@ -70,6 +70,9 @@ def edit_producer(producer_id: int):
     producer = owned_or_404(Producer, producer_id)
     owner_required(producer)
     form = ProducerForm(obj=producer)
+    if producer.is_approved or producer.status == "suspended":
+        for name in service.LOCKED_AFTER_APPROVAL:  # shown as text, changed by officers only
+            delattr(form, name)
     bind_ward_choices(form)
     if not refreshing_wards() and form.validate_on_submit():
         logo_error, old_logo = None, None

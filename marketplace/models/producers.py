@@ -67,6 +67,12 @@ class Producer(db.Model):
         return self.kind in (ProducerKind.cooperative.value, ProducerKind.cooperative_group.value)
 
     @property
+    def public_tax_code(self) -> str:
+        """The tax code to show buyers: an organisation's, never a person's 12-digit citizen ID
+        (households may register with it)."""
+        return "" if len(self.tax_code) == 12 else self.tax_code
+
+    @property
     def is_approved(self) -> bool:
         return self.status == ProducerStatus.approved.value
 
