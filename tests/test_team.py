@@ -54,3 +54,18 @@ def test_owner_cannot_lock_another_producers_user_or_an_owner(app, world, db):
     assert owner.post(f"/dashboard/team/{world.users['producer_a'].id}/active", data={"active": "0"}).status_code == 404
     db.session.expire_all()
     assert world.users["producer_b"].active and world.users["producer_a"].active
+
+
+def test_cooperative_files_a_facility_certificate_for_a_member_only(app, world, db):
+    from marketplace.models import Certification
+
+    coop = app.test_client()
+    login(coop, "coop@example.vn")
+    data = {"scheme": "food_safety", "number": "ATTP-01", "body": "Chi cục QLCL", "product_id": ""}
+    r = coop.post("/dashboard/certifications", data=dict(data, producer_id=str(world.a.id)))
+    assert r.status_code == 302
+    cert = db.session.scalars(select(Certification)).one()
+    assert cert.producer_id == world.a.id and cert.product_id is None
+    r = coop.post("/dashboard/certifications", data=dict(data, producer_id=str(world.b.id)))
+    assert r.status_code == 404  # B is not a member
+    assert len(db.session.scalars(select(Certification)).all()) == 1

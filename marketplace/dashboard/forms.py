@@ -135,6 +135,7 @@ class PhotoForm(BaseForm):
 
 class CertificationForm(BaseForm):
     scheme = SelectField(_l("Loại chứng nhận"), validators=[DataRequired()])
+    producer_id = SelectField(_l("Cơ sở được chứng nhận"), coerce=coerce_int_or_none, validate_choice=False)
     product_id = SelectField(_l("Sản phẩm (để trống nếu áp dụng cho cả cơ sở)"), coerce=coerce_int_or_none, validate_choice=False)
     number = StringField(_l("Số chứng nhận"), validators=[DataRequired(), Length(max=64)], filters=[strip])
     body = StringField(_l("Tổ chức cấp"), validators=[DataRequired(), Length(max=200)], filters=[strip])

@@ -231,9 +231,12 @@ def certifications():
     form = CertificationForm()
     products = db.session.scalars(scoped(select(Product), Product).order_by(Product.name)).all()
     form.product_id.choices = [("", "—")] + [(p.id, p.name) for p in products]
+    form.producer_id.choices = [(p.id, p.name) for p in producers]  # a cooperative files for members
+    if form.producer_id.data is None:
+        form.producer_id.data = current_user.producer_id
     if form.validate_on_submit():
         product = owned_or_404(Product, form.product_id.data) if form.product_id.data else None
-        producer = product.producer if product else db.session.get(Producer, current_user.producer_id)
+        producer = product.producer if product else owned_or_404(Producer, form.producer_id.data)
         document, error = None, None
         if form.document.data and getattr(form.document.data, "filename", ""):
             try:
