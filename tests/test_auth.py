@@ -255,3 +255,25 @@ def test_csrf_token_present_in_forms(app_factory):
     app = app_factory(WTF_CSRF_ENABLED=True)
     page = app.test_client().get("/account/login").get_data(as_text=True)
     assert re.search(r'name="csrf_token" type="hidden" value="[^"]+"', page)
+
+
+def test_login_limits_work_with_redis_storage(app_factory, world):
+    """The documented scale path: limits shared by all workers through Redis."""
+    import socket
+    import uuid
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    app = app_factory(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+                      RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+                      LOGIN_RATE_PER_ACCOUNT="2 per minute", LOGIN_RATE_PER_CLIENT="100 per minute")
+    for _ in range(2):
+        assert app.test_client().post("/account/login", data={"email": "a@example.vn", "password": "bad"}).status_code == 200
+    # a second app (another worker) sees the same counter
+    other = app_factory(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+                        RATELIMIT_KEY_PREFIX=app.config["RATELIMIT_KEY_PREFIX"],
+                        LOGIN_RATE_PER_ACCOUNT="2 per minute", LOGIN_RATE_PER_CLIENT="100 per minute")
+    r = other.test_client().post("/account/login", data={"email": "a@example.vn", "password": TEST_PASSWORD})
+    assert r.status_code == 429
