@@ -37,6 +37,8 @@ test: $(VENV)/.dev translations
 
 bench: $(VENV)/.dev translations
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/stamps.py
+	@if [ -f bench/labels.py ]; then $(BIN)/python bench/labels.py; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

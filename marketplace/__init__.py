@@ -77,7 +77,7 @@ def register_extensions(app: Flask) -> None:
         return db.session.scalars(select(User).where(User.session_token == token)).first()
 
     register_filters(app)
-    from .labels import register_labels
+    from .vocab import register_labels
 
     register_labels(app)
     app.before_request(refuse_nul_bytes)
@@ -90,8 +90,12 @@ def register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
+    from .stamps.routes import bp as stamps_bp
+    from .trace.routes import bp as trace_bp
 
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(auth_bp, url_prefix="/account")
     app.register_blueprint(dashboard_bp, url_prefix="/dashboard")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(trace_bp, url_prefix="/dashboard")
+    app.register_blueprint(stamps_bp, url_prefix="/dashboard")

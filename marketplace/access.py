@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Certification, OcopRecognition, Producer, Product, ProductPhoto
+from .models import (Batch, Certification, OcopRecognition, Producer, Product, ProductPhoto, Stamp, StampRun,
+                     TraceEvent)
 
 MAX_ID = 2**31 - 1  # INTEGER primary keys
 
@@ -41,6 +42,13 @@ _OWNER_COLUMN = {
     Certification: lambda: (Certification.producer_id, None),
     ProductPhoto: lambda: (Product.producer_id, (Product, ProductPhoto.product_id == Product.id)),
     OcopRecognition: lambda: (Product.producer_id, (Product, OcopRecognition.product_id == Product.id)),
+    Batch: lambda: (Product.producer_id, (Product, Batch.product_id == Product.id)),
+    TraceEvent: lambda: (Product.producer_id, (Batch, TraceEvent.batch_id == Batch.id),
+                         (Product, Batch.product_id == Product.id)),
+    StampRun: lambda: (Product.producer_id, (Batch, StampRun.batch_id == Batch.id),
+                       (Product, Batch.product_id == Product.id)),
+    Stamp: lambda: (Product.producer_id, (Batch, Stamp.batch_id == Batch.id),
+                    (Product, Batch.product_id == Product.id)),
 }
 
 
@@ -55,9 +63,10 @@ def scoped(stmt, model, user=None):
     ids = owned_producer_ids(user)
     if ids is None:
         return stmt
-    column, join = _OWNER_COLUMN[model]()
-    if join is not None:
-        stmt = stmt.join(*join)
+    column, *joins = _OWNER_COLUMN[model]()
+    for join in joins:
+        if join is not None:
+            stmt = stmt.join(*join)
     return stmt.where(column.in_(ids or {-1}))
 
 

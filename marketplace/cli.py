@@ -75,6 +75,12 @@ def db_empty_command() -> None:
 
 
 def register_cli(app) -> None:
+    from .stamps.cli import stamps_cli
+    from .trace.cli import batches_cli, trace_cli
+
+    app.cli.add_command(batches_cli)
+    app.cli.add_command(trace_cli)
+    app.cli.add_command(stamps_cli)
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(db_empty_command)

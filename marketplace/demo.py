@@ -194,6 +194,8 @@ def seed_demo(session, config, echo=print) -> None:
         existing.add(name)
         created["products"] += 1
 
+    created["batches"] = seed_batches(session)
+
     method = config["PASSWORD_HASH_METHOD"]
     lines = []
     for email, password, role, producer_slug in DEMO_ACCOUNTS:
@@ -206,7 +208,56 @@ def seed_demo(session, config, echo=print) -> None:
         lines.append(f"  {role:<9} {email:<30} {password}")
     session.commit()
     echo(f"demo data: {created['producers']} producers, {created['products']} products, "
-         f"{created['accounts']} accounts created")
+         f"{created['batches']} batches, {created['accounts']} accounts created")
     echo("demo accounts (demo only — change or remove them before going live):")
     for line in lines:
         echo(line)
+
+
+# product name, lot, days ago produced, quantity, unit, growing area, diary: (kind, days ago, place, description, details)
+BATCHES = [
+    ("Gạo nếp cái hoa vàng Đồng Tiến", "DT-NEP-2025-10", 40, "1200", "kg", "Cánh đồng thôn 3, xã Đồng Tiến", [
+        ("seeding", 160, "Thôn 3", "Gieo mạ giống nếp cái hoa vàng", {"input_name": "Giống nếp cái hoa vàng",
+                                                                       "input_lot": "G-2025-06", "supplier": "Trung tâm giống Thanh Hóa"}),
+        ("input", 120, "Thôn 3", "Bón thúc đợt 1", {"input_name": "Phân NPK 16-16-8", "input_quantity": "15 kg/sào",
+                                                    "supplier": "Đại lý vật tư Đồng Tiến"}),
+        ("harvest", 45, "Thôn 3", "Thu hoạch, phơi khô", {}),
+        ("processing", 42, "Xưởng HTX", "Xay xát, tách tấm", {}),
+        ("packing", 40, "Xưởng HTX", "Đóng túi 2 kg, hút chân không", {}),
+        ("shipping", 30, "Kho HTX", "Giao cho siêu thị", {"counterpart": "Siêu thị Nông sản Thanh Hóa", "document_no": "PX-0412"}),
+    ], 500),
+    ("Nem chua Thọ Phú", "TP-NEM-251120", 5, "300", "piece", "Xưởng HTX Thọ Phú", [
+        ("input", 6, "Xưởng HTX", "Nhận thịt lợn", {"input_name": "Thịt lợn nạc", "input_quantity": "60 kg",
+                                                  "input_lot": "LM-1120", "supplier": "Lò mổ Thọ Phú"}),
+        ("processing", 5, "Xưởng HTX", "Giã thịt, trộn bì, gói lá chuối", {}),
+        ("inspection", 5, "Xưởng HTX", "Kiểm tra vi sinh mẫu", {"document_no": "KQ-VS-221"}),
+        ("packing", 5, "Xưởng HTX", "Đóng túi 10 chiếc", {}),
+    ], None),
+]
+
+
+def seed_batches(session) -> int:
+    """Batches with diaries, and one printed (active) stamp run (idempotent by lot code)."""
+    from .models import Batch
+    from .stamps import service as stamps
+    from .trace import service as trace
+
+    created = 0
+    for product_name, lot, days_ago, qty, unit, area, diary, run_size in BATCHES:
+        product = session.scalar(select(Product).where(Product.name == product_name))
+        if product is None or session.scalar(select(Batch.id).where(Batch.product_id == product.id,
+                                                                     Batch.lot_code == lot)) is not None:
+            continue
+        today = local_today()
+        batch = trace.create_batch(session, product, lot_code=lot, quantity=Decimal(qty), unit=unit,
+                                   production_date=today - dt.timedelta(days=days_ago), growing_area=area)
+        session.flush()
+        for kind, ago, place, description, details in diary:
+            when = dt.datetime.combine(today - dt.timedelta(days=ago), dt.time(7, 30), tzinfo=trace.LOCAL_TZ)
+            trace.append_event(session, batch, kind=kind, occurred_at=when, place=place,
+                               description=description, details=details)
+        if run_size:
+            run = stamps.issue_run(session, batch, run_size)
+            stamps.activate_run(session, run)
+        created += 1
+    return created

@@ -15,7 +15,7 @@ from . import geo
 from .passwords import password_problem
 from .validators import InvalidValue, normalize_phone, normalize_tax_code
 
-from .labels import KIND_LABELS as PRODUCER_KIND_LABELS
+from .vocab import KIND_LABELS as PRODUCER_KIND_LABELS
 
 
 PASSWORD_MESSAGES = {

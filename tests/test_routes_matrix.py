@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from marketplace import create_app
 from marketplace.models import Certification, OcopRecognition, ProductPhoto
@@ -24,6 +24,8 @@ OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 
 COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
 # Locking A's staff login: A's owner only (the cooperative's owner manages its own people).
 STAFF_OF_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 403, "admin": 403}
+# Recalling a batch: its producer (and cooperative) or any officer.
+RECALL = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 302, "officer": 302, "admin": 302}
 OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
 ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200}
 
@@ -65,6 +67,19 @@ ENTRIES = {
     "dashboard.team": (lambda w: "/dashboard/team", {"GET": PRODUCER, "POST": PRODUCER}),
     "dashboard.set_staff_active": (lambda w: f"/dashboard/team/{w.staff_a.id}/active", {"POST": STAFF_OF_A}),
     "dashboard.members": (lambda w: "/dashboard/members", {"GET": COOP_OWNER, "POST": COOP_OWNER}),
+    "trace.batches": (lambda w: "/dashboard/batches", {"GET": PRODUCER}),
+    "trace.new_batch": (lambda w: "/dashboard/batches/new", {"GET": PRODUCER, "POST": PRODUCER}),
+    "trace.batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}", {"GET": OWNED_BY_A}),
+    "trace.add_event": (lambda w: f"/dashboard/batches/{w.batch_a.id}/events", {"POST": ok(OWNED_BY_A, 422)}),
+    "trace.close_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/close", {"POST": ok(OWNED_BY_A, 302)}),
+    "trace.recall_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/recall", {"POST": RECALL}),
+    "stamps.create_run": (lambda w: f"/dashboard/batches/{w.batch_a.id}/runs", {"POST": ok(OWNED_BY_A, 302)}),
+    "stamps.run": (lambda w: f"/dashboard/runs/{w.run_a.id}", {"GET": OWNED_BY_A}),
+    "stamps.labels_pdf": (lambda w: f"/dashboard/runs/{w.run_a.id}/labels.pdf?layout=roll-40x25", {"GET": OWNED_BY_A}),
+    "stamps.stamps_csv": (lambda w: f"/dashboard/runs/{w.run_a.id}/stamps.csv", {"GET": OWNED_BY_A}),
+    "stamps.activate": (lambda w: f"/dashboard/runs/{w.run_a.id}/activate", {"POST": ok(OWNED_BY_A, 302)}),
+    "stamps.void": (lambda w: f"/dashboard/runs/{w.run_a.id}/void", {"POST": ok(OWNED_BY_A, 302)}),
+    "stamps.single": (lambda w: f"/dashboard/stamps/{w.serial_a}.svg", {"GET": OWNED_BY_A}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),
@@ -119,6 +134,27 @@ def rich_world(world, app, db):
     db.session.add_all([photo, cert, ocop])
     db.session.commit()
     world.photo, world.cert, world.ocop, world.staff_a = photo, cert, ocop, staff
+    add_trace(db.session, world)
+    return world
+
+
+def add_trace(session, world):
+    """A batch of producer A with one diary event and a run of three stamps."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from marketplace.models import Stamp
+    from marketplace.stamps.service import issue_run
+    from marketplace.trace.service import LOCAL_TZ, append_event, create_batch
+
+    world.batch_a = create_batch(session, world.product_a, lot_code="LOT-A1", quantity=Decimal("10"), unit="kg",
+                                 production_date=dt.date(2025, 10, 1))
+    session.flush()
+    world.event_a = append_event(session, world.batch_a, kind="harvest",
+                                 occurred_at=dt.datetime(2025, 10, 1, 7, 0, tzinfo=LOCAL_TZ))
+    world.run_a = issue_run(session, world.batch_a, 3)
+    session.commit()
+    world.serial_a = session.scalar(select(Stamp.serial).where(Stamp.run_id == world.run_a.id, Stamp.position == 1))
     return world
 
 
@@ -228,6 +264,7 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
                                  issuer_level="provincial", issuer_name="x", valid_until=dt.date(2028, 1, 1))
         db.session.add_all([w.photo, w.cert, w.ocop])
         db.session.commit()
+        add_trace(db.session, w)
 
         role = _allowed_role(endpoint)
         client = app.test_client()

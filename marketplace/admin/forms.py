@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 
 from ..forms_common import BaseForm, strip
 
-from ..labels import ISSUER_LEVELS
+from ..vocab import ISSUER_LEVELS
 
 
 class ReviewForm(BaseForm):

@@ -14,7 +14,7 @@ from ..forms_common import (BaseForm, Phone, ProvinceField, StrongPassword, TaxC
 from ..models import UNITS
 from ..validators import InvalidValue, normalize_gtin
 
-from ..labels import SCHEME_LABELS, UNIT_LABELS
+from ..vocab import SCHEME_LABELS, UNIT_LABELS
 
 
 class VndField(IntegerField):

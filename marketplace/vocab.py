@@ -30,6 +30,14 @@ SCHEME_LABELS = {
     CertificationScheme.food_safety.value: _l("Cơ sở đủ điều kiện ATTP"),
     CertificationScheme.self_declaration.value: _l("Tự công bố sản phẩm"),
 }
+EVENT_KIND_LABELS = {
+    "seeding": _l("Gieo trồng"), "input": _l("Bón phân / phun thuốc / dùng vật tư"),
+    "care": _l("Chăm sóc"), "harvest": _l("Thu hoạch"), "processing": _l("Sơ chế / chế biến"),
+    "packing": _l("Đóng gói"), "inspection": _l("Kiểm tra / xét nghiệm"),
+    "shipping": _l("Xuất hàng"), "receiving": _l("Nhận hàng"),
+}
+BATCH_STATUS_LABELS = {"open": _l("Đang mở"), "closed": _l("Đã đóng"), "recalled": _l("Đã thu hồi")}
+STAMP_STATUS_LABELS = {"issued": _l("Đã phát hành"), "active": _l("Đang dùng"), "void": _l("Đã hủy")}
 ISSUER_LEVELS = {
     "central": _l("Trung ương"),
     "provincial": _l("Cấp tỉnh"),
@@ -49,5 +57,7 @@ def register_labels(app) -> None:
         unit_label=_lookup(UNIT_LABELS), status_label=_lookup(STATUS_LABELS),
         kind_label=_lookup(KIND_LABELS), scheme_label=_lookup(SCHEME_LABELS),
         issuer_level_label=_lookup(ISSUER_LEVELS), place_name=geo.place_name,
+        event_kind_label=_lookup(EVENT_KIND_LABELS), batch_status_label=_lookup(BATCH_STATUS_LABELS),
+        stamp_status_label=_lookup(STAMP_STATUS_LABELS),
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )

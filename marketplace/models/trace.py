@@ -1,0 +1,137 @@
+"""Traceability: batches (lô), their diary (nhật ký), stamp runs and stamps (tem)."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import TYPE_CHECKING, Optional
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .accounts import User
+    from .products import Product
+
+# 64-bit keys on PostgreSQL (stamps run into the millions); SQLite's INTEGER is 64-bit already
+# and only an INTEGER PRIMARY KEY autoincrements.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class BatchStatus(str, enum.Enum):
+    open = "open"
+    closed = "closed"
+    recalled = "recalled"
+
+
+class EventKind(str, enum.Enum):
+    seeding = "seeding"
+    input = "input"
+    care = "care"
+    harvest = "harvest"
+    processing = "processing"
+    packing = "packing"
+    inspection = "inspection"   # inspection or lab test
+    shipping = "shipping"
+    receiving = "receiving"
+
+
+class StampStatus(str, enum.Enum):
+    issued = "issued"
+    active = "active"
+    void = "void"
+
+
+class Batch(db.Model):
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("product_id", "lot_code", name="uq_batch_product_lot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="RESTRICT"), index=True)
+    lot_code: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    unit: Mapped[str] = mapped_column(String(16))
+    production_date: Mapped[dt.date] = mapped_column()
+    expiry_date: Mapped[Optional[dt.date]] = mapped_column()
+    growing_area: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.open.value, index=True)
+    recall_reason: Mapped[str] = mapped_column(Text, default="")
+    recalled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    recalled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    product: Mapped["Product"] = relationship()
+    events: Mapped[list["TraceEvent"]] = relationship(back_populates="batch", order_by="TraceEvent.seq")
+    runs: Mapped[list["StampRun"]] = relationship(back_populates="batch", order_by="StampRun.id")
+
+    @property
+    def is_recalled(self) -> bool:
+        return self.status == BatchStatus.recalled.value
+
+
+class TraceEvent(db.Model):
+    """One diary entry.  Append-only: a correction is a new event pointing to the one it
+    corrects; ``entry_hash`` chains each event to the previous one of its batch."""
+
+    __tablename__ = "trace_event"
+    __table_args__ = (UniqueConstraint("batch_id", "seq", name="uq_trace_event_batch_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="RESTRICT"), index=True)
+    seq: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(40), default="Asia/Ho_Chi_Minh")
+    place: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # input_name, input_quantity, input_lot, supplier, counterpart, document_no
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    photo: Mapped[Optional[str]] = mapped_column(String(64))
+    corrects_id: Mapped[Optional[int]] = mapped_column(ForeignKey("trace_event.id", ondelete="RESTRICT"))
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+    batch: Mapped[Batch] = relationship(back_populates="events")
+    corrects: Mapped[Optional["TraceEvent"]] = relationship(remote_side="TraceEvent.id")
+    recorded_by: Mapped[Optional["User"]] = relationship()
+
+
+class StampRun(db.Model):
+    __tablename__ = "stamp_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="RESTRICT"), index=True)
+    count: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(8), default=StampStatus.issued.value)
+    downloads: Mapped[int] = mapped_column(default=0)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    batch: Mapped[Batch] = relationship(back_populates="runs")
+
+
+class Stamp(db.Model):
+    __tablename__ = "stamp"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("stamp_run.id", ondelete="RESTRICT"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="RESTRICT"), index=True)
+    # position within its run (1…count): printing order, and ranges for voiding a torn roll
+    position: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(8), default=StampStatus.issued.value)
+    scan_count: Mapped[int] = mapped_column(default=0)
+    first_scan_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    first_scan_province: Mapped[Optional[int]] = mapped_column()
+
+    run: Mapped[StampRun] = relationship()
+    batch: Mapped[Batch] = relationship()

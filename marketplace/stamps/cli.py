@@ -1,0 +1,85 @@
+"""``flask --app wsgi stamps issue|pdf|csv`` (DESIGN.md §8)."""
+from __future__ import annotations
+
+import csv
+import sys
+
+import click
+from flask import current_app
+
+from ..extensions import db
+from ..models import Batch, StampRun
+from . import printing, service
+
+stamps_cli = click.Group("stamps", help="Traceability stamps: issue runs, print label sheets, export CSV.")
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _run_or_fail(run_id: int) -> StampRun:
+    run = db.session.get(StampRun, run_id)
+    if run is None:
+        fail(f"no stamp run with id {run_id}")
+    return run
+
+
+@stamps_cli.command("issue")
+@click.option("--batch", "batch_id", type=int, required=True, help="Batch id (see `batches list`).")
+@click.option("--count", type=int, required=True, help=f"Number of stamps, 1 to {service.MAX_RUN:,}.")
+def issue(batch_id: int, count: int) -> None:
+    """Issue a run of unique stamps for a batch; prints the run id."""
+    batch = db.session.get(Batch, batch_id)
+    if batch is None:
+        fail(f"no batch with id {batch_id}")
+    if not 1 <= count <= service.MAX_RUN:
+        fail(f"--count must be between 1 and {service.MAX_RUN:,}")
+    try:
+        with click.progressbar(length=count, label="issuing stamps", file=sys.stderr) as bar:
+            run = service.issue_run(db.session, batch, count, progress=bar.update)
+        db.session.commit()
+    except service.StampError as exc:
+        db.session.rollback()
+        fail({"batch_recalled": "the batch is recalled"}.get(exc.code, exc.code))
+    click.echo(run.id)
+
+
+@stamps_cli.command("pdf")
+@click.argument("run_id", type=int)
+@click.option("--layout", type=click.Choice(printing.LAYOUT_CHOICES), default="a4-3x8", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+@click.option("--calibration", is_flag=True, help="Draw each label's outline (printer alignment).")
+def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
+    """Render the whole run as a label sheet PDF."""
+    run = _run_or_fail(run_id)
+    base = current_app.config["PUBLIC_BASE_URL"]
+    with click.progressbar(length=run.count, label=f"rendering {layout}", file=sys.stderr) as bar:
+        def counted():
+            for label in printing.label_data(db.session, run, base):
+                bar.update(1)
+                yield label
+
+        from ..labels.pdf import render_label_sheet
+
+        with open(output, "wb") as fh:
+            render_label_sheet(counted(), printing.layout_or_none(layout), fh, calibration=calibration)
+    run.downloads += 1
+    db.session.commit()
+    click.echo(f"wrote {output}: {run.count} labels ({layout})")
+
+
+@stamps_cli.command("csv")
+@click.argument("run_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def csv_export(run_id: int, output: str) -> None:
+    """serial,url,lot,product for print shops (UTF-8 with BOM, opens in Excel)."""
+    run = _run_or_fail(run_id)
+    with open(output, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        with click.progressbar(length=run.count + 1, label="writing CSV", file=sys.stderr) as bar:
+            for row in printing.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"]):
+                writer.writerow(row)
+                bar.update(1)
+    click.echo(f"wrote {output}: {run.count} stamps")

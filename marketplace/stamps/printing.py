@@ -1,0 +1,96 @@
+"""From a stamp run in the database to things a printer takes: label data, PDF parts, CSV."""
+from __future__ import annotations
+
+import io
+from typing import Iterator
+
+from sqlalchemy import func, select
+
+from .. import geo
+from ..i18n import quantity as format_quantity
+from ..models import Batch, Stamp, StampRun
+from ..vocab import UNIT_LABELS
+from .service import run_stamps, stamp_url
+
+PART_SIZE = 2_400  # labels per PDF downloaded from the web (100 A4 pages of 3×8)
+
+
+def layouts():
+    from ..labels.layouts import LAYOUTS
+
+    return LAYOUTS
+
+
+LAYOUT_CHOICES = ("a4-3x8", "a4-5x13", "roll-50x30", "roll-40x25")
+
+
+def layout_or_none(name: str):
+    return layouts().get(name)
+
+
+def parts(count: int) -> list[tuple[int, int]]:
+    """Positions (first, last) of each downloadable part of a run."""
+    return [(start, min(start + PART_SIZE - 1, count)) for start in range(1, count + 1, PART_SIZE)]
+
+
+def status_counts(session, run: StampRun) -> dict[str, int]:
+    return dict(session.execute(select(Stamp.status, func.count()).where(Stamp.run_id == run.id)
+                                .group_by(Stamp.status)).all())
+
+
+def url_for_stamp(stamp: Stamp, base_url: str) -> str:
+    batch = stamp.batch
+    return stamp_url(base_url, stamp.serial, gtin=batch.product.gtin, lot=batch.lot_code)
+
+
+def _net_quantity(batch: Batch) -> str:
+    product = batch.product
+    return f"{format_quantity(product.net_quantity)} {UNIT_LABELS.get(product.unit, product.unit)}"
+
+
+def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: int | None = None) -> Iterator:
+    """LabelData for positions first…last of ``run``, streamed from the database."""
+    from ..labels.pdf import LabelData
+
+    batch = run.batch
+    product, producer = batch.product, batch.product.producer
+    ocop = product.current_ocop()
+    common = dict(
+        product_name=product.name, producer_name=producer.name, place=geo.place_name(producer.ward_code),
+        lot=batch.lot_code, production_date=batch.production_date, expiry_date=batch.expiry_date,
+        net_quantity=_net_quantity(batch), ocop_stars=ocop.stars if ocop else None,
+    )
+    last = last or run.count
+    for serial, position in run_stamps(session, run):
+        if position < first:
+            continue
+        if position > last:
+            return
+        yield LabelData(url=stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), serial=serial, **common)
+
+
+def render_pdf(session, run: StampRun, layout, base_url: str, *, first: int = 1, last: int | None = None,
+               calibration: bool = False, out=None) -> bytes | None:
+    """Render positions first…last as a label sheet; bytes, or into ``out`` when given."""
+    from ..labels.pdf import render_label_sheet
+
+    target = out if out is not None else io.BytesIO()
+    render_label_sheet(label_data(session, run, base_url, first=first, last=last), layout, target,
+                       calibration=calibration)
+    return None if out is not None else target.getvalue()
+
+
+def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
+    """``serial,url,lot,product`` rows, header first (the print shop's variable data)."""
+    batch, product = run.batch, run.batch.product
+    yield ["serial", "url", "lot", "product"]
+    for serial, _position in run_stamps(session, run):
+        yield [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
+
+
+def single_qr(url: str, fmt: str) -> tuple[bytes | str, str]:
+    from ..labels.qr import qr_png, qr_svg
+
+    if fmt == "png":
+        return qr_png(url), "image/png"
+    return qr_svg(url), "image/svg+xml"

@@ -1,0 +1,164 @@
+"""Stamp runs: issue, print (PDF label sheets, CSV for print shops), activate, void."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from ..access import owned_or_404, producer_required
+from ..extensions import db
+from ..models import Batch, Stamp, StampRun
+from . import printing, service
+from .forms import RunForm, VoidForm
+from .serials import InvalidSerial, normalize
+
+bp = Blueprint("stamps", __name__)
+
+ERRORS = {
+    "count_range": _l("Số tem phải từ 1 đến 100.000."),
+    "batch_recalled": _l("Lô đã bị thu hồi: không phát hành thêm tem."),
+    "run_void": _l("Đợt tem đã bị hủy."),
+    "range": _l("Khoảng tem không nằm trong đợt này."),
+    "serial_not_in_run": _l("Mã tem không thuộc đợt này."),
+}
+
+
+def _error(code: str) -> str:
+    return str(ERRORS.get(code, _l("Không thể thực hiện thao tác này.")))
+
+
+@bp.route("/batches/<int:batch_id>/runs", methods=["POST"])
+@producer_required
+def create_run(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    form = RunForm()
+    if not form.validate_on_submit():
+        flash(_error("count_range"), "error")
+        return redirect(url_for("trace.batch", batch_id=batch.id))
+    try:
+        run = service.issue_run(db.session, batch, form.count.data, user=current_user)
+        db.session.commit()
+    except service.StampError as exc:
+        db.session.rollback()
+        flash(_error(exc.code), "error")
+        return redirect(url_for("trace.batch", batch_id=batch.id))
+    flash(_("Đã phát hành %(n)d tem.", n=run.count), "success")
+    return redirect(url_for("stamps.run", run_id=run.id))
+
+
+@bp.route("/runs/<int:run_id>")
+@producer_required
+def run(run_id: int):
+    run = owned_or_404(StampRun, run_id)
+    counts = printing.status_counts(db.session, run)
+    return render_template("stamps/run.html", run=run, batch=run.batch, counts=counts,
+                           parts=printing.parts(run.count), layouts=printing.LAYOUT_CHOICES,
+                           void_form=VoidForm(), action_form=FlaskForm(),
+                           first=db.session.scalar(db.select(Stamp.serial).where(Stamp.run_id == run.id, Stamp.position == 1)))
+
+
+@bp.route("/runs/<int:run_id>/labels.pdf")
+@producer_required
+def labels_pdf(run_id: int):
+    """A label sheet for part ``part`` of the run (each part ≤ PART_SIZE labels, so no
+    request runs long; the CLI renders whole runs)."""
+    run = owned_or_404(StampRun, run_id)
+    layout = printing.layout_or_none(request.args.get("layout", "a4-3x8"))
+    part = request.args.get("part", 1, type=int)
+    if layout is None or part is None or not 1 <= part <= len(printing.parts(run.count)):
+        abort(404)
+    first, last = printing.parts(run.count)[part - 1]
+    data = printing.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last,
+                               calibration=request.args.get("calibration") == "1")
+    run.downloads += 1
+    db.session.commit()
+    name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > printing.PART_SIZE else "")
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"})
+
+
+@bp.route("/runs/<int:run_id>/stamps.csv")
+@producer_required
+def stamps_csv(run_id: int):
+    """serial,url,lot,product for a print shop's variable-data printing, streamed."""
+    run = owned_or_404(StampRun, run_id)
+    rows = printing.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"])
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        yield "\ufeff"
+        for row in rows:
+            writer.writerow(row)
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="tem-dot-{run.id}.csv"',
+                             "Cache-Control": "private, no-store"})
+
+
+@bp.route("/runs/<int:run_id>/activate", methods=["POST"])
+@producer_required
+def activate(run_id: int):
+    run = owned_or_404(StampRun, run_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        n = service.activate_run(db.session, run)
+        db.session.commit()
+        flash(_("Đã kích hoạt %(n)d tem (đã in và dán).", n=n), "success")
+    except service.StampError as exc:
+        flash(_error(exc.code), "error")
+    return redirect(url_for("stamps.run", run_id=run.id))
+
+
+@bp.route("/runs/<int:run_id>/void", methods=["POST"])
+@producer_required
+def void(run_id: int):
+    run = owned_or_404(StampRun, run_id)
+    form = VoidForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return redirect(url_for("stamps.run", run_id=run.id))
+    try:
+        first, last = form.first.data, form.last.data
+        if form.first_serial.data or form.last_serial.data:
+            first, last = service.positions_of(db.session, run, form.first_serial.data or form.last_serial.data,
+                                               form.last_serial.data or form.first_serial.data)
+        n = service.void_stamps(db.session, run, first=first, last=last)
+        db.session.commit()
+        flash(_("Đã hủy %(n)d tem.", n=n), "success")
+    except service.StampError as exc:
+        db.session.rollback()
+        flash(_error(exc.code), "error")
+    return redirect(url_for("stamps.run", run_id=run.id))
+
+
+@bp.route("/stamps/<serial>.<any(png, svg):fmt>")
+@producer_required
+def single(serial: str, fmt: str):
+    """One stamp's QR as PNG or SVG (for packaging artwork)."""
+    try:
+        serial = normalize(serial)
+    except InvalidSerial:
+        abort(404)
+    stamp = db.session.scalar(db.select(Stamp).where(Stamp.serial == serial))
+    if stamp is None:
+        abort(404)
+    stamp = owned_or_404(Stamp, stamp.id)
+    url = printing.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"])
+    body, mimetype = printing.single_qr(url, fmt)
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="tem-{serial}.{fmt}"', "Cache-Control": "private, no-store"})

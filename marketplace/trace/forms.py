@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
+from wtforms import DateField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from ..dashboard.forms import CommaDecimalField
+from ..forms_common import BaseForm, coerce_int_or_none, strip
+from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS
+from ..models import UNITS
+from ..trace.service import LOT_CODE
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _upper(value):
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class BatchForm(BaseForm):
+    product_id = SelectField(_l("Sản phẩm"), coerce=coerce_int_or_none, validators=[DataRequired()])
+    lot_code = StringField(_l("Mã lô"), validators=[DataRequired(), Length(max=20)], filters=[_upper],
+                           description=_l("Chữ in hoa, số và dấu gạch ngang, tối đa 20 ký tự, ví dụ DT-2025-01."))
+    quantity = CommaDecimalField(_l("Số lượng"), places=3, validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("100000000"))])
+    unit = SelectField(_l("Đơn vị"), validators=[DataRequired()])
+    production_date = DateField(_l("Ngày sản xuất / thu hoạch (NSX)"), validators=[DataRequired()])
+    expiry_date = DateField(_l("Hạn sử dụng (HSD)"), validators=[Optional()],
+                            description=_l("Để trống để tính theo hạn sử dụng của sản phẩm."))
+    growing_area = StringField(_l("Vùng trồng / thửa ruộng"), validators=[Optional(), Length(max=200)], filters=[strip])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unit.choices = [(u, UNIT_LABELS[u]) for u in UNITS]
+
+    def validate_lot_code(self, field):
+        if not LOT_CODE.fullmatch(field.data or ""):
+            raise ValidationError(str(_l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang.")))
+
+    def validate_production_date(self, field):
+        if field.data and not dt.date(2000, 1, 1) <= field.data <= dt.date.today() + dt.timedelta(days=1):
+            raise ValidationError(str(_l("Ngày sản xuất không hợp lệ (không được ở tương lai).")))
+
+    def validate_expiry_date(self, field):
+        if field.data and self.production_date.data and field.data < self.production_date.data:
+            raise ValidationError(str(_l("Hạn sử dụng phải sau ngày sản xuất.")))
+        if field.data and field.data.year > 2100:
+            raise ValidationError(str(_l("Hạn sử dụng không hợp lệ.")))
+
+
+class EventForm(BaseForm):
+    """A diary entry in a few taps: kind, when (defaults to now), where, what."""
+
+    kind = SelectField(_l("Công việc"), validators=[DataRequired()])
+    date = DateField(_l("Ngày"), validators=[DataRequired()])
+    time = TimeField(_l("Giờ"), validators=[Optional()])
+    place = StringField(_l("Địa điểm"), validators=[Optional(), Length(max=200)], filters=[strip])
+    description = TextAreaField(_l("Mô tả"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    input_name = StringField(_l("Tên vật tư (phân bón, thuốc, giống…)"), validators=[Optional(), Length(max=120)], filters=[strip])
+    input_quantity = StringField(_l("Lượng dùng"), validators=[Optional(), Length(max=60)], filters=[strip])
+    input_lot = StringField(_l("Lô vật tư"), validators=[Optional(), Length(max=60)], filters=[strip])
+    supplier = StringField(_l("Nơi mua / nhà cung cấp"), validators=[Optional(), Length(max=120)], filters=[strip])
+    counterpart = StringField(_l("Bên giao / bên nhận"), validators=[Optional(), Length(max=120)], filters=[strip])
+    document_no = StringField(_l("Số chứng từ"), validators=[Optional(), Length(max=60)], filters=[strip])
+    photo = FileField(_l("Ảnh (không bắt buộc)"))
+    corrects_id = SelectField(_l("Sửa cho mục nhật ký"), coerce=coerce_int_or_none, validate_choice=False,
+                              description=_l("Nhật ký không sửa, không xóa được: ghi một mục mới để đính chính mục cũ."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = list(EVENT_KIND_LABELS.items())
+
+    def validate_date(self, field):
+        if field.data and not dt.date(2000, 1, 1) <= field.data <= dt.datetime.now(LOCAL).date() + dt.timedelta(days=1):
+            raise ValidationError(str(_l("Ngày không hợp lệ (không được ở tương lai).")))
+
+    def validate_counterpart(self, field):
+        if self.kind.data in ("shipping", "receiving") and not field.data:
+            raise ValidationError(str(_l("Ghi bên nhận (khi xuất) hoặc bên giao (khi nhận).")))
+
+    def validate_input_name(self, field):
+        if self.kind.data == "input" and not field.data:
+            raise ValidationError(str(_l("Ghi tên vật tư đã dùng.")))
+
+    def occurred_at(self) -> dt.datetime:
+        when = dt.datetime.combine(self.date.data, self.time.data or dt.time(12, 0))
+        return when.replace(tzinfo=LOCAL)
+
+    def details(self) -> dict:
+        return {name: self[name].data for name in ("input_name", "input_quantity", "input_lot", "supplier",
+                                                   "counterpart", "document_no") if self[name].data}
+
+
+class RecallForm(BaseForm):
+    reason = TextAreaField(_l("Lý do thu hồi"), validators=[DataRequired(), Length(max=2000)], filters=[strip])

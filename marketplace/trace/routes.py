@@ -1,0 +1,157 @@
+"""Batches (lô) and their diary (nhật ký), under /dashboard/."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..access import owned_or_404, producer_required, scoped
+from ..extensions import db
+from ..media import ImageRejected
+from ..models import Batch, Product, ProductStatus, TraceEvent
+from ..models.base import local_today
+from ..stamps.forms import RunForm
+from ..uploads import image_error, save_image
+from . import service
+from .forms import BatchForm, EventForm, RecallForm
+
+bp = Blueprint("trace", __name__)
+
+ERRORS = {
+    "lot_taken": _l("Sản phẩm này đã có lô với mã này."),
+    "lot_format": _l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang."),
+    "expiry_before_production": _l("Hạn sử dụng phải sau ngày sản xuất."),
+    "not_open": _l("Lô không còn mở."),
+    "already_recalled": _l("Lô đã bị thu hồi trước đó."),
+    "reason_required": _l("Hãy ghi lý do thu hồi."),
+}
+
+
+def _error(code: str) -> str:
+    return str(ERRORS.get(code, _l("Không thể thực hiện thao tác này.")))
+
+
+def _products():
+    return db.session.scalars(scoped(select(Product), Product)
+                              .where(Product.status != ProductStatus.archived.value).order_by(Product.name)).all()
+
+
+@bp.route("/batches")
+@producer_required
+def batches():
+    rows = db.session.scalars(
+        scoped(select(Batch), Batch).options(selectinload(Batch.product)).order_by(Batch.production_date.desc(), Batch.id.desc())
+    ).all()
+    return render_template("trace/batches.html", batches=rows)
+
+
+@bp.route("/batches/new", methods=["GET", "POST"])
+@producer_required
+def new_batch():
+    form = BatchForm()
+    products = _products()
+    form.product_id.choices = [(p.id, f"{p.name} — {p.producer.name}") for p in products]
+    if request.method == "GET":
+        form.product_id.data = request.args.get("product", type=int)
+        form.production_date.data = local_today()
+    if form.validate_on_submit():
+        product = owned_or_404(Product, form.product_id.data)
+        try:
+            batch = service.create_batch(
+                db.session, product, lot_code=form.lot_code.data, quantity=form.quantity.data, unit=form.unit.data,
+                production_date=form.production_date.data, expiry_date=form.expiry_date.data,
+                growing_area=form.growing_area.data, user=current_user)
+            db.session.commit()
+        except service.TraceError as exc:
+            db.session.rollback()
+            form.lot_code.errors.append(_error(exc.code))
+        else:
+            flash(_("Đã tạo lô %(lot)s.", lot=batch.lot_code), "success")
+            return redirect(url_for("trace.batch", batch_id=batch.id))
+    return render_template("trace/batch_form.html", form=form)
+
+
+def _event_form(batch: Batch) -> EventForm:
+    form = EventForm()
+    form.corrects_id.choices = [("", "—")] + [
+        (e.id, f"#{e.seq} {e.occurred_at:%d/%m/%Y}") for e in batch.events]
+    if request.method == "GET":
+        form.date.data = local_today()
+    return form
+
+
+@bp.route("/batches/<int:batch_id>")
+@producer_required
+def batch(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    return render_template("trace/batch.html", batch=batch, events=service.timeline(batch),
+                           event_form=_event_form(batch), run_form=RunForm(), recall_form=RecallForm(),
+                           action_form=FlaskForm())
+
+
+@bp.route("/batches/<int:batch_id>/events", methods=["POST"])
+@producer_required
+def add_event(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    form = _event_form(batch)
+    if form.validate_on_submit():
+        corrects = owned_or_404(TraceEvent, form.corrects_id.data) if form.corrects_id.data else None
+        photo = None
+        if form.photo.data and getattr(form.photo.data, "filename", ""):
+            try:
+                photo = save_image(form.photo.data).stem
+            except ImageRejected as exc:
+                form.photo.errors = [image_error(exc)]
+        if not form.photo.errors:
+            try:
+                service.append_event(db.session, batch, kind=form.kind.data, occurred_at=form.occurred_at(),
+                                     place=form.place.data, description=form.description.data,
+                                     details=form.details(), photo=photo, corrects=corrects, user=current_user)
+                db.session.commit()
+            except service.TraceError as exc:
+                db.session.rollback()
+                form.kind.errors = [_error(exc.code)]
+            else:
+                flash(_("Đã ghi nhật ký."), "success")
+                return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
+    return render_template("trace/batch.html", batch=batch, events=service.timeline(batch), event_form=form,
+                           run_form=RunForm(), recall_form=RecallForm(), action_form=FlaskForm()), 422
+
+
+@bp.route("/batches/<int:batch_id>/close", methods=["POST"])
+@producer_required
+def close_batch(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        service.close_batch(batch)
+        db.session.commit()
+        flash(_("Đã đóng lô."), "success")
+    except service.TraceError as exc:
+        flash(_error(exc.code), "error")
+    return redirect(url_for("trace.batch", batch_id=batch.id))
+
+
+@bp.route("/batches/<int:batch_id>/recall", methods=["POST"])
+@login_required
+def recall_batch(batch_id: int):
+    """The batch's producer (or its cooperative) and district officers can recall a batch."""
+    batch = owned_or_404(Batch, batch_id)
+    form = RecallForm()
+    if not form.validate_on_submit():
+        flash(_error("reason_required"), "error")
+    else:
+        try:
+            service.recall_batch(batch, form.reason.data, user=current_user)
+            db.session.commit()
+            flash(_("Đã thu hồi lô %(lot)s.", lot=batch.lot_code), "success")
+        except service.TraceError as exc:
+            flash(_error(exc.code), "error")
+    if current_user.is_officer:
+        return redirect(url_for("admin.product", product_id=batch.product_id))
+    return redirect(url_for("trace.batch", batch_id=batch.id))
