@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from babel.numbers import format_currency
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
@@ -15,6 +15,8 @@ def select_locale() -> str:
     """Explicit choice (cookie set by the language switch), the user's setting, then
     ``Accept-Language``; Vietnamese when nothing matches."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI, worker: the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     choice = request.cookies.get(LANG_COOKIE)
     if choice in languages:
         return choice
@@ -45,14 +47,17 @@ def date_vn(value: dt.date | dt.datetime | None) -> str:
     return format_date(value, "dd/MM/yyyy")
 
 
-def quantity(value) -> str:
-    """Decimal net quantity without trailing zeros: 500.000 -> 500, 1.500 -> 1,5 (vi)."""
+def quantity(value, language: str | None = None) -> str:
+    """Decimal net quantity without trailing zeros: 500.000 -> 500, 1.500 -> 1,5 (vi).
+
+    :param language: force a language (labels are always Vietnamese); default: the page's.
+    """
     if value is None:
         return ""
     text = format(value.normalize() if hasattr(value, "normalize") else value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text.replace(".", ",") if current_language() == "vi" else text
+    return text.replace(".", ",") if (language or current_language()) == "vi" else text
 
 
 def register_filters(app) -> None:

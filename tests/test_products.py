@@ -675,12 +675,12 @@ def demo_counts(db):
 def test_seed_demo_is_idempotent(runner, db, app):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
-    assert "11 producers, 26 products, 4 accounts created" in first.output
+    assert "11 producers, 26 products, 2 batches, 4 accounts created" in first.output
     assert demo_counts(db) == (11, 26, 4)
 
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0, second.output
-    assert "0 producers, 0 products, 0 accounts created" in second.output
+    assert "0 producers, 0 products, 0 batches, 0 accounts created" in second.output
     assert demo_counts(db) == (11, 26, 4)
 
     products = db.session.scalars(select(Product)).all()

@@ -73,6 +73,8 @@ ENTRIES = {
     "trace.add_event": (lambda w: f"/dashboard/batches/{w.batch_a.id}/events", {"POST": ok(OWNED_BY_A, 422)}),
     "trace.close_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/close", {"POST": ok(OWNED_BY_A, 302)}),
     "trace.recall_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/recall", {"POST": RECALL}),
+    "trace.epcis": (lambda w: f"/dashboard/batches/{w.batch_a.id}/epcis.json", {"GET": OWNED_BY_A}),
+    "trace.lot_report": (lambda w: f"/dashboard/batches/{w.batch_a.id}/report.xlsx", {"GET": OWNED_BY_A}),
     "stamps.create_run": (lambda w: f"/dashboard/batches/{w.batch_a.id}/runs", {"POST": ok(OWNED_BY_A, 302)}),
     "stamps.run": (lambda w: f"/dashboard/runs/{w.run_a.id}", {"GET": OWNED_BY_A}),
     "stamps.labels_pdf": (lambda w: f"/dashboard/runs/{w.run_a.id}/labels.pdf?layout=roll-40x25", {"GET": OWNED_BY_A}),

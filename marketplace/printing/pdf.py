@@ -22,25 +22,29 @@ and these four identify the batch, its safety date and the code a buyer can type
 name and then any over-long line are cut with "…"; the serial is never cut (it wraps between
 groups).  Nothing is drawn outside ``pad`` of the label's edge.
 
-Pages stream from the ``labels`` iterable one page at a time; layouts of the text are cached
-per product/batch (they repeat across a run), so a label costs one QR encode and a few
-string draws.
+Labels are read from the iterable one page at a time and each finished page is deflated at
+once, but reportlab writes the file only at ``save()``: memory grows by ~1.5 KB a label
+(100,000 labels ≈ 200 MB peak).  Text layouts are cached per product/batch (they repeat
+across a run), so a label costs one QR encode and a few string draws.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from typing import BinaryIO, Callable, Iterable, NamedTuple
 
+from reportlab import rl_config
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream, PDFZCompress
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from ..stamps.serials import group_serial
+from ..stamps.serials import ALPHABET, GROUP, group_serial
 from .layouts import Layout
 from .qr import QUIET_ZONE, qr_runs
 
@@ -48,7 +52,7 @@ REGULAR, BOLD = "BeVietnamPro", "BeVietnamPro-Bold"
 CREATOR = "OCOP Marketplace"
 DEFAULT_TITLE = "Tem truy xuất nguồn gốc"
 ELLIPSIS = "…"
-MIN_SIZE = 4.5          # pt, smallest body text (name is NAME_SCALE × body)
+MIN_SIZE = 5.0          # pt, smallest body text (name is NAME_SCALE × body)
 MAX_SIZE = 8.0
 NAME_SCALE = 1.15
 STEP = 0.25
@@ -68,6 +72,10 @@ class LabelData:
     expiry_date: dt.date | None = None
     net_quantity: str = ""
     ocop_stars: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ocop_stars is not None and not 1 <= self.ocop_stars <= 5:
+            raise ValueError(f"OCOP stars must be 1–5, not {self.ocop_stars}")
 
 
 class TextBox(NamedTuple):
@@ -95,18 +103,29 @@ def _sw(text: str, font: str, size: float) -> float:
     return pdfmetrics.stringWidth(text, font, size)
 
 
-def truncate(text: str, font: str, size: float, width: float) -> str:
-    """``text``, or its longest prefix + "…" that is at most ``width`` points wide."""
-    if _sw(text, font, size) <= width:
-        return text
+def _longest_prefix(text: str, fits: Callable[[str], bool]) -> int:
+    """Length of the longest prefix of ``text`` that ``fits`` (widths grow with length)."""
     lo, hi = 0, len(text)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _sw(text[:mid].rstrip() + ELLIPSIS, font, size) <= width:
+        if fits(text[:mid]):
             lo = mid
         else:
             hi = mid - 1
-    cut = text[:lo].rstrip() + ELLIPSIS
+    return lo
+
+
+def truncate(text: str, font: str, size: float, width: float) -> str:
+    """``text``, or its longest prefix + "…" at most ``width`` points wide; the cut falls
+    between words unless that would waste more than 40 % of the line."""
+    if _sw(text, font, size) <= width:
+        return text
+    keep = _longest_prefix(text, lambda head: _sw(head.rstrip() + ELLIPSIS, font, size) <= width)
+    cut = text[:keep]
+    space = cut.rfind(" ")
+    if space >= 0.6 * keep:
+        cut = cut[:space]
+    cut = cut.rstrip(" ,;:-") + ELLIPSIS
     return cut if _sw(cut, font, size) <= width else ""
 
 
@@ -122,9 +141,7 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
         if current:
             lines.append(current)
         while len(word) > 1 and _sw(word, font, size) > width:
-            k = len(word) - 1
-            while k > 1 and _sw(word[:k], font, size) > width:
-                k -= 1
+            k = max(1, _longest_prefix(word, lambda head: _sw(head, font, size) <= width))
             lines.append(word[:k])
             word = word[k:]
         current = word
@@ -155,14 +172,16 @@ def _star_size(size: float) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=256)
-def _plan(fields: tuple, serial_groups: int, group_em: float, width: float, height: float,
-          max_size: float, name_lines: int) -> tuple[tuple[_Line, ...], tuple[_Line, ...]]:
+def _plan(fields: tuple, serial_groups: int, width: float, height: float, max_size: float,
+          name_lines: int) -> tuple[tuple[_Line, ...], tuple[_Line, ...]]:
     """Fit the text of one kind of label into ``width`` × ``height`` points.
 
-    Returns (top lines, serial lines); the serial lines sit at the bottom.  ``group_em`` is
-    an upper bound of one serial group's width at 1 pt, so the plan fits every serial.
+    Returns (top lines, serial lines); the serial lines sit at the bottom.  Serials are
+    planned at a width that only 1 group in ~1,000 exceeds; such a line is drawn slightly
+    narrower (horizontal scaling), so every label of a run has the same layout.
     """
     name, producer, place, lot, nsx, hsd, net, stars = fields
+    group_em = _serial_group_em()
     space_em = _sw(" ", BOLD, 1)
     optional = {
         "producer": f"Cơ sở SX: {producer}" if producer else "",
@@ -181,15 +200,18 @@ def _plan(fields: tuple, serial_groups: int, group_em: float, width: float, heig
             name_rows = name_rows[:name_lines - 1] + [truncate(rest, BOLD, ns, width)]
         top += [_Line("text", BOLD, ns, row) for row in name_rows]
 
-        def add(text: str) -> None:
+        def add(text: str, rows: int = 1) -> None:
             nonlocal clean
-            if _sw(text, REGULAR, s) > width:
-                clean, text = False, truncate(text, REGULAR, s, width)
-            top.append(_Line("text", REGULAR, s, text))
+            wrapped = wrap(text, REGULAR, s, width) if rows > 1 else [text]
+            if len(wrapped) > rows or _sw(wrapped[-1], REGULAR, s) > width:
+                clean = False
+                wrapped = wrapped[:rows - 1] + [
+                    truncate(" ".join(wrapped[rows - 1:]), REGULAR, s, width)]
+            top.extend(_Line("text", REGULAR, s, row) for row in wrapped)
 
         for key in ("producer", "place"):
             if optional[key] and key not in dropped:
-                add(optional[key])
+                add(optional[key], rows=2)
         add(f"Lô: {lot}")
         if optional["net"] and "net" not in dropped:
             add(optional["net"])
@@ -205,12 +227,12 @@ def _plan(fields: tuple, serial_groups: int, group_em: float, width: float, heig
                 top.append(_Line("stars", BOLD, s, "OCOP", stars))
             else:
                 add(f"OCOP {stars} sao")
-        per_line = serial_groups
-        ss = s
+        per_line, ss = serial_groups, s
         while per_line > 1 and (per_line * group_em + (per_line - 1) * space_em) * ss > width:
             per_line -= 1
         if group_em * ss > width:       # not even one group: shrink the serial only
             ss, clean = width / group_em, False
+        per_line = math.ceil(serial_groups / math.ceil(serial_groups / per_line))  # balance
         serial = [_Line("serial", BOLD, ss, f"{a}:{min(a + per_line, serial_groups)}")
                   for a in range(0, serial_groups, per_line)]
         used = _LINE * (sum(line.size for line in top) + sum(line.size for line in serial))
@@ -235,6 +257,15 @@ def _plan(fields: tuple, serial_groups: int, group_em: float, width: float, heig
         s *= 0.9
 
 
+@lru_cache(maxsize=None)
+def _serial_group_em() -> float:
+    """Width at 1 pt that a group of 4 random serial symbols exceeds ~0.1 % of the time."""
+    widths = [_sw(ch, BOLD, 1) for ch in ALPHABET]
+    mean = sum(widths) / len(widths)
+    std = math.sqrt(sum((w - mean) ** 2 for w in widths) / len(widths))
+    return GROUP * mean + 3 * math.sqrt(GROUP) * std
+
+
 class _Geometry(NamedTuple):
     width: float
     height: float
@@ -252,91 +283,163 @@ class _Geometry(NamedTuple):
         pad = min(2 * mm, max(1 * mm, 0.05 * h))
         qr_box = min(h, 0.45 * w)
         max_size = min(MAX_SIZE, max(MIN_SIZE + 0.5, 0.21 * layout.label_height))
+        if w - qr_box - pad < 10 * mm or h - 2 * pad < 8 * mm:
+            raise ValueError(f"{layout.name}: a {layout.label_width:g}×{layout.label_height:g}"
+                             " mm label is too small for a QR and its text")
         return cls(w, h, pad, qr_box, qr_box, w - qr_box - pad, h - 2 * pad, max_size,
                    3 if layout.label_height >= 30 else 2)
 
 
 def _fields(label: LabelData) -> tuple:
-    fmt = (lambda d: d.strftime("%d/%m/%Y") if d else "")
+    def fmt(day: dt.date | None) -> str:
+        return day.strftime("%d/%m/%Y") if day else ""
+
     return (label.product_name.strip(), label.producer_name.strip(), label.place.strip(),
             label.lot.strip(), fmt(label.production_date), fmt(label.expiry_date),
             label.net_quantity.strip(), label.ocop_stars or 0)
 
 
-def _star_path(canvas: Canvas, cx: float, cy: float, r: float):
-    path = canvas.beginPath()
-    for k in range(10):
-        radius = r if k % 2 == 0 else r * 0.4
-        angle = math.pi / 2 + k * math.pi / 5
-        x, y = cx + radius * math.cos(angle), cy + radius * math.sin(angle)
-        path.moveTo(x, y) if k == 0 else path.lineTo(x, y)
-    path.close()
-    return path
+class _SheetWriter:
+    """Draws labels on one canvas; holds what a sheet reuses (geometry, star forms)."""
+
+    def __init__(self, canvas: Canvas, layout: Layout,
+                 on_text: Callable[[TextBox], None] | None) -> None:
+        self.canvas, self.layout, self.on_text = canvas, layout, on_text
+        self.g = _Geometry.for_layout(layout)
+        self.page = 0
+        self.star_forms: set[int] = set()
+
+    def outlines(self) -> None:
+        canvas, inset = self.canvas, 0.15
+        canvas.saveState()
+        canvas.setLineWidth(0.3)
+        canvas.setStrokeGray(0.35)
+        for index in range(self.layout.per_page):
+            x, y, w, h = (v * mm for v in self.layout.cell_box(index))
+            canvas.rect(x + inset, y + inset, w - 2 * inset, h - 2 * inset, stroke=1, fill=0)
+        canvas.restoreState()
+
+    def _stars_form(self, count: int) -> str:
+        """A form XObject of ``count`` stars at 1 pt text size, baseline at y = 0."""
+        name = f"ocop-stars-{count}"
+        if count not in self.star_forms:
+            diameter, gap = _star_size(1.0)
+            canvas = self.canvas
+            canvas.beginForm(name, 0, -0.1, count * (diameter + gap), 0.8)
+            path = canvas.beginPath()
+            for n in range(count):
+                cx, cy, r = n * (diameter + gap) + diameter / 2, 0.36, diameter / 2
+                for k in range(10):
+                    radius = r if k % 2 == 0 else r * 0.4
+                    angle = math.pi / 2 + k * math.pi / 5
+                    point = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+                    if k == 0:
+                        path.moveTo(*point)
+                    else:
+                        path.lineTo(*point)
+                path.close()
+            canvas.drawPath(path, stroke=0, fill=1)
+            canvas.endForm()
+            self.star_forms.add(count)
+        return name
+
+    def _record(self, cell: tuple, x: float, baseline: float, right: float, text: str,
+                font: str, size: float) -> None:
+        box = (x, baseline - (_LINE - 1) * size, right, baseline + size)
+        self.on_text(TextBox(self.page, cell, box, text, font, size))
+
+    def label(self, label: LabelData, index: int) -> None:
+        canvas, g = self.canvas, self.g
+        x, y, w, h = (v * mm for v in self.layout.cell_box(index))
+        cell = (x, y, x + w, y + h)
+        # QR: one path, a rectangle per dark run, in module units (short integer operands).
+        size, runs = qr_runs(label.url)
+        module = g.qr_box / (size + 2 * QUIET_ZONE)
+        canvas.saveState()
+        canvas.translate(x + QUIET_ZONE * module,
+                         y + (g.height - g.qr_box) / 2 + QUIET_ZONE * module)
+        canvas.scale(module, module)
+        path = canvas.beginPath()
+        top_row = size - 1
+        for row, col, length in runs:
+            path.rect(col, top_row - row, length, 1)
+        canvas.drawPath(path, stroke=0, fill=1)
+        canvas.restoreState()
+
+        groups = group_serial(label.serial, " ").split(" ")
+        top, serial = _plan(_fields(label), len(groups), g.text_w, g.text_h, g.max_size,
+                            g.name_lines)
+        tx = x + g.text_x
+        text = canvas.beginText()
+        stars = []
+        baseline = y + g.height - g.pad
+        for line in top:
+            baseline -= line.size                              # ascent: 1 em
+            text.setFont(line.font, line.size)
+            text.setTextOrigin(tx, baseline)
+            text.textOut(line.text)
+            if line.kind == "stars":
+                stars.append((baseline, line))
+            elif self.on_text:
+                self._record(cell, tx, baseline, tx + _sw(line.text, line.font, line.size),
+                             line.text, line.font, line.size)
+            baseline -= (_LINE - 1) * line.size               # descent
+        baseline = y + g.pad + (_LINE - 1) * serial[-1].size
+        for line in reversed(serial):
+            a, b = map(int, line.text.split(":"))
+            value = " ".join(groups[a:b])
+            natural = _sw(value, line.font, line.size)
+            squeeze = min(1.0, g.text_w / natural) if natural else 1.0
+            text.setFont(line.font, line.size)
+            text.setTextOrigin(tx, baseline)
+            text.setHorizScale(100 * squeeze)
+            text.textOut(value)
+            text.setHorizScale(100)
+            if self.on_text:
+                self._record(cell, tx, baseline, tx + natural * squeeze, value, line.font,
+                             line.size)
+            baseline += _LINE * line.size
+        canvas.drawText(text)
+        for base, line in stars:
+            sx = tx + _sw("OCOP ", line.font, line.size)
+            canvas.saveState()
+            canvas.translate(sx, base)
+            canvas.scale(line.size, line.size)
+            canvas.doForm(self._stars_form(line.stars))
+            canvas.restoreState()
+            if self.on_text:
+                diameter, gap = _star_size(line.size)
+                right = sx + line.stars * (diameter + gap) - gap
+                self._record(cell, tx, base, right, "OCOP " + "★" * line.stars, line.font,
+                             line.size)
 
 
-def _draw_label(canvas: Canvas, label: LabelData, x: float, y: float, g: _Geometry,
-                record: Callable[[tuple, str, str, float], None] | None) -> None:
-    size, runs = qr_runs(label.url)
-    module = g.qr_box / (size + 2 * QUIET_ZONE)
-    canvas.saveState()
-    canvas.translate(x + QUIET_ZONE * module, y + (g.height - g.qr_box) / 2 + QUIET_ZONE * module)
-    canvas.scale(module, module)
-    path = canvas.beginPath()
-    top_row = size - 1
-    for row, col, length in runs:
-        path.rect(col, top_row - row, length, 1)
-    canvas.drawPath(path, stroke=0, fill=1)
-    canvas.restoreState()
+class _CompactCanvas(Canvas):
+    """A canvas that deflates each page's content as soon as the page is finished.
 
-    groups = group_serial(label.serial, " ").split(" ")
-    group_em = math.ceil(max(_sw(grp, BOLD, 1) for grp in groups) * 20) / 20
-    top, serial = _plan(_fields(label), len(groups), group_em, g.text_w, g.text_h,
-                        g.max_size, g.name_lines)
-    tx = x + g.text_x
-    baseline = y + g.height - g.pad
-    text = canvas.beginText()
-    for line in top:
-        baseline -= line.size                              # ascent = 1 em
-        text.setFont(line.font, line.size)
-        text.setTextOrigin(tx, baseline)
-        text.textOut(line.text)
-        if record:
-            record((tx, baseline, line.text, line.font, line.size))
-        baseline -= (_LINE - 1) * line.size
-    baseline = y + g.pad + (_LINE - 1) * sum(line.size for line in serial[-1:])
-    for line in reversed(serial):
-        a, b = map(int, line.text.split(":"))
-        value = " ".join(groups[a:b])
-        text.setFont(line.font, line.size)
-        text.setTextOrigin(tx, baseline)
-        text.textOut(value)
-        if record:
-            record((tx, baseline, value, line.font, line.size))
-        baseline += _LINE * line.size
-    canvas.drawText(text)
-    star_lines = [(i, line) for i, line in enumerate(top) if line.kind == "stars"]
-    for i, line in star_lines:
-        base = y + g.height - g.pad - _LINE * sum(ln.size for ln in top[:i]) - line.size
-        diameter, gap = _star_size(line.size)
-        sx = tx + _sw("OCOP ", line.font, line.size)
-        for _ in range(line.stars):
-            canvas.drawPath(_star_path(canvas, sx + diameter / 2, base + 0.36 * line.size,
-                                       diameter / 2), stroke=0, fill=1)
-            sx += diameter + gap
-        if record:
-            record((tx, base, "OCOP " + "★" * line.stars, line.font, line.size, sx - gap))
+    reportlab keeps every page until ``save()``; uncompressed, a 100,000-label run holds
+    ~450 MB of page text.  Compressed at ``showPage`` it holds a tenth of that (the PDF is
+    byte-for-byte what reportlab writes with page compression, minus the ASCII85 layer).
+    """
+
+    def showPage(self) -> None:
+        super().showPage()
+        page = self._doc.Pages.pages[-1]
+        if page.stream and not page.Contents:
+            page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
+                                      PDFZCompress.encode(page.stream))
+            page.stream = None
 
 
-def _draw_outlines(canvas: Canvas, layout: Layout) -> None:
-    canvas.saveState()
-    canvas.setLineWidth(0.3)
-    canvas.setStrokeGray(0.35)
-    inset = 0.15
-    for index in range(layout.per_page):
-        x, y, w, h = layout.cell_box(index)
-        canvas.rect(x * mm + inset, y * mm + inset, w * mm - 2 * inset, h * mm - 2 * inset,
-                    stroke=1, fill=0)
-    canvas.restoreState()
+@contextmanager
+def _binary_streams():
+    """Compressed streams without the ASCII85 layer reportlab adds by default (−20 %)."""
+    saved = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        yield
+    finally:
+        rl_config.useA85 = saved
 
 
 def render_label_sheet(labels: Iterable[LabelData], layout: Layout, out: BinaryIO, *,
@@ -350,36 +453,26 @@ def render_label_sheet(labels: Iterable[LabelData], layout: Layout, out: BinaryI
     ``on_text`` is called for every string drawn, with its box measured at draw time.
     """
     register_fonts()
-    canvas = Canvas(out, pagesize=(layout.page_width * mm, layout.page_height * mm),
-                    pageCompression=1)
+    canvas = _CompactCanvas(out, pagesize=(layout.page_width * mm, layout.page_height * mm),
+                            pageCompression=1)
     canvas.setTitle(title)
     canvas.setCreator(CREATOR)
     canvas.setAuthor(CREATOR)
     canvas.setSubject(f"{layout.name}: {layout.label_width:g}×{layout.label_height:g} mm")
-    geometry = _Geometry.for_layout(layout)
+    writer = _SheetWriter(canvas, layout, on_text)
     labels = iter(labels)
-    pages = 0
     while True:
         chunk = list(islice(labels, layout.per_page))
-        if not chunk and pages:
+        if not chunk and writer.page:
             break
-        pages += 1
+        writer.page += 1
         if calibration:
-            _draw_outlines(canvas, layout)
+            writer.outlines()
         for index, label in enumerate(chunk):
-            x, y, w, h = (v * mm for v in layout.cell_box(index))
-            record = None
-            if on_text:
-                cell = (x, y, x + w, y + h)
-
-                def record(item, cell=cell, page=pages):
-                    tx, base, value, font, size, *end = item
-                    right = end[0] if end else tx + _sw(value, font, size)
-                    on_text(TextBox(page, cell, (tx, base - 0.265 * size, right, base + size),
-                                    value, font, size))
-            _draw_label(canvas, label, x, y, geometry, record)
+            writer.label(label, index)
         canvas.showPage()
         if not chunk:
             break
-    canvas.save()
-    return pages
+    with _binary_streams():
+        canvas.save()
+    return writer.page

@@ -9,7 +9,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import Batch, StampRun
-from . import printing, service
+from . import service, sheets
 
 stamps_cli = click.Group("stamps", help="Traceability stamps: issue runs, print label sheets, export CSV.")
 
@@ -48,7 +48,7 @@ def issue(batch_id: int, count: int) -> None:
 
 @stamps_cli.command("pdf")
 @click.argument("run_id", type=int)
-@click.option("--layout", type=click.Choice(printing.LAYOUT_CHOICES), default="a4-3x8", show_default=True)
+@click.option("--layout", type=click.Choice(sheets.LAYOUT_CHOICES), default="a4-3x8", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 @click.option("--calibration", is_flag=True, help="Draw each label's outline (printer alignment).")
 def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
@@ -57,14 +57,14 @@ def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
     base = current_app.config["PUBLIC_BASE_URL"]
     with click.progressbar(length=run.count, label=f"rendering {layout}", file=sys.stderr) as bar:
         def counted():
-            for label in printing.label_data(db.session, run, base):
+            for label in sheets.label_data(db.session, run, base):
                 bar.update(1)
                 yield label
 
-        from ..labels.pdf import render_label_sheet
+        from ..printing.pdf import render_label_sheet
 
         with open(output, "wb") as fh:
-            render_label_sheet(counted(), printing.layout_or_none(layout), fh, calibration=calibration)
+            render_label_sheet(counted(), sheets.layout_or_none(layout), fh, calibration=calibration)
     run.downloads += 1
     db.session.commit()
     click.echo(f"wrote {output}: {run.count} labels ({layout})")
@@ -79,7 +79,7 @@ def csv_export(run_id: int, output: str) -> None:
     with open(output, "w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         with click.progressbar(length=run.count + 1, label="writing CSV", file=sys.stderr) as bar:
-            for row in printing.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"]):
+            for row in sheets.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"]):
                 writer.writerow(row)
                 bar.update(1)
     click.echo(f"wrote {output}: {run.count} stamps")

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from ..access import owned_or_404, producer_required
 from ..extensions import db
 from ..models import Batch, Stamp, StampRun
-from . import printing, service
+from . import service, sheets
 from .forms import RunForm, VoidForm
 from .serials import InvalidSerial, normalize
 
@@ -56,9 +56,9 @@ def create_run(batch_id: int):
 @producer_required
 def run(run_id: int):
     run = owned_or_404(StampRun, run_id)
-    counts = printing.status_counts(db.session, run)
+    counts = sheets.status_counts(db.session, run)
     return render_template("stamps/run.html", run=run, batch=run.batch, counts=counts,
-                           parts=printing.parts(run.count), layouts=printing.LAYOUT_CHOICES,
+                           parts=sheets.parts(run.count), layouts=sheets.LAYOUT_CHOICES,
                            void_form=VoidForm(), action_form=FlaskForm(),
                            first=db.session.scalar(db.select(Stamp.serial).where(Stamp.run_id == run.id, Stamp.position == 1)))
 
@@ -69,16 +69,16 @@ def labels_pdf(run_id: int):
     """A label sheet for part ``part`` of the run (each part ≤ PART_SIZE labels, so no
     request runs long; the CLI renders whole runs)."""
     run = owned_or_404(StampRun, run_id)
-    layout = printing.layout_or_none(request.args.get("layout", "a4-3x8"))
+    layout = sheets.layout_or_none(request.args.get("layout", "a4-3x8"))
     part = request.args.get("part", 1, type=int)
-    if layout is None or part is None or not 1 <= part <= len(printing.parts(run.count)):
+    if layout is None or part is None or not 1 <= part <= len(sheets.parts(run.count)):
         abort(404)
-    first, last = printing.parts(run.count)[part - 1]
-    data = printing.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last,
+    first, last = sheets.parts(run.count)[part - 1]
+    data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last,
                                calibration=request.args.get("calibration") == "1")
     run.downloads += 1
     db.session.commit()
-    name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > printing.PART_SIZE else "")
+    name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > sheets.PART_SIZE else "")
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"})
 
@@ -88,7 +88,7 @@ def labels_pdf(run_id: int):
 def stamps_csv(run_id: int):
     """serial,url,lot,product for a print shop's variable-data printing, streamed."""
     run = owned_or_404(StampRun, run_id)
-    rows = printing.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"])
+    rows = sheets.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"])
 
     def generate():
         buffer = io.StringIO()
@@ -158,7 +158,7 @@ def single(serial: str, fmt: str):
     if stamp is None:
         abort(404)
     stamp = owned_or_404(Stamp, stamp.id)
-    url = printing.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"])
-    body, mimetype = printing.single_qr(url, fmt)
+    url = sheets.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"])
+    body, mimetype = sheets.single_qr(url, fmt)
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="tem-{serial}.{fmt}"', "Cache-Control": "private, no-store"})

@@ -46,7 +46,7 @@ def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=No
     concurrent issuance never yields a duplicate or an error.  The caller commits; on any
     failure it rolls back and no stamp of the run remains.
     """
-    if not isinstance(count, int) or not 1 <= count <= MAX_RUN:
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_RUN:
         raise StampError("count_range")
     if batch.status == BatchStatus.recalled.value:
         raise StampError("batch_recalled")
@@ -70,6 +70,8 @@ def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=No
             except IntegrityError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
+        else:  # every attempt drew a duplicate inside the chunk: never issue fewer than asked
+            raise StampError("collision")
         done += size
         if progress:
             progress(size)
@@ -91,7 +93,8 @@ def void_stamps(session, run: StampRun, *, first: int | None = None, last: int |
     """Void a whole run (a lost roll) or the positions first…last of it (a damaged stretch)."""
     stmt = update(Stamp).where(Stamp.run_id == run.id, Stamp.status != StampStatus.void.value)
     if first is not None or last is not None:
-        first, last = first or 1, last or run.count
+        first = 1 if first is None else first
+        last = run.count if last is None else last
         if not 1 <= first <= last <= run.count:
             raise StampError("range")
         stmt = stmt.where(Stamp.position.between(first, last))

@@ -13,6 +13,7 @@ from ..dashboard.forms import CommaDecimalField
 from ..forms_common import BaseForm, coerce_int_or_none, strip
 from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS
 from ..models import UNITS
+from ..models.base import local_today
 from ..trace.service import LOT_CODE
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -23,7 +24,9 @@ def _upper(value):
 
 
 class BatchForm(BaseForm):
-    product_id = SelectField(_l("Sản phẩm"), coerce=coerce_int_or_none, validators=[DataRequired()])
+    # validate_choice off: another tenant's product must answer 404 (owned_or_404), not a form error
+    product_id = SelectField(_l("Sản phẩm"), coerce=coerce_int_or_none, validators=[DataRequired()],
+                             validate_choice=False)
     lot_code = StringField(_l("Mã lô"), validators=[DataRequired(), Length(max=20)], filters=[_upper],
                            description=_l("Chữ in hoa, số và dấu gạch ngang, tối đa 20 ký tự, ví dụ DT-2025-01."))
     quantity = CommaDecimalField(_l("Số lượng"), places=3, validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("100000000"))])
@@ -42,7 +45,7 @@ class BatchForm(BaseForm):
             raise ValidationError(str(_l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang.")))
 
     def validate_production_date(self, field):
-        if field.data and not dt.date(2000, 1, 1) <= field.data <= dt.date.today() + dt.timedelta(days=1):
+        if field.data and not dt.date(2000, 1, 1) <= field.data <= local_today():
             raise ValidationError(str(_l("Ngày sản xuất không hợp lệ (không được ở tương lai).")))
 
     def validate_expiry_date(self, field):
@@ -60,11 +63,12 @@ class EventForm(BaseForm):
     time = TimeField(_l("Giờ"), validators=[Optional()])
     place = StringField(_l("Địa điểm"), validators=[Optional(), Length(max=200)], filters=[strip])
     description = TextAreaField(_l("Mô tả"), validators=[Optional(), Length(max=2000)], filters=[strip])
-    input_name = StringField(_l("Tên vật tư (phân bón, thuốc, giống…)"), validators=[Optional(), Length(max=120)], filters=[strip])
+    # No Optional() on fields an inline validator requires for some kinds: it would stop the chain.
+    input_name = StringField(_l("Tên vật tư (phân bón, thuốc, giống…)"), validators=[Length(max=120)], filters=[strip])
     input_quantity = StringField(_l("Lượng dùng"), validators=[Optional(), Length(max=60)], filters=[strip])
     input_lot = StringField(_l("Lô vật tư"), validators=[Optional(), Length(max=60)], filters=[strip])
     supplier = StringField(_l("Nơi mua / nhà cung cấp"), validators=[Optional(), Length(max=120)], filters=[strip])
-    counterpart = StringField(_l("Bên giao / bên nhận"), validators=[Optional(), Length(max=120)], filters=[strip])
+    counterpart = StringField(_l("Bên giao / bên nhận"), validators=[Length(max=120)], filters=[strip])
     document_no = StringField(_l("Số chứng từ"), validators=[Optional(), Length(max=60)], filters=[strip])
     photo = FileField(_l("Ảnh (không bắt buộc)"))
     corrects_id = SelectField(_l("Sửa cho mục nhật ký"), coerce=coerce_int_or_none, validate_choice=False,
@@ -75,7 +79,7 @@ class EventForm(BaseForm):
         self.kind.choices = list(EVENT_KIND_LABELS.items())
 
     def validate_date(self, field):
-        if field.data and not dt.date(2000, 1, 1) <= field.data <= dt.datetime.now(LOCAL).date() + dt.timedelta(days=1):
+        if field.data and not dt.date(2000, 1, 1) <= field.data <= local_today():
             raise ValidationError(str(_l("Ngày không hợp lệ (không được ở tương lai).")))
 
     def validate_counterpart(self, field):

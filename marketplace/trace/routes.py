@@ -1,7 +1,10 @@
 """Batches (lô) and their diary (nhật ký), under /dashboard/."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import io
+import json
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -11,13 +14,15 @@ from sqlalchemy.orm import selectinload
 
 from ..access import owned_or_404, producer_required, scoped
 from ..extensions import db
-from ..media import ImageRejected
+from ..media import ImageRejected, remove_image
 from ..models import Batch, Product, ProductStatus, TraceEvent
 from ..models.base import local_today
 from ..stamps.forms import RunForm
 from ..uploads import image_error, save_image
 from . import service
+from .epcis import batch_epcis_document
 from .forms import BatchForm, EventForm, RecallForm
+from .report import lot_report_rows, write_csv, write_xlsx
 
 bp = Blueprint("trace", __name__)
 
@@ -28,6 +33,7 @@ ERRORS = {
     "not_open": _l("Lô không còn mở."),
     "already_recalled": _l("Lô đã bị thu hồi trước đó."),
     "reason_required": _l("Hãy ghi lý do thu hồi."),
+    "corrects_other_batch": _l("Chỉ đính chính được mục nhật ký của chính lô này."),
 }
 
 
@@ -114,7 +120,10 @@ def add_event(batch_id: int):
                 db.session.commit()
             except service.TraceError as exc:
                 db.session.rollback()
-                form.kind.errors = [_error(exc.code)]
+                if photo:
+                    remove_image(photo, current_app.config["UPLOAD_DIR"])
+                field = form.corrects_id if exc.code == "corrects_other_batch" else form.kind
+                field.errors = [_error(exc.code)]
             else:
                 flash(_("Đã ghi nhật ký."), "success")
                 return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
@@ -155,3 +164,43 @@ def recall_batch(batch_id: int):
     if current_user.is_officer:
         return redirect(url_for("admin.product", product_id=batch.product_id))
     return redirect(url_for("trace.batch", batch_id=batch.id))
+
+
+# Column titles of the lot report in the user's language (the report keys are stable English).
+REPORT_LABELS = {
+    "section": _l("Mục"), "date": _l("Ngày"), "kind": _l("Loại"), "item": _l("Vật tư / hàng"),
+    "quantity": _l("Số lượng"), "lot": _l("Lô"), "counterpart": _l("Bên giao / bên nhận"),
+    "document_no": _l("Số chứng từ"), "place": _l("Địa điểm"), "description": _l("Mô tả"),
+    "diary_seq": _l("Nhật ký #"), "corrects_seq": _l("Đính chính #"), "stamp_run": _l("Đợt tem"),
+    "count": _l("Số tem"), "status": _l("Trạng thái"), "issued": _l("Đã phát hành"), "active": _l("Đang dùng"),
+    "void": _l("Đã hủy"), "scanned": _l("Đã quét"),
+}
+
+
+@bp.route("/batches/<int:batch_id>/epcis.json")
+@producer_required
+def epcis(batch_id: int):
+    """The batch as an EPCIS 2.0 JSON-LD document (GS1), for partners' traceability systems."""
+    batch = owned_or_404(Batch, batch_id)
+    document = batch_epcis_document(batch, base_url=current_app.config["PUBLIC_BASE_URL"])
+    return Response(json.dumps(document, ensure_ascii=False, indent=1), mimetype="application/ld+json",
+                    headers={"Content-Disposition": f'attachment; filename="epcis-{batch.lot_code}.jsonld"'})
+
+
+@bp.route("/batches/<int:batch_id>/report.<any(csv, xlsx):fmt>")
+@producer_required
+def lot_report(batch_id: int, fmt: str):
+    """One step back (inputs, suppliers) and one step forward (shipments, stamp runs)."""
+    batch = owned_or_404(Batch, batch_id)
+    header, rows = lot_report_rows(db.session, batch)
+    labels = {key: str(label) for key, label in REPORT_LABELS.items()}
+    out = io.BytesIO()
+    if fmt == "csv":
+        write_csv(header, rows, out, labels=labels)
+        mimetype = "text/csv"
+    else:
+        write_xlsx(header, rows, out, labels=labels, title=batch.lot_code)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(out.getvalue(), mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="bao-cao-lo-{batch.lot_code}.{fmt}"',
+        "Cache-Control": "private, no-store"})

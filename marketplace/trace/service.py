@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ..models import Batch, BatchStatus, EventKind, Product, TraceEvent
 from ..models.base import LOCAL_TZ, utcnow  # noqa: F401  (LOCAL_TZ re-exported for callers)
 
-LOT_CODE = re.compile(r"[A-Z0-9-]{1,20}")
+LOT_CODE = re.compile(r"(?=.*[A-Z0-9])[A-Z0-9-]{1,20}")  # at least one letter or digit
 GENESIS = "0" * 64
 DETAIL_KEYS = ("input_name", "input_quantity", "input_lot", "supplier", "counterpart", "document_no")
 
@@ -96,6 +96,7 @@ def event_content(event: TraceEvent) -> dict:
         "details": {k: event.details.get(k, "") for k in DETAIL_KEYS if event.details.get(k)},
         "photo": event.photo or "", "corrects_id": event.corrects_id,
         "recorded_by_id": event.recorded_by_id,
+        "recorded_at": event.recorded_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -120,8 +121,9 @@ def append_event(session, batch: Batch, *, kind: str, occurred_at: dt.datetime, 
         .order_by(TraceEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (last.seq + 1, last.entry_hash) if last else (1, GENESIS)
+    # Linked through the relationship, so an already loaded batch.events sees it at once.
     event = TraceEvent(
-        batch_id=batch.id, seq=seq, kind=kind, occurred_at=occurred_at, timezone=timezone,
+        batch=batch, batch_id=batch.id, seq=seq, kind=kind, occurred_at=occurred_at, timezone=timezone,
         place=place or "", description=description or "",
         details={k: str(v) for k, v in (details or {}).items() if k in DETAIL_KEYS and v not in (None, "")},
         photo=photo, corrects_id=corrects.id if corrects else None,

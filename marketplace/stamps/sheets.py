@@ -9,14 +9,13 @@ from sqlalchemy import func, select
 from .. import geo
 from ..i18n import quantity as format_quantity
 from ..models import Batch, Stamp, StampRun
-from ..vocab import UNIT_LABELS
 from .service import run_stamps, stamp_url
 
 PART_SIZE = 2_400  # labels per PDF downloaded from the web (100 A4 pages of 3×8)
 
 
 def layouts():
-    from ..labels.layouts import LAYOUTS
+    from ..printing.layouts import LAYOUTS
 
     return LAYOUTS
 
@@ -43,14 +42,19 @@ def url_for_stamp(stamp: Stamp, base_url: str) -> str:
     return stamp_url(base_url, stamp.serial, gtin=batch.product.gtin, lot=batch.lot_code)
 
 
+# Mandatory label wording is Vietnamese whatever the interface language (Decree 43/2017).
+UNIT_WORDS_VI = {"g": "g", "kg": "kg", "ml": "ml", "l": "lít", "piece": "cái", "box": "hộp", "bottle": "chai",
+                 "bag": "túi", "jar": "hũ", "bunch": "bó", "tray": "khay"}
+
+
 def _net_quantity(batch: Batch) -> str:
     product = batch.product
-    return f"{format_quantity(product.net_quantity)} {UNIT_LABELS.get(product.unit, product.unit)}"
+    return f"{format_quantity(product.net_quantity, 'vi')} {UNIT_WORDS_VI.get(product.unit, product.unit)}"
 
 
 def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: int | None = None) -> Iterator:
     """LabelData for positions first…last of ``run``, streamed from the database."""
-    from ..labels.pdf import LabelData
+    from ..printing.pdf import LabelData
 
     batch = run.batch
     product, producer = batch.product, batch.product.producer
@@ -72,7 +76,7 @@ def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: i
 def render_pdf(session, run: StampRun, layout, base_url: str, *, first: int = 1, last: int | None = None,
                calibration: bool = False, out=None) -> bytes | None:
     """Render positions first…last as a label sheet; bytes, or into ``out`` when given."""
-    from ..labels.pdf import render_label_sheet
+    from ..printing.pdf import render_label_sheet
 
     target = out if out is not None else io.BytesIO()
     render_label_sheet(label_data(session, run, base_url, first=first, last=last), layout, target,
@@ -89,7 +93,7 @@ def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
 
 
 def single_qr(url: str, fmt: str) -> tuple[bytes | str, str]:
-    from ..labels.qr import qr_png, qr_svg
+    from ..printing.qr import qr_png, qr_svg
 
     if fmt == "png":
         return qr_png(url), "image/png"
