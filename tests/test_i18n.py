@@ -62,11 +62,16 @@ def test_switch_to_english_and_back(client, world):
     assert '<html lang="vi">' in page and "120.000\xa0₫" in page
 
 
-def test_dashboard_and_admin_in_english_have_no_vietnamese_ui_text(app, world):
+def test_dashboard_and_admin_in_english_have_no_vietnamese_ui_text(app, world, db):
     """Pages render in English without leftover Vietnamese labels (data stays as entered)."""
     vietnamese = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+    from tests.test_routes_matrix import add_trace
+
+    add_trace(db.session, world)
     pages = {"a@example.vn": ["/dashboard/", "/dashboard/products/new", f"/dashboard/products/{world.product_a.id}",
-                              "/dashboard/certifications", "/account/", "/account/password"],
+                              "/dashboard/certifications", "/account/", "/account/password", "/dashboard/team",
+                              "/dashboard/batches", "/dashboard/batches/new", f"/dashboard/batches/{world.batch_a.id}",
+                              f"/dashboard/runs/{world.run_a.id}"],
              "admin@example.vn": ["/admin/", "/admin/producers", "/admin/products", f"/admin/products/{world.product_a.id}",
                                   "/admin/certifications", "/admin/users"]}
     names = [world.a.name, world.b.name, world.coop.name, world.product_a.name, world.product_b.name,
