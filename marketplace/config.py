@@ -46,6 +46,9 @@ def load_config(app, overrides: dict | None) -> None:
         PUSH_RETRY_CAP_SECONDS=300,
         PUSH_ALLOW_PRIVATE=False,
         SCAN_CLONE_THRESHOLD=5,
+        SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
+        SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
+        SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
         # Photos: 5 MB each; the request may carry a little form overhead on top.
         MAX_PHOTO_BYTES=5 * 1024 * 1024,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024 + 64 * 1024,
@@ -79,6 +82,8 @@ def load_config(app, overrides: dict | None) -> None:
             cfg[name] = int(env[name])
     if env.get("PUSH_ALLOW_PRIVATE"):
         cfg["PUSH_ALLOW_PRIVATE"] = _bool(env["PUSH_ALLOW_PRIVATE"])
+    if env.get("SCAN_PROVINCE_HEADER"):
+        cfg["SCAN_PROVINCE_HEADER"] = env["SCAN_PROVINCE_HEADER"]
     if env.get("TRUSTED_HOSTS"):
         cfg["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
 

@@ -47,6 +47,11 @@ def date_vn(value: dt.date | dt.datetime | None) -> str:
     return format_date(value, "dd/MM/yyyy")
 
 
+def iso_date_vn(value: str | None) -> str:
+    """An ISO date string (cached facts) as dd/MM/yyyy."""
+    return date_vn(dt.date.fromisoformat(value)) if value else ""
+
+
 def quantity(value, language: str | None = None) -> str:
     """Decimal net quantity without trailing zeros: 500.000 -> 500, 1.500 -> 1,5 (vi).
 
@@ -64,4 +69,5 @@ def register_filters(app) -> None:
     app.jinja_env.filters["vnd"] = vnd
     app.jinja_env.filters["date_vn"] = date_vn
     app.jinja_env.filters["qty"] = quantity
+    app.jinja_env.filters["iso_date_vn"] = iso_date_vn
     app.jinja_env.globals["current_language"] = current_language

@@ -95,6 +95,7 @@ def make_config(database_url: str, tmp_path: Path, **extra) -> dict:
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": True,
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+        "SCAN_FLUSH_SECONDS": 0,  # scans written when each response closes
     }
     config.update(extra)
     return config

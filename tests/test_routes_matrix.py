@@ -82,6 +82,8 @@ ENTRIES = {
     "stamps.activate": (lambda w: f"/dashboard/runs/{w.run_a.id}/activate", {"POST": ok(OWNED_BY_A, 302)}),
     "stamps.void": (lambda w: f"/dashboard/runs/{w.run_a.id}/void", {"POST": ok(OWNED_BY_A, 302)}),
     "stamps.single": (lambda w: f"/dashboard/stamps/{w.serial_a}.svg", {"GET": OWNED_BY_A}),
+    "scan.stamp": (lambda w: f"/S/{w.serial_a}", {"GET": PUBLIC}),
+    "scan.lookup": (lambda w: f"/s?serial={w.serial_a.lower()}", {"GET": ok(PUBLIC, 302)}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),

@@ -8,6 +8,7 @@ from flask_wtf.file import FileField
 from wtforms import (DateField, DecimalField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import TextInput
 
 from ..forms_common import (BaseForm, Phone, ProvinceField, StrongPassword, TaxCode, WardField, WardInProvince,
                             coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
@@ -37,7 +38,13 @@ class VndField(IntegerField):
 
 
 class CommaDecimalField(DecimalField):
-    """Decimal that accepts a Vietnamese decimal comma ("0,5"); NaN and infinities are refused."""
+    """Decimal that accepts a Vietnamese decimal comma ("0,5"); NaN and infinities are refused.
+
+    Rendered as a text input (with ``inputmode="decimal"`` in the templates): a
+    ``type="number"`` input would let the browser drop the comma and send "15" for "1,5".
+    """
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist):
         if valuelist:

@@ -1,7 +1,7 @@
 """Data model (DESIGN.md §4).  Import models from here."""
 from .accounts import User, UserRole, ProducerRole
 from .producers import Producer, ProducerKind, ProducerStatus
-from .trace import Batch, BatchStatus, EventKind, Stamp, StampRun, StampStatus, TraceEvent
+from .trace import Batch, BatchStatus, EventKind, Scan, Stamp, StampRun, StampStatus, TraceEvent
 from .products import (
     Certification,
     CertificationScheme,
@@ -14,7 +14,7 @@ from .products import (
 )
 
 __all__ = [
-    "Batch", "BatchStatus", "EventKind", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "Batch", "BatchStatus", "EventKind", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

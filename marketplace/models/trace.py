@@ -6,7 +6,7 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -132,6 +132,22 @@ class Stamp(db.Model):
     scan_count: Mapped[int] = mapped_column(default=0)
     first_scan_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     first_scan_province: Mapped[Optional[int]] = mapped_column()
+    # set once a scan comes from a province other than the first one (a sign of copying)
+    other_province_seen: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     run: Mapped[StampRun] = relationship()
     batch: Mapped[Batch] = relationship()
+
+
+class Scan(db.Model):
+    """One look at a stamp page.  Coarse place only (province, from a trusted header), the
+    user-agent family; never the raw IP.  Written in batches by the scan recorder."""
+
+    __tablename__ = "scan"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    stamp_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                          ForeignKey("stamp.id", ondelete="CASCADE"), index=True)
+    scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    province_code: Mapped[Optional[int]] = mapped_column()
+    agent_family: Mapped[str] = mapped_column(String(24), default="")

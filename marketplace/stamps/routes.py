@@ -88,9 +88,11 @@ def labels_pdf(run_id: int):
 def stamps_csv(run_id: int):
     """serial,url,lot,product for a print shop's variable-data printing, streamed."""
     run = owned_or_404(StampRun, run_id)
-    rows = sheets.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"])
+    base_url, run_id = current_app.config["PUBLIC_BASE_URL"], run.id
 
     def generate():
+        # Runs after the view returned and its session was closed: load the run anew here.
+        rows = sheets.csv_rows(db.session, db.session.get(StampRun, run_id), base_url)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         yield "\ufeff"

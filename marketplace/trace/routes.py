@@ -64,6 +64,8 @@ def new_batch():
     if request.method == "GET":
         form.product_id.data = request.args.get("product", type=int)
         form.production_date.data = local_today()
+        chosen = next((p for p in products if p.id == form.product_id.data), products[0] if products else None)
+        form.unit.data = chosen.unit if chosen else "kg"  # a batch is usually counted like its product
     if form.validate_on_submit():
         product = owned_or_404(Product, form.product_id.data)
         try:

@@ -1,0 +1,106 @@
+"""The stamp page: what a buyer sees after pointing a phone at a stamp (DESIGN.md §5)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+
+from .. import geo
+from ..extensions import db, limiter
+from ..models.base import utcnow
+from ..stamps.serials import InvalidSerial, group_serial, normalize
+from .facts import FactsCache, stamp_state
+from .recorder import ScanRecorder, agent_family
+
+bp = Blueprint("scan", __name__)
+_facts = FactsCache()
+
+
+def recorder() -> ScanRecorder:
+    app = current_app._get_current_object()
+    rec = app.extensions.get("scan_recorder")
+    if rec is None:
+        engine = db.engine
+        rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"])
+    return rec
+
+
+def _not_found():
+    """The same page for every unknown, malformed or wrong-check serial: it tells nothing
+    about which serials exist, and warns that the label may be counterfeit."""
+    response = current_app.make_response((render_template("scan/not_found.html", here="/"), 404))
+    return _headers(response)
+
+
+def _headers(response):
+    response.headers["Referrer-Policy"] = "no-referrer"  # serials never leak through outbound links
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.update(("Accept-Language", "Accept"))
+    return response
+
+
+def _province_from_request() -> int | None:
+    header = current_app.config.get("SCAN_PROVINCE_HEADER")
+    if not header:
+        return None
+    try:
+        code = int(request.headers.get(header, ""))
+    except ValueError:
+        return None
+    return code if geo.province(code) else None
+
+
+def _only_404(response) -> bool:
+    return response.status_code == 404
+
+
+@bp.route("/s/<path:serial>", methods=["GET", "HEAD"])
+@bp.route("/S/<path:serial>", methods=["GET", "HEAD"])
+@limiter.limit(lambda: current_app.config["SCAN_NOT_FOUND_RATE"], deduct_when=_only_404)
+def stamp(serial: str):
+    try:
+        serial = normalize(serial)  # the check symbol is verified before any query
+    except InvalidSerial:
+        return _not_found()
+    state = stamp_state(db.session, serial)
+    if state is None:
+        return _not_found()
+    now = utcnow()
+    province = _province_from_request()
+    rec = recorder()
+    pending = rec.pending_for(state.id)
+    if request.method == "GET":
+        rec.record(state.id, now, province, agent_family(request.headers.get("User-Agent")))
+    facts = _facts.get(db.session, state, current_app.config["PUBLIC_BASE_URL"])
+    scans = state.scan_count + pending + (1 if request.method == "GET" else 0)
+    first_at = state.first_scan_at or now
+    first_province = state.first_scan_province or province
+    threshold = current_app.config["SCAN_CLONE_THRESHOLD"]
+    suspicious = scans > threshold or state.other_province_seen or (
+        province is not None and state.first_scan_province not in (None, province))
+    view = {
+        "serial": serial, "serial_grouped": group_serial(serial, " "), "status": state.status,
+        "recalled": state.batch_status == "recalled", "recall_reason": state.recall_reason,
+        "recalled_at": state.recalled_at, "scans": scans, "first_scan_at": first_at,
+        "first_scan_province": geo.province(first_province).short if geo.province(first_province) else None,
+        "suspicious": suspicious and state.status == "active",
+    }
+    if request.accept_mimetypes.best == "application/json":
+        body = dict(facts, stamp={**view, "first_scan_at": first_at.isoformat(),
+                                  "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
+        response = jsonify(body)
+    else:
+        response = current_app.make_response(render_template("scan/stamp.html", f=facts, v=view, here=request.path))
+    if request.method == "GET" and rec.interval == 0:
+        rec.flush()  # synchronous mode (tests, or a deployment that wants it)
+    return _headers(response)
+
+
+@bp.route("/s", methods=["GET"])
+def lookup():
+    """The serial typed into the form on ``/`` (torn or unreadable QR)."""
+    typed = request.args.get("serial", "")[:64]
+    try:
+        return _headers(redirect(url_for("scan.stamp", serial=normalize(typed))))
+    except InvalidSerial:
+        return _not_found()
