@@ -194,6 +194,8 @@ def seed_demo(session, config, echo=print) -> None:
         existing.add(name)
         created["products"] += 1
 
+    seed_gtins(session)
+    session.flush()
     created["batches"] = seed_batches(session)
 
     method = config["PASSWORD_HASH_METHOD"]
@@ -234,6 +236,31 @@ BATCHES = [
         ("packing", 5, "Xưởng HTX", "Đóng túi 10 chiếc", {}),
     ], None),
 ]
+
+
+# Products that carry a GS1 barcode (GS1 Vietnam prefix 893; check digits computed below):
+# their stamps are GS1 Digital Link URIs (/01/<gtin>/10/<lot>/21/<serial>).
+GTIN_PRODUCTS = {
+    "Gạo nếp cái hoa vàng Đồng Tiến": "893604510001",
+    "Nem chua Thọ Phú": "893604510002",
+    "Mật ong hoa vải": "893604510003",
+    "Nước mắm cốt Triệu Sơn": "893604510004",
+}
+
+
+def gtin13(first12: str) -> str:
+    """Append the GS1 mod-10 check digit (weights 3,1 from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(first12)))
+    return first12 + str((10 - total % 10) % 10)
+
+
+def seed_gtins(session) -> None:
+    from .validators import normalize_gtin
+
+    for name, first12 in GTIN_PRODUCTS.items():
+        product = session.scalar(select(Product).where(Product.name == name))
+        if product is not None and not product.gtin:
+            product.gtin = normalize_gtin(gtin13(first12))
 
 
 def seed_batches(session) -> int:

@@ -84,6 +84,8 @@ ENTRIES = {
     "stamps.single": (lambda w: f"/dashboard/stamps/{w.serial_a}.svg", {"GET": OWNED_BY_A}),
     "scan.stamp": (lambda w: f"/S/{w.serial_a}", {"GET": PUBLIC}),
     "scan.lookup": (lambda w: f"/s?serial={w.serial_a.lower()}", {"GET": ok(PUBLIC, 302)}),
+    "scan.batch": (lambda w: f"/lot/{w.batch_a.id}", {"GET": PUBLIC}),
+    "scan.batch_epcis": (lambda w: f"/lot/{w.batch_a.id}/epcis.json", {"GET": PUBLIC}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),

@@ -259,7 +259,11 @@ def test_stamp_url_short_form(base, expected):
 
 def test_stamp_url_digital_link():
     url = stamp_url("https://cho-ocop.vn/", SERIAL, gtin="08935049501015", lot="LO-2025-01")
-    assert url == f"HTTPS://CHO-OCOP.VN/01/08935049501015/10/LO-2025-01/21/{SERIAL}"
+    # a lower-case scheme: GS1 parsers (biip) only recognise a Digital Link with one
+    assert url == f"https://CHO-OCOP.VN/01/08935049501015/10/LO-2025-01/21/{SERIAL}"
+    import biip
+
+    assert biip.parse(url).gs1_digital_link_uri is not None
     # both are needed for the Digital Link form
     assert stamp_url("https://cho-ocop.vn", SERIAL, gtin="08935049501015") == f"HTTPS://CHO-OCOP.VN/S/{SERIAL}"
     assert stamp_url("https://cho-ocop.vn", SERIAL, lot="LO-2025-01") == f"HTTPS://CHO-OCOP.VN/S/{SERIAL}"
@@ -272,7 +276,10 @@ def test_stamp_url_is_qr_alphanumeric(base):
         for url in (stamp_url(base, serial),
                     stamp_url(base, serial, gtin="08935049501015", lot="LO-2025-11-A"),
                     stamp_url(base, serial, gtin="00000000000017", lot="0-9Z")):
-            assert QR_ALPHANUMERIC.fullmatch(url), url
+            # all QR alphanumeric but the Digital Link's lower-case scheme (GS1 parsers need it)
+            scheme, rest = url.split("://", 1)
+            assert QR_ALPHANUMERIC.fullmatch(rest), url
+            assert scheme in (("http", "https") if "/01/" in url else ("HTTP", "HTTPS")), url
             assert "//" not in url.split("://", 1)[1], url
             assert url.endswith(f"/{serial}")
 

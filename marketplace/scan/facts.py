@@ -117,15 +117,24 @@ class FactsCache:
         self._lock = threading.Lock()
 
     def get(self, session, state: StampState, base_url: str) -> dict:
+        return self._get(session, state.cache_key, state.batch_id, base_url)
+
+    def get_for_batch(self, session, batch: Batch, base_url: str) -> dict:
+        product = batch.product
+        key = (batch.id, str(batch.updated_at.replace(tzinfo=None)), str(product.updated_at.replace(tzinfo=None)),
+               str(product.producer.updated_at.replace(tzinfo=None)))
+        return self._get(session, key, batch.id, base_url)
+
+    def _get(self, session, key: tuple, batch_id: int, base_url: str) -> dict:
         now = time.monotonic()
         with self._lock:
-            hit = self._data.get(state.cache_key)
+            hit = self._data.get(key)
             if hit and now - hit[0] < self.ttl:
-                self._data.move_to_end(state.cache_key)
+                self._data.move_to_end(key)
                 return hit[1]
-        facts = build_batch_facts(session, state.batch_id, base_url)
+        facts = build_batch_facts(session, batch_id, base_url)
         with self._lock:
-            self._data[state.cache_key] = (now, facts)
+            self._data[key] = (now, facts)
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
         return facts

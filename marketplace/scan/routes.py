@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+import json
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from .. import geo
 from ..extensions import db, limiter
+from ..models import Batch
 from ..models.base import utcnow
+from ..trace.epcis import batch_epcis_document
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from .facts import FactsCache, stamp_state
 from .recorder import ScanRecorder, agent_family
@@ -104,3 +108,36 @@ def lookup():
         return _headers(redirect(url_for("scan.stamp", serial=normalize(typed))))
     except InvalidSerial:
         return _not_found()
+
+
+@bp.route("/lot/<int:batch_id>", methods=["GET", "HEAD"])
+def batch(batch_id: int):
+    """The public page of a batch (lô): what GS1's ``gs1:traceability`` link points to and
+    what the lot URI of our EPCIS documents dereferences to."""
+    found = db.session.get(Batch, batch_id)
+    if found is None:
+        abort(404)
+    facts = _facts.get_for_batch(db.session, found, current_app.config["PUBLIC_BASE_URL"])
+    recall = {"recalled": found.is_recalled, "reason": found.recall_reason if found.is_recalled else "",
+              "recalled_at": found.recalled_at.isoformat() if found.recalled_at else None}
+    if request.accept_mimetypes.best == "application/json":
+        response = jsonify(dict(facts, recall=recall))
+    else:
+        response = current_app.make_response(render_template(
+            "scan/batch.html", f=facts, batch=found, recall=recall, here=request.path))
+    response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
+    response.vary.update(("Accept-Language", "Accept"))
+    return response
+
+
+@bp.route("/lot/<int:batch_id>/epcis.json", methods=["GET", "HEAD"])
+def batch_epcis(batch_id: int):
+    """The batch's EPCIS 2.0 JSON-LD document, public like the stamps that point to it."""
+    found = db.session.get(Batch, batch_id)
+    if found is None:
+        abort(404)
+    document = batch_epcis_document(found, base_url=current_app.config["PUBLIC_BASE_URL"])
+    response = current_app.response_class(json.dumps(document, ensure_ascii=False), mimetype="application/ld+json")
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -27,13 +27,17 @@ def stamp_url(base_url: str, serial: str, *, gtin: str | None = None, lot: str |
     ``PUBLIC_BASE_URL`` + ``/S/<SERIAL>``, or the GS1 Digital Link form
     ``/01/<gtin14>/10/<LOT>/21/<SERIAL>`` for a product with a GTIN.  Scheme and host are
     case-insensitive, so they are written in capitals too: with digits, capitals, ``/``, ``:``,
-    ``.`` and ``-`` only, the whole URL is QR alphanumeric and the code stays small.  Never
-    built from a request's Host header.
+    ``.`` and ``-`` only, the whole URL is QR alphanumeric and the code stays small.  (The
+    Digital Link keeps a lower-case scheme, which GS1 parsers require.)  Never built from a
+    request's Host header.
     """
     parts = urlsplit(base_url.rstrip("/"))
-    base = urlunsplit((parts.scheme.upper(), parts.netloc.upper(), parts.path, "", ""))
     if gtin and lot:
+        # GS1 tools (biip among them) recognise a Digital Link only with a lower-case scheme;
+        # the host and the path stay in capitals.
+        base = urlunsplit((parts.scheme.lower(), parts.netloc.upper(), parts.path, "", ""))
         return f"{base}/01/{gtin}/10/{lot}/21/{serial}"
+    base = urlunsplit((parts.scheme.upper(), parts.netloc.upper(), parts.path, "", ""))
     return f"{base}/S/{serial}"
 
 
