@@ -46,6 +46,7 @@ def load_config(app, overrides: dict | None) -> None:
         PUSH_RETRY_CAP_SECONDS=300,
         PUSH_ALLOW_PRIVATE=False,
         SCAN_CLONE_THRESHOLD=5,
+        SCAN_RECORDING=True,             # off only to measure what recording costs (bench)
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
         SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
         SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
@@ -82,6 +83,10 @@ def load_config(app, overrides: dict | None) -> None:
             cfg[name] = int(env[name])
     if env.get("PUSH_ALLOW_PRIVATE"):
         cfg["PUSH_ALLOW_PRIVATE"] = _bool(env["PUSH_ALLOW_PRIVATE"])
+    if env.get("SCAN_RECORDING"):
+        cfg["SCAN_RECORDING"] = _bool(env["SCAN_RECORDING"], True)
+    if env.get("SCAN_FLUSH_SECONDS"):
+        cfg["SCAN_FLUSH_SECONDS"] = float(env["SCAN_FLUSH_SECONDS"])
     if env.get("SCAN_PROVINCE_HEADER"):
         cfg["SCAN_PROVINCE_HEADER"] = env["SCAN_PROVINCE_HEADER"]
     if env.get("TRUSTED_HOSTS"):

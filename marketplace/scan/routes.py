@@ -73,10 +73,11 @@ def stamp(serial: str):
     province = _province_from_request()
     rec = recorder()
     pending = rec.pending_for(state.id)
-    if request.method == "GET":
+    recording = request.method == "GET" and current_app.config["SCAN_RECORDING"]
+    if recording:
         rec.record(state.id, now, province, agent_family(request.headers.get("User-Agent")))
     facts = _facts.get(db.session, state, current_app.config["PUBLIC_BASE_URL"])
-    scans = state.scan_count + pending + (1 if request.method == "GET" else 0)
+    scans = state.scan_count + pending + (1 if recording else 0)
     first_at = state.first_scan_at or now
     first_province = state.first_scan_province or province
     threshold = current_app.config["SCAN_CLONE_THRESHOLD"]
@@ -95,7 +96,7 @@ def stamp(serial: str):
         response = jsonify(body)
     else:
         response = current_app.make_response(render_template("scan/stamp.html", f=facts, v=view, here=request.path))
-    if request.method == "GET" and rec.interval == 0:
+    if recording and rec.interval == 0:
         rec.flush()  # synchronous mode (tests, or a deployment that wants it)
     return _headers(response)
 
