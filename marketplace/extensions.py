@@ -36,6 +36,7 @@ babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITER = "marketplace_writer"  # set in Connection.info by code that writes during a GET
 
 
 @event.listens_for(Engine, "connect")
@@ -64,7 +65,7 @@ def _sqlite_on_begin(conn):
     """
     if conn.dialect.name != "sqlite":
         return
-    if has_request_context() and request.method in SAFE_METHODS:
+    if has_request_context() and request.method in SAFE_METHODS and not conn.info.get(WRITER):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -83,6 +83,7 @@ ENTRIES = {
     "stamps.void": (lambda w: f"/dashboard/runs/{w.run_a.id}/void", {"POST": ok(OWNED_BY_A, 302)}),
     "stamps.single": (lambda w: f"/dashboard/stamps/{w.serial_a}.svg", {"GET": OWNED_BY_A}),
     "scan.stamp": (lambda w: f"/S/{w.serial_a}", {"GET": PUBLIC}),
+    "scan.empty": (lambda w: "/S/", {"GET": dict.fromkeys(ROLES, 404)}),
     "scan.lookup": (lambda w: f"/s?serial={w.serial_a.lower()}", {"GET": ok(PUBLIC, 302)}),
     "scan.batch": (lambda w: f"/lot/{w.batch_a.id}", {"GET": PUBLIC}),
     "scan.batch_epcis": (lambda w: f"/lot/{w.batch_a.id}/epcis.json", {"GET": PUBLIC}),

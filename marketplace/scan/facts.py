@@ -18,7 +18,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
 from .. import geo
-from ..i18n import quantity
 from ..models import Batch, Certification, Product
 from ..models.base import local_today
 
@@ -93,7 +92,7 @@ def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
     photo = product.photos[0].stem if product.photos else None
     return {
         "product": {"name": product.name, "slug": product.slug, "published": product.is_published,
-                    "net_quantity": quantity(product.net_quantity, "vi"), "unit": product.unit,
+                    "net_quantity": product.net_quantity, "unit": product.unit,
                     "photo": photo, "gtin": product.gtin},
         "producer": {"name": producer.name, "slug": producer.slug, "kind": producer.kind, "phone": producer.phone,
                      "commune": ward.name if ward else "", "province": province.short if province else "",

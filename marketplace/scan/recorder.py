@@ -17,6 +17,8 @@ from collections import defaultdict
 
 from sqlalchemy import text
 
+from ..extensions import WRITER
+
 log = logging.getLogger("marketplace.scan")
 
 _AGENTS = (
@@ -96,8 +98,14 @@ class ScanRecorder:
         if not batch:
             return 0
         try:
-            with self._engine_getter().begin() as connection:
-                write_scans(connection, batch)
+            with self._engine_getter().connect() as connection:
+                # a writer even when flushed inside a GET request (SQLite: BEGIN IMMEDIATE)
+                connection.info[WRITER] = True
+                try:
+                    with connection.begin():
+                        write_scans(connection, batch)
+                finally:
+                    connection.info.pop(WRITER, None)
         except Exception:  # noqa: BLE001 - keep the scans for the next attempt, never crash the page
             log.exception("writing %d scans failed; will retry", len(batch))
             with self._lock:

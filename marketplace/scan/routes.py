@@ -8,6 +8,9 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from .. import geo
+from flask_limiter.util import get_remote_address
+from limits import parse as parse_limit
+
 from ..extensions import db, limiter
 from ..models import Batch
 from ..models.base import utcnow
@@ -31,7 +34,18 @@ def recorder() -> ScanRecorder:
 
 def _not_found():
     """The same page for every unknown, malformed or wrong-check serial: it tells nothing
-    about which serials exist, and warns that the label may be counterfeit."""
+    about which serials exist, and warns that the label may be counterfeit.
+
+    Only these answers count against ``SCAN_NOT_FOUND_RATE`` (per client): someone walking
+    through random serials gets 429, while real stamps keep answering for everyone, shops
+    behind a shared address included.
+    """
+    item = parse_limit(current_app.config["SCAN_NOT_FOUND_RATE"])
+    if current_app.config.get("RATELIMIT_ENABLED", True) and not limiter.limiter.hit(
+            item, "scan-not-found", get_remote_address()):
+        response = current_app.make_response((render_template("scan/not_found.html", here="/"), 429))
+        response.headers["Retry-After"] = str(item.get_expiry())
+        return _headers(response)
     response = current_app.make_response((render_template("scan/not_found.html", here="/"), 404))
     return _headers(response)
 
@@ -54,13 +68,8 @@ def _province_from_request() -> int | None:
     return code if geo.province(code) else None
 
 
-def _only_404(response) -> bool:
-    return response.status_code == 404
-
-
 @bp.route("/s/<path:serial>", methods=["GET", "HEAD"])
 @bp.route("/S/<path:serial>", methods=["GET", "HEAD"])
-@limiter.limit(lambda: current_app.config["SCAN_NOT_FOUND_RATE"], deduct_when=_only_404)
 def stamp(serial: str):
     try:
         serial = normalize(serial)  # the check symbol is verified before any query
@@ -99,6 +108,13 @@ def stamp(serial: str):
     if recording and rec.interval == 0:
         rec.flush()  # synchronous mode (tests, or a deployment that wants it)
     return _headers(response)
+
+
+@bp.route("/s/", methods=["GET", "HEAD"])
+@bp.route("/S/", methods=["GET", "HEAD"])
+def empty():
+    """A stamp URL with its serial cut off: the same answer as any wrong code."""
+    return _not_found()
 
 
 @bp.route("/s", methods=["GET"])

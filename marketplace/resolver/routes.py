@@ -1,0 +1,407 @@
+"""GS1-Conformant resolver (GS1-Conformant Resolver standard 1.2) for the GTIN Digital Link URIs
+printed on stamps: ``/01/<gtin>[/10/<lot>[/21/<serial>]]``, compressed URIs, and the resolver
+description file at ``/.well-known/gs1resolver`` (DESIGN.md §5).
+
+Rules, in the order a request meets them:
+
+* OPTIONS → 204 with ``Allow`` and the CORS preflight headers.  Every response under
+  ``/01/``, at ``/.well-known/gs1resolver`` or from a view of this blueprint carries
+  ``Access-Control-Allow-Origin: *`` (errors and 405s too).
+* Syntax (GS1 Digital Link URI syntax) → 400 with the reason: qualifiers of a GTIN in the order
+  22, 10, 21, each once, values 1–20 characters of GS1 character set 82, the GTIN check digit,
+  GS1 data attributes in the query string in their AI's format, a compressed part that does
+  not decompress.  JSON ``{"error": {...}}`` when the client prefers JSON, plain text otherwise.
+* Resolution: the GTIN must belong to a product (else 404).  A lot unknown under that GTIN, or
+  a serial unknown under it (including a serial whose check character is wrong: it passes GS1
+  syntax, so it is an unknown value, not a syntax error), falls back to the more general level,
+  as the standard's walk-up rule says: the request then resolves exactly as the less granular
+  URI would.  Stamps, batches and the products they belong to resolve whatever the product's
+  catalogue status, because a printed stamp must keep working; the product page (``gs1:pip``)
+  is offered only for a published product of an approved producer.
+* ``?linkType=all`` (or ``linkset``), or ``Accept: application/linkset+json`` preferred over
+  HTML → 200 with the RFC 9264 link set of the item *and of the levels above it*.  Otherwise a
+  307 to the requested link type (looked for at the most specific level first, the target's
+  media type chosen by ``Accept``) or, when none is requested or it is not available, to the
+  default link, with the rest of the query string passed on and a ``Link`` header to the link
+  set.  Compressed URIs resolve like their uncompressed equivalent (no redirect to it) and
+  expose it as ``rel="owl:sameAs"``.
+
+Absolute URLs (anchors, targets) are built from ``PUBLIC_BASE_URL``, never from the Host header.
+"""
+from __future__ import annotations
+
+import json
+from functools import partial
+from urllib.parse import quote, unquote
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
+from sqlalchemy import select
+from werkzeug.routing import BaseConverter
+
+from ..extensions import db
+from ..i18n import current_language
+from ..models import Batch, Producer, ProducerStatus, Product, ProductStatus, Stamp
+from ..stamps.serials import InvalidSerial, group_serial, normalize
+from . import digital_link as gs1
+from .digital_link import CompressionError, DigitalLink, DigitalLinkError, Link
+
+bp = Blueprint("resolver", __name__)
+
+METHODS = ["GET", "HEAD", "OPTIONS"]
+ALLOW = "GET, HEAD, OPTIONS"
+LINKSET = "application/linkset+json"
+LINKSET_VALUES = ("all", "linkset", "gs1:linkset")
+
+
+class CompressedConverter(BaseConverter):
+    """A fully compressed Digital Link at the root: base64url only, 10+ characters (the
+    shortest, a bare GTIN, is 10), so ``/``, ``/p/…``, ``/s/…``, ``/healthz`` or ``/static/…``
+    never match it; Werkzeug tries static segments first anyway."""
+
+    regex = r"[A-Za-z0-9_\-]{10,300}"
+
+
+@bp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters.setdefault("gs1c", CompressedConverter)
+
+
+# --- messages -----------------------------------------------------------------------------
+
+MESSAGES = {
+    "gtin_format": ("GTIN phải gồm 8, 12, 13 hoặc 14 chữ số.", "A GTIN has 8, 12, 13 or 14 digits."),
+    "gtin_check_digit": ("Số kiểm tra của GTIN không đúng.", "The GTIN check digit is wrong."),
+    "missing_value": ("Một bộ định danh trong đường dẫn thiếu giá trị.", "A key qualifier in the path has no value."),
+    "not_a_qualifier": ("Sau GTIN, đường dẫn chỉ được có các bộ định danh 22, 10 và 21.",
+                        "Only the key qualifiers 22, 10 and 21 may follow a GTIN in the path."),
+    "repeated_qualifier": ("Một bộ định danh xuất hiện hai lần.", "A key qualifier appears twice."),
+    "qualifier_order": ("Sai thứ tự: 22 (biến thể), rồi 10 (lô), rồi 21 (số sê-ri).",
+                        "Wrong order: 22 (variant), then 10 (lot), then 21 (serial)."),
+    "empty_value": ("Giá trị trống.", "The value is empty."),
+    "too_long": ("Giá trị dài quá 20 ký tự.", "The value is longer than 20 characters."),
+    "bad_characters": ("Giá trị có ký tự ngoài bộ ký tự GS1 (CSET 82).",
+                       "The value has characters outside GS1 character set 82."),
+    "bad_attribute": ("Thuộc tính dữ liệu GS1 không đúng định dạng.", "A GS1 data attribute has the wrong format."),
+    "no_gtin": ("Liên kết không có GTIN.", "The link has no GTIN."),
+    "compressed": ("Không giải nén được phần nén của Digital Link.",
+                   "The compressed part of the Digital Link does not decompress."),
+    "unknown_gtin": ("Không tìm thấy sản phẩm mang mã GTIN này.", "No product carries this GTIN."),
+    "unsupported_key": ("Trình phân giải này chỉ phục vụ GTIN.", "This resolver serves GTINs only."),
+}
+
+
+def _message(reason: str) -> str:
+    vi, en = MESSAGES.get(reason, MESSAGES["compressed"])
+    return en if current_language() == "en" else vi
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/plain", "text/html", "application/json", LINKSET])
+    return best in ("application/json", LINKSET)
+
+
+def _error(code: int, reason: str, fields: dict | None = None):
+    message = _message(reason)
+    if _wants_json():
+        response = jsonify(error={"code": code, "message": message, "fields": fields or {}})
+        response.status_code = code
+    else:
+        title = "Bad Request" if code == 400 else "Not Found"
+        response = current_app.response_class(f"{code} {title}: {message}\n", status=code, mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.update(("Accept", "Accept-Language"))
+    return response
+
+
+def _syntax_error(exc: DigitalLinkError):
+    return _error(400, exc.reason, {exc.field: exc.reason})
+
+
+# --- CORS and preflight --------------------------------------------------------------------
+
+def _is_resolver_request() -> bool:
+    return request.blueprint == bp.name or request.path.startswith("/01/") or \
+        request.path == "/.well-known/gs1resolver"
+
+
+@bp.after_app_request
+def _cors(response):
+    """Also after routing errors (405 for a POST to ``/01/…``), which belong to no blueprint."""
+    if _is_resolver_request():
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = "Link, Location"
+        response.headers["Access-Control-Allow-Methods"] = ALLOW
+        response.headers.setdefault("Access-Control-Allow-Headers", "Accept, Accept-Language")
+    return response
+
+
+def _preflight():
+    response = current_app.response_class(status=204)
+    response.headers["Allow"] = ALLOW
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    allowed = "Accept, Accept-Language" + (", " + requested if requested and len(requested) < 200 else "")
+    response.headers["Access-Control-Allow-Headers"] = allowed
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+# --- routes --------------------------------------------------------------------------------
+
+@bp.route("/01/<gtin>/", methods=METHODS, strict_slashes=False)
+def product(gtin: str):
+    return _dispatch(lambda: gs1.parse_path(gtin))
+
+
+@bp.route("/01/<gtin>/10/<lot>/", methods=METHODS, strict_slashes=False)
+def lot(gtin: str, lot: str):
+    return _dispatch(lambda: gs1.parse_path(gtin, ["10", lot]))
+
+
+@bp.route("/01/<gtin>/10/<lot>/21/<serial>/", methods=METHODS, strict_slashes=False)
+def serial(gtin: str, lot: str, serial: str):
+    return _dispatch(lambda: gs1.parse_path(gtin, ["10", lot, "21", serial]))
+
+
+@bp.route("/01/<gtin>/<path:rest>", methods=METHODS)
+def qualified(gtin: str, rest: str):
+    """Every other path under a GTIN: ``/21/<serial>`` without a lot, a variant (22),
+    partially compressed URIs (``/01/<gtin>/<compressed>``) and all the syntax errors."""
+    segments = rest.rstrip("/").split("/")
+    if len(segments) == 1 and not segments[0].isdigit() and gs1.SAFE64_TOKEN.fullmatch(segments[0]):
+        return _dispatch(lambda: _partially_compressed(gtin, segments[0]), compressed=True)
+    return _dispatch(lambda: gs1.parse_path(gtin, segments))
+
+
+@bp.route("/<gs1c:token>/", methods=METHODS, strict_slashes=False)
+def compressed(token: str):
+    if request.method == "OPTIONS":
+        return _preflight()
+    try:
+        elements, others = gs1.decompress(token)
+    except CompressionError:
+        abort(404)  # not recognisably a Digital Link: the site's ordinary 404 page
+    if not elements:
+        abort(404)
+    if "01" not in {ai for ai, _ in elements}:
+        return _error(404, "unsupported_key", {"path": "unsupported_key"})
+    return _dispatch(lambda: gs1.from_elements(elements, others), compressed=True)
+
+
+@bp.route("/.well-known/gs1resolver", methods=METHODS)
+def description():
+    if request.method == "OPTIONS":
+        return _preflight()
+    body = {
+        "name": "Sàn OCOP — GS1-Conformant resolver",
+        "resolverRoot": _base(),
+        "supportedLinkType": [{"namespace": gs1.GS1_VOC, "prefix": "gs1:", "profile": "https://gs1.org/voc/?show=linktypes"}],
+        "supportedPrimaryKeys": ["gtin"],
+        "linkTypeDefaultCanBeLinkset": False,
+        "linkTypeDefaultCanBeAll": False,
+        "supportsSemanticInterpretation": False,
+        "validatesAIcombination": False,
+        "activeLinkTypes": {
+            "gs1:defaultLink": "Stamp page (serial), batch page (lot) or product page (GTIN)",
+            "gs1:pip": "Product page",
+            "gs1:traceability": "Batch page (text/html) and its EPCIS 2.0 document (application/ld+json)",
+            "gs1:recallStatus": "Recall section of the batch page",
+            "gs1:certificationInfo": "Certifications on the product or producer page",
+        },
+    }
+    response = current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _partially_compressed(gtin: str, token: str) -> DigitalLink:
+    gtin14 = gs1.check_gtin(gtin)
+    try:
+        elements, others = gs1.decompress(token)
+    except CompressionError as exc:
+        raise DigitalLinkError("compressed", "path", str(exc)) from exc
+    if not elements and not others or any(ai == "01" for ai, _ in elements):
+        raise DigitalLinkError("compressed", "path")
+    return gs1.from_elements([("01", gtin14), *elements], others)
+
+
+# --- resolution ----------------------------------------------------------------------------
+
+def _base() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def _dispatch(parse, *, compressed: bool = False):
+    if request.method == "OPTIONS":
+        return _preflight()
+    try:
+        link = parse()
+        passed_on = _passed_on_query()
+    except DigitalLinkError as exc:
+        return _syntax_error(exc)
+    return _resolve(link, passed_on, compressed=compressed)
+
+
+def _passed_on_query() -> list[str]:
+    """The raw ``key=value`` parts of the query string other than ``linkType``; GS1 data
+    attributes among them are checked against their AI's format."""
+    raw = request.query_string.decode("latin-1")
+    parts = []
+    for part in raw.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        key, value = unquote(key), unquote(value.replace("+", " "))
+        if key == "linkType":
+            continue
+        if gs1.attribute_is_valid(key, value) is False:
+            raise DigitalLinkError("bad_attribute", key[:10])
+        parts.append(quote(part, safe="=%+-._~!$'()*,;:@/?"))
+    return parts
+
+
+def _find(link: DigitalLink):
+    """(product, batch, stamp) for the link, the last two None when unknown; None when
+    no product carries the GTIN.  The serial's check character is verified before any query."""
+    product = db.session.scalars(select(Product).where(Product.gtin == link.gtin)).first()
+    if product is None:
+        return None
+    batch = stamp = None
+    if link.lot is not None:
+        batch = _batch(product, link.lot)
+    if link.serial is not None and (link.lot is None or batch is not None):
+        try:
+            serial = normalize(link.serial)
+        except InvalidSerial:
+            serial = None
+        if serial is not None:
+            stamp = db.session.scalars(select(Stamp).where(Stamp.serial == serial)).first()
+            if stamp is not None and (stamp.batch.product_id != product.id
+                                      or (batch is not None and stamp.batch_id != batch.id)):
+                stamp = None
+            if stamp is not None and batch is None:
+                batch = stamp.batch  # /01/<gtin>/21/<serial>: the stamp still belongs to a lot
+    return product, batch, stamp
+
+
+def _batch(product: Product, lot: str) -> Batch | None:
+    query = select(Batch).where(Batch.product_id == product.id)
+    found = db.session.scalars(query.where(Batch.lot_code == lot)).first()
+    if found is None and lot.upper() != lot:  # lot codes are stored in capitals
+        found = db.session.scalars(query.where(Batch.lot_code == lot.upper())).first()
+    return found
+
+
+def _serial_links(stamp: Stamp) -> list[Link]:
+    shown = group_serial(stamp.serial)
+    return [Link(None, f"{_base()}/s/{stamp.serial}", f"Tem {shown}: nguồn gốc và xác thực",
+                 f"Stamp {shown}: origin and authenticity")]
+
+
+def _lot_links(batch: Batch) -> list[Link]:
+    base, lot_code = _base(), batch.lot_code
+    page = base + url_for("scan.batch", batch_id=batch.id)
+    return [
+        Link("traceability", page, f"Truy xuất nguồn gốc lô {lot_code}", f"Traceability of lot {lot_code}"),
+        Link("traceability", base + url_for("scan.batch_epcis", batch_id=batch.id),
+             f"Sự kiện EPCIS 2.0 của lô {lot_code}", f"EPCIS 2.0 events of lot {lot_code}",
+             type="application/ld+json", hreflang=()),
+        Link("recallStatus", page + "#recall", f"Tình trạng thu hồi lô {lot_code}", f"Recall status of lot {lot_code}"),
+    ]
+
+
+def _product_links(product: Product) -> list[Link]:
+    from ..catalogue.routes import public_certifications
+
+    producer: Producer = product.producer
+    if producer.status != ProducerStatus.approved.value:
+        return []
+    base, links = _base(), []
+    public = product.status == ProductStatus.published.value
+    if public:
+        links.append(Link("pip", base + url_for("catalogue.product", slug=product.slug),
+                          f"Thông tin sản phẩm: {product.name}", f"Product information: {product.name}"))
+    if public_certifications(producer, product if public else None):
+        page = url_for("catalogue.product", slug=product.slug) if public else \
+            url_for("catalogue.producer", slug=producer.slug)
+        links.append(Link("certificationInfo", base + page + "#certifications",
+                          f"Chứng nhận: {product.name}", f"Certifications: {product.name}"))
+    return links
+
+
+def _levels(found) -> list:
+    """Link builders, most specific level first (built lazily: a default redirect at serial
+    level needs no further query)."""
+    product, batch, stamp = found
+    levels = []
+    if stamp is not None:
+        levels.append(partial(_serial_links, stamp))
+    if batch is not None:
+        levels.append(partial(_lot_links, batch))
+    levels.append(partial(_product_links, product))
+    return levels
+
+
+def _choose(levels, wanted: str | None) -> Link | None:
+    computed = []
+    if wanted and wanted != "defaultLink":
+        for level in levels:
+            links = level()
+            computed.append(links)
+            candidates = [link for link in links if link.link_type == wanted]
+            if candidates:
+                best = request.accept_mimetypes.best_match([c.type for c in candidates])
+                return next((c for c in candidates if c.type == best), candidates[0])
+    for i, level in enumerate(levels):
+        links = computed[i] if i < len(computed) else level()
+        if links:
+            return links[0]
+    return None
+
+
+def _wants_linkset(link_type: str | None) -> bool:
+    if link_type is not None:
+        return link_type in LINKSET_VALUES
+    return request.accept_mimetypes.best_match(["text/html", LINKSET]) == LINKSET
+
+
+def _with_query(href: str, parts: list[str]) -> str:
+    if not parts:
+        return href
+    target, hash_, fragment = href.partition("#")
+    target += ("&" if "?" in target else "?") + "&".join(parts)
+    return target + hash_ + fragment
+
+
+def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
+    found = _find(link)
+    if found is None:
+        return _error(404, "unknown_gtin", {"01": "unknown"})
+    anchor = _base() + link.path()
+    headers = []
+    if compressed:
+        same_as = anchor + (f"?{link.query()}" if link.attributes else "")
+        headers.append(f'<{same_as}>; rel="owl:sameAs"')
+    levels = _levels(found)
+    link_type = request.args.get("linkType")
+    if _wants_linkset(link_type):
+        every = [item for level in levels for item in level()]
+        if not every:
+            return _error(404, "unknown_gtin", {"01": "no public links"})
+        body = gs1.build_linkset(anchor, every, every[0], found[0].name)
+        best = request.accept_mimetypes.best_match([LINKSET, "application/json"])
+        response = current_app.response_class(json.dumps(body, ensure_ascii=False),
+                                              mimetype="application/json" if best == "application/json" else LINKSET)
+        headers.append(f'<{gs1.LINKSET_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                       f'type="application/ld+json"')
+    else:
+        target = _choose(levels, gs1.link_type_name(link_type) or (link_type if link_type == "defaultLink" else None))
+        if target is None:
+            return _error(404, "unknown_gtin", {"01": "no public links"})
+        query = ([link.query()] if link.attributes else []) + passed_on
+        response = redirect(_with_query(target.href, query), 307)
+        headers.insert(0, f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"')
+    response.headers["Link"] = ", ".join(headers)
+    response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
+    response.headers["Referrer-Policy"] = "no-referrer"      # serials stay out of Referer headers
+    response.vary.update(("Accept", "Accept-Language"))
+    return response
