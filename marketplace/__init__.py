@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
+    from .resolver import bp as resolver_bp
     from .scan.routes import bp as scan_bp
     from .stamps.routes import bp as stamps_bp
     from .trace.routes import bp as trace_bp
@@ -101,3 +102,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trace_bp, url_prefix="/dashboard")
     app.register_blueprint(stamps_bp, url_prefix="/dashboard")
     app.register_blueprint(scan_bp)
+    app.register_blueprint(resolver_bp)

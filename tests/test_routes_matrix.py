@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from marketplace import create_app
 from marketplace.models import Certification, OcopRecognition, ProductPhoto
+from marketplace.resolver.digital_link import compress
 from tests.conftest import TEST_PASSWORD, make_user
 
 ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin")
@@ -33,6 +34,17 @@ ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, 
 def ok(access: dict, status: int) -> dict:
     """The same access class, with ``status`` for the allowed roles (a redirect after a POST)."""
     return {role: (status if code == 200 else code) for role, code in access.items()}
+
+
+def with_gtin(product, gtin: str) -> str:
+    """Give ``product`` a GTIN (GS1 Vietnam prefix, valid check digit): the resolver answers
+    only for GTINs that a product carries."""
+    from marketplace.extensions import db
+
+    if product.gtin != gtin:
+        product.gtin = gtin
+        db.session.commit()
+    return gtin
 
 
 # endpoint -> (url builder, {method: expected per role})
@@ -87,6 +99,16 @@ ENTRIES = {
     "scan.lookup": (lambda w: f"/s?serial={w.serial_a.lower()}", {"GET": ok(PUBLIC, 302)}),
     "scan.batch": (lambda w: f"/lot/{w.batch_a.id}", {"GET": PUBLIC}),
     "scan.batch_epcis": (lambda w: f"/lot/{w.batch_a.id}/epcis.json", {"GET": PUBLIC}),
+    "resolver.product": (lambda w: f"/01/{with_gtin(w.published_a, '08936045100912')}", {"GET": ok(PUBLIC, 307)}),
+    "resolver.lot": (lambda w: f"/01/{with_gtin(w.product_a, '08936045100929')}/10/{w.batch_a.lot_code}",
+                     {"GET": ok(PUBLIC, 307)}),
+    "resolver.serial": (lambda w: f"/01/{with_gtin(w.product_a, '08936045100929')}/10/{w.batch_a.lot_code}/21/{w.serial_a}",
+                        {"GET": ok(PUBLIC, 307)}),
+    "resolver.qualified": (lambda w: f"/01/{with_gtin(w.product_a, '08936045100929')}/21/{w.serial_a}",
+                           {"GET": ok(PUBLIC, 307)}),
+    "resolver.compressed": (lambda w: "/" + compress({"01": with_gtin(w.published_a, "08936045100912")}),
+                            {"GET": ok(PUBLIC, 307)}),
+    "resolver.description": (lambda w: "/.well-known/gs1resolver", {"GET": PUBLIC}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),

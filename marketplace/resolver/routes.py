@@ -197,16 +197,8 @@ def description():
         "supportedLinkType": [{"namespace": gs1.GS1_VOC, "prefix": "gs1:", "profile": "https://gs1.org/voc/?show=linktypes"}],
         "supportedPrimaryKeys": ["gtin"],
         "linkTypeDefaultCanBeLinkset": False,
-        "linkTypeDefaultCanBeAll": False,
         "supportsSemanticInterpretation": False,
         "validatesAIcombination": False,
-        "activeLinkTypes": {
-            "gs1:defaultLink": "Stamp page (serial), batch page (lot) or product page (GTIN)",
-            "gs1:pip": "Product page",
-            "gs1:traceability": "Batch page (text/html) and its EPCIS 2.0 document (application/ld+json)",
-            "gs1:recallStatus": "Recall section of the batch page",
-            "gs1:certificationInfo": "Certifications on the product or producer page",
-        },
     }
     response = current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=3600"
@@ -386,7 +378,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     if _wants_linkset(link_type):
         every = [item for level in levels for item in level()]
         if not every:
-            return _error(404, "unknown_gtin", {"01": "no public links"})
+            return _error(404, "unknown_gtin", {"01": "unknown"})
         body = gs1.build_linkset(anchor, every, every[0], found[0].name)
         best = request.accept_mimetypes.best_match([LINKSET, "application/json"])
         response = current_app.response_class(json.dumps(body, ensure_ascii=False),
@@ -396,7 +388,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     else:
         target = _choose(levels, gs1.link_type_name(link_type) or (link_type if link_type == "defaultLink" else None))
         if target is None:
-            return _error(404, "unknown_gtin", {"01": "no public links"})
+            return _error(404, "unknown_gtin", {"01": "unknown"})
         query = ([link.query()] if link.attributes else []) + passed_on
         response = redirect(_with_query(target.href, query), 307)
         headers.insert(0, f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"')
