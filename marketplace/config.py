@@ -68,7 +68,7 @@ def load_config(app, overrides: dict | None) -> None:
         CATALOGUE_PAGE_SIZE=12,
         TRUSTED_HOSTS=None,
         WTF_CSRF_TIME_LIMIT=None,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={},
     )
     cfg.from_pyfile("config.py", silent=True)
 
@@ -95,6 +95,10 @@ def load_config(app, overrides: dict | None) -> None:
     if overrides:
         cfg.update(overrides)
 
+    if not cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and "pool_pre_ping" not in cfg["SQLALCHEMY_ENGINE_OPTIONS"]:
+        # a server database may drop idle connections; a file never does (and a ping per
+        # request costs the stamp page a round trip)
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"], pool_pre_ping=True)
     cfg["PUBLIC_BASE_URL"] = cfg["PUBLIC_BASE_URL"].rstrip("/")
     https = cfg["PUBLIC_BASE_URL"].startswith("https://")
     # Secure cookies whenever the public site is HTTPS (or when told so explicitly).
