@@ -38,7 +38,8 @@ test: $(VENV)/.dev translations
 bench: $(VENV)/.dev translations
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/stamps.py
-	@if [ -f bench/labels.py ]; then $(BIN)/python bench/labels.py; fi
+	$(BIN)/python bench/labels.py
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
