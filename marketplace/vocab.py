@@ -38,6 +38,21 @@ EVENT_KIND_LABELS = {
 }
 BATCH_STATUS_LABELS = {"open": _l("Đang mở"), "closed": _l("Đã đóng"), "recalled": _l("Đã thu hồi")}
 STAMP_STATUS_LABELS = {"issued": _l("Đã phát hành"), "active": _l("Đang dùng"), "void": _l("Đã hủy")}
+# Messages for the codes of TraceError / StampError (domain refusals shown to users).
+DOMAIN_ERRORS = {
+    "lot_taken": _l("Sản phẩm này đã có lô với mã này."),
+    "lot_format": _l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang."),
+    "expiry_before_production": _l("Hạn sử dụng phải sau ngày sản xuất."),
+    "not_open": _l("Lô không còn mở."),
+    "already_recalled": _l("Lô đã bị thu hồi trước đó."),
+    "reason_required": _l("Hãy ghi lý do thu hồi."),
+    "corrects_other_batch": _l("Chỉ đính chính được mục nhật ký của chính lô này."),
+    "count_range": _l("Số tem phải từ 1 đến 100.000."),
+    "batch_recalled": _l("Lô đã bị thu hồi: không phát hành thêm tem."),
+    "run_void": _l("Đợt tem đã bị hủy."),
+    "range": _l("Khoảng tem không nằm trong đợt này."),
+    "serial_not_in_run": _l("Mã tem không thuộc đợt này."),
+}
 ISSUER_LEVELS = {
     "central": _l("Trung ương"),
     "provincial": _l("Cấp tỉnh"),
@@ -61,3 +76,8 @@ def register_labels(app) -> None:
         stamp_status_label=_lookup(STAMP_STATUS_LABELS),
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
+
+
+def domain_error(code: str) -> str:
+    """The user's message for a domain refusal code (batches, diary, stamps)."""
+    return str(DOMAIN_ERRORS.get(code, _l("Không thể thực hiện thao tác này.")))

@@ -7,12 +7,12 @@ import io
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from ..access import owned_or_404, producer_required
 from ..extensions import db
+from ..vocab import domain_error
 from ..models import Batch, Stamp, StampRun
 from . import service, sheets
 from .forms import RunForm, VoidForm
@@ -20,17 +20,6 @@ from .serials import InvalidSerial, normalize
 
 bp = Blueprint("stamps", __name__)
 
-ERRORS = {
-    "count_range": _l("Số tem phải từ 1 đến 100.000."),
-    "batch_recalled": _l("Lô đã bị thu hồi: không phát hành thêm tem."),
-    "run_void": _l("Đợt tem đã bị hủy."),
-    "range": _l("Khoảng tem không nằm trong đợt này."),
-    "serial_not_in_run": _l("Mã tem không thuộc đợt này."),
-}
-
-
-def _error(code: str) -> str:
-    return str(ERRORS.get(code, _l("Không thể thực hiện thao tác này.")))
 
 
 @bp.route("/batches/<int:batch_id>/runs", methods=["POST"])
@@ -39,14 +28,14 @@ def create_run(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     form = RunForm()
     if not form.validate_on_submit():
-        flash(_error("count_range"), "error")
+        flash(domain_error("count_range"), "error")
         return redirect(url_for("trace.batch", batch_id=batch.id))
     try:
         run = service.issue_run(db.session, batch, form.count.data, user=current_user)
         db.session.commit()
     except service.StampError as exc:
         db.session.rollback()
-        flash(_error(exc.code), "error")
+        flash(domain_error(exc.code), "error")
         return redirect(url_for("trace.batch", batch_id=batch.id))
     flash(_("Đã phát hành %(n)d tem.", n=run.count), "success")
     return redirect(url_for("stamps.run", run_id=run.id))
@@ -120,7 +109,7 @@ def activate(run_id: int):
         db.session.commit()
         flash(_("Đã kích hoạt %(n)d tem (đã in và dán).", n=n), "success")
     except service.StampError as exc:
-        flash(_error(exc.code), "error")
+        flash(domain_error(exc.code), "error")
     return redirect(url_for("stamps.run", run_id=run.id))
 
 
@@ -144,7 +133,7 @@ def void(run_id: int):
         flash(_("Đã hủy %(n)d tem.", n=n), "success")
     except service.StampError as exc:
         db.session.rollback()
-        flash(_error(exc.code), "error")
+        flash(domain_error(exc.code), "error")
     return redirect(url_for("stamps.run", run_id=run.id))
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from ..access import owned_or_404, producer_required, scoped
 from ..extensions import db
+from ..vocab import domain_error
 from ..media import ImageRejected, remove_image
 from ..models import Batch, Product, ProductStatus, TraceEvent
 from ..models.base import local_today
@@ -26,19 +27,6 @@ from .report import lot_report_rows, write_csv, write_xlsx
 
 bp = Blueprint("trace", __name__)
 
-ERRORS = {
-    "lot_taken": _l("Sản phẩm này đã có lô với mã này."),
-    "lot_format": _l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang."),
-    "expiry_before_production": _l("Hạn sử dụng phải sau ngày sản xuất."),
-    "not_open": _l("Lô không còn mở."),
-    "already_recalled": _l("Lô đã bị thu hồi trước đó."),
-    "reason_required": _l("Hãy ghi lý do thu hồi."),
-    "corrects_other_batch": _l("Chỉ đính chính được mục nhật ký của chính lô này."),
-}
-
-
-def _error(code: str) -> str:
-    return str(ERRORS.get(code, _l("Không thể thực hiện thao tác này.")))
 
 
 def _products():
@@ -76,7 +64,7 @@ def new_batch():
             db.session.commit()
         except service.TraceError as exc:
             db.session.rollback()
-            form.lot_code.errors.append(_error(exc.code))
+            form.lot_code.errors.append(domain_error(exc.code))
         else:
             flash(_("Đã tạo lô %(lot)s.", lot=batch.lot_code), "success")
             return redirect(url_for("trace.batch", batch_id=batch.id))
@@ -125,7 +113,7 @@ def add_event(batch_id: int):
                 if photo:
                     remove_image(photo, current_app.config["UPLOAD_DIR"])
                 field = form.corrects_id if exc.code == "corrects_other_batch" else form.kind
-                field.errors = [_error(exc.code)]
+                field.errors = [domain_error(exc.code)]
             else:
                 flash(_("Đã ghi nhật ký."), "success")
                 return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
@@ -144,7 +132,7 @@ def close_batch(batch_id: int):
         db.session.commit()
         flash(_("Đã đóng lô."), "success")
     except service.TraceError as exc:
-        flash(_error(exc.code), "error")
+        flash(domain_error(exc.code), "error")
     return redirect(url_for("trace.batch", batch_id=batch.id))
 
 
@@ -155,14 +143,14 @@ def recall_batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     form = RecallForm()
     if not form.validate_on_submit():
-        flash(_error("reason_required"), "error")
+        flash(domain_error("reason_required"), "error")
     else:
         try:
             service.recall_batch(batch, form.reason.data, user=current_user)
             db.session.commit()
             flash(_("Đã thu hồi lô %(lot)s.", lot=batch.lot_code), "success")
         except service.TraceError as exc:
-            flash(_error(exc.code), "error")
+            flash(domain_error(exc.code), "error")
     if current_user.is_officer:
         return redirect(url_for("admin.product", product_id=batch.product_id))
     return redirect(url_for("trace.batch", batch_id=batch.id))
