@@ -1,17 +1,20 @@
 """Benchmark: the stamp page ``/s/<SERIAL>`` beside a bare ``/hello`` of the same app (issue 4).
 
 Builds a temporary SQLite database through the migrations with one producer, product and
-batch and 1,000,000 active stamps, serves ``bench/scan_app.py`` (the production app plus
-``/hello``) with gunicorn (2 workers, gthread) on 127.0.0.1, scan recording on at its default
-flush interval, and loads each path for 10 s at 32 connections: ``wrk`` when installed (a Lua
-script walks a shuffled list of random valid serials, one serial per request), otherwise
-a Python load generator (processes × threads of keep-alive ``http.client`` connections).
-Prints requests/s, p50, p99 and errors of both, the ratio stamp/hello against the targets
-(≥ 0.5× hello, p99 ≤ 50 ms, 0 errors), and checks that the scans were recorded.
+batch and 1,000,000 active stamps, then serves ``bench/scan_app.py`` (the production app plus
+``/hello``) with gunicorn (2 workers, gthread) on 127.0.0.1 twice: scan recording off, then on
+(at its default flush interval).  Each server gets its own random valid serials and each path
+is loaded for 10 s at 32 connections, in 5 slices of 2 s alternating with the other path (the
+machine's speed drifts; alternating keeps the ratio fair): ``wrk`` when installed (a Lua
+script walks the shuffled serials, one serial per request), otherwise a Python load
+generator (processes × threads of keep-alive ``http.client`` connections).  Prints
+requests/s, p50, p99 and errors of every run, the ratio stamp/hello with recording on against
+the targets (≥ 0.5× hello, p99 ≤ 50 ms, 0 errors), what recording costs (p99 off → on), and
+checks that every scan was recorded.
 
-Run: ``.venv/bin/python bench/scan.py`` (about 1–2 minutes on 2 cores).  Knobs (environment):
-BENCH_STAMPS (1000000), BENCH_DURATION (10), BENCH_CONNECTIONS (32), BENCH_THREADS (4 per
-worker), BENCH_SERIALS (random serials drawn, 60000), BENCH_LOAD_PROCS (Python generator
+Run: ``.venv/bin/python bench/scan.py`` (about 2 minutes on 2 cores).  Knobs (environment):
+BENCH_STAMPS (1000000), BENCH_DURATION (10), BENCH_ROUNDS (5), BENCH_CONNECTIONS (32),
+BENCH_THREADS (4 per worker), BENCH_SERIALS (random serials drawn, 60000), BENCH_LOAD_PROCS (Python generator
 processes, 4), BENCH_WRK (the wrk executable looked up, "wrk").
 
 Exit status 1 on request errors or scans not recorded; a missed performance target is
@@ -24,7 +27,6 @@ import contextlib
 import http.client
 import io
 import json
-import math
 import multiprocessing as mp
 import os
 import shutil
@@ -41,6 +43,7 @@ BIN = Path(sys.executable).parent
 WRK = os.environ.get("BENCH_WRK", "wrk")
 STAMPS = int(os.environ.get("BENCH_STAMPS", "1000000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # hello and stamp alternate in DURATION/ROUNDS slices
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 WORKERS = 2
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
@@ -48,7 +51,6 @@ SERIALS = int(os.environ.get("BENCH_SERIALS", "60000"))
 LOAD_PROCS = int(os.environ.get("BENCH_LOAD_PROCS", "4"))
 WARMUP = 400  # requests per path before measuring (templates, caches, pools of both workers)
 RUN = 100_000  # stamps per issue_run (its maximum)
-FLUSH_SECONDS = 1.0  # SCAN_FLUSH_SECONDS default (marketplace/config.py); not overridden here
 TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
 # A phone browser, so the recorder classifies a realistic user agent.
 USER_AGENT = ("Mozilla/5.0 (Linux; Android 13; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -82,11 +84,14 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  -- the latency distribution as 1,000 quantiles, so slices of a run can be merged
+  local q = {}
+  for i = 1, 1000 do q[i] = string.format("%d", latency:percentile(i / 10)) end
   io.write(string.format(
     'BENCHJSON {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
-    '"status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\n',
+    '"status": %d, "timeout": %d, "q_us": [%s]}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    table.concat(q, ",")))
 end
 """
 
@@ -199,7 +204,7 @@ def wrk_version(wrk: str) -> str:
 
 def load_wrk(wrk: str, port: int, path: str, paths_file: str | None, script: str) -> dict:
     threads = 1  # one wrk thread drives 32 connections easily and leaves the 2 cores to the server
-    cmd = [wrk, "-t", str(threads), "-c", str(CONNECTIONS), "-d", f"{DURATION}s", "--timeout", "5s",
+    cmd = [wrk, "-t", str(threads), "-c", str(CONNECTIONS), "-d", f"{DURATION // ROUNDS}s", "--timeout", "5s",
            "-s", script, f"http://127.0.0.1:{port}{path}"]
     if paths_file:
         cmd += ["--", paths_file, str(threads)]
@@ -213,7 +218,7 @@ def load_wrk(wrk: str, port: int, path: str, paths_file: str | None, script: str
     # wrk counts a completed response in "requests" and, if its status is ≥ 400, in "status" too;
     # socket errors and timeouts are requests that never completed.
     return {"requests": r["requests"], "ok": r["requests"] - r["status"],
-            "errors": errors, "rps": r["requests"] / seconds, "p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000}
+            "errors": errors, "seconds": seconds, "q": [v / 1000 for v in r["q_us"]]}
 
 
 # ---- load: Python fallback -----------------------------------------------------------------
@@ -285,7 +290,7 @@ def load_python(port: int, path: str, paths: list[str] | None) -> dict:
     children, first = [], 0
     for n in per:
         child = ctx.Process(target=_load_process, args=(port, paths or [path], n, first, CONNECTIONS,
-                                                        float(DURATION), barrier, results))
+                                                        float(DURATION // ROUNDS), barrier, results))
         child.start()
         children.append(child)
         first += n
@@ -293,18 +298,88 @@ def load_python(port: int, path: str, paths: list[str] | None) -> dict:
     started = time.monotonic()
     latencies, ok, errors = array("d"), 0, 0
     for _ in children:
-        data, o, e = results.get(timeout=DURATION + 60)
+        data, o, e = results.get(timeout=DURATION // ROUNDS + 60)
         latencies.frombytes(data)
         ok, errors = ok + o, errors + e
-    elapsed = max(time.monotonic() - started, DURATION)
+    elapsed = max(time.monotonic() - started, DURATION // ROUNDS)
     for child in children:
         child.join()
     ordered = sorted(latencies)
-    return {"requests": len(ordered), "ok": ok, "errors": errors, "rps": len(ordered) / elapsed,
-            "p50": percentile(ordered, 50) * 1000, "p99": percentile(ordered, 99) * 1000}
+    return {"requests": len(ordered), "ok": ok, "errors": errors, "seconds": elapsed,
+            "q": [percentile(ordered, i / 10) * 1000 for i in range(1, 1001)]}
+
+
+def combine(slices: list[dict]) -> dict:
+    """One result from the slices of a path: counts add up, req/s over their total time,
+    p50/p99 from the slices' latency quantiles weighted by their requests."""
+    total = sum(r["requests"] for r in slices)
+    points = sorted((v, r["requests"] / len(r["q"])) for r in slices for v in r["q"])
+
+    def quantile(p: float) -> float:
+        seen = 0.0
+        for value, weight in points:
+            seen += weight
+            if seen >= p / 100 * total:
+                return value
+        return points[-1][0] if points else float("nan")
+
+    return {"requests": total, "ok": sum(r["ok"] for r in slices), "errors": sum(r["errors"] for r in slices),
+            "rps": total / sum(r["seconds"] for r in slices), "p50": quantile(50), "p99": quantile(99),
+            "slices": [r["requests"] / r["seconds"] for r in slices]}
 
 
 # ---- main ----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def serving(env: dict):
+    """gunicorn with ``bench/scan_app.py`` on a free port; stopped gracefully (each worker
+    flushes the scans it holds) on exit."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--worker-class", "gthread",
+         "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--pythonpath", str(ROOT / "bench"), "scan_app:app"], cwd=ROOT, env=env)
+    try:
+        for _ in range(150):
+            try:
+                if get(port, "/hello")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def measure(port: int, wrk: str | None, warm: list[str], paths: list[str], tmp: str, script: str) -> dict:
+    """Warm both paths up, then load /hello and the stamp page in alternating slices (this
+    machine's speed drifts from one second to the next: alternating keeps the ratio fair).
+    Each stamp slice walks its own share of the serials, so every request is a first scan."""
+    warm_ok = warm_up(port, ["/hello"] * WARMUP)
+    stamp_warm_ok = warm_up(port, [f"/s/{s}" for s in warm])
+    if warm_ok != WARMUP or stamp_warm_ok != len(warm):
+        print(f"warm-up errors: /hello {WARMUP - warm_ok}, stamp {len(warm) - stamp_warm_ok}")
+    hello, stamp = [], []
+    share = len(paths) // ROUNDS
+    for k in range(ROUNDS):
+        mine = paths[k * share:(k + 1) * share]
+        if wrk:
+            paths_file = f"{tmp}/paths-{port}-{k}.txt"
+            Path(paths_file).write_text("\n".join(mine) + "\n")
+            hello.append(load_wrk(wrk, port, "/hello", None, script))
+            stamp.append(load_wrk(wrk, port, "/s/", paths_file, script))
+        else:
+            hello.append(load_python(port, "/hello", None))
+            stamp.append(load_python(port, "/s/", mine))
+    return {"hello": combine(hello), "stamp": combine(stamp), "stamp_warm_ok": stamp_warm_ok}
+
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
@@ -313,90 +388,69 @@ def main() -> int:
         db_path = f"{tmp}/bench.db"
         url = f"sqlite:///{db_path}"
         serials, setup_seconds = build_database(url)
-        warm, measured = serials[:WARMUP], serials[WARMUP:]
-        paths = [f"/s/{s}" for s in measured]
-        paths_file = f"{tmp}/paths.txt"
-        Path(paths_file).write_text("\n".join(paths) + "\n")
         script = f"{tmp}/bench.lua"
         Path(script).write_text(WRK_SCRIPT)
+        # Two servers, recording off then on, each with its own serials (all first scans).
+        half = len(serials) // 2
+        runs = {}
+        if wrk:
+            loader = f"{wrk_version(wrk)}, 1 thread"
+        else:
+            print(f"{WRK} is absent (not on PATH): using the Python load generator instead "
+                  f"(slower than wrk: it shares the {os.cpu_count()} CPUs with the server, so req/s are lower "
+                  f"and the ratio less telling)")
+            loader = f"Python generator ({LOAD_PROCS} processes × keep-alive http.client threads)"
+        print(f"Stamp page benchmark: gunicorn {WORKERS} workers × gthread {THREADS} threads on 127.0.0.1, "
+              f"{os.cpu_count()} CPUs; SQLite with {STAMPS:,} active stamps (built in {setup_seconds:.1f} s)")
+        print(f"load: {loader}, {CONNECTIONS} connections, {DURATION} s per path in {ROUNDS} slices alternating "
+              f"with the other path; "
+              f"{half - WARMUP:,} distinct random valid serials per server, one per request")
+        print(f"machine load average before the run: {os.getloadavg()[0]:.2f} "
+              f"(other work on the {os.cpu_count()} CPUs skews the numbers)")
+        for name, recording, chunk in (("off", "0", serials[:half]), ("on", "1", serials[half:])):
+            warm, measured = chunk[:WARMUP], chunk[WARMUP:]
+            paths = [f"/s/{s}" for s in measured]
+            env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench",
+                       SCAN_RECORDING=recording)
+            env.pop("SCAN_FLUSH_SECONDS", None)  # the default interval: recording as in production
+            with serving(env) as port:
+                runs[name] = measure(port, wrk, warm, paths, tmp, script)
+            if name == "on":  # the server has stopped: every worker flushed its last scans
+                recorded = recorded_scans(db_path)
 
-        env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench",
-                   SCAN_RECORDING="1")
-        env.pop("SCAN_FLUSH_SECONDS", None)  # the default interval: recording as in production
-        port = free_port()
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--worker-class", "gthread",
-             "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-             "--pythonpath", str(ROOT / "bench"), "scan_app:app"], cwd=ROOT, env=env)
-        try:
-            for _ in range(150):
-                try:
-                    if get(port, "/hello")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("gunicorn did not start")
-
-            if wrk:
-                loader = f"{wrk_version(wrk)}, 1 thread"
-            else:
-                print(f"{WRK} is absent (not on PATH): using the Python load generator instead "
-                      f"(slower than wrk: it shares the {os.cpu_count()} CPUs with the server, so req/s are lower "
-                      f"and the ratio less telling)")
-                loader = f"Python generator ({LOAD_PROCS} processes × keep-alive http.client threads)"
-            print(f"Stamp page benchmark: gunicorn {WORKERS} workers × gthread {THREADS} threads on 127.0.0.1, "
-                  f"{os.cpu_count()} CPUs; SQLite with {STAMPS:,} active stamps (built in {setup_seconds:.1f} s); "
-                  f"scan recording on, flushed every {FLUSH_SECONDS:g} s")
-            print(f"load: {loader}, {CONNECTIONS} connections, {DURATION} s per path; "
-                  f"{len(paths):,} distinct random valid serials, one per request")
-            print(f"machine load average before the run: {os.getloadavg()[0]:.2f} "
-                  f"(other work on the {os.cpu_count()} CPUs skews the numbers)")
-
-            warm_ok = warm_up(port, ["/hello"] * WARMUP)
-            stamp_warm_ok = warm_up(port, [f"/s/{s}" for s in warm])
-            if warm_ok != WARMUP or stamp_warm_ok != len(warm):
-                print(f"warm-up errors: /hello {WARMUP - warm_ok}, stamp {len(warm) - stamp_warm_ok}")
-
-            if wrk:
-                hello = load_wrk(wrk, port, "/hello", None, script)
-                stamp = load_wrk(wrk, port, "/s/", paths_file, script)
-            else:
-                hello = load_python(port, "/hello", None)
-                stamp = load_python(port, "/s/", paths)
-
-            print(f"{'path':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-            for name, r in (("/hello", hello), ("/s/<SERIAL>", stamp)):
-                print(f"{name:<14}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}")
-            ratio = stamp["rps"] / hello["rps"] if hello["rps"] else 0.0
-            checks = [
-                (f"stamp/hello {ratio:.2f}× (target ≥ {TARGET_RATIO}×)", ratio >= TARGET_RATIO),
-                (f"stamp p99 {stamp['p99']:.1f} ms (target ≤ {TARGET_P99_MS:g} ms)", stamp["p99"] <= TARGET_P99_MS),
-                (f"errors {hello['errors'] + stamp['errors']} (target 0)", hello["errors"] + stamp["errors"] == 0),
-            ]
-            for label, ok in checks:
-                print(f"{label:<44}{'met' if ok else 'MISSED'}")
-
-            # Scans: the last flush happens at most FLUSH_SECONDS after the load stops.
-            time.sleep(2 * FLUSH_SECONDS + 0.5)
-            expected = stamp_warm_ok + stamp["ok"]
-            total, rows = recorded_scans(db_path)
-            # Requests in flight when the load stopped are recorded but not counted (≤ one per
-            # connection); allow one flush interval of scans not yet written.
-            low = expected - math.ceil(stamp["rps"] * FLUSH_SECONDS)
-            recorded_ok = low <= total <= expected + CONNECTIONS and rows == total
-            print(f"machine load average after the run: {os.getloadavg()[0]:.2f} "
-                  f"(the benchmark itself adds up to ~3: two workers and the load generator)")
-            print(f"scans recorded: sum(scan_count) {total}, scan rows {rows}; successful stamp requests "
-                  f"{expected} (incl. {stamp_warm_ok} warm-up): {'ok' if recorded_ok else 'MISMATCH'}")
-        finally:
-            server.terminate()  # graceful: each worker flushes its last scans on exit
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        return 0 if recorded_ok and hello["errors"] + stamp["errors"] == 0 else 1
+        print(f"{'scan recording':<16}{'path':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+              f"{'ratio':>8}   req/s by slice")
+        for name, run in runs.items():
+            for path, r in (("/hello", run["hello"]), ("/s/<SERIAL>", run["stamp"])):
+                ratio = f"{r['rps'] / run['hello']['rps']:.2f}×" if path != "/hello" and run["hello"]["rps"] else ""
+                print(f"{name:<16}{path:<14}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
+                      f"{r['p99']:>9.1f}{ratio:>8}   {' '.join(f'{v:.0f}' for v in r['slices'])}")
+        on, off = runs["on"], runs["off"]
+        ratio = on["stamp"]["rps"] / on["hello"]["rps"] if on["hello"]["rps"] else 0.0
+        errors = sum(r[k]["errors"] for r in runs.values() for k in ("hello", "stamp"))
+        checks = [
+            (f"stamp/hello {ratio:.2f}× with recording on (target ≥ {TARGET_RATIO}×)", ratio >= TARGET_RATIO),
+            (f"stamp p99 {on['stamp']['p99']:.1f} ms with recording on (target ≤ {TARGET_P99_MS:g} ms)",
+             on["stamp"]["p99"] <= TARGET_P99_MS),
+            (f"errors {errors} (target 0)", errors == 0),
+        ]
+        for label, ok in checks:
+            print(f"{label:<58}{'met' if ok else 'MISSED'}")
+        print(f"recording's cost: stamp p99 {off['stamp']['p99']:.1f} ms off → {on['stamp']['p99']:.1f} ms on, "
+              f"p50 {off['stamp']['p50']:.1f} → {on['stamp']['p50']:.1f} ms, "
+              f"req/s {off['stamp']['rps']:.0f} → {on['stamp']['rps']:.0f} "
+              f"(hello p99 in the same runs: {off['hello']['p99']:.1f} / {on['hello']['p99']:.1f} ms)")
+        print(f"machine load average after the run: {os.getloadavg()[0]:.2f} "
+              f"(the benchmark itself adds up to ~3: two workers and the load generator)")
+        # Recording off wrote nothing; with it on, every successful request is one scan.  The
+        # last requests in flight when a wrk slice stops are answered (and recorded) but not
+        # counted: at most one per connection and slice.
+        expected = on["stamp_warm_ok"] + on["stamp"]["ok"]
+        total, rows = recorded
+        recorded_ok = expected <= total <= expected + CONNECTIONS * ROUNDS and rows == total
+        print(f"scans recorded: sum(scan_count) {total}, scan rows {rows}; successful stamp requests with "
+              f"recording on {expected} (incl. {on['stamp_warm_ok']} warm-up): {'ok' if recorded_ok else 'MISMATCH'}")
+        return 0 if recorded_ok and errors == 0 else 1
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from marketplace import create_app  # noqa: E402
-
-app = create_app()
+from wsgi import app  # noqa: E402  (the production entry point, as gunicorn serves it)
 
 
 @app.get("/hello")

@@ -52,13 +52,13 @@ def create_app(config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrate/login)
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
-    from .i18n import register_filters, select_locale
+    from .i18n import register_filters, locale_selector
     from .security import refuse_nul_bytes, set_security_headers
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(ROOT / "marketplace" / "translations"))
+    babel.init_app(app, locale_selector=locale_selector, default_translation_directories=str(ROOT / "marketplace" / "translations"))
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

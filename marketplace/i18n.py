@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.numbers import format_currency
 from flask import current_app, has_request_context, request
-from flask_babel import format_date, format_datetime, get_locale
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+from flask_babel import get_locale, get_translations
+from jinja2.ext import _make_new_gettext, _make_new_ngettext, _make_new_npgettext, _make_new_pgettext
 from flask_login import current_user
 
 LANG_COOKIE = "lang"
@@ -20,10 +26,38 @@ def select_locale() -> str:
     choice = request.cookies.get(LANG_COOKIE)
     if choice in languages:
         return choice
-    user_locale = getattr(current_user, "locale", None) if current_user else None
-    if user_locale in languages:
-        return user_locale
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    if _may_be_signed_in():
+        user_locale = getattr(current_user, "locale", None) if current_user else None
+        if user_locale in languages:
+            return user_locale
+    return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
+                          current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+@functools.lru_cache(maxsize=512)
+def _best_language(header: str, languages: tuple[str, ...], default: str) -> str:
+    """``Accept-Language`` → our language; phones send few distinct headers, so each is
+    parsed once."""
+    return parse_accept_header(header, LanguageAccept).best_match(languages) or default
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+def locale_selector() -> Locale:
+    """:func:`select_locale` as a parsed ``Locale``: Flask-Babel would otherwise parse the
+    code (and look for its data file on disk) on every request."""
+    return _parsed(select_locale())
+
+
+def _may_be_signed_in() -> bool:
+    """Only a request with a session or remember-me cookie can belong to a signed-in user:
+    the others (buyers scanning stamps, crawlers) skip loading one."""
+    cookies = request.cookies
+    return (current_app.config["SESSION_COOKIE_NAME"] in cookies
+            or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies)
 
 
 def current_language() -> str:
@@ -39,12 +73,18 @@ def vnd(amount: int | None) -> str:
 
 
 def date_vn(value: dt.date | dt.datetime | None) -> str:
-    """Dates are written dd/MM/yyyy in both languages (as on Vietnamese labels)."""
+    """Dates are written dd/MM/yyyy in both languages (as on Vietnamese labels); a moment
+    (naive = UTC) in the service's time zone, ``BABEL_DEFAULT_TIMEZONE``, with HH:mm.
+
+    Digits and separators only, the same in every locale, so no CLDR lookup is needed.
+    """
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return format_datetime(value, "dd/MM/yyyy HH:mm")
-    return format_date(value, "dd/MM/yyyy")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).strftime("%d/%m/%Y %H:%M")
+    return value.strftime("%d/%m/%Y")
 
 
 def iso_date_vn(value: str | None) -> str:
@@ -65,7 +105,31 @@ def quantity(value, language: str | None = None) -> str:
     return text.replace(".", ",") if (language or current_language()) == "vi" else text
 
 
+def bound_gettext() -> dict:
+    """Templates' ``_()``, ``gettext``… bound to this request's translations once per render.
+
+    Flask-Babel's own callables look the translations up again on every call (several
+    context lookups each), which made up a large share of rendering the stamp page; these
+    behave the same (Jinja's newstyle wrappers: autoescape, ``%(name)s`` variables).
+    """
+    return _gettext_callables(get_translations(), current_language())
+
+
+@functools.lru_cache(maxsize=16)
+def _gettext_callables(translations, language: str) -> dict:
+    # Flask-Babel keeps one translations object per locale for the app's life, so these
+    # wrappers are made once per language, not per render.
+    return {
+        "gettext": _make_new_gettext(translations.ugettext),
+        "ngettext": _make_new_ngettext(translations.ungettext),
+        "pgettext": _make_new_pgettext(translations.upgettext),
+        "npgettext": _make_new_npgettext(translations.unpgettext),
+        "current_language": lambda: language,
+    }
+
+
 def register_filters(app) -> None:
+    app.context_processor(bound_gettext)
     app.jinja_env.filters["vnd"] = vnd
     app.jinja_env.filters["date_vn"] = date_vn
     app.jinja_env.filters["qty"] = quantity

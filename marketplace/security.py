@@ -22,7 +22,10 @@ def set_security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if response.mimetype == "text/html":
         # Pages depend on the language (Accept-Language or the lang cookie) and the login.
-        response.vary.update(("Accept-Language", "Cookie"))
+        if "Vary" in headers:
+            response.vary.update(("Accept-Language", "Cookie"))
+        else:
+            headers["Vary"] = "Accept-Language, Cookie"
     return response
 
 

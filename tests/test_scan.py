@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from marketplace.extensions import db as _db
 from marketplace.models import ProductPhoto, Scan, Stamp
@@ -132,20 +133,41 @@ def bad_check(serial: str) -> str:
 
 
 class StatementCounter:
-    """Every SQL statement any engine sends while active (``before_cursor_execute``)."""
+    """Database use while active: every statement sent through SQLAlchemy
+    (``before_cursor_execute``) and, for what runs on the DBAPI cursor itself (the stamp
+    lookup), every connection taken from a pool (``checkout``): no query without one.
+    On SQLite the lookups' own SQL is heard too, through the driver's trace callback."""
 
     def __init__(self):
         self.statements: list[str] = []
+        self.checkouts = 0
 
     def _hear(self, conn, cursor, statement, parameters, context, executemany):
         self.statements.append(statement)
 
+    def _checkout(self, dbapi_connection, record, proxy):
+        self.checkouts += 1
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.set_trace_callback(self._trace)
+
+    def _checkin(self, dbapi_connection, record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.set_trace_callback(None)
+
+    def _trace(self, statement):
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            self.statements.append(statement)
+
     def __enter__(self):
         event.listen(Engine, "before_cursor_execute", self._hear)
+        event.listen(Pool, "checkout", self._checkout)
+        event.listen(Pool, "checkin", self._checkin)
         return self
 
     def __exit__(self, *exc):
         event.remove(Engine, "before_cursor_execute", self._hear)
+        event.remove(Pool, "checkout", self._checkout)
+        event.remove(Pool, "checkin", self._checkin)
 
 
 def photo_like_jpeg(width=3000, height=2000) -> bytes:
@@ -486,12 +508,12 @@ def test_ten_thousand_random_serials_find_nothing(db, world, client):
     queries_for_bad_checks = 0
     with StatementCounter() as counter:
         for serial, valid_check in candidates:
-            before = len(counter.statements)
+            before = len(counter.statements) + counter.checkouts
             response = client.get(f"/s/{serial}")
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             assert response.data == reference, serial
             if not valid_check:
-                queries_for_bad_checks += len(counter.statements) - before
+                queries_for_bad_checks += len(counter.statements) + counter.checkouts - before
     assert statuses == {404: 10_000}
     assert queries_for_bad_checks == 0
     db.session.rollback()
@@ -506,10 +528,12 @@ def test_no_database_query_for_a_bad_check(db, world, client):
         assert client.get(f"/S/{bad_check(real).lower()}").status_code == 404
         assert client.get("/S/abc").status_code == 404
         assert client.get("/s", query_string={"serial": bad_check(real)}).status_code == 404
-    assert counter.statements == []
+    assert counter.statements == [] and counter.checkouts == 0
     with StatementCounter() as counter:  # the listener does hear the lookups that do happen
         assert client.get(f"/S/{new_serials(1)[0]}").status_code == 404
-    assert any("FROM stamp" in s for s in counter.statements)
+    assert counter.checkouts >= 1
+    if db.engine.dialect.name == "sqlite":
+        assert any("FROM stamp" in s for s in counter.statements)
 
 
 def test_not_found_is_rate_limited_per_client(db, world, web):
@@ -669,3 +693,74 @@ def test_javascript_free_walk(db, world, client):
     english = client.get(switch, follow_redirects=True)  # the switch sets its cookie: that is fine
     assert english.status_code == 200 and '<html lang="en">' in html(english)
     assert "Genuine stamp" in html(english) and "<script" not in html(english)
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web, language):
+    """The stamp page is assembled from a frame cached per batch and language and a panel
+    cached per view (scan/page.py): for every kind of stamp the result must be exactly the
+    page rendered in one go, even for names that look like the frame's slots."""
+    from marketplace.scan import page
+    from marketplace.scan.facts import build_batch_facts
+
+    world.product_a.name = f"Gạo <b>nếp</b> {page.URL_SLOT[:6]} <!--x-panel--> & 100% \"sạch\""
+    batch, _, (serial, *_) = make_run(db, world, 1)
+    app = web()
+    now = dt.datetime(2025, 11, 2, 3, 4, tzinfo=dt.timezone.utc)
+    base = {"serial": serial, "serial_grouped": group_serial(serial, " "), "status": "active", "recalled": False,
+            "recall_reason": "", "recalled_at": None, "scans": 1, "first_scan_at": now,
+            "first_scan_province": None, "suspicious": False}
+    views = [base, dict(base, scans=3), dict(base, scans=3, first_scan_province="Thanh Hóa"),
+             dict(base, scans=9, suspicious=True), dict(base, status="void"), dict(base, status="issued"),
+             dict(base, recalled=True, recall_reason="Nhiễm <nấm> mốc & ẩm", recalled_at=now),
+             dict(base, serial=new_serials(1)[0])]
+    with app.test_request_context(f"/s/{serial}", headers={"Accept-Language": language}):
+        facts = build_batch_facts(_db.session, batch.id, app.config["PUBLIC_BASE_URL"])
+        frame = page.render_frame(facts)
+        assert page.PANEL_SLOT in frame and page.URL_SLOT in frame
+        panels = set()
+        for view in views:
+            view = dict(view, serial_grouped=group_serial(view["serial"], " "))
+            whole = page.render_whole(facts, view)
+            assert page.fill(frame, view) == whole
+            assert page.fill(frame, view) == whole  # from the panel cache this time
+            assert page._TOKEN not in whole and "&lt;b&gt;nếp&lt;/b&gt;" in whole
+            assert f'lang="{language}"' in whole
+            panels.add(page.render_panel(view))
+        assert len(panels) == len(views) - 1  # the other serial shares the first view's panel
+
+
+def test_write_scans_batches_counters_provinces_and_rows(db, world):
+    """The recorder's batch write on its own: several scans per stamp, provinces mixed within
+    a batch and across batches, and more stamps than one statement carries."""
+    from marketplace.scan.recorder import ROWS_PER_STATEMENT, write_scans
+
+    _, _, serials = make_run(db, world, 2 * ROWS_PER_STATEMENT + 7)
+    ids = dict(db.session.execute(select(Stamp.serial, Stamp.id)).all())
+    a, b, c, *rest = (ids[s] for s in serials)
+    t0 = dt.datetime(2025, 11, 1, 2, 0, tzinfo=dt.timezone.utc)
+    minute = dt.timedelta(minutes=1)
+    batch = [(a, t0 + minute, None, "zalo"), (a, t0, 38, "chrome"), (a, t0 + 2 * minute, 38, "chrome"),
+             (b, t0, 38, "safari"), (b, t0 + minute, 1, "safari"), (c, t0, 38, "other")]
+    batch += [(i, t0, None, "chrome") for i in rest]
+    write_scans(db.session.connection(), batch)
+    db.session.expire_all()
+    stamp = lambda i: db.session.get(Stamp, i)  # noqa: E731
+    assert (stamp(a).scan_count, stamp(a).first_scan_at, stamp(a).first_scan_province,
+            stamp(a).other_province_seen) == (3, t0, 38, False)
+    assert (stamp(b).scan_count, stamp(b).first_scan_province, stamp(b).other_province_seen) == (2, 38, True)
+    assert all(stamp(i).scan_count == 1 and stamp(i).first_scan_at == t0 for i in rest)
+    # A later batch: the same province keeps c clean, another one flags it; counts add up.
+    write_scans(db.session.connection(), [(c, t0 + 9 * minute, 38, "chrome"), (a, t0 + 9 * minute, None, "zalo")])
+    db.session.expire_all()
+    assert (stamp(c).scan_count, stamp(c).first_scan_at, stamp(c).other_province_seen) == (2, t0, False)
+    assert stamp(a).scan_count == 4 and stamp(a).first_scan_at == t0
+    write_scans(db.session.connection(), [(c, t0 + 10 * minute, 1, "chrome")])
+    db.session.expire_all()
+    assert stamp(c).other_province_seen is True and stamp(c).first_scan_province == 38
+    rows = db.session.execute(select(Scan.stamp_id, Scan.scanned_at, Scan.province_code, Scan.agent_family)
+                              .where(Scan.stamp_id.in_([a, b])).order_by(Scan.id)).all()
+    assert [tuple(r) for r in rows] == [(a, t0 + minute, None, "zalo"), (a, t0, 38, "chrome"),
+                                        (a, t0 + 2 * minute, 38, "chrome"), (b, t0, 38, "safari"),
+                                        (b, t0 + minute, 1, "safari"), (a, t0 + 9 * minute, None, "zalo")]
+    assert db.session.scalar(select(_db.func.count()).select_from(Scan)) == len(batch) + 3

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
-from .. import geo
+from .. import geo, rawsql
 from ..models import Batch, Certification, Product
 from ..models.base import local_today
 
@@ -27,8 +27,7 @@ DIARY_KINDS = ("seeding", "harvest", "processing", "packing", "inspection", "shi
 
 _LOOKUP = text(
     "SELECT s.id, s.status, s.scan_count, s.first_scan_at, s.first_scan_province, s.other_province_seen, "
-    "b.id AS batch_id, b.status AS batch_status, b.recall_reason, b.recalled_at, b.updated_at AS batch_updated, "
-    "p.updated_at AS product_updated, pr.updated_at AS producer_updated, p.status AS product_status "
+    "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at "
     "FROM stamp s JOIN batch b ON b.id = s.batch_id JOIN product p ON p.id = b.product_id "
     "JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
 )
@@ -52,21 +51,50 @@ class StampState:
 def _aware(value):
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite through text(): ISO text
+    if isinstance(value, str):  # SQLite through the DBAPI: naive UTC as ISO text
         value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def stamp_state(session, serial: str) -> StampState | None:
-    row = session.execute(_LOOKUP, {"serial": serial}).first()
+def _stamp(value) -> str:
+    """``updated_at`` as one text form on both paths (SQLite text, PostgreSQL datetime, ORM)."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def batch_cache_key(batch: Batch) -> tuple:
+    product = batch.product
+    return (batch.id, _stamp(batch.updated_at), _stamp(product.updated_at), _stamp(product.producer.updated_at))
+
+
+def stamp_state(engine, serial: str) -> StampState | None:
+    """The per-scan facts in one indexed query, straight on a pooled DBAPI connection.
+
+    The stamp page is the busiest page of the service: going through the ORM session (and
+    SQLAlchemy's transaction events) cost it ~10× this query, so it reads with the driver's
+    cursor.  On SQLite the connection runs in autocommit (``extensions._sqlite_on_connect``):
+    a single SELECT needs no transaction; on PostgreSQL the pool rolls back on return.
+    """
+    sql, order = rawsql.prepare(_LOOKUP, engine.dialect)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, rawsql.bind(order, {"serial": serial}))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()  # back to the pool
     if row is None:
         return None
     return StampState(
-        id=row.id, status=row.status, scan_count=row.scan_count, first_scan_at=_aware(row.first_scan_at),
-        first_scan_province=row.first_scan_province, other_province_seen=bool(row.other_province_seen),
-        batch_id=row.batch_id, batch_status=row.batch_status, recall_reason=row.recall_reason or "",
-        recalled_at=_aware(row.recalled_at),
-        cache_key=(row.batch_id, str(row.batch_updated), str(row.product_updated), str(row.producer_updated)),
+        id=row[0], status=row[1], scan_count=row[2], first_scan_at=_aware(row[3]), first_scan_province=row[4],
+        other_province_seen=bool(row[5]), batch_id=row[6], batch_status=row[7], recall_reason=row[8] or "",
+        recalled_at=_aware(row[9]), cache_key=(row[6], _stamp(row[10]), _stamp(row[11]), _stamp(row[12])),
     )
 
 
@@ -110,30 +138,43 @@ def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
 
 
 class FactsCache:
+    """Batch facts and HTML rendered from them (per language), keyed by the batch's cache key.
+
+    An entry lives at most ``ttl`` seconds (OCOP and certificate validity follow the
+    calendar) and the key changes with any edit of the batch, product or producer, so an
+    edit shows on the next scan.
+    """
+
     def __init__(self, ttl: float = TTL, size: int = CACHE_SIZE):
         self.ttl, self.size = ttl, size
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session, state: StampState, base_url: str) -> dict:
-        return self._get(session, state.cache_key, state.batch_id, base_url)
+        return self._entry(session, state.cache_key, base_url)[0]
 
     def get_for_batch(self, session, batch: Batch, base_url: str) -> dict:
-        product = batch.product
-        key = (batch.id, str(batch.updated_at.replace(tzinfo=None)), str(product.updated_at.replace(tzinfo=None)),
-               str(product.producer.updated_at.replace(tzinfo=None)))
-        return self._get(session, key, batch.id, base_url)
+        return self._entry(session, batch_cache_key(batch), base_url)[0]
 
-    def _get(self, session, key: tuple, batch_id: int, base_url: str) -> dict:
+    def fragment(self, session, key: tuple, base_url: str, variant, render) -> str:
+        """``render(facts)`` for this batch, computed once per entry and ``variant`` (the
+        caller's name for what else the result depends on, e.g. the language)."""
+        facts, fragments = self._entry(session, key, base_url)
+        html = fragments.get(variant)
+        if html is None:
+            html = fragments[variant] = render(facts)
+        return html
+
+    def _entry(self, session, key: tuple, base_url: str) -> tuple[dict, dict]:
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
             if hit and now - hit[0] < self.ttl:
                 self._data.move_to_end(key)
-                return hit[1]
-        facts = build_batch_facts(session, batch_id, base_url)
+                return hit[1], hit[2]
+        entry = (now, build_batch_facts(session, key[0], base_url), {})
         with self._lock:
-            self._data[key] = (now, facts)
+            self._data[key] = entry
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
-        return facts
+        return entry[1], entry[2]

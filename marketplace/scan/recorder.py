@@ -13,10 +13,9 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 
-from sqlalchemy import text
-
+from .. import rawsql
 from ..extensions import WRITER
 
 log = logging.getLogger("marketplace.scan")
@@ -37,40 +36,65 @@ def agent_family(user_agent: str | None) -> str:
     return "other"
 
 
-_UPDATE = text(
-    "UPDATE stamp SET scan_count = scan_count + :n, "
-    "first_scan_at = COALESCE(first_scan_at, :first_at), "
-    "other_province_seen = other_province_seen OR (first_scan_province IS NOT NULL AND :other = 1) "
-    "     OR (first_scan_province IS NULL AND :distinct_provinces > 1), "
-    "first_scan_province = COALESCE(first_scan_province, :first_province) "
-    "WHERE id = :stamp_id"
+ROWS_PER_STATEMENT = 500  # × 7 parameters: well inside SQLite's 32,766
+
+# One statement writes many stamps' counters: ``v`` holds a row per stamp (VALUES columns
+# are named column1… on SQLite and PostgreSQL alike).  Expressions on the right read the row
+# as it was, so ``first_scan_province`` there is the stored one.  A stamp seen in a province
+# other than its first one is flagged; so is one whose first scans already span two.
+_UPDATE = (
+    "UPDATE stamp SET scan_count = scan_count + v.column2, "
+    "first_scan_at = COALESCE(first_scan_at, v.column3), "
+    "other_province_seen = CASE WHEN other_province_seen THEN other_province_seen "
+    "  WHEN first_scan_province IS NOT NULL "
+    "   AND (first_scan_province <> v.column5 OR first_scan_province <> v.column6) THEN TRUE "
+    "  WHEN first_scan_province IS NULL AND v.column7 > 1 THEN TRUE ELSE FALSE END, "
+    "first_scan_province = COALESCE(first_scan_province, v.column4) "
+    "FROM (VALUES {rows}) AS v WHERE stamp.id = v.column1"
 )
-_INSERT = text("INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family) "
-               "VALUES (:stamp_id, :scanned_at, :province_code, :agent_family)")
+# Integers cast so PostgreSQL types a column of NULLs (no province known) as one too.
+_UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER), " \
+              "CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
+_INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family) VALUES {rows}"
+_INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p})"
 
 
-def _timestamp(connection, moment: dt.datetime):
-    """Raw SQL bypasses UTCDateTime: SQLite stores naive UTC text, PostgreSQL takes aware values."""
-    moment = moment.astimezone(dt.timezone.utc)
-    return moment.replace(tzinfo=None) if connection.dialect.name == "sqlite" else moment
+def _chunks(items: list, size: int = ROWS_PER_STATEMENT):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def write_scans(connection, scans: list[tuple[int, dt.datetime, int | None, str]]) -> None:
-    """Write a batch of scans: one UPDATE per stamp, all scan rows in one executemany."""
+    """Write a batch of scans: the counters of every stamp in one UPDATE … FROM (VALUES …)
+    and the scan rows in one multi-row INSERT (per ``ROWS_PER_STATEMENT``).
+
+    Runs on the DBAPI cursor of ``connection``, inside its transaction, because it runs in
+    the processes that serve scans: SQLAlchemy's bind processing, or the driver's
+    executemany (which hands the GIL back and forth once per row), slowed the stamp page
+    as much as the writes themselves.
+    """
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
     by_stamp: dict[int, list] = defaultdict(list)
     for scan in scans:
         by_stamp[scan[0]].append(scan)
+    updates = []
     for stamp_id, items in by_stamp.items():
-        provinces = {p for _, _, p, _ in items if p is not None}
-        first_province = next((p for _, _, p, _ in items if p is not None), None)
-        stored = connection.execute(text("SELECT first_scan_province FROM stamp WHERE id = :id"),
-                                    {"id": stamp_id}).scalar()
-        other = 1 if stored is not None and any(p != stored for p in provinces) else 0
-        connection.execute(_UPDATE, {"n": len(items), "first_at": _timestamp(connection, min(i[1] for i in items)),
-                                     "first_province": first_province, "other": other,
-                                     "distinct_provinces": len(provinces), "stamp_id": stamp_id})
-    connection.execute(_INSERT, [{"stamp_id": s, "scanned_at": _timestamp(connection, t), "province_code": p,
-                                  "agent_family": a} for s, t, p, a in scans])
+        provinces = [p for _, _, p, _ in items if p is not None]
+        updates.append((stamp_id, len(items), rawsql.timestamp(dialect, min(i[1] for i in items)),
+                        provinces[0] if provinces else None, min(provinces) if provinces else None,
+                        max(provinces) if provinces else None, len(set(provinces))))
+    rows = [(s, rawsql.timestamp(dialect, t), p, a) for s, t, p, a in scans]
+    cursor = connection.connection.cursor()
+    try:
+        for chunk in _chunks(updates):
+            cursor.execute(_UPDATE.format(rows=", ".join([_UPDATE_ROW.format(p=mark)] * len(chunk))),
+                           [value for row in chunk for value in row])
+        for chunk in _chunks(rows):
+            cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
+                           [value for row in chunk for value in row])
+    finally:
+        cursor.close()
 
 
 class ScanRecorder:
@@ -78,6 +102,7 @@ class ScanRecorder:
         self._engine_getter = engine_getter
         self.interval = interval
         self._pending: list = []
+        self._counts: Counter = Counter()  # stamp id -> scans in _pending (read by every page)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -85,16 +110,18 @@ class ScanRecorder:
     def record(self, stamp_id: int, when: dt.datetime, province: int | None, agent: str) -> None:
         with self._lock:
             self._pending.append((stamp_id, when, province, agent))
+            self._counts[stamp_id] += 1
         if self.interval > 0 and self._thread is None:
             self._start()
 
     def pending_for(self, stamp_id: int) -> int:
         with self._lock:
-            return sum(1 for s in self._pending if s[0] == stamp_id)
+            return self._counts.get(stamp_id, 0)
 
     def flush(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, []
+            self._counts.clear()
         if not batch:
             return 0
         try:
@@ -110,6 +137,7 @@ class ScanRecorder:
             log.exception("writing %d scans failed; will retry", len(batch))
             with self._lock:
                 self._pending[:0] = batch
+                self._counts.update(scan[0] for scan in batch)
             return 0
         return len(batch)
 

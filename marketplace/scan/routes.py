@@ -1,21 +1,20 @@
 """The stamp page: what a buyer sees after pointing a phone at a stamp (DESIGN.md §5)."""
 from __future__ import annotations
 
-import datetime as dt
-
 import json
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
-
-from .. import geo
+from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
 from flask_limiter.util import get_remote_address
 from limits import parse as parse_limit
 
+from .. import geo
 from ..extensions import db, limiter
+from ..i18n import current_language
 from ..models import Batch
 from ..models.base import utcnow
-from ..trace.epcis import batch_epcis_document
 from ..stamps.serials import InvalidSerial, group_serial, normalize
+from ..trace.epcis import batch_epcis_document
+from . import page
 from .facts import FactsCache, stamp_state
 from .recorder import ScanRecorder, agent_family
 
@@ -43,17 +42,19 @@ def _not_found():
     item = parse_limit(current_app.config["SCAN_NOT_FOUND_RATE"])
     if current_app.config.get("RATELIMIT_ENABLED", True) and not limiter.limiter.hit(
             item, "scan-not-found", get_remote_address()):
-        response = current_app.make_response((render_template("scan/not_found.html", here="/"), 429))
+        response = current_app.make_response((page.render("scan/not_found.html", here="/"), 429))
         response.headers["Retry-After"] = str(item.get_expiry())
         return _headers(response)
-    response = current_app.make_response((render_template("scan/not_found.html", here="/"), 404))
+    response = current_app.make_response((page.render("scan/not_found.html", here="/"), 404))
     return _headers(response)
 
 
 def _headers(response):
-    response.headers["Referrer-Policy"] = "no-referrer"  # serials never leak through outbound links
-    response.headers["Cache-Control"] = "no-store"
-    response.vary.update(("Accept-Language", "Accept"))
+    headers = response.headers
+    headers["Referrer-Policy"] = "no-referrer"  # serials never leak through outbound links
+    headers["Cache-Control"] = "no-store"
+    # The language comes from Accept-Language or the lang cookie; JSON from Accept.
+    headers["Vary"] = "Accept, Accept-Language, Cookie"
     return response
 
 
@@ -70,12 +71,13 @@ def _province_from_request() -> int | None:
 
 @bp.route("/s/<path:serial>", methods=["GET", "HEAD"])
 @bp.route("/S/<path:serial>", methods=["GET", "HEAD"])
+@limiter.exempt  # no blanket limits here (there are none app-wide); unknown serials count in _not_found
 def stamp(serial: str):
     try:
         serial = normalize(serial)  # the check symbol is verified before any query
     except InvalidSerial:
         return _not_found()
-    state = stamp_state(db.session, serial)
+    state = stamp_state(db.engine, serial)
     if state is None:
         return _not_found()
     now = utcnow()
@@ -85,7 +87,8 @@ def stamp(serial: str):
     recording = request.method == "GET" and current_app.config["SCAN_RECORDING"]
     if recording:
         rec.record(state.id, now, province, agent_family(request.headers.get("User-Agent")))
-    facts = _facts.get(db.session, state, current_app.config["PUBLIC_BASE_URL"])
+    base_url = current_app.config["PUBLIC_BASE_URL"]
+    facts = _facts.get(db.session, state, base_url)
     scans = state.scan_count + pending + (1 if recording else 0)
     first_at = state.first_scan_at or now
     first_province = state.first_scan_province or province
@@ -95,7 +98,8 @@ def stamp(serial: str):
     view = {
         "serial": serial, "serial_grouped": group_serial(serial, " "), "status": state.status,
         "recalled": state.batch_status == "recalled", "recall_reason": state.recall_reason,
-        "recalled_at": state.recalled_at, "scans": scans, "first_scan_at": first_at,
+        "recalled_at": state.recalled_at, "scans": scans,
+        "first_scan_at": first_at.replace(second=0, microsecond=0),  # the page shows minutes
         "first_scan_province": geo.province(first_province).short if geo.province(first_province) else None,
         "suspicious": suspicious and state.status == "active",
     }
@@ -104,7 +108,8 @@ def stamp(serial: str):
                                   "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = jsonify(body)
     else:
-        response = current_app.make_response(render_template("scan/stamp.html", f=facts, v=view, here=request.path))
+        frame = _facts.fragment(db.session, state.cache_key, base_url, ("stamp", current_language()), page.render_frame)
+        response = current_app.response_class(page.fill(frame, view), mimetype="text/html")
     if recording and rec.interval == 0:
         rec.flush()  # synchronous mode (tests, or a deployment that wants it)
     return _headers(response)
@@ -134,14 +139,15 @@ def batch(batch_id: int):
     found = db.session.get(Batch, batch_id)
     if found is None:
         abort(404)
-    facts = _facts.get_for_batch(db.session, found, current_app.config["PUBLIC_BASE_URL"])
+    base_url = current_app.config["PUBLIC_BASE_URL"]
+    facts = _facts.get_for_batch(db.session, found, base_url)
     recall = {"recalled": found.is_recalled, "reason": found.recall_reason if found.is_recalled else "",
               "recalled_at": found.recalled_at.isoformat() if found.recalled_at else None}
     if request.accept_mimetypes.best == "application/json":
         response = jsonify(dict(facts, recall=recall))
     else:
-        response = current_app.make_response(render_template(
-            "scan/batch.html", f=facts, batch=found, recall=recall, here=request.path))
+        response = current_app.response_class(page.render(
+            "scan/batch.html", f=facts, batch=found, recall=recall, here=request.path), mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
     response.vary.update(("Accept-Language", "Accept"))
     return response
