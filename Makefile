@@ -40,6 +40,7 @@ bench: $(VENV)/.dev translations
 	$(BIN)/python bench/stamps.py
 	$(BIN)/python bench/labels.py
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/feeds.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

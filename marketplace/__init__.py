@@ -80,6 +80,9 @@ def register_extensions(app: Flask) -> None:
     from .vocab import register_labels
 
     register_labels(app)
+    from .feeds.admin import register as register_exchange_pages
+
+    register_exchange_pages(app)
     app.before_request(refuse_nul_bytes)
     app.after_request(set_security_headers)
 
@@ -90,6 +93,9 @@ def register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
+    from .feeds import admin as feeds_admin  # noqa: F401  (adds the exchange pages to the admin blueprint)
+    from .feeds import outbox  # noqa: F401  (writes deliveries with every product change)
+    from .feeds.routes import bp as feeds_bp
     from .resolver import bp as resolver_bp
     from .scan.routes import bp as scan_bp
     from .stamps.routes import bp as stamps_bp
@@ -102,4 +108,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trace_bp, url_prefix="/dashboard")
     app.register_blueprint(stamps_bp, url_prefix="/dashboard")
     app.register_blueprint(scan_bp)
+    app.register_blueprint(feeds_bp)
     app.register_blueprint(resolver_bp)

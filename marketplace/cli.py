@@ -75,12 +75,16 @@ def db_empty_command() -> None:
 
 
 def register_cli(app) -> None:
+    from .feeds.cli import exchange_cli, feed_cli, worker_command
     from .stamps.cli import stamps_cli
     from .trace.cli import batches_cli, trace_cli
 
     app.cli.add_command(batches_cli)
     app.cli.add_command(trace_cli)
     app.cli.add_command(stamps_cli)
+    app.cli.add_command(feed_cli)
+    app.cli.add_command(exchange_cli)
+    app.cli.add_command(worker_command)
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(db_empty_command)

@@ -42,9 +42,12 @@ def load_config(app, overrides: dict | None) -> None:
         # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust
         # (0: none).  Without it every client looks like the proxy to the rate limits.
         PROXY_COUNT=0,
-        PUSH_RETRY_BASE_SECONDS=5,
-        PUSH_RETRY_CAP_SECONDS=300,
-        PUSH_ALLOW_PRIVATE=False,
+        PUSH_RETRY_BASE_SECONDS=5,       # first retry after ~5 s, doubling…
+        PUSH_RETRY_CAP_SECONDS=300,      # …up to 5 minutes between attempts
+        PUSH_GIVE_UP_SECONDS=3 * 24 * 3600,  # then dead after 3 days of failures
+        PUSH_TIMEOUT_SECONDS=15,
+        PUSH_LEASE_SECONDS=60,           # a claimed delivery comes back after this (killed worker)
+        PUSH_ALLOW_PRIVATE=False,        # loopback/private endpoints (tests, local receivers)
         SCAN_CLONE_THRESHOLD=5,
         SCAN_RECORDING=True,             # off only to measure what recording costs (bench)
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
@@ -78,9 +81,13 @@ def load_config(app, overrides: dict | None) -> None:
     for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY"):
         if env.get(name):
             cfg[name] = env[name]
-    for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):
+    for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):
         if env.get(name):
             cfg[name] = int(env[name])
+    for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "PUSH_GIVE_UP_SECONDS", "PUSH_TIMEOUT_SECONDS",
+                 "PUSH_LEASE_SECONDS"):
+        if env.get(name):
+            cfg[name] = float(env[name])
     if env.get("PUSH_ALLOW_PRIVATE"):
         cfg["PUSH_ALLOW_PRIVATE"] = _bool(env["PUSH_ALLOW_PRIVATE"])
     if env.get("SCAN_RECORDING"):

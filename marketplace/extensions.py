@@ -37,6 +37,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITER = "marketplace_writer"  # set in Connection.info by code that writes during a GET
+READER = "marketplace_reader"  # set by code that only reads outside a request (feed streams)
 
 
 @event.listens_for(Engine, "connect")
@@ -59,13 +60,15 @@ def _sqlite_on_begin(conn):
 
     A deferred transaction that reads and then writes fails with "database is locked" when
     another writer got there first; IMMEDIATE takes the write lock up front and waits
-    (``busy_timeout``) instead.  Transactions opened while handling a safe (GET/HEAD) request
-    only read and stay deferred, so readers never queue behind writers.  Everything else (POST
+    (``busy_timeout``) instead.  Transactions opened while handling a safe (GET/HEAD) request,
+    or on a connection marked ``READER``, only read and stay deferred, so readers never queue
+    behind writers.  Everything else (POST
     requests, CLI commands, the worker) is treated as a writer.
     """
     if conn.dialect.name != "sqlite":
         return
-    if has_request_context() and request.method in SAFE_METHODS and not conn.info.get(WRITER):
+    if conn.info.get(READER) or (
+            has_request_context() and request.method in SAFE_METHODS and not conn.info.get(WRITER)):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

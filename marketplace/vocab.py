@@ -38,6 +38,8 @@ EVENT_KIND_LABELS = {
 }
 BATCH_STATUS_LABELS = {"open": _l("Đang mở"), "closed": _l("Đã đóng"), "recalled": _l("Đã thu hồi")}
 STAMP_STATUS_LABELS = {"issued": _l("Đã phát hành"), "active": _l("Đang dùng"), "void": _l("Đã hủy")}
+DELIVERY_STATUS_LABELS = {"pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"),
+                          "superseded": _l("Đã thay bằng bản mới")}
 # Messages for the codes of TraceError / StampError (domain refusals shown to users).
 DOMAIN_ERRORS = {
     "lot_taken": _l("Sản phẩm này đã có lô với mã này."),
@@ -64,6 +66,18 @@ def _lookup(table):
     return lambda code: str(table.get(code, code))
 
 
+def _exchange_name(code, fallback=""):
+    from .feeds.profiles import exchange_name
+
+    return exchange_name(code, fallback)
+
+
+def _profile_of(exchange):
+    from .feeds.profiles import profile_of
+
+    return profile_of(exchange)
+
+
 def register_labels(app) -> None:
     from . import geo
     from .i18n import current_language
@@ -74,6 +88,9 @@ def register_labels(app) -> None:
         issuer_level_label=_lookup(ISSUER_LEVELS), place_name=geo.place_name,
         event_kind_label=_lookup(EVENT_KIND_LABELS), batch_status_label=_lookup(BATCH_STATUS_LABELS),
         stamp_status_label=_lookup(STAMP_STATUS_LABELS),
+        delivery_status_label=_lookup(DELIVERY_STATUS_LABELS),
+        exchange_formats=lambda exchange: _profile_of(exchange).formats,
+        exchange_name=_exchange_name,
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
 

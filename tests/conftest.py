@@ -59,8 +59,12 @@ def database_template(tmp_path_factory):
         yield {"kind": "sqlite", "path": path}
 
 
-# Tables whose rows come from migrations (seed data); kept across tests.
-SEEDED_TABLES = {"alembic_version", "product_group"}
+# Tables whose rows come from migrations (seed data); kept across tests, their columns that
+# tests change put back as the migration left them.
+SEEDED_TABLES = {"alembic_version", "product_group", "exchange"}
+SEEDED_RESETS = ("UPDATE exchange SET profile = NULL, feed_token_hash = NULL, feed_token_created_at = NULL, "
+                 "endpoint_url = '', enabled = FALSE, secret = NULL, previous_secret = NULL, "
+                 "previous_secret_until = NULL",)
 
 
 def _truncate(url: str) -> None:
@@ -71,6 +75,8 @@ def _truncate(url: str) -> None:
         names = ", ".join(f'"{t}"' for t in tables if t not in SEEDED_TABLES)
         if names:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for statement in SEEDED_RESETS:
+            conn.execute(text(statement))
     engine.dispose()
 
 

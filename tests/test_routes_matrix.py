@@ -109,6 +109,16 @@ ENTRIES = {
     "resolver.compressed": (lambda w: "/" + compress({"01": with_gtin(w.published_a, "08936045100912")}),
                             {"GET": ok(PUBLIC, 307)}),
     "resolver.description": (lambda w: "/.well-known/gs1resolver", {"GET": PUBLIC}),
+    "admin.exchanges": (lambda w: "/admin/exchanges", {"GET": OFFICER}),
+    "admin.exchange": (lambda w: "/admin/exchanges/postmart", {"GET": OFFICER, "POST": ok(OFFICER, 302)}),
+    "admin.exchange_token": (lambda w: "/admin/exchanges/postmart/token", {"POST": OFFICER}),
+    "admin.exchange_secret": (lambda w: "/admin/exchanges/postmart/secret", {"POST": OFFICER}),
+    "admin.exchange_profile": (lambda w: "/admin/exchanges/postmart/profile", {"POST": ok(OFFICER, 422)}),
+    "admin.exchange_push": (lambda w: "/admin/exchanges/postmart/push", {"POST": ok(OFFICER, 302)}),
+    "admin.deliveries": (lambda w: "/admin/deliveries", {"GET": OFFICER}),
+    "admin.replay_delivery": (lambda w: f"/admin/deliveries/{w.delivery.id}/replay", {"POST": ok(OFFICER, 302)}),
+    # Pull feeds answer to the exchange's bearer token, never to a login.
+    "feeds.feed": (lambda w: "/feeds/thanhhoa.json", {"GET": dict.fromkeys(ROLES, 401)}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),
@@ -146,7 +156,8 @@ def test_every_route_has_an_entry():
 
 @pytest.fixture
 def rich_world(world, app, db):
-    """The world plus one photo, certification and OCOP recognition belonging to producer A."""
+    """The world plus one photo, certification and OCOP recognition belonging to producer A,
+    its batch and stamps, and a dead delivery to Postmart."""
     import datetime as dt
 
     upload = Path(app.config["UPLOAD_DIR"])
@@ -164,7 +175,18 @@ def rich_world(world, app, db):
     db.session.commit()
     world.photo, world.cert, world.ocop, world.staff_a = photo, cert, ocop, staff
     add_trace(db.session, world)
+    add_dead_delivery(db.session, world)
     return world
+
+
+def add_dead_delivery(session, world):
+    from marketplace.models import Delivery, Exchange
+
+    postmart = session.scalar(select(Exchange).where(Exchange.code == "postmart"))
+    world.delivery = Delivery(exchange=postmart, product=world.published_a, version=1, status="dead",
+                              last_error="HTTP 500", attempts=3)
+    session.add(world.delivery)
+    session.commit()
 
 
 def add_trace(session, world):
@@ -294,6 +316,7 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
         db.session.add_all([w.photo, w.cert, w.ocop])
         db.session.commit()
         add_trace(db.session, w)
+        add_dead_delivery(db.session, w)
 
         role = _allowed_role(endpoint)
         client = app.test_client()

@@ -143,6 +143,8 @@ def create_producer(session, data: dict, *, cooperative: Producer | None = None)
 
 # What an officer checked when approving: a producer changes these only through an officer.
 LOCKED_AFTER_APPROVAL = ("kind", "name", "tax_code")
+# What of a producer the catalogue items (feeds, pushes) show.
+LISTED_PRODUCER_FIELDS = ("kind", "name", "tax_code", "phone", "address_line", "province_code", "ward_code")
 
 
 def update_producer(session, producer: Producer, data: dict) -> None:
@@ -153,13 +155,15 @@ def update_producer(session, producer: Producer, data: dict) -> None:
     elif producer.status == ProducerStatus.rejected.value:
         producer.status = ProducerStatus.pending.value
     renamed = "name" in data and data["name"] != producer.name
+    listed = any(field in data and data[field] != getattr(producer, field) for field in LISTED_PRODUCER_FIELDS)
     for field in PRODUCER_FIELDS:
         if field in data:
             setattr(producer, field, data[field])
-    if renamed:
-        for product in producer.products:
+    for product in producer.products:
+        if renamed:
             _refresh_search(session, product)
-            touch(product)
+        if renamed or (listed and product.published_at is not None):
+            touch(product)  # the producer is part of every catalogue item of theirs
 
 
 REVIEW_OUTCOMES = {"approve": ProducerStatus.approved, "reject": ProducerStatus.rejected,
@@ -168,9 +172,14 @@ REVIEW_OUTCOMES = {"approve": ProducerStatus.approved, "reject": ProducerStatus.
 
 def review_producer(producer: Producer, decision: str, note: str = "") -> None:
     """Approve, reject or suspend a producer; only approved producers' products are public."""
+    changed = producer.status != REVIEW_OUTCOMES[decision].value
     producer.status = REVIEW_OUTCOMES[decision].value
     producer.review_note = note
     producer.reviewed_at = utcnow()
+    if changed:  # their products enter or leave the public catalogue (and the exchanges)
+        for product in producer.products:
+            if product.published_at is not None:
+                touch(product)
 
 
 def default_valid_until(decision_date: dt.date) -> dt.date:

@@ -79,6 +79,9 @@ def recall_batch(batch: Batch, reason: str, user=None) -> None:
     batch.recall_reason = reason
     batch.recalled_at = batch.updated_at = utcnow()
     batch.recalled_by_id = getattr(user, "id", None)
+    # The recall is part of the product's catalogue item: a new version, pushed to exchanges.
+    batch.product.version += 1
+    batch.product.updated_at = batch.recalled_at
 
 
 # ---- the diary ------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Officers' pages for the exchanges (under ``/admin``): settings, tokens and secrets shown
+once, the profile mapping, pre-flight refusals and the deliveries (DESIGN.md §7)."""
+from __future__ import annotations
+
+import json
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ..access import officer_required
+from ..admin.routes import bp
+from ..extensions import db
+from ..models import Delivery, DeliveryStatus, Exchange
+from . import push, worker
+from .forms import ProfileForm, PushSettingsForm
+from .profiles import profile_of, shipped
+from .service import all_exchanges, configure_push, enqueue_all, preflight
+
+DELIVERY_PAGE = 100
+
+
+def register(app) -> None:
+    """``exchange_listing(product)`` for the product pages of producers and officers."""
+    from .service import listing
+
+    app.jinja_env.globals["exchange_listing"] = lambda product: listing(
+        db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"])
+
+
+def _exchange_or_404(code: str) -> Exchange:
+    exchange = db.session.scalars(select(Exchange).where(Exchange.code == code)).first()
+    if exchange is None:
+        abort(404)
+    return exchange
+
+
+def _counts() -> dict:
+    counts: dict = {}
+    for exchange_id, status, n in db.session.execute(
+            select(Delivery.exchange_id, Delivery.status, func.count()).group_by(Delivery.exchange_id, Delivery.status)):
+        counts.setdefault(exchange_id, {})[status] = n
+    return counts
+
+
+@bp.route("/exchanges")
+@officer_required
+def exchanges():
+    found = all_exchanges(db.session)
+    refused = preflight(db.session, found, base_url=current_app.config["PUBLIC_BASE_URL"])
+    return render_template("admin/exchanges.html", exchanges=found, counts=_counts(), refused=refused)
+
+
+def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=None, shown=None, status=200):
+    settings_form = settings_form or PushSettingsForm(obj=exchange)
+    profile_form = profile_form or ProfileForm(data={"profile": json.dumps(profile_of(exchange).as_dict(),
+                                                                           ensure_ascii=False, indent=2)})
+    refused = [r for r in preflight(db.session, [exchange], base_url=current_app.config["PUBLIC_BASE_URL"])]
+    return render_template("admin/exchange.html", exchange=exchange, settings_form=settings_form,
+                           profile_form=profile_form, action_form=FlaskForm(), refused=refused,
+                           counts=_counts().get(exchange.id, {}), shown=shown,
+                           edited=exchange.profile is not None), status
+
+
+@bp.route("/exchanges/<code>", methods=["GET", "POST"])
+@officer_required
+def exchange(code: str):
+    exchange = _exchange_or_404(code)
+    form = PushSettingsForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _render_exchange(exchange, settings_form=form, status=422)
+        try:
+            generated = configure_push(exchange, endpoint=form.endpoint_url.data, enabled=form.enabled.data,
+                                       allow_private=current_app.config["PUSH_ALLOW_PRIVATE"])
+        except push.EndpointRefused as exc:
+            db.session.rollback()
+            form.endpoint_url.errors.append(_("Địa chỉ không dùng được: %(reason)s", reason=exc.reason))
+            return _render_exchange(exchange, settings_form=form, status=422)
+        db.session.commit()
+        if generated:
+            flash(_("Đã lưu. Khóa ký mới được tạo (chỉ hiện một lần bên dưới)."), "success")
+            return _render_exchange(exchange, shown={"kind": "secret", "value": generated})
+        flash(_("Đã lưu cài đặt của sàn."), "success")
+        return redirect(url_for("admin.exchange", code=code))
+    return _render_exchange(exchange)
+
+
+@bp.route("/exchanges/<code>/token", methods=["POST"])
+@officer_required
+def exchange_token(code: str):
+    exchange = _exchange_or_404(code)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    token = exchange.new_feed_token()
+    db.session.commit()
+    flash(_("Mã truy cập feed mới đã được tạo; mã cũ không còn dùng được."), "success")
+    return _render_exchange(exchange, shown={"kind": "token", "value": token})
+
+
+@bp.route("/exchanges/<code>/secret", methods=["POST"])
+@officer_required
+def exchange_secret(code: str):
+    exchange = _exchange_or_404(code)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    secret = configure_push(exchange, rotate=True, allow_private=current_app.config["PUSH_ALLOW_PRIVATE"])
+    db.session.commit()
+    flash(_("Khóa ký mới đã được tạo; khóa cũ vẫn ký kèm trong 24 giờ."), "success")
+    return _render_exchange(exchange, shown={"kind": "secret", "value": secret})
+
+
+@bp.route("/exchanges/<code>/profile", methods=["POST"])
+@officer_required
+def exchange_profile(code: str):
+    exchange = _exchange_or_404(code)
+    if request.form.get("reset"):
+        if not FlaskForm().validate_on_submit():
+            abort(400)
+        exchange.profile = None
+        db.session.commit()
+        flash(_("Đã dùng lại hồ sơ mặc định của sàn."), "success")
+        return redirect(url_for("admin.exchange", code=code))
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _render_exchange(exchange, profile_form=form, status=422)
+    data = form.parsed.as_dict()
+    data.pop("code", None)
+    exchange.profile = None if data == {k: v for k, v in shipped(code).items() if k != "code"} else data
+    db.session.commit()
+    flash(_("Đã lưu hồ sơ của sàn."), "success")
+    return redirect(url_for("admin.exchange", code=code))
+
+
+@bp.route("/exchanges/<code>/push", methods=["POST"])
+@officer_required
+def exchange_push(code: str):
+    exchange = _exchange_or_404(code)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    count = enqueue_all(db.session, [exchange])
+    db.session.commit()
+    flash(_("Đã xếp hàng gửi lại %(n)d sản phẩm.", n=count), "success")
+    return redirect(url_for("admin.exchange", code=code))
+
+
+@bp.route("/deliveries")
+@officer_required
+def deliveries():
+    status = request.args.get("status")
+    code = request.args.get("exchange")
+    stmt = (select(Delivery).options(selectinload(Delivery.exchange), selectinload(Delivery.product))
+            .order_by(Delivery.id.desc()).limit(DELIVERY_PAGE))
+    if status in (DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.dead, DeliveryStatus.superseded):
+        stmt = stmt.where(Delivery.status == status)
+    if code:
+        stmt = stmt.join(Exchange, Exchange.id == Delivery.exchange_id).where(Exchange.code == code)
+    return render_template("admin/deliveries.html", deliveries=db.session.scalars(stmt).all(), status=status,
+                           code=code, exchanges=all_exchanges(db.session), action_form=FlaskForm())
+
+
+@bp.route("/deliveries/<int:delivery_id>/replay", methods=["POST"])
+@officer_required
+def replay_delivery(delivery_id: int):
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if delivery.status != DeliveryStatus.dead:
+        flash(_("Chỉ gửi lại được lượt gửi đã hỏng."), "error")
+    else:
+        worker.replay(db.session, delivery)
+        db.session.commit()
+        flash(_("Đã xếp hàng gửi lại."), "success")
+    return redirect(url_for("admin.deliveries", status="dead"))

@@ -1,0 +1,280 @@
+"""The canonical catalogue item: one description of a published product that every exchange
+format is mapped from (DESIGN.md §7).
+
+Items are built from plain rows, a chunk of products at a time (their photos, OCOP
+recognitions, certifications and latest batch fetched per chunk with ``IN`` lists), so a
+feed of 100,000 products streams without loading ORM objects.  Inputs are arguments (the
+session, the public base URL, today's date): no request is needed.
+
+An item's ``updated_at`` is the latest of the product's and its producer's changes and of
+the day its OCOP recognition lapsed (stars leave every feed the day after ``valid_until``),
+so a delta (``updated_since``) carries those changes too.  A recall of one of its batches is
+part of the item (``recalls``) and bumps the product's version.  A product that is no longer
+public (withdrawn, rejected, or its producer suspended) appears in deltas as a tombstone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import re
+from collections import defaultdict
+from decimal import Decimal
+from typing import Iterator
+
+from sqlalchemy import and_, exists, func, or_, select
+
+from .. import geo
+from ..models import Batch, BatchStatus, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
+from ..models.base import LOCAL_TZ
+from ..models.producers import ProducerStatus
+from ..models.products import Product, ProductStatus
+
+ID_PREFIX = "ocop-"
+CHUNK = 1000
+
+_TAGS = re.compile(r"<[^>]+>")
+_SPACES = re.compile(r"[ \t]+")
+_UNTIDY = re.compile(r"[<&\t\r\x00-\x08\x0b-\x1f]|  | \n|\n ")
+_BREAKS = re.compile(r"[\x0b\x0c]")          # Word's line and page breaks in pasted text
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+def item_id(product_id: int) -> str:
+    """Stable and short (≤ 50 characters): the product's database id, never its name."""
+    return f"{ID_PREFIX}{product_id}"
+
+
+def plain_text(text: str) -> str:
+    """Descriptions as plain text: no markup, entities decoded, spaces tidied, lines kept."""
+    text = text or ""
+    if not _UNTIDY.search(text):  # most descriptions: nothing to do
+        return text.strip()
+    text = _CONTROLS.sub(" ", _BREAKS.sub("\n", html.unescape(_TAGS.sub(" ", text))))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    return "\n".join(lines).strip()
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@functools.lru_cache(maxsize=4096)
+def _place(province_code: int | None, ward_code: int | None) -> dict:
+    """Codes and 2025 names of a place (shared, read-only: the list of units never changes)."""
+    province, ward = geo.province(province_code), geo.ward(ward_code)
+    return {"province_code": province_code, "province_name": province.name if province else "",
+            "commune_code": ward_code, "commune_name": ward.name if ward else ""}
+
+
+def _lapsed_at(valid_until: dt.date) -> dt.datetime:
+    """The moment a recognition stops counting: the start of the day after ``valid_until``."""
+    return dt.datetime.combine(valid_until + dt.timedelta(days=1), dt.time(), LOCAL_TZ).astimezone(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+_COLUMNS = (
+    Product.id, Product.slug, Product.name, Product.description, Product.gtin, Product.net_quantity,
+    Product.unit, Product.price_vnd, Product.stock, Product.status, Product.version, Product.updated_at,
+    Product.origin_ward_code, ProductGroup.code.label("group_code"), ProductGroup.name_vi.label("group_name"),
+    Producer.id.label("producer_id"), Producer.name.label("producer_name"), Producer.kind.label("producer_kind"),
+    Producer.tax_code, Producer.phone, Producer.address_line, Producer.province_code, Producer.ward_code,
+    Producer.status.label("producer_status"), Producer.updated_at.label("producer_updated_at"),
+)
+
+
+def public_condition():
+    return and_(Product.status == ProductStatus.published.value, Producer.status == ProducerStatus.approved.value)
+
+
+def items_query(*, updated_since: dt.datetime | None = None, today: dt.date):
+    """Published products of approved producers, or, for a delta, every product whose item
+    (or whose absence) changed after ``updated_since``."""
+    stmt = (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
+            .join(ProductGroup, ProductGroup.id == Product.group_id).order_by(Product.id))
+    if updated_since is None:
+        return stmt.where(public_condition())
+    # Recognitions that lapsed after updated_since and by today (the day after valid_until).
+    lapsed = exists().where(OcopRecognition.product_id == Product.id,
+                            OcopRecognition.valid_until >= (updated_since.astimezone(LOCAL_TZ).date()
+                                                            - dt.timedelta(days=1)),
+                            OcopRecognition.valid_until < today)
+    recognised = exists().where(OcopRecognition.product_id == Product.id,
+                                OcopRecognition.created_at > updated_since)
+    certified = exists().where(Certification.producer_id == Product.producer_id,
+                               Certification.verified_at > updated_since)
+    # Only products that were ever public can need a tombstone.
+    return stmt.where(Product.published_at.is_not(None), or_(
+        Product.updated_at > updated_since, Producer.updated_at > updated_since, lapsed, recognised, certified))
+
+
+def _related(session, ids: list[int], producer_ids: set[int], today: dt.date):
+    photos: dict[int, list[str]] = defaultdict(list)
+    for product_id, stem in session.execute(
+            select(ProductPhoto.product_id, ProductPhoto.stem).where(ProductPhoto.product_id.in_(ids))
+            .order_by(ProductPhoto.product_id, ProductPhoto.position)):
+        photos[product_id].append(stem)
+    recognitions: dict[int, list] = defaultdict(list)
+    for row in session.execute(
+            select(OcopRecognition.product_id, OcopRecognition.stars, OcopRecognition.certificate_no,
+                   OcopRecognition.decision_no, OcopRecognition.issuer_name, OcopRecognition.valid_until,
+                   OcopRecognition.revoked, OcopRecognition.created_at)
+            .where(OcopRecognition.product_id.in_(ids))):
+        recognitions[row.product_id].append(row)
+    certifications: dict[tuple, list] = defaultdict(list)
+    for row in session.execute(
+            select(Certification.producer_id, Certification.product_id, Certification.scheme, Certification.number,
+                   Certification.body, Certification.valid_from, Certification.valid_to,
+                   Certification.verified_at)
+            .where(Certification.producer_id.in_(producer_ids), Certification.verified.is_(True))
+            .order_by(Certification.id)):
+        if (row.valid_from is None or row.valid_from <= today) and (row.valid_to is None or row.valid_to >= today):
+            certifications[(row.producer_id, row.product_id)].append(row)
+    latest_batch = dict(session.execute(
+        select(Batch.product_id, func.max(Batch.id)).where(Batch.product_id.in_(ids)).group_by(Batch.product_id)).all())
+    recalls: dict[int, list] = defaultdict(list)
+    for row in session.execute(
+            select(Batch.product_id, Batch.lot_code, Batch.recall_reason, Batch.recalled_at)
+            .where(Batch.product_id.in_(ids), Batch.status == BatchStatus.recalled.value).order_by(Batch.id)):
+        recalls[row.product_id].append(
+            {"lot": row.lot_code, "reason": row.recall_reason, "recalled_at": _aware(row.recalled_at).isoformat()})
+    latest_batch = {k: (v, recalls.get(k, [])) for k, v in latest_batch.items()}
+    return photos, recognitions, certifications, latest_batch
+
+
+def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recognitions: list,
+               certifications: list, latest_batch: tuple | None) -> dict:
+    """The canonical item of one product row (``items_query`` columns) and its related rows
+    (``latest_batch``: the newest batch id and the product's recalled lots)."""
+    latest_batch, recalls = latest_batch or (None, [])
+    ocop = None
+    changed = max(_aware(row.updated_at), _aware(row.producer_updated_at))
+    if recognitions:
+        valid = [r for r in recognitions if not r.revoked and r.valid_until >= today]
+        ocop = max(valid, key=lambda r: (r.stars, r.valid_until), default=None)
+        changed = max([changed, *(_aware(r.created_at) for r in recognitions),
+                       *(_lapsed_at(r.valid_until) for r in recognitions if r.valid_until < today)])
+    if certifications:
+        changed = max([changed, *(_aware(c.verified_at) for c in certifications if c.verified_at)])
+    if row.gtin:
+        traceability = f"{base_url}/01/{row.gtin.zfill(14)}"
+    elif latest_batch is not None:
+        traceability = f"{base_url}/lot/{latest_batch}"
+    else:
+        traceability = None
+    origin = row.origin_ward_code
+    return {
+        "id": f"{ID_PREFIX}{row.id}",
+        "sku": f"OCOP-{row.id}",
+        "title": row.name,
+        "description": plain_text(row.description),
+        "category": row.group_name,
+        "category_code": row.group_code,
+        "gtin": row.gtin,
+        "identifier_exists": "yes" if row.gtin else "no",
+        "net_quantity": _decimal_text(row.net_quantity),
+        "unit": row.unit,
+        "price": row.price_vnd,
+        "currency": "VND",
+        "stock": row.stock,
+        "availability": "in_stock" if row.stock > 0 else "out_of_stock",
+        "images": [f"{base_url}/media/{stem}.jpg" for stem in photos],
+        "link": f"{base_url}/p/{row.slug}",
+        "producer": _producer(row.producer_name, row.producer_kind, row.tax_code, row.phone, row.address_line,
+                              row.province_code, row.ward_code),
+        "origin": (_place(row.province_code, row.ward_code) if origin is None
+                   else _place(geo.ward(origin).province_code if geo.ward(origin) else row.province_code, origin)),
+        "ocop": ({"stars": ocop.stars, "certificate_no": ocop.certificate_no or ocop.decision_no,
+                  "issuer": ocop.issuer_name, "valid_until": ocop.valid_until.isoformat()} if ocop else None),
+        "certifications": [{"scheme": c.scheme, "number": c.number, "body": c.body,
+                            "valid_to": c.valid_to.isoformat() if c.valid_to else None} for c in certifications],
+        "traceability_url": traceability,
+        "recalls": recalls,
+        "updated_at": changed.isoformat(),
+        "version": row.version,
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _producer(name, kind, tax_code, phone, address_line, province_code, ward_code) -> dict:
+    """A producer's part of its items: built once per producer, shared (read-only) by them."""
+    return {
+        "name": name, "kind": kind,
+        # A household may register with a person's 12-digit citizen ID: never published.
+        "tax_code": "" if len(tax_code or "") == 12 else tax_code,
+        "phone": phone,
+        "address": {"line": address_line, **_place(province_code, ward_code)},
+    }
+
+
+def tombstone(row) -> dict:
+    changed = max(c for c in (_aware(row.updated_at), _aware(row.producer_updated_at)) if c is not None)
+    return {"id": item_id(row.id), "deleted": True, "version": row.version, "updated_at": changed.isoformat()}
+
+
+def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.datetime | None = None,
+               chunk: int = CHUNK) -> Iterator[dict]:
+    """Canonical items in product id order (tombstones among them for a delta), fetched and
+    built ``chunk`` products at a time."""
+    result = session.execute(items_query(updated_since=updated_since, today=today)
+                             .execution_options(yield_per=chunk))
+    for rows in result.partitions(chunk):
+        ids = [r.id for r in rows]
+        photos, recognitions, certifications, latest = _related(session, ids, {r.producer_id for r in rows}, today)
+        for row in rows:
+            if row.status != ProductStatus.published.value or row.producer_status != ProducerStatus.approved.value:
+                yield tombstone(row)
+                continue
+            item = build_item(
+                row, base_url=base_url, today=today, photos=photos.get(row.id, []),
+                recognitions=recognitions.get(row.id, []),
+                certifications=certifications.get((row.producer_id, row.id), [])
+                + certifications.get((row.producer_id, None), []),
+                latest_batch=latest.get(row.id))
+            if updated_since is not None and dt.datetime.fromisoformat(item["updated_at"]) <= updated_since:
+                continue  # matched on a lapse or recognition that is not after updated_since
+            yield item
+
+
+def feed_state(session, *, today: dt.date) -> tuple:
+    """A cheap fingerprint of everything a full feed depends on (for ETag / Last-Modified):
+    counts and latest changes of listed products, their producers and recognitions, and the
+    day.  The latest change counts withdrawn products too: leaving the feed is a change."""
+    row = session.execute(
+        select(func.count(Product.id), func.max(Product.updated_at), func.max(Producer.updated_at),
+               func.coalesce(func.sum(Product.version), 0))
+        .join(Producer, Producer.id == Product.producer_id).where(public_condition())).one()
+    ever = session.execute(select(func.max(Product.updated_at), func.max(Producer.updated_at))
+                           .join(Producer, Producer.id == Product.producer_id)
+                           .where(Product.published_at.is_not(None))).one()
+    ocop = session.execute(select(func.count(OcopRecognition.id), func.max(OcopRecognition.created_at))).one()
+    certs = session.execute(select(func.count(Certification.id), func.max(Certification.verified_at))).one()
+    photos = session.execute(select(func.count(ProductPhoto.id), func.max(ProductPhoto.id))).one()
+    batches = session.execute(select(func.max(Batch.id))).scalar()
+    latest = max((_aware(v) for v in (*ever, ocop[1], certs[1]) if v is not None), default=None)
+    return (tuple(row), tuple(ever), tuple(ocop), tuple(certs), tuple(photos), batches, today.isoformat()), latest
+
+
+def item_for(session, product_id: int, *, base_url: str, today: dt.date, preview: bool = False) -> dict | None:
+    """The item of one product as it is now (a tombstone when it is not public, unless
+    ``preview``: what it would be once public), or None when the product does not exist."""
+    stmt = (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
+            .join(ProductGroup, ProductGroup.id == Product.group_id).where(Product.id == product_id))
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    public = row.status == ProductStatus.published.value and row.producer_status == ProducerStatus.approved.value
+    if not public and not preview:
+        return tombstone(row)
+    photos, recognitions, certifications, latest = _related(session, [row.id], {row.producer_id}, today)
+    return build_item(row, base_url=base_url, today=today, photos=photos.get(row.id, []),
+                      recognitions=recognitions.get(row.id, []),
+                      certifications=certifications.get((row.producer_id, row.id), [])
+                      + certifications.get((row.producer_id, None), []),
+                      latest_batch=latest.get(row.id))

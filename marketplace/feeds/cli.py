@@ -1,0 +1,121 @@
+"""``flask --app wsgi feed export|push``, ``exchange token|set`` and ``worker`` (DESIGN.md §8)."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from ..extensions import db
+from . import push, worker
+from .profiles import FORMATS
+from .service import FeedError, configure_push, enqueue_all, find_exchange, open_feed, parse_since
+
+log = logging.getLogger("marketplace.push")
+feed_cli = AppGroup("feed", help="Catalogue feeds for the exchanges.")
+exchange_cli = AppGroup("exchange", help="Exchanges: pull-feed tokens, push endpoints and secrets.")
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _exchange_or_fail(code: str):
+    exchange = find_exchange(db.session, code)
+    if exchange is None:
+        fail(f"no exchange {code!r}")
+    return exchange
+
+
+@feed_cli.command("export")
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="File to write (`-` for standard output).")
+@click.option("--updated-since", help="Only items changed after this ISO 8601 moment (with tombstones).")
+def export(code: str, fmt: str, output: str, updated_since: str | None) -> None:
+    """Write EXCHANGE's feed to a file, for exchanges that take uploads by hand."""
+    exchange = _exchange_or_fail(code)
+    try:
+        feed = open_feed(db.session, exchange, fmt, base_url=current_app.config["PUBLIC_BASE_URL"],
+                         updated_since=parse_since(updated_since))
+    except FeedError as exc:
+        fail(exc.message)
+    with click.open_file(output, "wb") as handle:
+        for chunk in feed.chunks:
+            handle.write(chunk)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
+
+
+@exchange_cli.command("token")
+@click.argument("code")
+def token(code: str) -> None:
+    """Make a new pull-feed token for EXCHANGE and print it (once; the old one stops working)."""
+    exchange = _exchange_or_fail(code)
+    value = exchange.new_feed_token()
+    db.session.commit()
+    click.echo(value)
+
+
+@exchange_cli.command("set")
+@click.argument("code")
+@click.option("--endpoint", help="URL that receives pushes (http or https).")
+@click.option("--secret", help="Standard Webhooks signing secret (whsec_…); a new one is made when none is set.")
+@click.option("--enable/--disable", "enabled", default=None, help="Turn pushes to this exchange on or off.")
+def set_exchange(code: str, endpoint: str | None, secret: str | None, enabled: bool | None) -> None:
+    """Configure EXCHANGE's push endpoint, secret and switch; prints a generated secret."""
+    exchange = _exchange_or_fail(code)
+    allow_private = current_app.config["PUSH_ALLOW_PRIVATE"]
+    try:
+        generated = configure_push(exchange, endpoint=endpoint, secret=secret, enabled=enabled,
+                                   allow_private=allow_private)
+    except push.EndpointRefused as exc:
+        db.session.rollback()
+        fail(exc.reason)
+    db.session.commit()
+    if generated:
+        click.echo(generated)
+    state = "enabled" if exchange.enabled else "disabled"
+    click.echo(f"{exchange.code}: push {state}, endpoint {exchange.endpoint_url or '(none)'}", err=True)
+
+
+@feed_cli.command("push")
+@click.argument("code", required=False)
+def push_all(code: str | None) -> None:
+    """Queue every listed product for EXCHANGE (or every enabled exchange): a full resend."""
+    exchanges = [_exchange_or_fail(code)] if code else None
+    count = enqueue_all(db.session, exchanges)
+    db.session.commit()
+    click.echo(f"queued {count} deliveries", err=True)
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Deliver everything due now, then exit.")
+@click.option("--batch", default=20, show_default=True, help="Deliveries claimed per round.")
+def worker_command(once: bool, batch: int) -> None:
+    """Deliver pending pushes to the exchanges (run one or more; safe in parallel)."""
+    settings = worker.Settings.from_config(current_app.config)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    while not stopping:
+        try:
+            if worker.run_once(db.session, settings, batch):
+                continue
+            wait = worker.next_due_in(db.session)
+        except Exception:  # noqa: BLE001 - the database busy or gone for a moment: keep going
+            db.session.rollback()
+            log.exception("delivery round failed; retrying in a second")
+            time.sleep(1.0)
+            continue
+        if once and (wait is None or wait > 0):
+            break
+        time.sleep(min(1.0, wait if wait is not None else 1.0))
+    db.session.remove()

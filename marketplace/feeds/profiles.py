@@ -1,0 +1,240 @@
+"""Exchange profiles: data, not code (DESIGN.md §7).
+
+A profile names the exchange, the formats it takes, and how canonical fields map to its own
+field names (``fields``: ordered ``[exchange field, canonical field]`` pairs), which
+canonical fields it requires and its limits (``title`` and ``description`` length, number
+of ``images``).  The shipped profiles are JSON files beside this module; an officer's edit is
+stored on the exchange row and validated here: a mapping to a canonical field that does not
+exist is refused.
+
+Canonical fields are addressed flat (``producer.name``, ``ocop.stars``, ``image_link``…),
+see :data:`FIELDS`.  Pre-flight (:func:`reasons`) lists why an exchange would refuse an
+item; such items are left out of that exchange's feed, never sent half-filled.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask_babel import lazy_gettext as _l
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+CODES = ("thanhhoa", "postmart", "google", "dfc")
+FORMATS = ("json", "csv", "xlsx", "xml")
+LIST_SEPARATOR = " | "
+
+
+def _join(values) -> str:
+    return LIST_SEPARATOR.join(str(v) for v in values)
+
+
+def _address(a: dict) -> str:
+    return ", ".join(part for part in (a.get("line"), a.get("commune_name"), a.get("province_name")) if part)
+
+
+def _certifications(item: dict) -> str:
+    return "; ".join(f"{c['scheme']} {c['number']} ({c['body']})" for c in item["certifications"])
+
+
+def _ocop(key: str):
+    return lambda item: item["ocop"][key] if item["ocop"] else None
+
+
+# Every canonical field a profile may map, and how to read it from a canonical item.
+FIELDS = {
+    "id": lambda i: i["id"],
+    "sku": lambda i: i["sku"],
+    "title": lambda i: i["title"],
+    "description": lambda i: i["description"],
+    "category": lambda i: i["category"],
+    "category_code": lambda i: i["category_code"],
+    "gtin": lambda i: i["gtin"],
+    "identifier_exists": lambda i: i["identifier_exists"],
+    "net_quantity": lambda i: i["net_quantity"],
+    "unit": lambda i: i["unit"],
+    "quantity": lambda i: f"{i['net_quantity']} {i['unit']}",
+    "price": lambda i: i["price"],
+    "currency": lambda i: i["currency"],
+    "price_text": lambda i: f"{i['price']} {i['currency']}",
+    "stock": lambda i: i["stock"],
+    "availability": lambda i: i["availability"],
+    "condition": lambda i: "new",
+    "image_link": lambda i: i["images"][0] if i["images"] else None,
+    "additional_image_links": lambda i: i["images"][1:],
+    "images": lambda i: i["images"],
+    "link": lambda i: i["link"],
+    "producer.name": lambda i: i["producer"]["name"],
+    "producer.kind": lambda i: i["producer"]["kind"],
+    "producer.tax_code": lambda i: i["producer"]["tax_code"],
+    "producer.phone": lambda i: i["producer"]["phone"],
+    "producer.address": lambda i: _address(i["producer"]["address"]),
+    "producer.province_code": lambda i: i["producer"]["address"]["province_code"],
+    "producer.province_name": lambda i: i["producer"]["address"]["province_name"],
+    "producer.commune_code": lambda i: i["producer"]["address"]["commune_code"],
+    "producer.commune_name": lambda i: i["producer"]["address"]["commune_name"],
+    "origin": lambda i: _address(i["origin"]),
+    "origin.province_code": lambda i: i["origin"]["province_code"],
+    "origin.province_name": lambda i: i["origin"]["province_name"],
+    "origin.commune_code": lambda i: i["origin"]["commune_code"],
+    "origin.commune_name": lambda i: i["origin"]["commune_name"],
+    "ocop.stars": _ocop("stars"),
+    "ocop.certificate_no": _ocop("certificate_no"),
+    "ocop.issuer": _ocop("issuer"),
+    "ocop.valid_until": _ocop("valid_until"),
+    "certifications": _certifications,
+    "traceability_url": lambda i: i["traceability_url"],
+    "recalls": lambda i: "; ".join(f"{r['lot']}: {r['reason']} ({r['recalled_at'][:10]})" for r in i["recalls"]),
+    "updated_at": lambda i: i["updated_at"],
+    "version": lambda i: i["version"],
+}
+
+# How a missing field is named to people (pre-flight reasons).
+FIELD_LABELS = {
+    "image_link": _l("ảnh sản phẩm"), "title": _l("tên sản phẩm"), "description": _l("mô tả"),
+    "price": _l("giá"), "price_text": _l("giá"), "sku": _l("mã SKU"), "id": _l("mã sản phẩm"),
+    "link": _l("đường dẫn"), "availability": _l("tình trạng hàng"), "net_quantity": _l("khối lượng tịnh"),
+    "producer.name": _l("tên cơ sở sản xuất"), "producer.phone": _l("số điện thoại của cơ sở"),
+    "origin.province_name": _l("tỉnh xuất xứ"), "gtin": _l("mã GTIN"),
+}
+
+
+# The exchanges' names as people read them, in the page's language (the rows hold the
+# Vietnamese name; an exchange added later without a label shows that).
+EXCHANGE_NAMES = {
+    "thanhhoa": _l("Sàn giao dịch nông sản Thanh Hóa"), "postmart": _l("Postmart (Bưu điện Việt Nam)"),
+    "google": "Google Merchant Center", "dfc": "Data Food Consortium",
+}
+
+
+def exchange_name(code: str, fallback: str = "") -> str:
+    return str(EXCHANGE_NAMES.get(code, fallback or code))
+
+
+class ProfileError(ValueError):
+    """An edited profile that cannot be used; ``field`` names the offending part."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    code: str
+    name: str
+    formats: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+    required: tuple[str, ...]
+    limits: dict
+
+    @property
+    def columns(self) -> list[str]:
+        return [name for name, _ in self.fields]
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "name": self.name, "formats": list(self.formats),
+                "fields": [list(f) for f in self.fields], "required": list(self.required),
+                "limits": dict(self.limits)}
+
+
+def shipped(code: str) -> dict:
+    return json.loads((PROFILE_DIR / f"{code}.json").read_text(encoding="utf-8"))
+
+
+def parse(data: dict) -> Profile:
+    """A profile from its JSON form, checked: known formats and canonical fields, unique
+    exchange field names, non-negative integer limits."""
+    if not isinstance(data, dict):
+        raise ProfileError("profile", "a profile is a JSON object")
+    formats = data.get("formats") or []
+    if not isinstance(formats, list) or not formats or any(f not in FORMATS for f in formats):
+        raise ProfileError("formats", f"formats must be a non-empty list of {', '.join(FORMATS)}")
+    fields = data.get("fields", [])
+    if not isinstance(fields, list):
+        raise ProfileError("fields", "fields must be a list of [exchange field, canonical field] pairs")
+    seen = set()
+    for pair in fields:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) and p.strip() for p in pair)):
+            raise ProfileError("fields", f"not an [exchange field, canonical field] pair: {pair!r}")
+        name, canonical = pair
+        if canonical not in FIELDS:
+            raise ProfileError("fields", f"unknown canonical field {canonical!r} (for {name!r})")
+        if name in seen:
+            raise ProfileError("fields", f"exchange field {name!r} is mapped twice")
+        seen.add(name)
+    required = data.get("required", [])
+    if not isinstance(required, list) or any(r not in FIELDS for r in required):
+        unknown = [r for r in required if r not in FIELDS] if isinstance(required, list) else required
+        raise ProfileError("required", f"unknown canonical field(s) in required: {unknown!r}")
+    limits = data.get("limits", {})
+    if not isinstance(limits, dict) or any(k not in ("title", "description", "images") for k in limits) or any(
+            not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in limits.values()):
+        raise ProfileError("limits", "limits are title, description and images, as whole numbers ≥ 0")
+    return Profile(code=str(data.get("code", "")), name=str(data.get("name", "")), formats=tuple(formats),
+                   fields=tuple((n, c) for n, c in fields), required=tuple(required), limits=dict(limits))
+
+
+def profile_of(exchange) -> Profile:
+    """The exchange's profile: the officer's edit when there is one, else the shipped one."""
+    data = exchange.profile if exchange.profile is not None else shipped(exchange.code)
+    return parse(dict(data, code=exchange.code, name=data.get("name") or exchange.name))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an exchange (its code) would refuse an item: ``kind`` is missing or too_long."""
+    exchange: str
+    field: str
+    kind: str
+    limit: int | None = None
+
+    def __str__(self) -> str:
+        label = FIELD_LABELS.get(self.field, self.field)
+        if self.kind == "missing":
+            text = _l("thiếu %(field)s", field=label)
+        elif self.kind == "too_long":
+            text = _l("%(field)s dài quá %(n)d ký tự", field=label, n=self.limit)
+        else:
+            text = _l("quá %(n)d ảnh", n=self.limit)
+        return f"{exchange_name(self.exchange)}: {text}"
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == []
+
+
+def reasons(profile: Profile, item: dict) -> list[Reason]:
+    """Everything that would make ``profile``'s exchange refuse ``item`` (empty: it is sent)."""
+    found = [Reason(profile.code, field, "missing") for field in profile.required if _empty(FIELDS[field](item))]
+    for field in ("title", "description"):
+        limit = profile.limits.get(field)
+        if limit is not None and len(item[field] or "") > limit:
+            found.append(Reason(profile.code, field, "too_long", limit))
+    return found
+
+
+def mapped(profile: Profile, item: dict) -> dict:
+    """The item in the exchange's own field names (images capped at the profile's limit)."""
+    return {name: getter(item) for name, getter in _getters(profile)}
+
+
+@functools.lru_cache(maxsize=64)
+def _getters(profile: Profile) -> tuple:
+    """The profile's fields as (exchange name, reader) pairs, made once per profile."""
+    limit = profile.limits.get("images")
+    pairs = []
+    for name, canonical in profile.fields:
+        getter = FIELDS[canonical]
+        if limit is not None and canonical == "images":
+            getter = (lambda g, n: lambda item: g(item)[:n])(getter, limit)
+        elif limit is not None and canonical == "additional_image_links":
+            getter = (lambda g, n: lambda item: g(item)[:n])(getter, max(limit - 1, 0))
+        pairs.append((name, getter))
+    return tuple(pairs)
+
+
+def id_field(profile: Profile) -> str:
+    """The exchange's name for the item id (tombstones carry it), ``id`` when unmapped."""
+    return next((name for name, canonical in profile.fields if canonical == "id"), "id")

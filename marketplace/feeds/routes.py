@@ -1,0 +1,62 @@
+"""Pull feeds: ``GET /feeds/<exchange>.<format>`` (DESIGN.md §7).
+
+Authenticated by the exchange's token (``Authorization: Bearer …``; 401 without or with a
+wrong one, 404 for an unknown exchange or a format it does not take), ``?updated_since=``
+for deltas with tombstones, ``ETag``/``If-None-Match`` → 304 and ``Last-Modified``.  The
+body is streamed.  Errors are JSON: ``{"error": {"code", "message", "field"}}``.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..extensions import csrf, db, limiter
+from .service import FeedError, find_exchange, open_feed, parse_since
+
+bp = Blueprint("feeds", __name__)
+
+
+def _error(status: int, code: str, message: str, field: str | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feeds"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@bp.route("/feeds/<code>.<fmt>", methods=["GET", "HEAD"])
+@limiter.exempt
+@csrf.exempt
+def feed(code: str, fmt: str):
+    exchange = find_exchange(db.session, code)
+    if exchange is None:
+        return _error(404, "unknown_exchange", f"no exchange {code!r}")
+    if not exchange.token_matches(_bearer()):
+        return _error(401, "unauthorized", "send the exchange's feed token as 'Authorization: Bearer <token>'")
+    try:
+        since = parse_since(request.args.get("updated_since"))
+        feed = open_feed(db.session, exchange, fmt, base_url=current_app.config["PUBLIC_BASE_URL"],
+                         updated_since=since)
+    except FeedError as exc:
+        return _error(404 if exc.code == "unknown_format" else 400, exc.code, exc.message, exc.field)
+    # Conditional requests are answered before anything is built; the body itself is
+    # streamed (no Content-Length: the size is not known until the last item).
+    if feed.etag in request.if_none_match or (
+            not request.if_none_match and request.if_modified_since and feed.last_modified
+            and feed.last_modified.replace(microsecond=0) <= request.if_modified_since):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(feed.chunks, mimetype=feed.media_type)
+        response.headers["Content-Disposition"] = f'inline; filename="{feed.filename}"'
+    response.set_etag(feed.etag)
+    if feed.last_modified:
+        response.last_modified = feed.last_modified
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Authorization")
+    return response

@@ -1,0 +1,210 @@
+"""A feed of one exchange in one format: what the pull route and ``flask feed export`` share."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, object_session
+
+from ..extensions import READER
+from ..models import Delivery, DeliveryStatus, Exchange, Product
+from ..models.base import local_today, utcnow
+from . import canonical, dfc, formats, push
+from .outbox import push_targets
+from .profiles import FORMATS, Profile, profile_of, reasons
+
+# After a secret is replaced, the old one keeps signing (beside the new) this long, so a
+# receiver can switch at its own pace.
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+
+class FeedError(ValueError):
+    """A request for a feed that cannot be made; ``code`` and ``field`` say what was wrong."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+def find_exchange(session, code: str) -> Exchange | None:
+    return session.scalars(select(Exchange).where(Exchange.code == code)).first()
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """``updated_since``: ISO 8601 date or date-time; without an offset it means UTC."""
+    if value is None or value == "":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise FeedError("invalid_updated_since", "updated_since must be an ISO 8601 date-time, "
+                        "e.g. 2025-11-01T00:00:00+07:00", "updated_since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@contextlib.contextmanager
+def reading_session(engine):
+    """A session of its own for a long read (a streamed feed, an export): it needs no Flask
+    context, and on SQLite its transaction stays deferred, so writers are never held up."""
+    with engine.connect() as connection:
+        connection.info[READER] = True
+        session = Session(bind=connection)
+        try:
+            yield session
+        finally:
+            session.close()
+            connection.info.pop(READER, None)
+
+
+@dataclass
+class Feed:
+    exchange: Exchange
+    profile: Profile
+    fmt: str
+    media_type: str
+    filename: str
+    etag: str
+    last_modified: dt.datetime | None
+    chunks: Iterator[bytes]
+
+
+def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_since: dt.datetime | None = None,
+              today: dt.date | None = None) -> Feed:
+    """Check the request and prepare the stream (nothing is fetched until it is iterated)."""
+    profile = profile_of(exchange)
+    if fmt not in FORMATS or fmt not in profile.formats:
+        raise FeedError("unknown_format", f"{exchange.code} feeds come as {', '.join(profile.formats)}", "format")
+    today = today or local_today()
+    state, latest = canonical.feed_state(session, today=today)
+    fingerprint = json.dumps([exchange.code, fmt, profile.as_dict(), base_url,
+                              updated_since.isoformat() if updated_since else None, state], default=str)
+    etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    generated_at = latest or utcnow()
+    delta = updated_since is not None
+    engine, code = session.get_bind(), exchange.code
+
+    def write(items):
+        if code == "dfc":
+            return dfc.write_catalog(profile, items, base_url=base_url, generated_at=generated_at)
+        if fmt == "json":
+            return formats.write_json(profile, items, generated_at=generated_at)
+        if fmt == "csv":
+            return formats.write_csv(profile, items, delta=delta)
+        if fmt == "xlsx":
+            return formats.write_xlsx(profile, items, delta=delta)
+        return formats.write_rss(profile, items, title=f"Chợ OCOP — {profile.name}", link=base_url + "/",
+                                 description="Sản phẩm OCOP và nông sản có truy xuất nguồn gốc")
+
+    def body():
+        with reading_session(engine) as reader:
+            items = canonical.iter_items(reader, base_url=base_url, today=today, updated_since=updated_since)
+            yield from formats.to_bytes(write(items))
+
+    media_type = formats.MEDIA_TYPES["jsonld" if exchange.code == "dfc" else fmt]
+    return Feed(exchange=exchange, profile=profile, fmt=fmt, media_type=media_type,
+                filename=f"{exchange.code}-{today.isoformat()}.{fmt}", etag=etag, last_modified=latest,
+                chunks=body())
+
+
+def rotate_secret(exchange: Exchange, secret: str) -> None:
+    if exchange.secret and exchange.secret != secret:
+        exchange.previous_secret = exchange.secret
+        exchange.previous_secret_until = utcnow() + ROTATION_OVERLAP
+    exchange.secret = secret
+
+
+def configure_push(exchange: Exchange, *, endpoint: str | None = None, secret: str | None = None,
+                   enabled: bool | None = None, rotate: bool = False, allow_private: bool = False) -> str | None:
+    """Set an exchange's push endpoint, secret and switch (``None``: leave as is).
+
+    The endpoint must be http(s) and, unless ``allow_private``, resolve to public addresses
+    only (checked again before every send).  An exchange with an endpoint and no secret gets a
+generated one (and with
+    ``rotate`` a new one replaces the current, which stays valid for ``ROTATION_OVERLAP``).
+    Turning pushes on queues the whole catalogue for the exchange (a full resend).
+    Returns a generated secret, to be shown once, or None.  Raises ``push.EndpointRefused``.
+    """
+    if endpoint is not None:
+        endpoint = endpoint.strip()
+        if endpoint:
+            push.check_endpoint(endpoint, allow_private=allow_private)
+        exchange.endpoint_url = endpoint
+    generated = None
+    if secret is not None:
+        if not push.valid_secret(secret.strip()):
+            raise push.EndpointRefused("the secret must be whsec_ followed by base64 of at least 24 bytes")
+        rotate_secret(exchange, secret.strip())
+    elif rotate or (not exchange.secret and exchange.endpoint_url):
+        generated = push.new_secret()
+        rotate_secret(exchange, generated)
+    if enabled is not None:
+        if enabled and not exchange.endpoint_url:
+            raise push.EndpointRefused("set an endpoint before turning pushes on")
+        switched_on = enabled and not exchange.enabled
+        exchange.enabled = enabled
+        if switched_on:  # the exchange gets the whole catalogue first, then every change
+            session = object_session(exchange)
+            session.flush()
+            enqueue_all(session, [exchange])
+    return generated
+
+
+def enqueue_all(session, exchanges: list[Exchange] | None = None, chunk: int = 1000) -> int:
+    """A full resend: a delivery of every product ever listed to each exchange (the enabled
+    push exchanges when none are named).  Returns the number of rows queued."""
+    targets = [e.id for e in exchanges] if exchanges is not None else push_targets(session)
+    if not targets:
+        return 0
+    now = utcnow()
+    count = 0
+    products = session.execute(select(Product.id, Product.version).where(Product.published_at.is_not(None))
+                               .order_by(Product.id)).all()
+    for start in range(0, len(products), chunk):
+        rows = [{"exchange_id": e, "product_id": pid, "version": version, "status": DeliveryStatus.pending,
+                 "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
+                for pid, version in products[start:start + chunk] for e in targets]
+        session.execute(insert(Delivery), rows)
+        count += len(rows)
+    return count
+
+
+def all_exchanges(session) -> list[Exchange]:
+    return list(session.scalars(select(Exchange).order_by(Exchange.id)))
+
+
+def preflight(session, exchanges: list[Exchange], *, base_url: str, today: dt.date | None = None) -> list[dict]:
+    """Every listed product with the reasons each exchange would refuse it (officers' table):
+    ``[{"item", "reasons": {code: [Reason]}}]`` for items refused somewhere."""
+    today = today or local_today()
+    profiles = [(e.code, profile_of(e)) for e in exchanges]
+    refused = []
+    for item in canonical.iter_items(session, base_url=base_url, today=today):
+        found = {code: reasons(profile, item) for code, profile in profiles}
+        if any(found.values()):
+            refused.append({"item": item, "reasons": found})
+    return refused
+
+
+def listing(session, product: Product, *, base_url: str, today: dt.date | None = None) -> list[dict]:
+    """Per exchange, for one product: why it would be refused (pre-flight, also before it is
+    published), the version the exchange last received, and deliveries still pending."""
+    today = today or local_today()
+    item = canonical.item_for(session, product.id, base_url=base_url, today=today, preview=True)
+    rows = []
+    for exchange in all_exchanges(session):
+        profile = profile_of(exchange)
+        last = session.execute(
+            select(Delivery.sent_version, Delivery.delivered_at).where(
+                Delivery.exchange_id == exchange.id, Delivery.product_id == product.id,
+                Delivery.status == DeliveryStatus.delivered).order_by(Delivery.id.desc()).limit(1)).first()
+        pending = session.scalar(select(func.count(Delivery.id)).where(
+            Delivery.exchange_id == exchange.id, Delivery.product_id == product.id,
+            Delivery.status == DeliveryStatus.pending))
+        rows.append({"exchange": exchange, "reasons": reasons(profile, item) if item else [],
+                     "sent_version": last.sent_version if last else None,
+                     "delivered_at": last.delivered_at if last else None, "pending": pending})
+    return rows

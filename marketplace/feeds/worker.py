@@ -1,0 +1,199 @@
+"""The delivery worker behind ``flask --app wsgi worker`` (DESIGN.md §7).
+
+Each round claims due deliveries (pending, due, not leased; of enabled exchanges) by
+setting a lease in a short transaction: on PostgreSQL the candidates are read ``FOR UPDATE
+SKIP LOCKED``, so several workers split the work; on SQLite the claim runs as the one
+writer (``BEGIN IMMEDIATE``).  Then, outside any transaction, each is sent and its outcome
+written:
+
+* a newer pending delivery of the same product to the same exchange: this one is
+  ``superseded`` and not sent (the newer carries the latest version anyway);
+* 2xx: ``delivered`` (``sent_version`` is the version in the payload);
+* 410 Gone: the exchange's push is disabled and the delivery ``dead``;
+* anything else (an error status, a timeout, a refused connection, an endpoint that is
+  refused as private): another attempt after :func:`push.backoff`, ``dead`` once the first
+  attempt is older than ``PUSH_GIVE_UP_SECONDS``.
+
+A worker killed mid-send leaves its lease behind; the row is claimed again when the lease
+runs out: at-least-once, and the receiver recognises the repeat by its ``webhook-id``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+
+from ..models import Delivery, DeliveryStatus, Exchange
+from ..models.base import local_today, utcnow
+from . import canonical, push
+from .profiles import id_field, mapped, profile_of, reasons
+
+log = logging.getLogger("marketplace.push")
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    retry_base: float = 5
+    retry_cap: float = 300
+    give_up: float = 3 * 24 * 3600
+    timeout: float = 15
+    lease: float = 60
+    allow_private: bool = False
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        return cls(base_url=config["PUBLIC_BASE_URL"], retry_base=config["PUSH_RETRY_BASE_SECONDS"],
+                   retry_cap=config["PUSH_RETRY_CAP_SECONDS"], give_up=config["PUSH_GIVE_UP_SECONDS"],
+                   timeout=config["PUSH_TIMEOUT_SECONDS"], lease=config["PUSH_LEASE_SECONDS"],
+                   allow_private=config["PUSH_ALLOW_PRIVATE"])
+
+
+def _due(now: dt.datetime):
+    return and_(Delivery.status == DeliveryStatus.pending, Delivery.next_attempt_at <= now,
+                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
+
+
+def claim(session, settings: Settings, limit: int = 20) -> list[int]:
+    """Lease up to ``limit`` due deliveries to this worker; returns their ids."""
+    now = utcnow()
+    ids = list(session.scalars(
+        select(Delivery.id).join(Exchange, Exchange.id == Delivery.exchange_id)
+        .where(_due(now), Exchange.enabled.is_(True))
+        .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
+        .with_for_update(skip_locked=True, of=Delivery)))
+    if ids:
+        session.execute(update(Delivery).where(Delivery.id.in_(ids))
+                        .values(locked_until=now + dt.timedelta(seconds=settings.lease)))
+    session.commit()
+    return ids
+
+
+def payload(session, delivery: Delivery, settings: Settings) -> tuple[str, int]:
+    """The JSON body (Standard Webhooks' ``type``/``timestamp``/``data``) and its version.
+
+    The item is built now, from the product as it is; an item this exchange would refuse
+    (its pre-flight reasons) goes as a deletion, never half-filled."""
+    exchange = delivery.exchange
+    profile = profile_of(exchange)
+    item = canonical.item_for(session, delivery.product_id, base_url=settings.base_url, today=local_today())
+    if item is None:  # the product was deleted: only its id is left
+        item = {"id": canonical.item_id(delivery.product_id), "deleted": True, "version": delivery.version}
+    if not item.get("deleted") and reasons(profile, item):
+        item = {"id": item["id"], "deleted": True, "version": item["version"]}
+    if item.get("deleted"):
+        kind, data = "catalogue.item.deleted", {id_field(profile): item["id"], "deleted": True,
+                                               "version": item["version"]}
+    else:
+        kind, data = "catalogue.item.updated", dict(mapped(profile, item), version=item["version"])
+    body = {"type": kind, "timestamp": utcnow().isoformat(), "exchange": exchange.code, "data": data}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")), item["version"]
+
+
+def signing_secrets(exchange: Exchange, now: dt.datetime) -> list[str]:
+    found = [exchange.secret] if exchange.secret else []
+    if exchange.previous_secret and exchange.previous_secret_until and exchange.previous_secret_until > now:
+        found.append(exchange.previous_secret)
+    return found
+
+
+def _finish(session, delivery: Delivery, **values) -> None:
+    for key, value in values.items():
+        setattr(delivery, key, value)
+    delivery.locked_until = None
+    session.commit()
+
+
+def deliver(session, delivery_id: int, settings: Settings) -> str:
+    """Send one claimed delivery and record the outcome; returns its new status."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.status != DeliveryStatus.pending:
+        session.commit()
+        return "gone"
+    newer = session.scalar(select(Delivery.id).where(
+        Delivery.exchange_id == delivery.exchange_id, Delivery.product_id == delivery.product_id,
+        Delivery.status == DeliveryStatus.pending, Delivery.id > delivery.id).limit(1))
+    if newer is not None:
+        _finish(session, delivery, status=DeliveryStatus.superseded, last_error=f"superseded by delivery {newer}")
+        return DeliveryStatus.superseded
+    exchange = delivery.exchange
+    now = utcnow()
+    body, version = payload(session, delivery, settings)
+    secrets_now = signing_secrets(exchange, now)
+    session.commit()  # no transaction (nor SQLite lock) is held while the request is out
+    status, error = None, ""
+    if not secrets_now:
+        error = "the exchange has no signing secret"
+    else:
+        try:
+            endpoint = push.check_endpoint(exchange.endpoint_url, allow_private=settings.allow_private)
+            status, excerpt = push.post(endpoint, body.encode(), push.signed_headers(secrets_now, delivery.webhook_id,
+                                                                                     now, body),
+                                        timeout=settings.timeout)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {excerpt[:500]}"
+        except push.EndpointRefused as exc:
+            error = exc.reason
+        except Exception as exc:  # noqa: BLE001 - a network error, a bad answer…: one failed attempt
+            error = f"{type(exc).__name__}: {exc}"[:500]
+    delivery = session.get(Delivery, delivery_id)
+    attempts = delivery.attempts + 1
+    if status is not None and 200 <= status < 300:
+        _finish(session, delivery, status=DeliveryStatus.delivered, attempts=attempts, last_status=status,
+                last_error="", sent_version=version, delivered_at=utcnow())
+        return DeliveryStatus.delivered
+    if status == 410:
+        delivery.exchange.enabled = False
+        log.warning("exchange %s answered 410 Gone: push disabled", delivery.exchange.code)
+        _finish(session, delivery, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
+                last_error=f"{error} (410 Gone: push to this exchange disabled)")
+        return DeliveryStatus.dead
+    later = utcnow()
+    created = delivery.created_at
+    if (later - created).total_seconds() >= settings.give_up:
+        _finish(session, delivery, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
+                last_error=error)
+        return DeliveryStatus.dead
+    wait = push.backoff(attempts, base=settings.retry_base, cap=settings.retry_cap)
+    _finish(session, delivery, attempts=attempts, last_status=status, last_error=error,
+            next_attempt_at=later + dt.timedelta(seconds=wait))
+    return DeliveryStatus.pending
+
+
+def run_once(session, settings: Settings, limit: int = 20) -> int:
+    """Claim and send one round; returns how many were claimed."""
+    ids = claim(session, settings, limit)
+    for delivery_id in ids:
+        try:
+            deliver(session, delivery_id, settings)
+        except Exception:  # noqa: BLE001 - one broken row must not stop the others
+            session.rollback()
+            log.exception("delivery %s failed unexpectedly; its lease will expire and it is retried", delivery_id)
+    return len(ids)
+
+
+def next_due_in(session) -> float | None:
+    """Seconds until the next pending delivery is due (0 when one is due), None when none."""
+    now = utcnow()
+    moment = session.scalar(select(Delivery.next_attempt_at).join(Exchange, Exchange.id == Delivery.exchange_id)
+                            .where(Delivery.status == DeliveryStatus.pending, Exchange.enabled.is_(True))
+                            .order_by(Delivery.next_attempt_at).limit(1))
+    session.commit()
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def replay(session, delivery: Delivery) -> None:
+    """An officer sends a dead delivery again: pending, due now, attempts counted afresh."""
+    now = utcnow()
+    delivery.status = DeliveryStatus.pending
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    delivery.created_at = now  # the 3-day window starts again
+    delivery.locked_until = None

@@ -1,0 +1,108 @@
+"""Exchanges the catalogue is published to (DESIGN.md §7): their profile, pull-feed token and
+push endpoint, and the deliveries (outbox) of product changes to them."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from typing import Optional
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+TOKEN_PREFIX = "feed_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Exchange(db.Model):
+    """One exchange (``thanhhoa``, ``postmart``, ``google``, ``dfc``): seeded by migration.
+
+    ``profile`` holds an officer's edited profile; ``None`` means the profile shipped in
+    ``marketplace/feeds/profiles/<code>.json``.  The pull-feed token is stored hashed and
+    shown once, when made.
+    """
+
+    __tablename__ = "exchange"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    profile: Mapped[Optional[dict]] = mapped_column(JSON)
+    feed_token_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    feed_token_created_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Push: where deliveries go and the Standard Webhooks secret(s) that sign them.  During a
+    # rotation the previous secret keeps signing too, until previous_secret_until.
+    endpoint_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    secret: Mapped[Optional[str]] = mapped_column(String(100))
+    previous_secret: Mapped[Optional[str]] = mapped_column(String(100))
+    previous_secret_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def new_feed_token(self) -> str:
+        """A new pull-feed token (the old one stops working); returns it, stores its hash."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.feed_token_hash = hash_token(token)
+        self.feed_token_created_at = utcnow()
+        return token
+
+    def token_matches(self, token: str | None) -> bool:
+        if not token or not self.feed_token_hash:
+            return False
+        return hmac.compare_digest(hash_token(token), self.feed_token_hash)
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.code}>"
+
+
+class DeliveryStatus:
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"
+    superseded = "superseded"  # a newer change of the same product went (or goes) instead
+
+
+class Delivery(db.Model):
+    """A product change to push to one exchange, written in the change's own transaction.
+
+    The payload is built when it is sent, from the product as it is then, so it always
+    carries the latest ``version``; ``sent_version`` records what went.  A worker claims a
+    due row by setting ``locked_until`` (a lease: a killed worker's rows come back when it
+    runs out), so no row is sent by two workers at once.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_exchange_product", "exchange_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.pending)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_status: Mapped[Optional[int]] = mapped_column()
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_version: Mapped[Optional[int]] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    exchange: Mapped[Exchange] = relationship()
+    product: Mapped["Product"] = relationship()  # noqa: F821
+
+    @property
+    def webhook_id(self) -> str:
+        """The same for every attempt: receivers spot duplicates by it (``webhook-id``)."""
+        return f"dlv_{self.id}"
