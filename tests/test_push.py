@@ -314,8 +314,8 @@ def test_failures_back_off_and_die_after_the_limit(pdb, papp, world):
 
 def test_backoff_is_exponential_capped_and_jittered():
     rng = random.Random(5)
-    for attempts, ceiling in ((1, 5), (2, 10), (3, 20), (6, 160), (7, 300), (30, 300)):
-        values = [push.backoff(attempts, base=5, cap=300, rng=rng) for _ in range(200)]
+    for attempts, ceiling in ((1, 5), (2, 10), (3, 20), (6, 160), (7, 300), (30, 300), (5000, 300)):
+        values = [push.backoff(attempts, base=5.0, cap=300, rng=rng) for _ in range(200)]
         assert all(ceiling / 2 <= v <= ceiling for v in values), attempts
         assert len({round(v, 6) for v in values}) > 100  # jittered
 
@@ -524,3 +524,54 @@ def test_a_recall_is_pushed(pdb, papp, world):
         assert "L-RECALL: Nhiễm nấm mốc" in receiver.state[canonical.item_id(product.id)]["thu_hoi"]
     finally:
         receiver.close()
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_and_sends_nothing(pdb, papp, world):
+    receiver, exchange = connect(pdb)
+    try:
+        drain(pdb, papp)
+        product = listed(pdb, world.a, 1)[0]
+        (claimed,) = [c for c in worker.claim(pdb.session, settings(papp)) if c[0] == deliveries(pdb, product_id=product.id)[0].id]
+        # The lease runs out and another worker takes the row over (a new lease).
+        delivery = pdb.session.get(Delivery, claimed[0])
+        delivery.locked_until = delivery.locked_until + dt.timedelta(seconds=30)
+        pdb.session.commit()
+        sent_before = sum(receiver.ids.values())
+        assert worker.deliver(pdb.session, claimed[0], settings(papp), claimed[1]) == "lost"
+        assert sum(receiver.ids.values()) == sent_before
+        pdb.session.refresh(delivery)
+        assert delivery.status == DeliveryStatus.pending and delivery.attempts == 0 and delivery.locked_until
+    finally:
+        receiver.close()
+
+
+def test_a_newer_change_waits_while_an_older_one_is_in_flight(pdb, papp, world):
+    receiver, exchange = connect(pdb)
+    try:
+        drain(pdb, papp)
+        product = listed(pdb, world.a, 1)[0]
+        (first,) = deliveries(pdb, product_id=product.id)
+        assert [c[0] for c in worker.claim(pdb.session, settings(papp))] == [first.id]  # in flight
+        update_product(pdb.session, product, {"price_vnd": 66000})
+        pdb.session.commit()
+        assert worker.claim(pdb.session, settings(papp)) == []  # v2 waits for v1 to finish
+        assert worker.next_due_in(pdb.session) > 0  # and the worker does not spin meanwhile
+    finally:
+        receiver.close()
+
+
+def test_a_delta_deletes_an_item_the_exchange_now_refuses(pdb, papp, world):
+    from marketplace.feeds.service import open_feed
+
+    exchange = find_exchange(pdb.session, "thanhhoa")
+    exchange.profile = dict(shipped("thanhhoa"), required=["title", "price", "producer.phone"])
+    pdb.session.commit()
+    product = listed(pdb, world.a, 1)[0]
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    world.a.phone = ""  # the exchange requires a phone: the item is now refused
+    update_product(pdb.session, product, {"price_vnd": 65000})
+    pdb.session.commit()
+    feed = open_feed(pdb.session, exchange, "json", base_url=BASE_URL, updated_since=since)
+    items = {i["ma_san_pham"]: i for i in json.loads(b"".join(feed.chunks))["items"]}
+    assert items[canonical.item_id(product.id)] == {"ma_san_pham": canonical.item_id(product.id), "deleted": True,
+                                                    "version": product.version}

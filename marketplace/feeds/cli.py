@@ -117,5 +117,5 @@ def worker_command(once: bool, batch: int) -> None:
             continue
         if once and (wait is None or wait > 0):
             break
-        time.sleep(min(1.0, wait if wait is not None else 1.0))
+        time.sleep(max(0.05, min(1.0, wait if wait is not None else 1.0)))  # never a busy loop
     db.session.remove()

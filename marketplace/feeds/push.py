@@ -143,5 +143,5 @@ def signed_headers(signing_secrets: list[str], message_id: str, moment: dt.datet
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Seconds before attempt ``attempts + 1``: base·2^(attempts−1), at most ``cap``, times a
     random factor in [0.5, 1] so failed deliveries do not all come back at once."""
-    delay = min(cap, base * 2 ** max(attempts - 1, 0))
+    delay = min(cap, base * 2 ** min(max(attempts - 1, 0), 40))  # 2**40·base is past any cap
     return delay * (rng or random).uniform(0.5, 1.0)

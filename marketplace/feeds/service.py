@@ -99,10 +99,18 @@ def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_s
         return formats.write_rss(profile, items, title=f"Chợ OCOP — {profile.name}", link=base_url + "/",
                                  description="Sản phẩm OCOP và nông sản có truy xuất nguồn gốc")
 
+    def refused_as_deleted(items):
+        # In a delta, an item the exchange now refuses (its photo removed…) must leave the
+        # exchange, not linger there as it was: it goes as a tombstone.
+        for item in items:
+            if not item.get("deleted") and reasons(profile, item):
+                item = {"id": item["id"], "deleted": True, "version": item["version"], "updated_at": item["updated_at"]}
+            yield item
+
     def body():
         with reading_session(engine) as reader:
             items = canonical.iter_items(reader, base_url=base_url, today=today, updated_since=updated_since)
-            yield from formats.to_bytes(write(items))
+            yield from formats.to_bytes(write(refused_as_deleted(items) if delta else items))
 
     media_type = formats.MEDIA_TYPES["jsonld" if exchange.code == "dfc" else fmt]
     return Feed(exchange=exchange, profile=profile, fmt=fmt, media_type=media_type,

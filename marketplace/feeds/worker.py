@@ -24,7 +24,8 @@ import json
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from ..models import Delivery, DeliveryStatus, Exchange
 from ..models.base import local_today, utcnow
@@ -57,19 +58,39 @@ def _due(now: dt.datetime):
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
 
 
-def claim(session, settings: Settings, limit: int = 20) -> list[int]:
-    """Lease up to ``limit`` due deliveries to this worker; returns their ids."""
+def claim(session, settings: Settings, limit: int = 20) -> list[tuple[int, dt.datetime]]:
+    """Lease up to ``limit`` due deliveries to this worker; returns (id, lease) pairs.
+
+    The lease (``locked_until``) doubles as this claim's token: every later write checks it,
+    so a worker whose lease ran out and was taken over writes nothing.  A delivery whose
+    product has another delivery in flight to the same exchange waits for it, so an older
+    version can never overtake a newer one on the wire."""
     now = utcnow()
+    sibling = aliased(Delivery)
+    in_flight = exists().where(sibling.exchange_id == Delivery.exchange_id, sibling.product_id == Delivery.product_id,
+                               sibling.id != Delivery.id, sibling.status == DeliveryStatus.pending,
+                               sibling.locked_until > now)
     ids = list(session.scalars(
         select(Delivery.id).join(Exchange, Exchange.id == Delivery.exchange_id)
-        .where(_due(now), Exchange.enabled.is_(True))
+        .where(_due(now), Exchange.enabled.is_(True), ~in_flight)
         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)))
+    lease = now + dt.timedelta(seconds=settings.lease)
     if ids:
-        session.execute(update(Delivery).where(Delivery.id.in_(ids))
-                        .values(locked_until=now + dt.timedelta(seconds=settings.lease)))
+        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(locked_until=lease))
     session.commit()
-    return ids
+    return [(delivery_id, lease) for delivery_id in ids]
+
+
+def _renew(session, delivery_id: int, lease: dt.datetime, settings: Settings) -> dt.datetime | None:
+    """Extend this worker's lease before a send (it may have waited behind other sends);
+    None when the lease was lost (another worker took the delivery, or it is no longer pending)."""
+    renewed = utcnow() + dt.timedelta(seconds=settings.lease)
+    done = session.execute(update(Delivery).where(
+        Delivery.id == delivery_id, Delivery.locked_until == lease, Delivery.status == DeliveryStatus.pending)
+        .values(locked_until=renewed))
+    session.commit()
+    return renewed if done.rowcount == 1 else None
 
 
 def payload(session, delivery: Delivery, settings: Settings) -> tuple[str, int]:
@@ -100,38 +121,49 @@ def signing_secrets(exchange: Exchange, now: dt.datetime) -> list[str]:
     return found
 
 
-def _finish(session, delivery: Delivery, **values) -> None:
-    for key, value in values.items():
-        setattr(delivery, key, value)
-    delivery.locked_until = None
+def _finish(session, delivery_id: int, lease: dt.datetime, **values) -> bool:
+    """Record an outcome, only while this worker still holds the lease; releases it."""
+    done = session.execute(update(Delivery).where(
+        Delivery.id == delivery_id, Delivery.locked_until == lease, Delivery.status == DeliveryStatus.pending)
+        .values(locked_until=None, **values))
     session.commit()
+    return done.rowcount == 1
 
 
-def deliver(session, delivery_id: int, settings: Settings) -> str:
+def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -> str:
     """Send one claimed delivery and record the outcome; returns its new status."""
+    lease = _renew(session, delivery_id, lease, settings)
+    if lease is None:
+        return "lost"
     delivery = session.get(Delivery, delivery_id)
-    if delivery is None or delivery.status != DeliveryStatus.pending:
-        session.commit()
-        return "gone"
     newer = session.scalar(select(Delivery.id).where(
         Delivery.exchange_id == delivery.exchange_id, Delivery.product_id == delivery.product_id,
         Delivery.status == DeliveryStatus.pending, Delivery.id > delivery.id).limit(1))
     if newer is not None:
-        _finish(session, delivery, status=DeliveryStatus.superseded, last_error=f"superseded by delivery {newer}")
+        _finish(session, delivery_id, lease, status=DeliveryStatus.superseded,
+                last_error=f"superseded by delivery {newer}")
         return DeliveryStatus.superseded
     exchange = delivery.exchange
     now = utcnow()
-    body, version = payload(session, delivery, settings)
+    try:
+        body, version = payload(session, delivery, settings)
+        build_error = ""
+    except Exception as exc:  # noqa: BLE001 - a row that cannot be built still counts its attempts
+        log.exception("building delivery %s failed", delivery_id)
+        body, version, build_error = None, None, f"{type(exc).__name__}: {exc}"[:500]
+    # Everything the send needs, read before the transaction ends: nothing may be loaded
+    # (a new transaction; on SQLite, the write lock) while the request is out.
     secrets_now = signing_secrets(exchange, now)
-    session.commit()  # no transaction (nor SQLite lock) is held while the request is out
-    status, error = None, ""
-    if not secrets_now:
+    endpoint_url, exchange_id, message_id = exchange.endpoint_url, exchange.id, delivery.webhook_id
+    attempts, created = delivery.attempts + 1, delivery.created_at
+    session.commit()
+    status, error = None, build_error
+    if body is not None and not secrets_now:
         error = "the exchange has no signing secret"
-    else:
+    elif body is not None:
         try:
-            endpoint = push.check_endpoint(exchange.endpoint_url, allow_private=settings.allow_private)
-            status, excerpt = push.post(endpoint, body.encode(), push.signed_headers(secrets_now, delivery.webhook_id,
-                                                                                     now, body),
+            endpoint = push.check_endpoint(endpoint_url, allow_private=settings.allow_private)
+            status, excerpt = push.post(endpoint, body.encode(), push.signed_headers(secrets_now, message_id, now, body),
                                         timeout=settings.timeout)
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {excerpt[:500]}"
@@ -139,54 +171,60 @@ def deliver(session, delivery_id: int, settings: Settings) -> str:
             error = exc.reason
         except Exception as exc:  # noqa: BLE001 - a network error, a bad answer…: one failed attempt
             error = f"{type(exc).__name__}: {exc}"[:500]
-    delivery = session.get(Delivery, delivery_id)
-    attempts = delivery.attempts + 1
     if status is not None and 200 <= status < 300:
-        _finish(session, delivery, status=DeliveryStatus.delivered, attempts=attempts, last_status=status,
+        _finish(session, delivery_id, lease, status=DeliveryStatus.delivered, attempts=attempts, last_status=status,
                 last_error="", sent_version=version, delivered_at=utcnow())
         return DeliveryStatus.delivered
     if status == 410:
-        delivery.exchange.enabled = False
-        log.warning("exchange %s answered 410 Gone: push disabled", delivery.exchange.code)
-        _finish(session, delivery, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
-                last_error=f"{error} (410 Gone: push to this exchange disabled)")
+        if _finish(session, delivery_id, lease, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
+                   last_error=f"{error} (410 Gone: push to this exchange disabled)"):
+            session.execute(update(Exchange).where(Exchange.id == exchange_id).values(enabled=False))
+            session.commit()
+            log.warning("exchange %s answered 410 Gone: push disabled", exchange_id)
         return DeliveryStatus.dead
     later = utcnow()
-    created = delivery.created_at
     if (later - created).total_seconds() >= settings.give_up:
-        _finish(session, delivery, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
+        _finish(session, delivery_id, lease, status=DeliveryStatus.dead, attempts=attempts, last_status=status,
                 last_error=error)
         return DeliveryStatus.dead
     wait = push.backoff(attempts, base=settings.retry_base, cap=settings.retry_cap)
-    _finish(session, delivery, attempts=attempts, last_status=status, last_error=error,
+    _finish(session, delivery_id, lease, attempts=attempts, last_status=status, last_error=error,
             next_attempt_at=later + dt.timedelta(seconds=wait))
     return DeliveryStatus.pending
 
 
 def run_once(session, settings: Settings, limit: int = 20) -> int:
     """Claim and send one round; returns how many were claimed."""
-    ids = claim(session, settings, limit)
-    for delivery_id in ids:
+    claimed = claim(session, settings, limit)
+    for delivery_id, lease in claimed:
         try:
-            deliver(session, delivery_id, settings)
+            deliver(session, delivery_id, settings, lease)
         except Exception:  # noqa: BLE001 - one broken row must not stop the others
             session.rollback()
             log.exception("delivery %s failed unexpectedly; its lease will expire and it is retried", delivery_id)
-    return len(ids)
+    return len(claimed)
 
 
 def next_due_in(session) -> float | None:
-    """Seconds until the next pending delivery is due (0 when one is due), None when none."""
+    """Seconds until a pending delivery can next be claimed (0: now), None when none is
+    pending.  A leased row, or one waiting for its product's delivery in flight, counts from
+    the end of that lease."""
     now = utcnow()
-    moment = session.scalar(select(Delivery.next_attempt_at).join(Exchange, Exchange.id == Delivery.exchange_id)
-                            .where(Delivery.status == DeliveryStatus.pending, Exchange.enabled.is_(True))
-                            .order_by(Delivery.next_attempt_at).limit(1))
+    rows = session.execute(select(Delivery.exchange_id, Delivery.product_id, Delivery.next_attempt_at,
+                                  Delivery.locked_until)
+                           .join(Exchange, Exchange.id == Delivery.exchange_id)
+                           .where(Delivery.status == DeliveryStatus.pending, Exchange.enabled.is_(True))
+                           .order_by(Delivery.next_attempt_at).limit(200)).all()
     session.commit()
-    if moment is None:
+    if not rows:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (moment - now).total_seconds())
+    leases: dict[tuple, dt.datetime] = {}
+    for exchange_id, product_id, _, until in rows:
+        if until and until > now:
+            key = (exchange_id, product_id)
+            leases[key] = max(leases.get(key, until), until)
+    ready = min(max(at, leases.get((e, p), at)) for e, p, at, _ in rows)
+    return max(0.0, (ready - now).total_seconds())
 
 
 def replay(session, delivery: Delivery) -> None:
