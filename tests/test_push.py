@@ -575,3 +575,25 @@ def test_a_delta_deletes_an_item_the_exchange_now_refuses(pdb, papp, world):
     items = {i["ma_san_pham"]: i for i in json.loads(b"".join(feed.chunks))["items"]}
     assert items[canonical.item_id(product.id)] == {"ma_san_pham": canonical.item_id(product.id), "deleted": True,
                                                     "version": product.version}
+
+
+def test_verifying_a_producer_wide_certification_pushes_the_producers_products(pdb, papp, world):
+    from marketplace.models import Certification
+
+    receiver, exchange = connect(pdb)
+    try:
+        products = listed(pdb, world.a, 2)
+        drain(pdb, papp)
+        cert = Certification(producer=world.a, scheme="vietgap", number="VG-77", body="Trung tâm chứng nhận")
+        pdb.session.add(cert)
+        pdb.session.commit()
+        officer = papp.test_client()
+        from tests.conftest import login
+
+        login(officer, "officer@example.vn")
+        assert officer.post(f"/admin/certifications/{cert.id}/verify").status_code == 302
+        drain(pdb, papp)
+        for product in products:
+            assert "VG-77" in receiver.state[canonical.item_id(product.id)]["chung_nhan"]
+    finally:
+        receiver.close()

@@ -153,8 +153,11 @@ def verify_certification(cert_id: int):
     cert.verified = True
     cert.verified_by_id = current_user.id
     cert.verified_at = utcnow()
-    if cert.product is not None:
-        service.touch(cert.product)
+    # A certification is part of the catalogue items it covers: one product, or (no product)
+    # every listed product of the producer; exchanges get the new version.
+    for product in [cert.product] if cert.product is not None else cert.producer.products:
+        if product.published_at is not None or product is cert.product:
+            service.touch(product)
     db.session.commit()
     flash(_("Đã xác minh chứng nhận."), "success")
     return redirect(url_for("admin.certifications"))
