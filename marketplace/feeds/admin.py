@@ -57,7 +57,7 @@ def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=Non
     settings_form = settings_form or PushSettingsForm(obj=exchange)
     profile_form = profile_form or ProfileForm(data={"profile": json.dumps(profile_of(exchange).as_dict(),
                                                                            ensure_ascii=False, indent=2)})
-    refused = [r for r in preflight(db.session, [exchange], base_url=current_app.config["PUBLIC_BASE_URL"])]
+    refused = preflight(db.session, [exchange], base_url=current_app.config["PUBLIC_BASE_URL"])
     return render_template("admin/exchange.html", exchange=exchange, settings_form=settings_form,
                            profile_form=profile_form, action_form=FlaskForm(), refused=refused,
                            counts=_counts().get(exchange.id, {}), shown=shown,

@@ -170,7 +170,7 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         traceability = None
     origin = row.origin_ward_code
     return {
-        "id": f"{ID_PREFIX}{row.id}",
+        "id": item_id(row.id),
         "sku": f"OCOP-{row.id}",
         "title": row.name,
         "description": plain_text(row.description),

@@ -88,7 +88,6 @@ def stamp(serial: str):
     if recording:
         rec.record(state.id, now, province, agent_family(request.headers.get("User-Agent")))
     base_url = current_app.config["PUBLIC_BASE_URL"]
-    facts = _facts.get(db.session, state, base_url)
     scans = state.scan_count + pending + (1 if recording else 0)
     first_at = state.first_scan_at or now
     first_province = state.first_scan_province or province
@@ -100,11 +99,11 @@ def stamp(serial: str):
         "recalled": state.batch_status == "recalled", "recall_reason": state.recall_reason,
         "recalled_at": state.recalled_at, "scans": scans,
         "first_scan_at": first_at.replace(second=0, microsecond=0),  # the page shows minutes
-        "first_scan_province": geo.province(first_province).short if geo.province(first_province) else None,
+        "first_scan_province": getattr(geo.province(first_province), "short", None),
         "suspicious": suspicious and state.status == "active",
     }
     if request.accept_mimetypes.best == "application/json":
-        body = dict(facts, stamp={**view, "first_scan_at": first_at.isoformat(),
+        body = dict(_facts.get(db.session, state, base_url), stamp={**view, "first_scan_at": first_at.isoformat(),
                                   "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = jsonify(body)
     else:
