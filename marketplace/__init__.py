@@ -32,6 +32,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .config import load_config
 
     load_config(app, config)
+    from .sessions import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     app.url_map.converters["int"] = BoundedInt
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, request
 
+from .extensions import SAFE_METHODS
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -12,17 +14,25 @@ CSP = (
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
 def set_security_headers(response):
+    """The headers every response carries, unless the view set its own (the stamp page's
+    stricter ``Referrer-Policy``); one pass over the headers, not one per header."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    present = {name.lower() for name in headers.keys()}
+    headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
     if response.mimetype == "text/html":
         # Pages depend on the language (Accept-Language or the lang cookie) and the login.
-        if "Vary" in headers:
+        if "vary" in present:
             response.vary.update(("Accept-Language", "Cookie"))
         else:
             headers["Vary"] = "Accept-Language, Cookie"
@@ -37,7 +47,9 @@ def refuse_nul_bytes():
     """
     if "\x00" in request.path:
         abort(400)
-    for values in (request.args, request.form):
+    # Form fields only where a form can be sent: parsing one costs every GET otherwise.
+    sources = (request.args,) if request.method in SAFE_METHODS else (request.args, request.form)
+    for values in sources:
         for _, value in values.items(multi=True):
             if "\x00" in value:
                 abort(400)
