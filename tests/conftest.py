@@ -62,7 +62,7 @@ def database_template(tmp_path_factory):
 # Tables whose rows come from migrations (seed data); kept across tests, their columns that
 # tests change put back as the migration left them.
 SEEDED_TABLES = {"alembic_version", "product_group", "exchange"}
-SEEDED_RESETS = ("UPDATE exchange SET profile = NULL, feed_token_hash = NULL, feed_token_created_at = NULL, "
+SEEDED_RESETS = ("UPDATE exchange SET profile = NULL, profile_changed_at = NULL, feed_token_hash = NULL, feed_token_created_at = NULL, "
                  "endpoint_url = '', enabled = FALSE, secret = NULL, previous_secret = NULL, "
                  "previous_secret_until = NULL",)
 

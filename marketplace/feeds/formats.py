@@ -51,11 +51,18 @@ def _tombstone(profile: p.Profile, item: dict) -> dict:
 
 
 def write_json(profile: p.Profile, items: Iterable[dict], *, generated_at: dt.datetime) -> Iterator[bytes]:
+    return json_document(profile, (orjson.dumps(_tombstone(profile, item) if item.get("deleted")
+                                                else p.mapped(profile, item)) for item in accepted(profile, items)),
+                         generated_at=generated_at)
+
+
+def json_document(profile: p.Profile, bodies: Iterable[bytes], *, generated_at: dt.datetime) -> Iterator[bytes]:
+    """The JSON feed around items already serialized (``bodies``), a few hundred a chunk."""
     yield b'{"exchange":%s,"generated_at":%s,"items":[' % (orjson.dumps(profile.code),
                                                          orjson.dumps(generated_at.isoformat()))
     buffer, first = [], True
-    for item in accepted(profile, items):
-        buffer.append(orjson.dumps(_tombstone(profile, item) if item.get("deleted") else p.mapped(profile, item)))
+    for body in bodies:
+        buffer.append(body)
         if len(buffer) >= FLUSH_EVERY:
             yield (b"" if first else b",") + b",".join(buffer)
             buffer, first = [], False

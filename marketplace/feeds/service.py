@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, object_session
 from ..extensions import READER
 from ..models import Delivery, DeliveryStatus, Exchange, Product
 from ..models.base import local_today, utcnow
-from . import canonical, dfc, formats, push
+from . import canonical, dfc, formats, itemcache, push
 from .outbox import push_targets
 from .profiles import FORMATS, Profile, profile_of, reasons
 
@@ -80,12 +80,14 @@ def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_s
         raise FeedError("unknown_format", f"{exchange.code} feeds come as {', '.join(profile.formats)}", "format")
     today = today or local_today()
     state, latest = canonical.feed_state(session, today=today)
+    if exchange.profile_changed_at and (latest is None or exchange.profile_changed_at > latest):
+        latest = exchange.profile_changed_at  # a profile edit changes every item of the feed
     fingerprint = json.dumps([exchange.code, fmt, profile.as_dict(), base_url,
                               updated_since.isoformat() if updated_since else None, state], default=str)
     etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     generated_at = latest or utcnow()
     delta = updated_since is not None
-    engine, code = session.get_bind(), exchange.code
+    engine, code, exchange_id = session.get_bind(), exchange.code, exchange.id
 
     def write(items):
         if code == "dfc":
@@ -109,6 +111,10 @@ def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_s
 
     def body():
         with reading_session(engine) as reader:
+            if fmt == "json" and code != "dfc" and not delta:  # what exchanges poll: items kept between feeds
+                yield from formats.json_document(profile, itemcache.json_items(
+                    reader, engine, exchange_id, profile, base_url=base_url, today=today), generated_at=generated_at)
+                return
             items = canonical.iter_items(reader, base_url=base_url, today=today, updated_since=updated_since)
             yield from formats.to_bytes(write(refused_as_deleted(items) if delta else items))
 

@@ -1,6 +1,6 @@
 """Data model (DESIGN.md §4).  Import models from here."""
 from .accounts import User, UserRole, ProducerRole
-from .feeds import Delivery, DeliveryStatus, Exchange
+from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem
 from .producers import Producer, ProducerKind, ProducerStatus
 from .trace import Batch, BatchStatus, EventKind, Scan, Stamp, StampRun, StampStatus, TraceEvent
 from .products import (
@@ -15,7 +15,7 @@ from .products import (
 )
 
 __all__ = [
-    "Batch", "BatchStatus", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "Batch", "BatchStatus", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

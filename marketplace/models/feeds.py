@@ -8,7 +8,7 @@ import hmac
 import secrets
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -35,6 +35,8 @@ class Exchange(db.Model):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     profile: Mapped[Optional[dict]] = mapped_column(JSON)
+    # When the profile last changed (an edit or a reset): every item of its feeds changed then.
+    profile_changed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     feed_token_hash: Mapped[Optional[str]] = mapped_column(String(64))
     feed_token_created_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     # Push: where deliveries go and the Standard Webhooks secret(s) that sign them.  During a
@@ -58,6 +60,13 @@ class Exchange(db.Model):
         if not token or not self.feed_token_hash:
             return False
         return hmac.compare_digest(hash_token(token), self.feed_token_hash)
+
+    def set_profile(self, data: dict | None) -> None:
+        """An officer's profile (``None``: the shipped one); a real change is dated, as every
+        item of the exchange's feeds changes with it (``Last-Modified``)."""
+        if data != self.profile:
+            self.profile = data
+            self.profile_changed_at = utcnow()
 
     def __repr__(self) -> str:
         return f"<Exchange {self.code}>"
@@ -106,3 +115,36 @@ class Delivery(db.Model):
     def webhook_id(self) -> str:
         """The same for every attempt: receivers spot duplicates by it (``webhook-id``)."""
         return f"dlv_{self.id}"
+
+
+class FeedItem(db.Model):
+    """One product's item as one exchange's JSON feed last carried it, kept so that the next
+    feed sends it as is instead of building it again (exchanges poll the whole catalogue,
+    which rarely changes between two polls).
+
+    ``fingerprint`` names what the item was built from: the product's ``version`` (bumped by
+    every change of the product, its photos, OCOP, certifications, producer, recalls), its
+    newest batch (the traceability link), the public base URL and the exchange's profile.
+    ``fresh_until`` is the last day it stays true without any change (an OCOP recognition or
+    certificate lapses the day after, a certificate starts counting); ``None``: no such day.
+    ``body`` is the item in the exchange's fields as JSON, ``None`` when the exchange would
+    refuse it (pre-flight reasons).
+    """
+
+    __tablename__ = "feed_item"
+
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id", ondelete="CASCADE"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+    fingerprint: Mapped[str] = mapped_column(String(120))
+    fresh_until: Mapped[Optional[dt.date]] = mapped_column()
+    body: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+
+
+class DailyJob(db.Model):
+    """The last day a once-a-day job ran (compare-and-set by whichever worker gets there first)."""
+
+    __tablename__ = "daily_job"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[dt.date] = mapped_column()

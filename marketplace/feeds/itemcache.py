@@ -1,0 +1,99 @@
+"""Items kept between feeds (:class:`~marketplace.models.FeedItem`), so that a full JSON feed
+sends the items that did not change as they were, instead of building them again.
+
+Exchanges poll the whole catalogue (hourly, daily) and between two polls few products
+change.  Building an item takes its product row, photos, OCOP recognitions, certificates,
+batches and recalls, and mapping it through the exchange's profile: most of a feed's time.
+A kept item is served while its *fingerprint* still matches (the product's ``version``,
+which every change of the product, its photos, OCOP, certificates, producer and recalls
+bumps; its newest batch, which the traceability link names; the base URL and the profile)
+and until its ``fresh_until`` day (the last day before an OCOP recognition or certificate
+lapses or starts counting).  Anything else is built as in an uncached feed, and kept.
+
+Keeping is best effort: it runs in a short transaction of its own, and a failure (another
+writer holding SQLite's lock too long, two feeds storing the same item on PostgreSQL) only
+means the item is built again next time.  The feed itself never depends on it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from typing import Iterator
+
+import orjson
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import WRITER
+from ..models import Batch, FeedItem, Producer, Product
+from . import canonical
+from .profiles import Profile, mapped, reasons
+
+log = logging.getLogger(__name__)
+
+
+def context_digest(profile: Profile, base_url: str) -> str:
+    """What every item of one exchange's feed depends on besides its product: the profile
+    (an officer's edit changes every item) and the public base URL (in every link)."""
+    return hashlib.sha256(json.dumps([profile.as_dict(), base_url], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fingerprint(version: int, latest_batch: int | None, context: str) -> str:
+    return f"{version}:{latest_batch or 0}:{context}"
+
+
+def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: str, today: dt.date,
+               chunk: int = canonical.CHUNK) -> Iterator[bytes]:
+    """The JSON of every public product's item that the exchange takes, in product id order
+    (the same items, in the same order, as ``formats.write_json`` of ``canonical.iter_items``).
+
+    ``reader`` is the feed's reading session; kept items are written through ``engine`` in
+    transactions of their own, one per chunk that had items to build.
+    """
+    context = context_digest(profile, base_url)
+    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
+    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"), FeedItem.fingerprint,
+                   FeedItem.fresh_until, FeedItem.body)
+            .join(Producer, Producer.id == Product.producer_id)
+            .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
+            .where(canonical.public_condition()).order_by(Product.id).execution_options(yield_per=chunk))
+    for rows in reader.connection().execute(stmt).partitions(chunk):
+        stale = {r.id for r in rows
+                 if r.fingerprint != fingerprint(r.version, r.latest_batch, context)
+                 or (r.fresh_until is not None and r.fresh_until < today)}
+        built: dict[int, bytes | None] = {}
+        if stale:
+            versions = {r.id: (r.version, r.latest_batch) for r in rows}
+            keep = []
+            for product_id, item, fresh_until in canonical.built_items(reader, sorted(stale), base_url=base_url, today=today):
+                body = None if reasons(profile, item) else orjson.dumps(mapped(profile, item))
+                built[product_id] = body
+                keep.append({"exchange_id": exchange_id, "product_id": product_id, "body": body,
+                             "fingerprint": fingerprint(*versions[product_id], context), "fresh_until": fresh_until})
+            store(engine, exchange_id, keep)
+        for row in rows:
+            body = built.get(row.id) if row.id in stale else row.body
+            if body is not None:
+                yield body
+
+
+def store(engine, exchange_id: int, rows: list[dict]) -> bool:
+    """Keep built items (replacing older copies); False when that could not be done now."""
+    if not rows:
+        return True
+    try:
+        with engine.connect() as connection:
+            connection.info[WRITER] = True  # a write, even while a GET streams the feed
+            try:
+                with connection.begin():
+                    connection.execute(delete(FeedItem).where(
+                        FeedItem.exchange_id == exchange_id, FeedItem.product_id.in_([r["product_id"] for r in rows])))
+                    connection.execute(insert(FeedItem), rows)
+            finally:
+                connection.info.pop(WRITER, None)  # the pooled connection goes back as it came
+        return True
+    except SQLAlchemyError as exc:  # only a cache: the feed goes on, the items are built next time
+        log.warning("feed items of exchange %s not kept: %s", exchange_id, exc)
+        return False
