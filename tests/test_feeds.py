@@ -277,7 +277,8 @@ def test_canonical_item_describes_the_product_for_every_exchange(db, catalogue, 
     assert RICE in http.get(urlsplit(rice["link"]).path).get_data(as_text=True)
 
     assert rice["producer"] == {
-        "name": "HTX Nông nghiệp Đồng Tiến", "kind": "cooperative", "tax_code": TAX_CODE, "phone": "0912345678",
+        "name": "HTX Nông nghiệp Đồng Tiến", "kind": "cooperative", "link": f"{BASE}/producers/{cat.coop.slug}",
+        "tax_code": TAX_CODE, "phone": "0912345678",
         "address": {"line": "Thôn Đông Tiến 3", "province_code": 38, "province_name": "Tỉnh Thanh Hóa",
                     "commune_code": 15724, "commune_name": "Xã Đồng Tiến"}}
     assert honey["producer"]["tax_code"] == ""  # a 12-digit personal ID is never published
@@ -745,6 +746,9 @@ def test_dfc_catalogue_is_json_ld(catalogue, http, tokens):
     assert {str(graph.value(e, dfc.name)) for e in enterprises} == {"HTX Nông nghiệp Đồng Tiến",
                                                                    "Hộ kinh doanh Lê Thị Bình"}
     assert {o for e in enterprises for o in graph.objects(e, dfc.supplies)} == products
+    # Named after the producer's page, so every feed (and a delta) agrees on who is who.
+    assert {str(e) for e in enterprises} == {f"{BASE}/producers/{cat.coop.slug}#enterprise",
+                                             f"{BASE}/producers/{cat.household.slug}#enterprise"}
 
 
 def test_xlsx_survives_a_pasted_line_break(db, catalogue, http, tokens):

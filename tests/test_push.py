@@ -365,12 +365,19 @@ def test_a_rotated_secret_signs_beside_the_new_one(pdb, papp, world):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://localhost/x", "http://10.1.2.3/x",
                                  "http://192.168.1.5/x", "http://169.254.169.254/latest/meta-data",
-                                 "http://[::1]/x", "http://0.0.0.0/x", "http://[::ffff:127.0.0.1]/x"])
+                                 "http://[::1]/x", "http://0.0.0.0/x", "http://[::ffff:127.0.0.1]/x",
+                                 "http://[2002:7f00:1::1]/x", "http://[2002:a01:203::5]/x",  # 6to4 of 127/8, 10/8
+                                 "http://[64:ff9b::a01:203]/x"])
 def test_private_and_loopback_endpoints_are_refused(url):
     with pytest.raises(push.EndpointRefused) as refused:
         push.check_endpoint(url, allow_private=False)
     assert "address" in refused.value.reason
     push.check_endpoint(url, allow_private=True) if "169.254" not in url else None
+
+
+def test_public_addresses_inside_ipv6_are_public():
+    assert push._public("2002:808:808::1")  # 6to4 of 8.8.8.8
+    assert push._public("::ffff:8.8.8.8") and push._public("2001:4860:4860::8888")
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/x", "file:///etc/passwd", "javascript:alert(1)", "http:///x",
@@ -597,3 +604,39 @@ def test_verifying_a_producer_wide_certification_pushes_the_producers_products(p
             assert "VG-77" in receiver.state[canonical.item_id(product.id)]["chung_nhan"]
     finally:
         receiver.close()
+
+
+def test_the_timeout_bounds_the_whole_send():
+    """A receiver that trickles its answer (a byte every 0.2 s, each within any per-read
+    timeout) is cut off when the send's time is up, not kept forever."""
+    import socket as _socket
+
+    server = _socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000:
+                if stop.is_set():
+                    break
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    endpoint = push.check_endpoint(f"http://127.0.0.1:{server.getsockname()[1]}/hook", allow_private=True)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            push.post(endpoint, b"{}", {}, timeout=1.0)
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        server.close()

@@ -119,7 +119,7 @@ def exchange_profile(code: str):
     if request.form.get("reset"):
         if not FlaskForm().validate_on_submit():
             abort(400)
-        exchange.profile = None
+        exchange.set_profile(None)
         db.session.commit()
         flash(_("Đã dùng lại hồ sơ mặc định của sàn."), "success")
         return redirect(url_for("admin.exchange", code=code))
@@ -128,7 +128,7 @@ def exchange_profile(code: str):
         return _render_exchange(exchange, profile_form=form, status=422)
     data = form.parsed.as_dict()
     data.pop("code", None)
-    exchange.profile = None if data == {k: v for k, v in shipped(code).items() if k != "code"} else data
+    exchange.set_profile(None if data == {k: v for k, v in shipped(code).items() if k != "code"} else data)
     db.session.commit()
     flash(_("Đã lưu hồ sơ của sàn."), "success")
     return redirect(url_for("admin.exchange", code=code))

@@ -11,7 +11,8 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from ..extensions import db
-from . import push, worker
+from ..models.base import local_today
+from . import dates, push, worker
 from .profiles import FORMATS
 from .service import FeedError, configure_push, enqueue_all, find_exchange, open_feed, parse_since
 
@@ -105,8 +106,15 @@ def worker_command(once: bool, batch: int) -> None:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    swept_on = None
     while not stopping:
         try:
+            today = local_today()
+            if today != swept_on:  # once a day: items that changed by date alone (OCOP lapses…)
+                bumped = dates.sweep(db.session, today=today)
+                swept_on = today
+                if bumped:
+                    log.info("%d products changed by date: queued for the exchanges", bumped)
             if worker.run_once(db.session, settings, batch):
                 continue
             wait = worker.next_due_in(db.session)

@@ -7,7 +7,8 @@ their catalogue items); per product a ``dfc-b:SuppliedProduct`` (name, descripti
 with a ``dfc-b:Price``.  DFC's measures list no Vietnamese đồng, so the price unit is our own
 IRI, ``<base>/ns/dfc#VND`` (prefix ``ocop:``), declared in the document as a currency unit.
 The context is inline, so the document parses without fetching anything.  Streamed as an
-``@graph``; enterprises are written after the items (they collect what they supply).
+``@graph``; enterprises are written after the items (they collect what they supply), each
+named after its producer's public page (``<page>#enterprise``), so feeds agree on it.
 """
 from __future__ import annotations
 
@@ -68,15 +69,14 @@ def write_catalog(profile: p.Profile, items: Iterable[dict], *, base_url: str,
         nodes = item_nodes(item, base_url)
         buffer.extend("," + _dumps(n) for n in nodes)
         producer = item["producer"]
-        key = (producer["name"], producer["phone"], producer["tax_code"])
-        enterprise = enterprises.setdefault(key, {"name": producer["name"], "supplies": [], "manages": []})
+        enterprise = enterprises.setdefault(producer["link"], {"name": producer["name"], "supplies": [], "manages": []})
         enterprise["supplies"].append(nodes[0]["@id"])
         enterprise["manages"].append(nodes[1]["@id"])
         if len(buffer) >= FLUSH_EVERY:
             yield "".join(buffer)
             buffer = []
     yield "".join(buffer)
-    for n, e in enumerate(enterprises.values()):
-        yield "," + _dumps({"@id": f"{base_url}/dfc/enterprise/{n + 1}", "@type": "dfc-b:Enterprise",
+    for link, e in enterprises.items():  # named by the producer's page: the same in every feed
+        yield "," + _dumps({"@id": f"{link}#enterprise", "@type": "dfc-b:Enterprise",
                             "dfc-b:name": e["name"], "dfc-b:supplies": e["supplies"], "dfc-b:manages": e["manages"]})
     yield "]}\n"

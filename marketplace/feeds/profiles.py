@@ -67,6 +67,7 @@ FIELDS = {
     "link": lambda i: i["link"],
     "producer.name": lambda i: i["producer"]["name"],
     "producer.kind": lambda i: i["producer"]["kind"],
+    "producer.link": lambda i: i["producer"]["link"],
     "producer.tax_code": lambda i: i["producer"]["tax_code"],
     "producer.phone": lambda i: i["producer"]["phone"],
     "producer.address": lambda i: _address(i["producer"]["address"]),

@@ -6,7 +6,8 @@ Plain functions, no Flask: the worker (``flask worker``) composes them.
   public one (loopback, private, link-local, multicast and reserved ranges are refused)
   unless private targets are allowed (tests, a receiver on the same machine).
 * :func:`post`: connects to the address that was checked (a second DNS answer cannot
-  swap in another), sends the body, follows no redirect, gives up after the timeout.
+  swap in another), sends the body, follows no redirect, gives up when the timeout (for
+  the whole exchange) is up.
 * :func:`signed_headers`: Standard Webhooks (``webhook-id``, ``webhook-timestamp``,
   ``webhook-signature``), signed with every secret that is valid (two during a rotation).
 * :func:`backoff`: exponential from the base, capped, with jitter.
@@ -21,6 +22,7 @@ import random
 import secrets
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -79,8 +81,10 @@ def check_url(url: str) -> tuple[str, str, int, str]:
 
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    # An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, 6to4 2002:aabb:ccdd::) is judged
+    # as that IPv4 address: 2002:7f00:1:: reaches 127.0.0.1 through a 6to4 relay.
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour):
+        ip = ip.ipv4_mapped or ip.sixtofour
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local
                                  or ip.is_private or ip.is_unspecified)
 
@@ -120,16 +124,41 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 def post(endpoint: Endpoint, body: bytes, headers: dict, *, timeout: float) -> tuple[int, str]:
     """POST and return (status, a short excerpt of the answer); redirects are not followed
-    (a 3xx is just a failed attempt).  Raises OSError / http.client errors on network failure."""
+    (a 3xx is just a failed attempt).  Raises OSError / http.client errors on network failure.
+
+    ``timeout`` bounds the whole exchange, not each socket operation: a receiver that
+    trickles its answer a byte at a time is cut off when the time is up (``TimeoutError``).
+    """
     connection = (_PinnedHTTPS if endpoint.scheme == "https" else _PinnedHTTP)(endpoint, timeout)
+    expired = threading.Event()
+
+    def cut_off():
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked send or receive
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", endpoint.path, body=body,
                            headers={**headers, "Content-Type": "application/json",
                                     "User-Agent": "ocop-marketplace-push/1"})
         response = connection.getresponse()
         excerpt = response.read(2048).decode("utf-8", "replace")
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {timeout:g} s")
         return response.status, excerpt
+    except (OSError, http.client.HTTPException):
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {timeout:g} s") from None
+        raise
     finally:
+        watchdog.cancel()
         connection.close()
 
 

@@ -59,6 +59,11 @@ def create_batch(session, product: Product, *, lot_code: str, quantity: Decimal,
                   expiry_date=expiry_date or default_expiry(product, production_date),
                   growing_area=growing_area or "", created_by_id=getattr(user, "id", None))
     session.add(batch)
+    if not product.gtin:
+        # Without a GTIN the catalogue item's traceability link names the newest batch: a
+        # new version, so the exchanges get the new link (Digital Link URIs do not change).
+        product.version += 1
+        product.updated_at = utcnow()
     return batch
 
 
