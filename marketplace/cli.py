@@ -1,12 +1,17 @@
 """Command-line interface (DESIGN.md §8): ``flask --app wsgi <command>``."""
 from __future__ import annotations
 
+import sqlite3
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from . import backup
 from .extensions import db
 from .models import Producer, ProducerRole, User, UserRole
 from .passwords import MAX_LENGTH, hash_password, password_problem
@@ -74,6 +79,65 @@ def db_empty_command() -> None:
     sys.exit(0 if db.session.scalar(select(Producer.id).limit(1)) is None else 1)
 
 
+def _sqlite_database(path: Path) -> Path:
+    """The instance's SQLite file; on PostgreSQL, how to use pg_dump instead (and exit)."""
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    database = backup.sqlite_path(url)
+    if database is None:
+        if make_url(url).get_backend_name() == "postgresql":
+            fail(backup.pg_dump_advice(url, str(path)))
+        fail("backup and restore work on a SQLite database file only")
+    return database
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def backup_command(path: Path) -> None:
+    """Copy the running database (consistently, while the app runs) and the uploads folder
+    into PATH, a new directory."""
+    database = _sqlite_database(path)
+    try:
+        result = backup.backup(database, Path(current_app.config["UPLOAD_DIR"]), path)
+    except (backup.BackupError, OSError, sqlite3.Error) as exc:
+        fail(f"backup failed: {exc}")
+    click.echo(f"backed up {sum(result.tables.values())} rows in {len(result.tables)} tables "
+               f"and {result.files} uploaded files to {path}")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_command(path: Path) -> None:
+    """Restore the backup in PATH into this instance, which must be new (no data, no uploads)."""
+    database = _sqlite_database(path)
+    db.engine.dispose()  # no pooled connection to the file being replaced
+    try:
+        result = backup.restore(path, database, Path(current_app.config["UPLOAD_DIR"]))
+    except (backup.BackupError, OSError, sqlite3.Error) as exc:
+        fail(f"restore failed: {exc}")
+    click.echo(f"restored {sum(result.tables.values())} rows in {len(result.tables)} tables and "
+               f"{result.files} uploaded files; run `flask --app wsgi db upgrade` if this code is newer")
+
+
+@click.command("expire")
+@with_appcontext
+def expire_command() -> None:
+    """Apply OCOP and certificate expiry: products whose recognition or certificate lapsed
+    (or started) since the last run get a new version, queued for the exchanges.  Pages,
+    labels and pull feeds already judge validity on the day they are made.  Idempotent: a
+    second run on the same day does nothing (the worker runs it daily too)."""
+    from .feeds import dates
+    from .models.base import local_today
+
+    today = local_today()
+    changed = dates.sweep(db.session, today=today)
+    if changed is None:
+        click.echo(f"expiry already applied for {today:%d/%m/%Y}")
+    else:
+        click.echo(f"expiry applied for {today:%d/%m/%Y}: {changed} products changed, queued for the exchanges")
+
+
 def register_cli(app) -> None:
     from .feeds.cli import exchange_cli, feed_cli, worker_command
     from .stamps.cli import stamps_cli
@@ -88,3 +152,6 @@ def register_cli(app) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(db_empty_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(expire_command)
+    app.cli.add_command(restore_command)

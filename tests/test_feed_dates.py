@@ -146,3 +146,20 @@ def test_a_new_batch_of_a_gtin_product_changes_nothing(pdb, world):
                  production_date=dt.date(2025, 9, 1))
     pdb.session.commit()
     assert product.version == version  # its Digital Link stays the same
+
+
+def test_expire_command_applies_once_a_day(pdb, world, runner):
+    s, today = pdb.session, local_today()
+    product = listed(pdb, world.a, 1)[0]
+    s.add(recognition(product, today - dt.timedelta(days=1)))  # lapsed last night
+    s.commit()
+    version = product.version
+    first = runner.invoke(args=["expire"])
+    assert first.exit_code == 0, first.output
+    assert "1 products changed" in first.output
+    s.refresh(product)
+    assert product.version == version + 1
+    again = runner.invoke(args=["expire"])
+    assert again.exit_code == 0 and "already applied" in again.output
+    s.refresh(product)
+    assert product.version == version + 1
