@@ -41,14 +41,15 @@ class RouteLimiter(Limiter):
     The service sets no default, application or blueprint limits (a shop full of buyers
     behind one address must never be turned away), so the check Flask-Limiter runs before
     every request has nothing to enforce, yet it cost the busiest pages ~15 % of their time.
-    Decorated views still check their own limits (``in_middleware=False``); a limit added at
-    app or blueprint level would be silently ignored here, so :meth:`init_app` refuses them.
+    Decorated views still check their own limits (``in_middleware=False``).  A limit set at
+    app level would be ignored here, so :meth:`init_app` refuses one; blueprint-wide limits
+    (``limiter.limit(bp)``) would be ignored too: decorate the views instead.
     """
 
     def init_app(self, app) -> None:
+        if any(app.config.get(name) for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")):
+            raise RuntimeError("RouteLimiter enforces only view limits: no default, application or meta limits")
         super().init_app(app)
-        if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
-            raise RuntimeError("RouteLimiter enforces only view limits: no default or application limits")
 
     def _check_request_limit(self, callable_name=None, in_middleware: bool = True) -> None:
         if not in_middleware:
@@ -58,6 +59,7 @@ class RouteLimiter(Limiter):
 limiter = RouteLimiter(key_func=get_remote_address, default_limits=[])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a statement waits for a lock before "database is locked"
 WRITER = "marketplace_writer"  # set in Connection.info by code that writes during a GET
 READER = "marketplace_reader"  # set by code that only reads outside a request (feed streams)
 
@@ -70,7 +72,7 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     dbapi_connection.isolation_level = None  # we emit BEGIN in _sqlite_on_begin
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()

@@ -13,13 +13,13 @@ from email.utils import parsedate_to_datetime
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from marketplace.catalogue.service import archive_product, update_product
 from marketplace.feeds import canonical, formats, itemcache
 from marketplace.feeds.profiles import profile_of
 from marketplace.feeds.service import find_exchange, open_feed, reading_session
-from marketplace.models import FeedItem
+from marketplace.models import FeedItem, Product
 from marketplace.trace.service import create_batch
 from marketplace.models.base import utcnow
 from tests.test_feeds import (BASE, _backdate_catalogue, catalogue, certify, fetch, http,  # noqa: F401 (fixtures)
@@ -208,3 +208,46 @@ def test_profile_edit_moves_last_modified(db, catalogue, http, tokens):
     exchange.set_profile(dict(exchange.profile))
     db.session.commit()
     assert exchange.profile_changed_at == changed_at
+
+
+def test_a_producer_edit_rebuilds_its_products_items(db, catalogue):
+    """Any producer write moves its updated_at, which its products' items carry, even when
+    no product version moves (found in review)."""
+    from marketplace.catalogue.service import update_producer
+
+    cat, s = catalogue, db.session
+    same_cold_and_warm(db, "thanhhoa", cat.today)
+    update_producer(s, cat.coop, {"description": "Hợp tác xã trồng lúa nếp cái hoa vàng từ 1998."})
+    s.commit()
+    same_cold_and_warm(db, "thanhhoa", cat.today)
+
+
+def test_a_revoked_recognitions_lapse_still_rebuilds(db, catalogue):
+    """A revoked recognition shows no stars, but its lapse moves the item's updated_at."""
+    cat = catalogue
+    same_cold_and_warm(db, "thanhhoa", cat.today)
+    same_cold_and_warm(db, "thanhhoa", cat.today + dt.timedelta(days=101))  # honey's revoked one: +100
+
+
+def test_feed_export_keeps_items_without_waiting_on_itself(db, catalogue, runner, tmp_path):
+    """The CLI's own session must not hold SQLite's write lock while the feed keeps items."""
+    import time
+
+    out = tmp_path / "thanhhoa.json"
+    started = time.monotonic()
+    result = runner.invoke(args=["feed", "export", "thanhhoa", "--format", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 5  # not a busy-timeout wait per chunk
+    assert kept(db, "thanhhoa") == 4
+    assert json.loads(out.read_bytes())["items"] == built(db, "thanhhoa", catalogue.today)
+
+
+def test_quantities_are_rounded_as_stored(db, catalogue):
+    """SQLite hands back the float it stored; the item shows the NUMERIC(12, 3) value."""
+    s = db.session
+    s.execute(update(Product).where(Product.id == catalogue.honey.id).values(net_quantity=Decimal("0.25")))
+    s.execute(text("UPDATE product SET net_quantity = 0.1234 WHERE id = :id"), {"id": catalogue.tea.id})
+    s.commit()
+    found = {i["id"]: i for i in canonical.iter_items(s, base_url=BASE, today=catalogue.today)}
+    assert found[f"ocop-{catalogue.honey.id}"]["net_quantity"] == "0.25"
+    assert found[f"ocop-{catalogue.tea.id}"]["net_quantity"] == "0.123"

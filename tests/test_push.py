@@ -606,9 +606,11 @@ def test_verifying_a_producer_wide_certification_pushes_the_producers_products(p
         receiver.close()
 
 
-def test_the_timeout_bounds_the_whole_send():
+@pytest.mark.parametrize("slow_connect", [False, True])
+def test_the_timeout_bounds_the_whole_send(slow_connect, monkeypatch):
     """A receiver that trickles its answer (a byte every 0.2 s, each within any per-read
-    timeout) is cut off when the send's time is up, not kept forever."""
+    timeout) is cut off when the send's time is up, not kept forever; also when the time ran
+    out while still connecting."""
     import socket as _socket
 
     server = _socket.socket()
@@ -632,6 +634,14 @@ def test_the_timeout_bounds_the_whole_send():
     thread = threading.Thread(target=trickle, daemon=True)
     thread.start()
     endpoint = push.check_endpoint(f"http://127.0.0.1:{server.getsockname()[1]}/hook", allow_private=True)
+    if slow_connect:
+        connect = _socket.create_connection
+
+        def slow(*args, **kwargs):
+            time.sleep(1.05)  # the deadline passes before there is a socket to shut down
+            return connect(*args, **kwargs)
+
+        monkeypatch.setattr(_socket, "create_connection", slow)
     started = time.monotonic()
     try:
         with pytest.raises(TimeoutError):

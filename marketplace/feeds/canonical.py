@@ -34,6 +34,9 @@ from ..models.products import Product, ProductStatus
 
 ID_PREFIX = "ocop-"
 CHUNK = 1000
+# The shape of the items built here: bump it with any change of what build_item writes (or
+# of the names it reads from seeded rows), so that items kept between feeds are built again.
+ITEM_SCHEMA = 2
 _PUBLISHED, _APPROVED = ProductStatus.published.value, ProducerStatus.approved.value
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -78,8 +81,8 @@ def _lapsed_at(valid_until: dt.date) -> dt.datetime:
 
 def _raw(column, name: str | None = None):
     """A column as the driver returns it, skipping SQLAlchemy's per-value result processing
-    (a third of a 100,000-item feed's time); :func:`_moment`, :func:`_day` and
-    :func:`_quantity` convert the few values that need it."""
+    (a third of a 100,000-item feed's time); :func:`_moment` and :func:`_quantity`
+    convert the few values that need it."""
     return type_coerce(column, NullType()).label(name or column.key)
 
 
@@ -93,13 +96,19 @@ def _moment(value) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-def _day(value) -> dt.date | None:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+def moment_key(value) -> str:
+    """A stored moment as text that is the same for the same moment on every backend."""
+    moment = _moment(value)
+    return moment.isoformat() if moment else ""
+
+
+_THOUSANDTHS = Decimal("0.001")
 
 
 def _quantity(value) -> str:
-    """A NUMERIC quantity as short text ("2", "0.5") from any driver's form (int, float, Decimal)."""
-    return _decimal_text(value if isinstance(value, Decimal) else Decimal(str(value)))
+    """A NUMERIC(12, 3) quantity as short text ("2", "0.5") from any driver's form: SQLite
+    may hand back the float it stored, unrounded."""
+    return _decimal_text((value if isinstance(value, Decimal) else Decimal(str(value))).quantize(_THOUSANDTHS))
 
 
 _COLUMNS = (
@@ -186,7 +195,7 @@ def _related(session, ids: list[int], producer_ids: set[int], today: dt.date) ->
                    OcopRecognition.revoked, OcopRecognition.created_at)
             .where(OcopRecognition.product_id.in_(ids))):
         recognitions[row.product_id].append(row)
-        if not row.revoked and row.valid_until >= today:
+        if row.valid_until >= today:  # revoked too: its lapse still moves the item's updated_at
             _earliest(turns, row.product_id, row.valid_until)
     certifications: dict[tuple, list] = defaultdict(list)
     for row in connection.execute(
@@ -288,6 +297,7 @@ def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.date
                chunk: int = CHUNK) -> Iterator[dict]:
     """Canonical items in product id order (tombstones among them for a delta), fetched and
     built ``chunk`` products at a time."""
+    session.flush()  # Core statements do not autoflush: pending changes first, as the ORM would
     result = session.connection().execute(items_query(updated_since=updated_since, today=today)
                                           .execution_options(yield_per=chunk))
     for rows in result.partitions(chunk):
@@ -327,6 +337,7 @@ def item_for(session, product_id: int, *, base_url: str, today: dt.date, preview
     ``preview``: what it would be once public), or None when the product does not exist."""
     stmt = (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
             .join(ProductGroup, ProductGroup.id == Product.group_id).where(Product.id == product_id))
+    session.flush()  # as the ORM's autoflush would (a preview of unsaved edits)
     row = session.connection().execute(stmt).first()
     if row is None:
         return None

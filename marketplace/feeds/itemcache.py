@@ -26,22 +26,27 @@ import orjson
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..extensions import WRITER
+from ..extensions import BUSY_TIMEOUT_MS, WRITER
 from ..models import Batch, FeedItem, Producer, Product
 from . import canonical
 from .profiles import Profile, mapped, reasons
 
 log = logging.getLogger(__name__)
+STORE_WAIT_MS = 1000  # how long keeping items waits for SQLite's write lock
 
 
 def context_digest(profile: Profile, base_url: str) -> str:
     """What every item of one exchange's feed depends on besides its product: the profile
-    (an officer's edit changes every item) and the public base URL (in every link)."""
-    return hashlib.sha256(json.dumps([profile.as_dict(), base_url], sort_keys=True).encode()).hexdigest()[:16]
+    (an officer's edit changes every item), the public base URL (in every link) and the
+    item's own shape (:data:`canonical.ITEM_SCHEMA`, bumped with the code that builds it)."""
+    return hashlib.sha256(json.dumps([canonical.ITEM_SCHEMA, profile.as_dict(), base_url],
+                                     sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fingerprint(version: int, latest_batch: int | None, context: str) -> str:
-    return f"{version}:{latest_batch or 0}:{context}"
+def fingerprint(version: int, latest_batch: int | None, producer_updated_at, context: str) -> str:
+    """The product's version, newest batch and producer's last change (a producer's edit
+    changes its products' items, if only their ``updated_at``), and the feed's context."""
+    return f"{version}:{latest_batch or 0}:{canonical.moment_key(producer_updated_at)}:{context}"
 
 
 def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: str, today: dt.date,
@@ -54,18 +59,19 @@ def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: 
     """
     context = context_digest(profile, base_url)
     newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
-    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"), FeedItem.fingerprint,
+    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
+                   Producer.updated_at.label("producer_updated_at"), FeedItem.fingerprint,
                    FeedItem.fresh_until, FeedItem.body)
             .join(Producer, Producer.id == Product.producer_id)
             .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
             .where(canonical.public_condition()).order_by(Product.id).execution_options(yield_per=chunk))
     for rows in reader.connection().execute(stmt).partitions(chunk):
         stale = {r.id for r in rows
-                 if r.fingerprint != fingerprint(r.version, r.latest_batch, context)
+                 if r.fingerprint != fingerprint(r.version, r.latest_batch, r.producer_updated_at, context)
                  or (r.fresh_until is not None and r.fresh_until < today)}
         built: dict[int, bytes | None] = {}
         if stale:
-            versions = {r.id: (r.version, r.latest_batch) for r in rows}
+            versions = {r.id: (r.version, r.latest_batch, r.producer_updated_at) for r in rows}
             keep = []
             for product_id, item, fresh_until in canonical.built_items(reader, sorted(stale), base_url=base_url, today=today):
                 body = None if reasons(profile, item) else orjson.dumps(mapped(profile, item))
@@ -86,6 +92,9 @@ def store(engine, exchange_id: int, rows: list[dict]) -> bool:
     try:
         with engine.connect() as connection:
             connection.info[WRITER] = True  # a write, even while a GET streams the feed
+            driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+            if driver is not None:  # behind another writer, give up soon: the feed waits, the items are only kept
+                driver.execute(f"PRAGMA busy_timeout = {STORE_WAIT_MS}")
             try:
                 with connection.begin():
                     connection.execute(delete(FeedItem).where(
@@ -93,6 +102,8 @@ def store(engine, exchange_id: int, rows: list[dict]) -> bool:
                     connection.execute(insert(FeedItem), rows)
             finally:
                 connection.info.pop(WRITER, None)  # the pooled connection goes back as it came
+                if driver is not None:
+                    driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return True
     except SQLAlchemyError as exc:  # only a cache: the feed goes on, the items are built next time
         log.warning("feed items of exchange %s not kept: %s", exchange_id, exc)

@@ -119,7 +119,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # one deadline for the handshake
 
 
 def post(endpoint: Endpoint, body: bytes, headers: dict, *, timeout: float) -> tuple[int, str]:
@@ -128,6 +128,7 @@ def post(endpoint: Endpoint, body: bytes, headers: dict, *, timeout: float) -> t
 
     ``timeout`` bounds the whole exchange, not each socket operation: a receiver that
     trickles its answer a byte at a time is cut off when the time is up (``TimeoutError``).
+    An answer read completely counts, even if the time ran out just after.
     """
     connection = (_PinnedHTTPS if endpoint.scheme == "https" else _PinnedHTTP)(endpoint, timeout)
     expired = threading.Event()
@@ -136,8 +137,8 @@ def post(endpoint: Endpoint, body: bytes, headers: dict, *, timeout: float) -> t
         expired.set()
         sock = connection.sock
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked send or receive
+            try:  # the socket's own shutdown (not SSLSocket's): wakes a blocked send or receive
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -145,13 +146,14 @@ def post(endpoint: Endpoint, body: bytes, headers: dict, *, timeout: float) -> t
     watchdog.daemon = True
     watchdog.start()
     try:
+        connection.connect()  # bounded by the socket timeout; the deadline is checked right after
+        if expired.is_set():
+            raise TimeoutError(f"no connection within {timeout:g} s")
         connection.request("POST", endpoint.path, body=body,
                            headers={**headers, "Content-Type": "application/json",
                                     "User-Agent": "ocop-marketplace-push/1"})
         response = connection.getresponse()
         excerpt = response.read(2048).decode("utf-8", "replace")
-        if expired.is_set():
-            raise TimeoutError(f"no complete answer within {timeout:g} s")
         return response.status, excerpt
     except (OSError, http.client.HTTPException):
         if expired.is_set():
