@@ -46,6 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .cli import register_cli
 
     register_cli(app)
+    from .logs import configure as configure_logs
+
+    configure_logs(app)
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
@@ -96,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
+    from .admin import alerts as alert_pages  # noqa: F401  (adds the clone alerts to the admin blueprint)
     from .feeds import admin as feeds_admin  # noqa: F401  (adds the exchange pages to the admin blueprint)
     from .feeds import outbox  # noqa: F401  (writes deliveries with every product change)
     from .feeds.routes import bp as feeds_bp

@@ -72,13 +72,14 @@ def load_config(app, overrides: dict | None) -> None:
         TRUSTED_HOSTS=None,
         WTF_CSRF_TIME_LIMIT=None,
         SQLALCHEMY_ENGINE_OPTIONS={},
+        LOG_LEVEL="INFO",                # JSON log lines of the marketplace loggers (marketplace/logs.py)
     )
     cfg.from_pyfile("config.py", silent=True)
 
     env = os.environ
     if env.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY"):
+    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL"):
         if env.get(name):
             cfg[name] = env[name]
     for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):

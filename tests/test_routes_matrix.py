@@ -127,9 +127,17 @@ ENTRIES = {
     "admin.add_ocop": (lambda w: f"/admin/products/{w.published_a.id}/ocop", {"POST": ok(OFFICER, 422)}),
     "admin.revoke_ocop": (lambda w: f"/admin/ocop/{w.ocop.id}/revoke", {"POST": ok(OFFICER, 302)}),
     "admin.certifications": (lambda w: "/admin/certifications", {"GET": OFFICER}),
+    "admin.expiring": (lambda w: "/admin/expiring", {"GET": OFFICER}),
+    "admin.clone_alerts": (lambda w: "/admin/alerts", {"GET": OFFICER}),
+    "admin.clone_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}", {"GET": OFFICER}),
+    "admin.void_alert_stamp": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void", {"POST": ok(OFFICER, 302)}),
+    "admin.void_alert_run": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void-run", {"POST": ok(OFFICER, 302)}),
+    "admin.handle_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}/handled", {"POST": ok(OFFICER, 302)}),
     "admin.verify_certification": (lambda w: f"/admin/certifications/{w.cert.id}/verify", {"POST": ok(OFFICER, 302)}),
     "admin.certification_document": (lambda w: f"/admin/certifications/{w.cert.id}/document", {"GET": OFFICER}),
     "admin.users": (lambda w: "/admin/users", {"GET": ADMIN}),
+    "admin.audit_trail": (lambda w: "/admin/audit", {"GET": ADMIN}),
+    "admin.audit_csv": (lambda w: "/admin/audit.csv", {"GET": ADMIN}),
     "admin.reset_password": (lambda w: f"/admin/users/{w.users['producer_b'].id}/password", {"POST": ADMIN}),
     "admin.set_user_active": (lambda w: f"/admin/users/{w.users['producer_b'].id}/active", {"POST": ok(ADMIN, 302)}),
 }
@@ -206,6 +214,7 @@ def add_trace(session, world):
     world.run_a = issue_run(session, world.batch_a, 3)
     session.commit()
     world.serial_a = session.scalar(select(Stamp.serial).where(Stamp.run_id == world.run_a.id, Stamp.position == 1))
+    world.stamp_a_id = session.scalar(select(Stamp.id).where(Stamp.serial == world.serial_a))
     return world
 
 

@@ -1,28 +1,34 @@
 """District officers: approval queues, OCOP recognitions, certification checks, users."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import secrets
 
 from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request,
-                   url_for)
+                   stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import geo
+from .. import audit, expiry, geo
 from ..access import admin_required, officer_required, owned_or_404
 from ..catalogue import service
 from ..dashboard.routes import send_document
 from ..extensions import db
-from ..models import (Certification, OcopRecognition, Producer, ProducerStatus, Product,
+from ..models import (AuditEntry, Certification, OcopRecognition, Producer, ProducerStatus, Product,
                       ProductStatus, User)
-from ..models.base import utcnow
+from ..models.base import local_today, utcnow
 from ..passwords import hash_password
+from ..trace.report import csv_cell
 from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
 bp = Blueprint("admin", __name__)
+OCOP_FIELDS = ("product_id", "stars", "score", "decision_no", "decision_date", "certificate_no", "issuer_level",
+               "issuer_name", "valid_until")
 
 
 @bp.route("/")
@@ -57,7 +63,10 @@ def producer(producer_id: int):
     producer = owned_or_404(Producer, producer_id)
     form = ProducerReviewForm()
     if form.validate_on_submit():
+        before = audit.snapshot(producer, ("status", "review_note"))
         service.review_producer(producer, form.decision.data, form.note.data or "")
+        audit.record(db.session, f"producer.{form.decision.data}", producer, summary=producer.name, before=before,
+                     after=audit.snapshot(producer, ("status", "review_note")))
         db.session.commit()
         flash(_("Đã cập nhật trạng thái chủ thể."), "success")
         return redirect(url_for("admin.index"))
@@ -80,6 +89,7 @@ def product(product_id: int):
     product = owned_or_404(Product, product_id)
     form = ReviewForm()
     if form.validate_on_submit():
+        before = audit.snapshot(product, ("status", "review_note"))
         try:
             if form.decision.data == "approve":
                 service.publish_product(product)
@@ -88,6 +98,8 @@ def product(product_id: int):
         except service.TransitionError:
             flash(_("Sản phẩm không ở trạng thái chờ duyệt."), "error")
             return redirect(url_for("admin.product", product_id=product.id))
+        audit.record(db.session, f"product.{form.decision.data}", product, summary=product.name, before=before,
+                     after=audit.snapshot(product, ("status", "review_note")))
         db.session.commit()
         if product.is_published and not product.producer.is_approved:
             flash(_("Đã duyệt sản phẩm. Lưu ý: chủ thể chưa được duyệt nên sản phẩm chưa hiện công khai."), "warning")
@@ -114,6 +126,8 @@ def add_ocop(product_id: int):
         )
         db.session.add(rec)
         service.touch(product)
+        audit.record(db.session, "ocop.add", rec, summary=f"{product.name}: {rec.stars}★",
+                     after=audit.snapshot(rec, OCOP_FIELDS))
         db.session.commit()
         flash(_("Đã ghi nhận quyết định OCOP."), "success")
         return redirect(url_for("admin.product", product_id=product.id))
@@ -129,9 +143,19 @@ def revoke_ocop(recognition_id: int):
         abort(400)
     rec.revoked = True
     service.touch(rec.product)
+    audit.record(db.session, "ocop.revoke", rec, summary=f"{rec.product.name}: {rec.stars}★",
+                 before={"revoked": False}, after={"revoked": True})
     db.session.commit()
     flash(_("Đã thu hồi công nhận OCOP."), "success")
     return redirect(url_for("admin.product", product_id=rec.product_id))
+
+
+@bp.route("/expiring")
+@officer_required
+def expiring():
+    """OCOP recognitions and certificates that expire within 60 days or have expired."""
+    return render_template("admin/expiring.html", rows=expiry.expiring(db.session, today=local_today()),
+                           warn_days=expiry.WARN_DAYS)
 
 
 @bp.route("/certifications")
@@ -158,6 +182,8 @@ def verify_certification(cert_id: int):
     for product in [cert.product] if cert.product is not None else cert.producer.products:
         if product.published_at is not None or product is cert.product:
             service.touch(product)
+    audit.record(db.session, "certification.verify", cert, summary=f"{cert.scheme} {cert.number}",
+                 before={"verified": False}, after={"verified": True})
     db.session.commit()
     flash(_("Đã xác minh chứng nhận."), "success")
     return redirect(url_for("admin.certifications"))
@@ -167,6 +193,57 @@ def verify_certification(cert_id: int):
 @officer_required
 def certification_document(cert_id: int):
     return send_document(owned_or_404(Certification, cert_id))
+
+
+AUDIT_PAGE = 200
+AUDIT_COLUMNS = ("at", "actor_email", "actor_role", "action", "target_type", "target_id", "summary", "before", "after")
+
+
+def _audit_query():
+    """Entries newest first, filtered by ``?action=`` (a prefix: ``exchange``) and ``?actor=``."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+    action = (request.args.get("action") or "").strip()[:48]
+    actor = (request.args.get("actor") or "").strip().casefold()[:254]
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
+    if actor:
+        stmt = stmt.where(AuditEntry.actor_email == actor)
+    return stmt, action, actor
+
+
+@bp.route("/audit")
+@admin_required
+def audit_trail():
+    stmt, action, actor = _audit_query()
+    entries = db.session.scalars(stmt.limit(AUDIT_PAGE)).all()
+    return render_template("admin/audit.html", entries=entries, action=action, actor=actor, page=AUDIT_PAGE)
+
+
+@bp.route("/audit.csv")
+@admin_required
+def audit_csv():
+    """The whole (filtered) trail as CSV in UTF-8 with a BOM, streamed."""
+    stmt, _action, _actor = _audit_query()
+
+    def rows():
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(AUDIT_COLUMNS)
+        yield "\ufeff" + out.getvalue()
+        for entry in db.session.scalars(stmt.execution_options(yield_per=500)):
+            out.seek(0)
+            out.truncate()
+            writer.writerow([csv_cell(v) for v in (
+                entry.at.isoformat(), entry.actor_email, entry.actor_role, entry.action, entry.target_type,
+                entry.target_id, entry.summary,
+                json.dumps(entry.before, ensure_ascii=False) if entry.before is not None else None,
+                json.dumps(entry.after, ensure_ascii=False) if entry.after is not None else None)])
+            yield out.getvalue()
+
+    response = current_app.response_class(stream_with_context(rows()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{local_today().isoformat()}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/users")
@@ -185,8 +262,11 @@ def set_user_active(user_id: int):
     if user.id == current_user.id:
         flash(_("Bạn không thể tự khóa tài khoản của mình."), "error")
         return redirect(url_for("admin.users"))
+    before = audit.snapshot(user, ("active",))
     user.active = request.form.get("active") == "1"
     user.revoke_sessions()  # a deactivated user's sessions end now
+    audit.record(db.session, "user.activate" if user.active else "user.deactivate", user, summary=user.email,
+                 before=before, after=audit.snapshot(user, ("active",)))
     db.session.commit()
     flash(_("Đã cập nhật tài khoản."), "success")
     return redirect(url_for("admin.users"))
@@ -203,6 +283,7 @@ def reset_password(user_id: int):
     temporary = "-".join(secrets.token_hex(2) for _ in range(3)) + "-" + secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ")
     user.password_hash = hash_password(temporary, current_app.config["PASSWORD_HASH_METHOD"])
     user.revoke_sessions()
+    audit.record(db.session, "user.password_reset", user, summary=user.email)  # never the password
     db.session.commit()
     response = make_response(render_template("admin/password_reset.html", user=user, temporary=temporary))
     response.headers["Cache-Control"] = "no-store"

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import geo
+from .. import expiry, geo
 from ..access import owned_or_404, owned_producer_ids, producer_required, scoped
 from ..catalogue import service
 from ..extensions import db
@@ -17,6 +17,7 @@ from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, is_safe_media_name, remove_image
 from ..models import Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
+from ..models.base import local_today
 from ..uploads import image_error, private_dir, save_document, save_image
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
@@ -61,7 +62,9 @@ def index():
         .order_by(Product.updated_at.desc())
     ).all()
     return render_template("dashboard/index.html", producers=producers, products=products,
-                           me=db.session.get(Producer, current_user.producer_id))
+                           me=db.session.get(Producer, current_user.producer_id),
+                           expiring=expiry.expiring(db.session, today=local_today(),
+                                                    producer_ids=[p.id for p in producers]))
 
 
 @bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from .. import audit
 from ..access import officer_required
 from ..admin.routes import bp
 from ..extensions import db
@@ -18,6 +19,8 @@ from . import push, worker
 from .forms import ProfileForm, PushSettingsForm
 from .profiles import profile_of, shipped
 from .service import all_exchanges, configure_push, enqueue_all, preflight
+
+PUSH_FIELDS = ("endpoint_url", "enabled")
 
 DELIVERY_PAGE = 100
 
@@ -72,6 +75,7 @@ def exchange(code: str):
     if request.method == "POST":
         if not form.validate_on_submit():
             return _render_exchange(exchange, settings_form=form, status=422)
+        before = audit.snapshot(exchange, PUSH_FIELDS)
         try:
             generated = configure_push(exchange, endpoint=form.endpoint_url.data, enabled=form.enabled.data,
                                        allow_private=current_app.config["PUSH_ALLOW_PRIVATE"])
@@ -79,6 +83,8 @@ def exchange(code: str):
             db.session.rollback()
             form.endpoint_url.errors.append(_("Địa chỉ không dùng được: %(reason)s", reason=exc.reason))
             return _render_exchange(exchange, settings_form=form, status=422)
+        audit.record(db.session, "exchange.settings", exchange, summary=exchange.code, before=before,
+                     after=dict(audit.snapshot(exchange, PUSH_FIELDS), new_secret=bool(generated)))
         db.session.commit()
         if generated:
             flash(_("Đã lưu. Khóa ký mới được tạo (chỉ hiện một lần bên dưới)."), "success")
@@ -95,6 +101,7 @@ def exchange_token(code: str):
     if not FlaskForm().validate_on_submit():
         abort(400)
     token = exchange.new_feed_token()
+    audit.record(db.session, "exchange.token", exchange, summary=exchange.code)  # never the token itself
     db.session.commit()
     flash(_("Mã truy cập feed mới đã được tạo; mã cũ không còn dùng được."), "success")
     return _render_exchange(exchange, shown={"kind": "token", "value": token})
@@ -107,6 +114,7 @@ def exchange_secret(code: str):
     if not FlaskForm().validate_on_submit():
         abort(400)
     secret = configure_push(exchange, rotate=True, allow_private=current_app.config["PUSH_ALLOW_PRIVATE"])
+    audit.record(db.session, "exchange.secret", exchange, summary=exchange.code)  # never the secret itself
     db.session.commit()
     flash(_("Khóa ký mới đã được tạo; khóa cũ vẫn ký kèm trong 24 giờ."), "success")
     return _render_exchange(exchange, shown={"kind": "secret", "value": secret})
@@ -119,7 +127,10 @@ def exchange_profile(code: str):
     if request.form.get("reset"):
         if not FlaskForm().validate_on_submit():
             abort(400)
+        before = exchange.profile
         exchange.set_profile(None)
+        audit.record(db.session, "exchange.profile", exchange, summary=f"{exchange.code}: shipped profile",
+                     before={"profile": before}, after={"profile": None})
         db.session.commit()
         flash(_("Đã dùng lại hồ sơ mặc định của sàn."), "success")
         return redirect(url_for("admin.exchange", code=code))
@@ -128,7 +139,10 @@ def exchange_profile(code: str):
         return _render_exchange(exchange, profile_form=form, status=422)
     data = form.parsed.as_dict()
     data.pop("code", None)
+    before = exchange.profile
     exchange.set_profile(None if data == {k: v for k, v in shipped(code).items() if k != "code"} else data)
+    audit.record(db.session, "exchange.profile", exchange, summary=exchange.code, before={"profile": before},
+                 after={"profile": exchange.profile})
     db.session.commit()
     flash(_("Đã lưu hồ sơ của sàn."), "success")
     return redirect(url_for("admin.exchange", code=code))
@@ -141,6 +155,7 @@ def exchange_push(code: str):
     if not FlaskForm().validate_on_submit():
         abort(400)
     count = enqueue_all(db.session, [exchange])
+    audit.record(db.session, "exchange.resend", exchange, summary=f"{exchange.code}: {count}")
     db.session.commit()
     flash(_("Đã xếp hàng gửi lại %(n)d sản phẩm.", n=count), "success")
     return redirect(url_for("admin.exchange", code=code))
@@ -173,6 +188,7 @@ def replay_delivery(delivery_id: int):
         flash(_("Chỉ gửi lại được lượt gửi đã hỏng."), "error")
     else:
         worker.replay(db.session, delivery)
+        audit.record(db.session, "delivery.replay", delivery, summary=f"{delivery.exchange.code}: {delivery.product_id}")
         db.session.commit()
         flash(_("Đã xếp hàng gửi lại."), "success")
     return redirect(url_for("admin.deliveries", status="dead"))

@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from .. import audit
 from ..extensions import db
 from ..models.base import local_today
 from . import dates, push, worker
@@ -47,6 +48,9 @@ def export(code: str, fmt: str, output: str, updated_since: str | None) -> None:
                          updated_since=parse_since(updated_since))
     except FeedError as exc:
         fail(exc.message)
+    # The feed streams from a reading session of its own; this one (a writer outside a
+    # request: on SQLite it holds the write lock) must not stay open meanwhile.
+    db.session.commit()
     with click.open_file(output, "wb") as handle:
         for chunk in feed.chunks:
             handle.write(chunk)
@@ -60,6 +64,7 @@ def token(code: str) -> None:
     """Make a new pull-feed token for EXCHANGE and print it (once; the old one stops working)."""
     exchange = _exchange_or_fail(code)
     value = exchange.new_feed_token()
+    audit.record(db.session, "exchange.token", exchange, summary=exchange.code)  # never the token itself
     db.session.commit()
     click.echo(value)
 
@@ -73,12 +78,16 @@ def set_exchange(code: str, endpoint: str | None, secret: str | None, enabled: b
     """Configure EXCHANGE's push endpoint, secret and switch; prints a generated secret."""
     exchange = _exchange_or_fail(code)
     allow_private = current_app.config["PUSH_ALLOW_PRIVATE"]
+    before = audit.snapshot(exchange, ("endpoint_url", "enabled"))
     try:
         generated = configure_push(exchange, endpoint=endpoint, secret=secret, enabled=enabled,
                                    allow_private=allow_private)
     except push.EndpointRefused as exc:
         db.session.rollback()
         fail(exc.reason)
+    audit.record(db.session, "exchange.settings", exchange, summary=exchange.code, before=before,
+                 after=dict(audit.snapshot(exchange, ("endpoint_url", "enabled")),
+                            new_secret=bool(generated or secret)))
     db.session.commit()
     if generated:
         click.echo(generated)
@@ -106,15 +115,21 @@ def worker_command(once: bool, batch: int) -> None:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    swept_on = None
+    swept_on, sweep_after = None, 0.0
     while not stopping:
         try:
             today = local_today()
-            if today != swept_on:  # once a day: items that changed by date alone (OCOP lapses…)
-                bumped = dates.sweep(db.session, today=today)
-                swept_on = today
-                if bumped:
-                    log.info("%d products changed by date: queued for the exchanges", bumped)
+            if today != swept_on and time.monotonic() >= sweep_after:
+                # Once a day: items that changed by date alone (OCOP lapses…), as `flask expire`.
+                try:
+                    bumped = dates.sweep(db.session, today=today)
+                    swept_on = today
+                    if bumped:
+                        log.info("%d products changed by date: queued for the exchanges", bumped)
+                except Exception:  # noqa: BLE001 - deliveries go on meanwhile
+                    db.session.rollback()
+                    sweep_after = time.monotonic() + 60
+                    log.exception("expiry sweep failed; trying again in a minute")
             if worker.run_once(db.session, settings, batch):
                 continue
             wait = worker.next_due_in(db.session)

@@ -134,6 +134,8 @@ class Stamp(db.Model):
     first_scan_province: Mapped[Optional[int]] = mapped_column()
     # set once a scan comes from a province other than the first one (a sign of copying)
     other_province_seen: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # An officer looked at its clone alert and dealt with it; scans after this raise it again.
+    alert_handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     run: Mapped[StampRun] = relationship()
     batch: Mapped[Batch] = relationship()

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from .. import audit
 from ..access import owned_or_404, producer_required
 from ..extensions import db
 from ..vocab import domain_error
@@ -129,6 +130,8 @@ def void(run_id: int):
             first, last = service.positions_of(db.session, run, form.first_serial.data or form.last_serial.data,
                                                form.last_serial.data or form.first_serial.data)
         n = service.void_stamps(db.session, run, first=first, last=last)
+        audit.record(db.session, "stamps.void", run, summary=f"{n}",
+                     after={"first": first, "last": last, "voided": n})
         db.session.commit()
         flash(_("Đã hủy %(n)d tem.", n=n), "success")
     except service.StampError as exc:

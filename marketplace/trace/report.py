@@ -168,7 +168,7 @@ def _header(header: list[str], labels: dict | None) -> list[str]:
     return [str(labels.get(h, h)) for h in header] if labels else list(header)
 
 
-def _csv_cell(value) -> str:
+def csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
@@ -191,7 +191,7 @@ def write_csv(header: list[str], rows: list[list], out, *, labels: dict | None =
     try:
         writer = csv.writer(text)
         writer.writerow(_header(header, labels))
-        writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
         text.flush()
     finally:
         text.detach()

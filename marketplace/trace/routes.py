@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .. import audit
 from ..access import owned_or_404, producer_required, scoped
 from ..extensions import db
 from ..vocab import domain_error
@@ -146,7 +147,10 @@ def recall_batch(batch_id: int):
         flash(domain_error("reason_required"), "error")
     else:
         try:
+            before = audit.snapshot(batch, ("status",))
             service.recall_batch(batch, form.reason.data, user=current_user)
+            audit.record(db.session, "batch.recall", batch, summary=f"{batch.product.name}: {batch.lot_code}",
+                         before=before, after=audit.snapshot(batch, ("status", "recall_reason", "recalled_at")))
             db.session.commit()
             flash(_("Đã thu hồi lô %(lot)s.", lot=batch.lot_code), "success")
         except service.TraceError as exc:
