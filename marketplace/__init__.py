@@ -100,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
     from .dashboard.routes import bp as dashboard_bp
     from .admin import alerts as alert_pages  # noqa: F401  (adds the clone alerts to the admin blueprint)
+    from .admin import dashboard as admin_dashboard  # noqa: F401  (the officers' dashboard /admin/)
     from .feeds import admin as feeds_admin  # noqa: F401  (adds the exchange pages to the admin blueprint)
     from .feeds import outbox  # noqa: F401  (writes deliveries with every product change)
     from .feeds.routes import bp as feeds_bp

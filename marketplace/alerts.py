@@ -37,18 +37,20 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def clone_alerts(session, *, threshold: int, include_handled: bool = False, limit: int = PAGE) -> list[Alert]:
     """Stamps over the threshold, most recently scanned first (handled ones only when asked)."""
-    scans = (select(Scan.stamp_id, func.max(Scan.scanned_at).label("last_at"),
-                    func.count(func.distinct(Scan.province_code)).label("provinces"))
-             .group_by(Scan.stamp_id).subquery())
-    stmt = (select(Stamp, Batch.lot_code, Product.name, Producer.name, scans.c.provinces, scans.c.last_at)
+    # Per-stamp subqueries on the scan(stamp_id) index: only the few stamps over the threshold
+    # are looked at (aggregating the whole scan table first took 6 s on 2M scans).
+    last_at = (select(func.max(Scan.scanned_at)).where(Scan.stamp_id == Stamp.id)
+               .correlate(Stamp).scalar_subquery().label("last_at"))
+    provinces = (select(func.count(func.distinct(Scan.province_code))).where(Scan.stamp_id == Stamp.id)
+                 .correlate(Stamp).scalar_subquery())
+    stmt = (select(Stamp, Batch.lot_code, Product.name, Producer.name, provinces, last_at)
             .join(Batch, Batch.id == Stamp.batch_id).join(Product, Product.id == Batch.product_id)
             .join(Producer, Producer.id == Product.producer_id)
-            .outerjoin(scans, scans.c.stamp_id == Stamp.id)
             .where(or_(Stamp.scan_count > threshold, Stamp.other_province_seen.is_(True)))
-            .order_by(scans.c.last_at.desc().nulls_last(), Stamp.id.desc()))
+            .order_by(last_at.desc().nulls_last(), Stamp.id.desc()))
     if not include_handled:  # nor void stamps: voiding is the strongest way of handling one
         stmt = stmt.where(Stamp.status != StampStatus.void.value,
-                          or_(Stamp.alert_handled_at.is_(None), scans.c.last_at > Stamp.alert_handled_at))
+                          or_(Stamp.alert_handled_at.is_(None), last_at > Stamp.alert_handled_at))
     return [Alert(stamp, lot, product, producer, provinces or 0, _aware(last_at))
             for stamp, lot, product, producer, provinces, last_at in session.execute(stmt.limit(limit))]
 

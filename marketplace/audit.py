@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import has_request_context
 from flask_login import current_user
@@ -26,6 +27,8 @@ def redact(values: dict | None) -> dict | None:
     for key, value in values.items():
         if any(word in key.lower() for word in SECRET_WORDS):
             out[key] = value if isinstance(value, bool) or not value else REDACTED  # "was one made": fine
+        elif key.endswith("_url") and isinstance(value, str) and ("?" in value or "#" in value):
+            out[key] = _without_query(value)  # a receiver's URL may carry a key in its query
         elif isinstance(value, dict):
             out[key] = redact(value)
         elif isinstance(value, (dt.date, dt.datetime)):
@@ -35,6 +38,11 @@ def redact(values: dict | None) -> dict | None:
         else:
             out[key] = value
     return out
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=REDACTED if parts.query else "", fragment=""))
 
 
 def snapshot(obj, fields: tuple[str, ...]) -> dict:

@@ -85,6 +85,7 @@ def _revision(connection: sqlite3.Connection) -> str | None:
 
 
 def _copy_files(source: Path, target: Path) -> int:
+    """Copy the uploads; a file removed meanwhile (a photo deleted) is skipped."""
     count = 0
     if not source.is_dir():
         return 0
@@ -93,7 +94,10 @@ def _copy_files(source: Path, target: Path) -> int:
             src = Path(root) / name
             dst = target / src.relative_to(source)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+            try:
+                shutil.copy2(src, dst)
+            except FileNotFoundError:
+                continue
             count += 1
     return count
 
@@ -138,28 +142,26 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-# Rows every migrated database has (seeded by the migrations themselves).
-SEEDED_TABLES = frozenset({"alembic_version", "product_group", "exchange"})
+# Rows every migrated database has (seeded by the migrations), or a new instance's worker
+# writes before anyone uses it (the daily sweep's day).
+SEEDED_TABLES = frozenset({"alembic_version", "product_group", "exchange", "daily_job"})
 
 
-def _is_empty_database(database: Path) -> bool:
-    """No database yet, or one that holds nothing but what the migrations seed (a new
-    instance on which ``flask db upgrade`` already ran)."""
-    if not database.exists() or database.stat().st_size == 0:
-        return True
-    connection = sqlite3.connect(database)
-    try:
-        return not any(count for table, count in _counts(connection).items() if table not in SEEDED_TABLES)
-    finally:
-        connection.close()
+def _holds_nothing(connection: sqlite3.Connection) -> bool:
+    """No table, or none with rows beyond what the migrations seed (a new instance on which
+    ``flask db upgrade`` already ran)."""
+    return not any(count for table, count in _counts(connection).items() if table not in SEEDED_TABLES)
 
 
 def restore(path: Path, database: Path, upload_dir: Path) -> Result:
     """Restore the backup in ``path`` into an empty instance (no database or an empty one,
-    no uploads); checks the copy and its row counts against the manifest first."""
+    no uploads); checks the copy and its row counts against the manifest first.
+
+    Stop the app and the worker first.  The backup is copied *into* the instance's database
+    file through SQLite's backup API (which takes SQLite's own locks), never by replacing the
+    file: a process that still had it open would go on writing to a deleted file.
+    """
     manifest = read_manifest(path)
-    if not _is_empty_database(database):
-        raise BackupError(f"the database {database} is not empty: restore only into a new instance")
     if not _empty_dir(upload_dir):
         raise BackupError(f"the uploads folder {upload_dir} is not empty: restore only into a new instance")
     source = sqlite3.connect(f"file:{path / manifest.get('database', DB_NAME)}?mode=ro", uri=True)
@@ -169,10 +171,10 @@ def restore(path: Path, database: Path, upload_dir: Path) -> Result:
         if tables != manifest.get("tables"):
             raise BackupError("the backup's row counts differ from its manifest: it was changed or damaged")
         database.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):  # an empty database may have left these
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-        target = sqlite3.connect(database)
+        target = sqlite3.connect(database, timeout=30)
         try:
+            if not _holds_nothing(target):  # checked on the connection that writes, just before
+                raise BackupError(f"the database {database} is not empty: restore only into a new instance")
             source.backup(target)
             target.execute("PRAGMA journal_mode = WAL")
             _check(target, "the restored database")

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from . import backup
+from . import audit, backup
 from .extensions import db
 from .models import Producer, ProducerRole, User, UserRole
 from .passwords import MAX_LENGTH, hash_password, password_problem
@@ -61,6 +61,8 @@ def create_user(email: str, role: str, producer_slug: str | None, name: str, pas
     user = User(email=email, name=name, role=role, producer=producer, producer_role=producer_role,
                 password_hash=hash_password(password, current_app.config["PASSWORD_HASH_METHOD"]))
     db.session.add(user)
+    audit.record(db.session, "user.create", user, summary=email,  # from the command line: actor "cli"
+                 after={"email": email, "role": role, "producer": producer.slug if producer else None})
     db.session.commit()
     click.echo(f"created {role} {email}" + (f" ({producer_role} of {producer.slug})" if producer else ""))
 
@@ -109,7 +111,8 @@ def backup_command(path: Path) -> None:
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def restore_command(path: Path) -> None:
-    """Restore the backup in PATH into this instance, which must be new (no data, no uploads)."""
+    """Restore the backup in PATH into this instance, which must be new (no data, no uploads).
+    Stop the app and the worker first."""
     database = _sqlite_database(path)
     db.engine.dispose()  # no pooled connection to the file being replaced
     try:

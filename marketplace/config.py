@@ -71,7 +71,8 @@ def load_config(app, overrides: dict | None) -> None:
         CATALOGUE_PAGE_SIZE=12,
         TRUSTED_HOSTS=None,
         WTF_CSRF_TIME_LIMIT=None,
-        SQLALCHEMY_ENGINE_OPTIONS={},
+        # Statement parameters (password hashes, tokens…) never in error messages and logs.
+        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True},
         LOG_LEVEL="INFO",                # JSON log lines of the marketplace loggers (marketplace/logs.py)
     )
     cfg.from_pyfile("config.py", silent=True)

@@ -1,9 +1,9 @@
 """OCOP recognitions and certificates that expire soon or have expired (issue 6): the list
 officers act on, and the warning producers see on their dashboard.
 
-A recognition or certificate that expired is listed only while it still matters: when no
-newer one has taken its place (a valid OCOP recognition of the same product, a valid
-verified certificate of the same scheme for the same producer and product).  Products that
+A recognition or certificate is listed only while it still matters: when no newer one has
+taken its place (an OCOP recognition of the same product, or a verified certificate of the
+same scheme for the same producer and product, that lasts longer), even ahead of expiry.  Products that
 left the catalogue for good (archived, rejected) are left out.
 """
 from __future__ import annotations
@@ -42,7 +42,8 @@ class Expiry:
 def expiring(session, *, today: dt.date, producer_ids: list[int] | None = None, warn_days: int = WARN_DAYS,
              expired_days: int = EXPIRED_DAYS) -> list[Expiry]:
     """Recognitions and verified certificates valid until a day in
-    ``[today - expired_days, today + warn_days]``, soonest first (expired ones first)."""
+    ``[today - expired_days, today + warn_days]`` that nothing newer replaces: the expired
+    ones first, most recently expired first, then the others, soonest first."""
     first, last = today - dt.timedelta(days=expired_days), today + dt.timedelta(days=warn_days)
     found: list[Expiry] = []
 
@@ -52,9 +53,9 @@ def expiring(session, *, today: dt.date, producer_ids: list[int] | None = None, 
             .join(Producer, Producer.id == Product.producer_id)
             .where(OcopRecognition.revoked.is_(False), OcopRecognition.valid_until.between(first, last),
                    Product.status.not_in(_GONE),
-                   or_(OcopRecognition.valid_until >= today, ~exists().where(
+                   ~exists().where(  # renewed (even early): the newer one is what counts
                        newer_ocop.product_id == OcopRecognition.product_id, newer_ocop.revoked.is_(False),
-                       newer_ocop.valid_until >= today))))
+                       newer_ocop.id != OcopRecognition.id, newer_ocop.valid_until > OcopRecognition.valid_until)))
     if producer_ids is not None:
         ocop = ocop.where(Producer.id.in_(producer_ids))
     for rec, product_name, producer_id, producer_name in session.execute(ocop):
@@ -68,15 +69,15 @@ def expiring(session, *, today: dt.date, producer_ids: list[int] | None = None, 
              .outerjoin(Product, Product.id == Certification.product_id)
              .where(Certification.verified.is_(True), Certification.valid_to.between(first, last),
                     or_(Product.id.is_(None), Product.status.not_in(_GONE)),
-                    or_(Certification.valid_to >= today, ~exists().where(
+                    ~exists().where(  # renewed (even early): the newer one is what counts
                         newer_cert.producer_id == Certification.producer_id, newer_cert.scheme == Certification.scheme,
                         or_(newer_cert.product_id == Certification.product_id,
                             and_(newer_cert.product_id.is_(None), Certification.product_id.is_(None))),
                         newer_cert.verified.is_(True), newer_cert.id != Certification.id,
-                        or_(newer_cert.valid_to.is_(None), newer_cert.valid_to >= today)))))
+                        or_(newer_cert.valid_to.is_(None), newer_cert.valid_to > Certification.valid_to))))
     if producer_ids is not None:
         certs = certs.where(Certification.producer_id.in_(producer_ids))
     for cert, product_name, producer_name in session.execute(certs):
         found.append(Expiry("certification", cert.id, cert.producer_id, producer_name, cert.product_id,
                             product_name, cert.number, cert.scheme, cert.valid_to, (cert.valid_to - today).days))
-    return sorted(found, key=lambda e: (e.valid_until, e.kind, e.id))
+    return sorted(found, key=lambda e: (not e.expired, -e.days_left if e.expired else e.days_left, e.kind, e.id))

@@ -19,7 +19,8 @@ from .audit import REDACTED, SECRET_WORDS
 # The attributes every LogRecord has: the rest came from ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # "whsec_…", "feed_…" tokens and bearer values that might end up in a message.
-_SECRET_TEXT = re.compile(r"(whsec_|feed_)[A-Za-z0-9+/=_-]{8,}|(Bearer\s+)\S+", re.IGNORECASE)
+# Tokens are random (mixed case, digits), unlike names such as feed_item_exchange_id_fkey.
+_SECRET_TEXT = re.compile(r"(whsec_|feed_)(?=[A-Za-z0-9+/=_-]*[A-Z0-9])[A-Za-z0-9+/=_-]{16,}|((?i:bearer)\s+)\S+")
 
 
 def _scrub(text: str) -> str:
@@ -43,13 +44,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(app) -> None:
-    """JSON lines on standard error for the ``marketplace`` loggers (not in tests, which
-    capture records themselves), at ``LOG_LEVEL`` (default INFO)."""
+    """JSON lines on standard error for the ``marketplace`` loggers, at ``LOG_LEVEL`` (INFO
+    when unset or not a level name).  Nothing is changed in tests (they capture records
+    themselves), nor when the process already logs somewhere (a root handler, or ours from
+    an earlier app): records still propagate to the root logger's handlers."""
     logger = logging.getLogger("marketplace")
-    if app.testing or logger.handlers:
+    level = str(app.config.get("LOG_LEVEL") or "INFO").upper()
+    logger.setLevel(level if isinstance(logging.getLevelName(level), int) else logging.INFO)
+    if app.testing or logger.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
-    logger.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
-    logger.propagate = False

@@ -47,6 +47,7 @@ DOMAIN_ERRORS = {
     "expiry_before_production": _l("Hạn sử dụng phải sau ngày sản xuất."),
     "not_open": _l("Lô không còn mở."),
     "already_recalled": _l("Lô đã bị thu hồi trước đó."),
+    "not_recalled": _l("Lô không ở trạng thái thu hồi."),
     "reason_required": _l("Hãy ghi lý do thu hồi."),
     "corrects_other_batch": _l("Chỉ đính chính được mục nhật ký của chính lô này."),
     "count_range": _l("Số tem phải từ 1 đến 100.000."),

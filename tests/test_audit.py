@@ -155,9 +155,12 @@ def test_admins_see_filter_and_export_the_trail(app, db, world, admin, officer):
 
 def test_redact_hides_secret_looking_values():
     assert audit.redact({"secret": "whsec_x", "feed_token_hash": "ab", "endpoint_url": "https://x", "n": {
-        "password": "p", "ok": dt.date(2025, 1, 2)}}) == {
+        "password": "p", "ok": dt.date(2025, 1, 2)}, "new_secret": True}) == {
         "secret": "[redacted]", "feed_token_hash": "[redacted]", "endpoint_url": "https://x",
-        "n": {"password": "[redacted]", "ok": "2025-01-02"}}
+        "n": {"password": "[redacted]", "ok": "2025-01-02"}, "new_secret": True}
+    # A receiver's URL may carry its key in the query: the trail keeps the address only.
+    assert audit.redact({"endpoint_url": "https://san.example/hook?key=s3cr3t#x"}) == {
+        "endpoint_url": "https://san.example/hook?[redacted]"}
 
 
 def test_log_lines_are_json_in_utc_without_secrets():
@@ -170,6 +173,33 @@ def test_log_lines_are_json_in_utc_without_secrets():
     assert line["event"] == "login" and line["user_id"] == 7 and line["logger"] == "marketplace.auth"
     assert line["session_cookie"] == "[redacted]"
     assert "feed_AbCd" not in line["message"] and "QUJD" not in line["message"]
+    plain = logging.LogRecord("marketplace.db", logging.ERROR, __file__, 1, "violates feed_item_exchange_id_fkey",
+                              None, None)
+    assert "feed_item_exchange_id_fkey" in json.loads(formatter.format(plain))["message"]  # a name, not a token
+
+
+def test_database_errors_never_carry_statement_values(app, db, world):
+    """SQLAlchemy puts a failed statement's values in its message (a password hash, a
+    token…): the engine hides them, so error logs cannot leak them."""
+    from sqlalchemy.exc import IntegrityError
+
+    from marketplace.models import User
+
+    db.session.add(User(email="a@example.vn", password_hash="scrypt:SECRET-HASH-VALUE", role="producer"))
+    with pytest.raises(IntegrityError) as caught:
+        db.session.commit()
+    db.session.rollback()
+    assert "SECRET-HASH-VALUE" not in str(caught.value)
+
+
+def test_logging_setup_keeps_records_flowing_to_the_root_logger(app_factory, caplog):
+    """An app built outside tests must not cut the ``marketplace`` loggers off the root
+    logger (tests' caplog, a deployment's own handlers)."""
+    app_factory(TESTING=False)
+    caplog.set_level(logging.INFO)
+    logging.getLogger("marketplace.auth").info("after", extra={"event": "probe"})
+    assert logging.getLogger("marketplace").propagate
+    assert any(r.getMessage() == "after" for r in caplog.records)
 
 
 def test_logins_are_logged_and_no_secret_reaches_any_log_line(app, db, world, caplog):
@@ -186,6 +216,17 @@ def test_logins_are_logged_and_no_secret_reaches_any_log_line(app, db, world, ca
     text = json.dumps(lines)
     for secret in (TEST_PASSWORD, "wrong-password-1", cookie):
         assert secret not in text
+
+
+def test_command_line_accounts_and_resends_are_recorded(app, db, world, runner):
+    result = runner.invoke(args=["create-user", "--email", "canbo2@huyen.gov.vn", "--role", "officer",
+                                 "--password-stdin"], input="mot-cau-mat-khau-dai\n")
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["feed", "push", "postmart"]).exit_code == 0
+    found = {e.action: e for e in entries(db)}
+    assert found["user.create"].actor_role == "cli" and found["user.create"].after["role"] == "officer"
+    assert "mot-cau-mat-khau-dai" not in json.dumps([e.after for e in found.values()])
+    assert found["exchange.resend"].summary.startswith("postmart")
 
 
 def test_command_line_exchange_changes_are_recorded(app, db, world, runner):

@@ -135,6 +135,21 @@ def test_restore_into_a_migrated_but_unused_instance(app_factory, world, runner,
     assert count(migrated, "producer") == 3
 
 
+def test_restore_writes_into_the_file_a_process_may_hold_open(world, runner, tmp_path, database_template):
+    """The backup goes into the existing database file (SQLite's backup API), never by
+    replacing it: a connection still open on it sees the restored rows, not a deleted file."""
+    path = tmp_path / "b"
+    assert runner.invoke(args=["backup", str(path)]).exit_code == 0
+    target = tmp_path / "open.db"
+    target.write_bytes(Path(database_template["path"]).read_bytes())
+    held = sqlite3.connect(target)
+    try:
+        backup.restore(path, target, tmp_path / "up")
+        assert held.execute("SELECT count(*) FROM producer").fetchone()[0] == 3
+    finally:
+        held.close()
+
+
 def test_a_damaged_backup_is_refused(world, runner, tmp_path):
     path = tmp_path / "b"
     assert runner.invoke(args=["backup", str(path)]).exit_code == 0
@@ -157,20 +172,20 @@ def test_postgresql_instances_are_told_about_pg_dump(app_factory, tmp_path):
             assert "pg_dump" in result.output and "s3cret-pw" not in result.output
 
 
+# The service's own SQLite setup (WAL, synchronous=NORMAL, BEGIN IMMEDIATE: the hooks in
+# marketplace.extensions), without building the whole app in each of the 20 processes.
 WRITER = r"""
-import sys
-from sqlalchemy import text
-from marketplace import create_app
-from marketplace.extensions import db
-app = create_app()
+import os, sys
+from sqlalchemy import create_engine, text
+import marketplace.extensions  # noqa: F401  (registers the SQLite connection and BEGIN hooks)
+engine = create_engine(os.environ["DATABASE_URL"])
 insert = text(sys.argv[1])
-with app.app_context():
-    i = int(sys.argv[2])
-    while True:
-        with db.engine.begin() as connection:
-            connection.execute(insert, {"name": f"Hộ bền {i}", "slug": f"ben-{i}"})
-        print(i, flush=True)  # acknowledged: committed
-        i += 1
+i = int(sys.argv[2])
+while True:
+    with engine.begin() as connection:
+        connection.execute(insert, {"name": f"Hộ bền {i}", "slug": f"ben-{i}"})
+    print(i, flush=True)  # acknowledged: committed
+    i += 1
 """
 
 

@@ -42,6 +42,11 @@ document.addEventListener('securitypolicyviolation', function (e) {
 
 
 def _playwright():
+    if os.environ.get("TEST_DATABASE_URL", "").strip():
+        # .ci/run runs the suite on SQLite and on PostgreSQL side by side on two cores; the
+        # browser journeys (a minute of Chromium) run once, in the SQLite run.
+        pytest.skip("browser journeys run in the SQLite suite; this PostgreSQL run covers their pages "
+                    "through the test client")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Debian chromium not installed ({CHROMIUM}): apt-get install chromium")
     try:

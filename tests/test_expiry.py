@@ -43,18 +43,23 @@ def dated(db, world):
     rice, honey = world.published_a, world.product_b
     tea = make_product(s, world.a, "Chè xanh Triệu Sơn", status="published")
     gone = make_product(s, world.a, "Bánh gai cũ", status="published")
+    other = make_product(s, world.b, "Mắm tôm Hậu Lộc", status="published")
     archive_product(gone)
     s.add_all([
         recognition(rice, today + 10 * day, number="SOON"),
+        recognition(world.product_a, today + 20 * day, number="EARLY-OLD"),   # renewed before it expires:
+        recognition(world.product_a, today + 1100 * day, number="EARLY-NEW"),
         recognition(honey, today - 5 * day, number="LAPSED"),                 # expired, nothing newer
         recognition(tea, today - 5 * day, number="RENEWED-OLD"),              # expired, but renewed:
         recognition(tea, today + 900 * day, number="RENEWED-NEW"),
-        recognition(rice, today + 61 * day, number="LATER"),                  # beyond 60 days
+        recognition(other, today + 61 * day, number="LATER"),                 # beyond 60 days
         recognition(rice, today + 3 * day, number="REVOKED", revoked=True),
         recognition(gone, today + 3 * day, number="ARCHIVED"),
         recognition(rice, today - 400 * day, number="ANCIENT"),               # expired over a year ago
         certificate(world.a, "VG-SOON", today + 30 * day),
-        certificate(world.a, "VG-TODAY", today),
+        certificate(world.a, "ORG-EARLY-OLD", today + 40 * day, scheme="organic"),   # renewed early
+        certificate(world.a, "ORG-EARLY-NEW", None, scheme="organic"),
+        certificate(world.a, "ATTP-TODAY", today, scheme="food_safety"),
         certificate(world.b, "ORG-OLD", today - 2 * day, scheme="organic"),   # expired, renewed below
         certificate(world.b, "ORG-NEW", today + 700 * day, scheme="organic"),
         certificate(world.b, "HACCP-OLD", today - 2 * day, scheme="haccp"),   # expired, nothing newer
@@ -67,7 +72,7 @@ def dated(db, world):
 def test_expiring_lists_what_needs_acting_on(db, world, dated):
     found = expiry.expiring(db.session, today=dated)
     assert [(e.kind, e.label.split(" · ")[-1], e.days_left) for e in found] == [
-        ("ocop", "LAPSED", -5), ("certification", "HACCP-OLD", -2), ("certification", "VG-TODAY", 0),
+        ("certification", "HACCP-OLD", -2), ("ocop", "LAPSED", -5), ("certification", "ATTP-TODAY", 0),
         ("ocop", "SOON", 10), ("certification", "VG-SOON", 30)]
     assert found[0].expired and not found[2].expired
     mine = expiry.expiring(db.session, today=dated, producer_ids=[world.b.id])
@@ -79,9 +84,10 @@ def test_officers_see_the_list_producers_do_not(app, db, world, dated, client):
     page = client.get("/admin/expiring")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    for label in ("LAPSED", "HACCP-OLD", "VG-TODAY", "SOON", "VG-SOON"):
+    for label in ("LAPSED", "HACCP-OLD", "ATTP-TODAY", "SOON", "VG-SOON"):
         assert label in text
-    for label in ("RENEWED-OLD", "LATER", "REVOKED", "ARCHIVED", "ANCIENT", "ORG-OLD", "UNVERIFIED"):
+    for label in ("RENEWED-OLD", "LATER", "REVOKED", "ARCHIVED", "ANCIENT", "ORG-OLD", "UNVERIFIED", "EARLY-OLD",
+                  "ORG-EARLY-OLD"):
         assert label not in text
     assert "đã hết hạn 5 ngày" in text and "còn 10 ngày" in text and "hết hạn hôm nay" in text
     producer = app.test_client()

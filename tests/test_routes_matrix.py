@@ -25,6 +25,8 @@ OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 
 COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
 # Locking A's staff login: A's owner only (the cooperative's owner manages its own people).
 STAFF_OF_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 403, "admin": 403}
+READ_BY_A_AND_OFFICERS = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 200,
+                          "admin": 200}
 # Recalling a batch: its producer (and cooperative) or any officer.
 RECALL = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 302, "officer": 302, "admin": 302}
 OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
@@ -85,8 +87,10 @@ ENTRIES = {
     "trace.add_event": (lambda w: f"/dashboard/batches/{w.batch_a.id}/events", {"POST": ok(OWNED_BY_A, 422)}),
     "trace.close_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/close", {"POST": ok(OWNED_BY_A, 302)}),
     "trace.recall_batch": (lambda w: f"/dashboard/batches/{w.batch_a.id}/recall", {"POST": RECALL}),
+    "trace.lift_recall": (lambda w: f"/dashboard/batches/{w.batch_a.id}/lift-recall", {"POST": RECALL}),
     "trace.epcis": (lambda w: f"/dashboard/batches/{w.batch_a.id}/epcis.json", {"GET": OWNED_BY_A}),
-    "trace.lot_report": (lambda w: f"/dashboard/batches/{w.batch_a.id}/report.xlsx", {"GET": OWNED_BY_A}),
+    # The lot (recall) report: the batch's producers and the district's officers.
+    "trace.lot_report": (lambda w: f"/dashboard/batches/{w.batch_a.id}/report.xlsx", {"GET": READ_BY_A_AND_OFFICERS}),
     "stamps.create_run": (lambda w: f"/dashboard/batches/{w.batch_a.id}/runs", {"POST": ok(OWNED_BY_A, 302)}),
     "stamps.run": (lambda w: f"/dashboard/runs/{w.run_a.id}", {"GET": OWNED_BY_A}),
     "stamps.labels_pdf": (lambda w: f"/dashboard/runs/{w.run_a.id}/labels.pdf?layout=roll-40x25", {"GET": OWNED_BY_A}),
@@ -120,6 +124,7 @@ ENTRIES = {
     # Pull feeds answer to the exchange's bearer token, never to a login.
     "feeds.feed": (lambda w: "/feeds/thanhhoa.json", {"GET": dict.fromkeys(ROLES, 401)}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
+    "admin.stats_csv": (lambda w: "/admin/stats/products.csv", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
     "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),
     "admin.products": (lambda w: "/admin/products", {"GET": OFFICER}),
@@ -246,6 +251,9 @@ def test_route_access(endpoint, method, role, rich_world, app, db):
         assert r.status_code == 302
     url = build_url(rich_world)
     before = snapshot(db) if method != "GET" else None
+    # End the test's own transaction: on SQLite it holds the write lock (the stamp page's scan
+    # writer waited 10 s for it, then gave up).
+    db.session.commit()
 
     response = client.open(url, method=method, data={} if method != "GET" else None)
 

@@ -38,6 +38,7 @@ from marketplace.stamps import sheets
 from marketplace.stamps.serials import ALPHABET, check_symbol, group_serial, new_serials
 from marketplace.stamps.service import activate_run, issue_run, stamp_url, void_stamps
 from marketplace.trace.service import LOCAL_TZ, append_event, create_batch, recall_batch
+from tests.conftest import PG_URL
 
 BASE = "http://127.0.0.1:5000"
 LOT = "LOT-A1"
@@ -496,11 +497,16 @@ def test_nul_in_a_serial_is_a_400(db, world, client, path):
     assert client.get("/s", query_string={"serial": "AB\x00CD"}).status_code == 400
 
 
+# 10,000 in the SQLite run (the issue's figure); the PostgreSQL run, which shares CI's two
+# cores with it, sends 2,000 through the same path (a lookup each costs it 3 ms).
+RANDOM_SERIALS = 2_000 if PG_URL else 10_000
+
+
 def test_ten_thousand_random_serials_find_nothing(db, world, client):
     _, _, real = make_run(db, world, 3)
     rng = random.Random(2025)
-    unknown = new_serials(5000)
-    wrong = [bad_check(s) for s in new_serials(5000)]
+    unknown = new_serials(RANDOM_SERIALS // 2)
+    wrong = [bad_check(s) for s in new_serials(RANDOM_SERIALS // 2)]
     candidates = [(s, True) for s in unknown] + [(s, False) for s in wrong]
     rng.shuffle(candidates)
     reference = client.get("/s/abc").data
@@ -514,7 +520,7 @@ def test_ten_thousand_random_serials_find_nothing(db, world, client):
             assert response.data == reference, serial
             if not valid_check:
                 queries_for_bad_checks += len(counter.statements) + counter.checkouts - before
-    assert statuses == {404: 10_000}
+    assert statuses == {404: RANDOM_SERIALS}
     assert queries_for_bad_checks == 0
     db.session.rollback()
     assert db.session.scalar(select(_db.func.count()).select_from(Scan)) == 0

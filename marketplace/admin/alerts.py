@@ -70,7 +70,9 @@ def void_alert_run(stamp_id: int):
     _checked_post()
     count = stamps.void_stamps(db.session, stamp.run)
     stamp.alert_handled_at = utcnow()
-    audit.record(db.session, "stamps.void", stamp.run, summary=f"{count}", after={"voided": count, "alert": stamp.serial})
+    if count:
+        audit.record(db.session, "stamps.void", stamp.run, summary=f"{count}",
+                     after={"voided": count, "alert": stamp.serial})
     db.session.commit()
     flash(_("Đã hủy cả đợt tem: %(n)d tem.", n=count), "success")
     return redirect(url_for("admin.clone_alert", stamp_id=stamp.id))

@@ -31,22 +31,6 @@ OCOP_FIELDS = ("product_id", "stars", "score", "decision_no", "decision_date", "
                "issuer_name", "valid_until")
 
 
-@bp.route("/")
-@officer_required
-def index():
-    pending_producers = db.session.scalars(
-        select(Producer).where(Producer.status == ProducerStatus.pending.value).order_by(Producer.created_at)
-    ).all()
-    pending_products = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.pending.value)
-        .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at)
-    ).all()
-    counts = dict(db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all())
-    unverified = db.session.scalar(select(func.count()).select_from(Certification).where(Certification.verified.is_(False)))
-    return render_template("admin/index.html", pending_producers=pending_producers,
-                           pending_products=pending_products, counts=counts, unverified=unverified)
-
-
 @bp.route("/producers")
 @officer_required
 def producers():
@@ -141,6 +125,8 @@ def revoke_ocop(recognition_id: int):
     rec = owned_or_404(OcopRecognition, recognition_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
+    if rec.revoked:  # a second submit changes nothing (and records nothing)
+        return redirect(url_for("admin.product", product_id=rec.product_id))
     rec.revoked = True
     service.touch(rec.product)
     audit.record(db.session, "ocop.revoke", rec, summary=f"{rec.product.name}: {rec.stars}★",
@@ -174,6 +160,8 @@ def verify_certification(cert_id: int):
     cert = owned_or_404(Certification, cert_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
+    if cert.verified:  # a second submit keeps who verified it first
+        return redirect(url_for("admin.certifications"))
     cert.verified = True
     cert.verified_by_id = current_user.id
     cert.verified_at = utcnow()

@@ -36,7 +36,7 @@ ID_PREFIX = "ocop-"
 CHUNK = 1000
 # The shape of the items built here: bump it with any change of what build_item writes (or
 # of the names it reads from seeded rows), so that items kept between feeds are built again.
-ITEM_SCHEMA = 2
+ITEM_SCHEMA = 3
 _PUBLISHED, _APPROVED = ProductStatus.published.value, ProducerStatus.approved.value
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -258,7 +258,8 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "price": row.price_vnd,
         "currency": "VND",
         "stock": row.stock,
-        "availability": "in_stock" if row.stock > 0 else "out_of_stock",
+        # A recalled lot (not lifted) makes the product unavailable everywhere; ``recalls`` says why.
+        "availability": "in_stock" if row.stock > 0 and not recalls else "out_of_stock",
         "images": [f"{base_url}/media/{stem}.jpg" for stem in photos],
         "link": f"{base_url}/p/{row.slug}",
         "producer": _producer(base_url, row.producer_slug, row.producer_name, row.producer_kind, row.tax_code,

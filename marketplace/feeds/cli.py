@@ -101,6 +101,8 @@ def push_all(code: str | None) -> None:
     """Queue every listed product for EXCHANGE (or every enabled exchange): a full resend."""
     exchanges = [_exchange_or_fail(code)] if code else None
     count = enqueue_all(db.session, exchanges)
+    audit.record(db.session, "exchange.resend", target_type="exchange",
+                 target_id=exchanges[0].id if exchanges else None, summary=f"{code or 'all'}: {count}")
     db.session.commit()
     click.echo(f"queued {count} deliveries", err=True)
 

@@ -26,7 +26,7 @@ class AuditEntry(db.Model):
     actor_role: Mapped[str] = mapped_column(String(16), default="")
     action: Mapped[str] = mapped_column(String(48), index=True)
     target_type: Mapped[str] = mapped_column(String(32))
-    target_id: Mapped[Optional[int]] = mapped_column()
+    target_id: Mapped[Optional[int]] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     summary: Mapped[str] = mapped_column(String(255), default="")
     before: Mapped[Optional[dict]] = mapped_column(JSON)
     after: Mapped[Optional[dict]] = mapped_column(JSON)

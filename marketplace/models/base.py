@@ -12,6 +12,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def local_day(dialect_name: str, column):
+    """SQL for the local (Asia/Ho_Chi_Minh) calendar day of a stored UTC moment: a date on
+    PostgreSQL, ``YYYY-MM-DD`` text on SQLite (naive UTC text; Vietnam keeps no DST)."""
+    from sqlalchemy import func
+
+    if dialect_name == "postgresql":
+        return func.date(func.timezone(LOCAL_TZ.key, column))
+    return func.date(column, "+7 hours")
+
+
 def local_today() -> dt.date:
     """Today's date in Vietnam (certificates expire by local calendar day)."""
     return dt.datetime.now(LOCAL_TZ).date()

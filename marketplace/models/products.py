@@ -97,6 +97,8 @@ class Product(db.Model):
         back_populates="product", order_by="OcopRecognition.decision_date.desc()"
     )
     certifications: Mapped[list["Certification"]] = relationship(back_populates="product")
+    # Its production batches, newest first (read-only here: batches are made in trace.service).
+    batches: Mapped[list["Batch"]] = relationship(viewonly=True, order_by="Batch.id.desc()")  # noqa: F821
 
     @property
     def is_published(self) -> bool:

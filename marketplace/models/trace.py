@@ -61,6 +61,10 @@ class Batch(db.Model):
     recall_reason: Mapped[str] = mapped_column(Text, default="")
     recalled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     recalled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Lifting a recall keeps its reason and time (recorded, not erased) and adds these.
+    recall_lifted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    recall_lifted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    recall_lift_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

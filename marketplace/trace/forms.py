@@ -101,3 +101,8 @@ class EventForm(BaseForm):
 
 class RecallForm(BaseForm):
     reason = TextAreaField(_l("Lý do thu hồi"), validators=[DataRequired(), Length(max=2000)], filters=[strip])
+
+
+class LiftRecallForm(BaseForm):
+    note = TextAreaField(_l("Vì sao dỡ bỏ thu hồi (kết quả kiểm tra…)"), validators=[DataRequired(), Length(max=2000)],
+                         filters=[strip])

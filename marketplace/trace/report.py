@@ -22,6 +22,13 @@ Sections
     One row per stamp run: ``stamp_run`` (run id), ``count``, ``status`` (the run's), and how
     many of its stamps are ``issued`` / ``active`` / ``void`` / ``scanned`` (scanned at least
     once), from one aggregate query (no per-stamp Python).
+``scan`` (one step forward: where the packages went)
+    Scans of the batch's stamps per local day and province (``place``; empty when unknown):
+    ``count`` scans of ``scanned`` distinct stamps, from one ``GROUP BY``.
+``delivery`` (one step forward: where the listing went)
+    The product's deliveries to the exchanges since the recall (or since the batch was
+    made): ``counterpart`` = exchange, ``status``, ``item`` = the product version sent,
+    ``description`` = the last error.
 
 Diary entries superseded by a correction are left out (the report states the current facts);
 a correcting entry says which one it replaced in ``corrects_seq``.  Dates are naive local
@@ -45,17 +52,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import case, func, select
 
-from ..models import Batch, EventKind, Stamp, StampRun, StampStatus, TraceEvent
-from ..models.base import LOCAL_TZ
+from .. import geo
+from ..models import Batch, Delivery, EventKind, Exchange, Scan, Stamp, StampRun, StampStatus, TraceEvent
+from ..models.base import LOCAL_TZ, local_day
 
 COLUMNS = (
     "section", "date", "kind", "item", "quantity", "lot", "counterpart", "document_no", "place",
     "description", "diary_seq", "corrects_seq", "stamp_run", "count", "status",
     "issued", "active", "void", "scanned",
 )
-SECTIONS = ("lot", "input", "receiving", "shipping", "stamp_run")
+SECTIONS = ("lot", "input", "receiving", "shipping", "stamp_run", "scan", "delivery")
 BACK = ("input", "receiving")
-FORWARD = ("shipping", "stamp_run")
+FORWARD = ("shipping", "stamp_run", "scan", "delivery")
 INPUT_KEYS = ("input_name", "input_lot", "supplier")
 DATE_FORMAT = "yyyy-mm-dd hh:mm"
 BOM = b"\xef\xbb\xbf"
@@ -151,10 +159,40 @@ def lot_report_rows(session, batch: Batch) -> tuple[list[str], list[list]]:
             void=int(c.void) if c else 0, scanned=int(c.scanned) if c else 0,
         ))
 
+    rows.extend(_scan_rows(session, batch))
+    rows.extend(_delivery_rows(session, batch))
+
     rank = {s: i for i, s in enumerate(SECTIONS)}
     i_section, i_date, i_seq, i_run = (COLUMNS.index(c) for c in ("section", "date", "diary_seq", "stamp_run"))
     rows.sort(key=lambda r: (rank[r[i_section]], r[i_date] or dt.datetime.min, r[i_seq] or 0, r[i_run] or 0))
     return list(COLUMNS), rows
+
+
+def _scan_rows(session, batch: Batch) -> list[list]:
+    day = local_day(session.get_bind().dialect.name, Scan.scanned_at).label("day")
+    found = session.execute(
+        select(day, Scan.province_code, func.count().label("scans"), func.count(func.distinct(Scan.stamp_id)))
+        .join(Stamp, Stamp.id == Scan.stamp_id).where(Stamp.batch_id == batch.id)
+        .group_by(day, Scan.province_code).order_by(day, Scan.province_code)).all()
+    rows = []
+    for on, province_code, scans, stamps in found:
+        on = on if isinstance(on, dt.date) else dt.date.fromisoformat(on)
+        province = geo.province(province_code)
+        rows.append(_row(section="scan", date=dt.datetime.combine(on, dt.time()), place=province.name if province else None,
+                         count=int(scans), scanned=int(stamps)))
+    return rows
+
+
+def _delivery_rows(session, batch: Batch) -> list[list]:
+    since = batch.recalled_at or batch.created_at
+    found = session.execute(
+        select(Delivery.created_at, Exchange.name, Delivery.status, Delivery.version, Delivery.sent_version,
+               Delivery.last_error)
+        .join(Exchange, Exchange.id == Delivery.exchange_id)
+        .where(Delivery.product_id == batch.product_id, Delivery.created_at >= since).order_by(Delivery.id)).all()
+    return [_row(section="delivery", date=_local(created_at), counterpart=exchange, status=status,
+                 item=f"v{sent_version or version}", description=last_error or None)
+            for created_at, exchange, status, version, sent_version, last_error in found]
 
 
 # ---- writers ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..stamps.forms import RunForm
 from ..uploads import image_error, save_image
 from . import service
 from .epcis import batch_epcis_document
-from .forms import BatchForm, EventForm, RecallForm
+from .forms import BatchForm, EventForm, LiftRecallForm, RecallForm
 from .report import lot_report_rows, write_csv, write_xlsx
 
 bp = Blueprint("trace", __name__)
@@ -86,7 +86,7 @@ def _event_form(batch: Batch) -> EventForm:
 def batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     return render_template("trace/batch.html", batch=batch, events=service.timeline(batch),
-                           event_form=_event_form(batch), run_form=RunForm(), recall_form=RecallForm(),
+                           event_form=_event_form(batch), run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(),
                            action_form=FlaskForm())
 
 
@@ -119,7 +119,7 @@ def add_event(batch_id: int):
                 flash(_("Đã ghi nhật ký."), "success")
                 return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
     return render_template("trace/batch.html", batch=batch, events=service.timeline(batch), event_form=form,
-                           run_form=RunForm(), recall_form=RecallForm(), action_form=FlaskForm()), 422
+                           run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(), action_form=FlaskForm()), 422
 
 
 @bp.route("/batches/<int:batch_id>/close", methods=["POST"])
@@ -137,27 +137,44 @@ def close_batch(batch_id: int):
     return redirect(url_for("trace.batch", batch_id=batch.id))
 
 
-@bp.route("/batches/<int:batch_id>/recall", methods=["POST"])
-@login_required
-def recall_batch(batch_id: int):
-    """The batch's producer (or its cooperative) and district officers can recall a batch."""
+def _recall_action(batch_id: int, form, change, action: str, fields: tuple[tuple, tuple], done: str):
+    """Recall or lift a recall: the batch's producer (or its cooperative) and district
+    officers; audited; back to the page the user came from."""
     batch = owned_or_404(Batch, batch_id)
-    form = RecallForm()
     if not form.validate_on_submit():
         flash(domain_error("reason_required"), "error")
     else:
         try:
-            before = audit.snapshot(batch, ("status",))
-            service.recall_batch(batch, form.reason.data, user=current_user)
-            audit.record(db.session, "batch.recall", batch, summary=f"{batch.product.name}: {batch.lot_code}",
-                         before=before, after=audit.snapshot(batch, ("status", "recall_reason", "recalled_at")))
+            before = audit.snapshot(batch, fields[0])
+            change(batch, form.data, user=current_user)
+            audit.record(db.session, action, batch, summary=f"{batch.product.name}: {batch.lot_code}",
+                         before=before, after=audit.snapshot(batch, fields[1]))
             db.session.commit()
-            flash(_("Đã thu hồi lô %(lot)s.", lot=batch.lot_code), "success")
+            flash(done % {"lot": batch.lot_code}, "success")
         except service.TraceError as exc:
             flash(domain_error(exc.code), "error")
     if current_user.is_officer:
         return redirect(url_for("admin.product", product_id=batch.product_id))
     return redirect(url_for("trace.batch", batch_id=batch.id))
+
+
+@bp.route("/batches/<int:batch_id>/recall", methods=["POST"])
+@login_required
+def recall_batch(batch_id: int):
+    """The batch's producer (or its cooperative) and district officers can recall a batch."""
+    return _recall_action(batch_id, RecallForm(), lambda b, data, user: service.recall_batch(b, data["reason"], user),
+                          "batch.recall", (("status",), ("status", "recall_reason", "recalled_at")),
+                          _("Đã thu hồi lô %(lot)s."))
+
+
+@bp.route("/batches/<int:batch_id>/lift-recall", methods=["POST"])
+@login_required
+def lift_recall(batch_id: int):
+    """Lifting a recall: the recall stays on record beside who lifted it, when and why."""
+    return _recall_action(batch_id, LiftRecallForm(), lambda b, data, user: service.lift_recall(b, data["note"], user),
+                          "batch.recall_lift", (("status", "recall_reason", "recalled_at"),
+                                                ("status", "recall_lift_note", "recall_lifted_at")),
+                          _("Đã dỡ bỏ thu hồi lô %(lot)s."))
 
 
 # Column titles of the lot report in the user's language (the report keys are stable English).
@@ -182,9 +199,10 @@ def epcis(batch_id: int):
 
 
 @bp.route("/batches/<int:batch_id>/report.<any(csv, xlsx):fmt>")
-@producer_required
+@login_required
 def lot_report(batch_id: int, fmt: str):
-    """One step back (inputs, suppliers) and one step forward (shipments, stamp runs)."""
+    """One step back (inputs, suppliers) and one step forward (shipments, stamp runs, scans,
+    deliveries to the exchanges): the recall report.  The batch's producers and officers."""
     batch = owned_or_404(Batch, batch_id)
     header, rows = lot_report_rows(db.session, batch)
     labels = {key: str(label) for key, label in REPORT_LABELS.items()}

@@ -84,9 +84,27 @@ def recall_batch(batch: Batch, reason: str, user=None) -> None:
     batch.recall_reason = reason
     batch.recalled_at = batch.updated_at = utcnow()
     batch.recalled_by_id = getattr(user, "id", None)
+    batch.recall_lifted_at, batch.recall_lifted_by_id, batch.recall_lift_note = None, None, ""
     # The recall is part of the product's catalogue item: a new version, pushed to exchanges.
     batch.product.version += 1
     batch.product.updated_at = batch.recalled_at
+
+
+def lift_recall(batch: Batch, note: str, user=None) -> None:
+    """End a recall (the lot was found safe, or all of it is back): the stamp pages and the
+    exchanges stop showing it.  The recall's reason and time stay on the batch, beside who
+    lifted it, when and why; the batch is closed (its diary ended with the recall)."""
+    note = (note or "").strip()
+    if not note:
+        raise TraceError("reason_required")
+    if not batch.is_recalled:
+        raise TraceError("not_recalled")
+    batch.status = BatchStatus.closed.value
+    batch.recall_lifted_at = batch.updated_at = utcnow()
+    batch.recall_lifted_by_id = getattr(user, "id", None)
+    batch.recall_lift_note = note
+    batch.product.version += 1
+    batch.product.updated_at = batch.recall_lifted_at
 
 
 # ---- the diary ------------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""The officers' dashboard ``/admin/`` (issue 6): the review queues and the district's
+figures (marketplace/stats.py) as SVG bar charts beside their tables, with filters and a
+CSV download per figure."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from flask import abort, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import geo, stats
+from ..access import officer_required
+from ..extensions import db
+from ..feeds.profiles import exchange_name
+from ..i18n import current_language
+from ..models import Certification, Producer, ProducerStatus, Product, ProductGroup, ProductStatus
+from ..models.base import local_today
+from ..trace.report import csv_cell
+from .routes import bp
+
+# Column titles, in the page's language (the CSV keeps the stable keys in its first row too).
+COLUMN_LABELS = {
+    "group": _l("Nhóm sản phẩm"), "3": "3★", "4": "4★", "5": "5★", "none": _l("Chưa có sao"),
+    "exchange": _l("Sàn"), "listed": _l("Đang đăng"), "refused": _l("Bị từ chối"),
+    "commune": _l("Xã/phường"), "producers": _l("Chủ thể"),
+    "period": _l("Từ ngày"), "stamps_issued": _l("Tem phát hành"), "scans": _l("Lượt quét"),
+    "pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"), "superseded": _l("Thay bằng bản mới"),
+}
+TITLES = {
+    "products": _l("Sản phẩm đang bán theo nhóm OCOP và hạng sao"),
+    "listed": _l("Sản phẩm đăng trên từng sàn"),
+    "producers": _l("Chủ thể theo xã/phường"),
+    "activity": _l("Tem phát hành và lượt quét"),
+    "deliveries": _l("Lượt gửi sang sàn theo trạng thái"),
+}
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _date_arg(name: str, errors: list) -> dt.date | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        errors.append(name)
+        return None
+
+
+def _filters() -> tuple[stats.Filters, str, list[str]]:
+    errors: list[str] = []
+    f = stats.Filters(ward_code=_int_arg("commune"), producer_id=_int_arg("producer"), product_id=_int_arg("product"),
+                      group_id=_int_arg("group"), date_from=_date_arg("from", errors), date_to=_date_arg("to", errors))
+    by = "week" if request.args.get("by") == "week" else "day"
+    return f, by, errors
+
+
+def _figures(f: stats.Filters, by: str) -> dict[str, stats.Figure]:
+    return stats.all_figures(db.session, f, today=local_today(), base_url=current_app.config["PUBLIC_BASE_URL"],
+                             language=current_language(), by=by)
+
+
+@bp.route("/")
+@officer_required
+def index():
+    pending_producers = db.session.scalars(
+        select(Producer).where(Producer.status == ProducerStatus.pending.value).order_by(Producer.created_at)
+    ).all()
+    pending_products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.pending.value)
+        .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at)
+    ).all()
+    counts = dict(db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all())
+    unverified = db.session.scalar(select(func.count()).select_from(Certification).where(Certification.verified.is_(False)))
+    f, by, errors = _filters()
+    approved = db.session.execute(select(Producer.id, Producer.name, Producer.ward_code)
+                                  .where(Producer.status == ProducerStatus.approved.value).order_by(Producer.name)).all()
+    return render_template(
+        "admin/index.html", pending_producers=pending_producers, pending_products=pending_products, counts=counts,
+        unverified=unverified, figures=_figures(f, by), filters=f, by=by, errors=errors, titles=TITLES,
+        labels=COLUMN_LABELS, producers=approved,
+        communes=sorted({(code, geo.place_name(code)) for _id, _name, code in approved if code}, key=lambda c: c[1]),
+        groups=db.session.scalars(select(ProductGroup).where(ProductGroup.parent_id.is_(None))
+                                  .order_by(ProductGroup.position)).all(),
+        products=db.session.execute(select(Product.id, Product.name).where(Product.status == ProductStatus.published.value)
+                                    .order_by(Product.name)).all(),
+        exchange_name=exchange_name)
+
+
+@bp.route("/stats/<key>.csv")
+@officer_required
+def stats_csv(key: str):
+    if key not in TITLES:
+        abort(404)
+    f, by, _errors = _filters()
+    figure = _figures(f, by)[key]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(figure.columns)
+    writer.writerow([str(COLUMN_LABELS.get(c, c)) for c in figure.columns])
+    for row in figure.rows:
+        writer.writerow([csv_cell(v) for v in row])
+    response = current_app.response_class("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{key}-{local_today().isoformat()}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

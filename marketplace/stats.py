@@ -1,0 +1,208 @@
+"""The district's figures (issue 6): plain functions over the database, each returning a
+:class:`Figure` (column keys and rows) that the dashboard draws as a bar chart beside its
+table and offers as CSV.  Filters: commune, producer, product group, date range.
+
+* ``products``: published products (public: approved producer) per OCOP group and star
+  level (stars of a recognition valid today; "none" without one).
+* ``listed``: per exchange, the public products it takes (no pre-flight reason) and refuses.
+* ``producers``: approved producers per commune.
+* ``activity``: stamps issued and scans per day or week (local dates), last 90 days by
+  default.
+* ``deliveries``: deliveries per exchange and status (pending, delivered, dead, superseded).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+
+from . import geo
+from .feeds import canonical
+from .feeds.profiles import profile_of, reasons
+from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
+                     ProductGroup, Scan, Stamp, StampRun)
+from .models.base import LOCAL_TZ, local_day
+
+ACTIVITY_DAYS = 90
+STAR_LEVELS = ("3", "4", "5", "none")
+DELIVERY_STATES = (DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.dead, DeliveryStatus.superseded)
+
+
+@dataclass(frozen=True)
+class Filters:
+    ward_code: int | None = None
+    producer_id: int | None = None
+    product_id: int | None = None
+    group_id: int | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    @property
+    def narrows_products(self) -> bool:
+        return bool(self.ward_code or self.producer_id or self.product_id or self.group_id)
+
+    def period(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        last = self.date_to or today
+        first = self.date_from or (last - dt.timedelta(days=ACTIVITY_DAYS - 1))
+        return (first, last) if first <= last else (last, first)
+
+
+@dataclass
+class Figure:
+    key: str
+    columns: tuple[str, ...]           # stable keys; the first is the row label
+    rows: list[tuple] = field(default_factory=list)
+
+    def totals(self) -> list[int]:
+        return [sum(r[i] for r in self.rows) for i in range(1, len(self.columns))]
+
+    @property
+    def row_peak(self) -> int:
+        """The largest row total (a stacked bar's full width)."""
+        return max((sum(r[1:]) for r in self.rows), default=0)
+
+
+def _products(stmt, f: Filters):
+    """Narrow a statement joined to Product and Producer by the filters."""
+    if f.ward_code:
+        stmt = stmt.where(Producer.ward_code == f.ward_code)
+    if f.producer_id:
+        stmt = stmt.where(Producer.id == f.producer_id)
+    if f.product_id:
+        stmt = stmt.where(Product.id == f.product_id)
+    if f.group_id:
+        stmt = stmt.where(or_(Product.group_id == f.group_id,
+                              Product.group_id.in_(select(ProductGroup.id).where(ProductGroup.parent_id == f.group_id))))
+    return stmt
+
+
+def _top_group(session) -> dict[int, ProductGroup]:
+    """Each group id → its top-level group (products sit in sub-groups)."""
+    groups = {g.id: g for g in session.scalars(select(ProductGroup))}
+    return {gid: (groups[g.parent_id] if g.parent_id in groups else g) for gid, g in groups.items()}
+
+
+def products_by_group(session, f: Filters, *, today: dt.date, language: str = "vi") -> Figure:
+    top = _top_group(session)
+    public = _products(select(Product.id, Product.group_id).join(Producer, Producer.id == Product.producer_id)
+                       .where(canonical.public_condition()), f)
+    rows = session.execute(public).all()
+    stars = dict(session.execute(
+        select(OcopRecognition.product_id, func.max(OcopRecognition.stars))
+        .where(OcopRecognition.revoked.is_(False), OcopRecognition.valid_until >= today,
+               OcopRecognition.product_id.in_([r.id for r in rows] or [0]))
+        .group_by(OcopRecognition.product_id)).all())
+    counts: dict[str, Counter] = defaultdict(Counter)
+    order: dict[str, int] = {}
+    for product_id, group_id in rows:
+        group = top[group_id]
+        name = group.display_name(language)
+        order[name] = group.position
+        counts[name][str(stars.get(product_id) or "none")] += 1
+    figure = Figure("products", ("group", *STAR_LEVELS))
+    for name in sorted(counts, key=lambda n: (order[n], n)):
+        figure.rows.append((name, *(counts[name][level] for level in STAR_LEVELS)))
+    return figure
+
+
+def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -> Figure:
+    exchanges = list(session.scalars(select(Exchange).order_by(Exchange.id)))
+    profiles = [(e, profile_of(e)) for e in exchanges]
+    allowed = None
+    if f.narrows_products:
+        allowed = set(session.scalars(_products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
+                                                .where(canonical.public_condition()), f)))
+    taken, refused = Counter(), Counter()
+    for item in canonical.iter_items(session, base_url=base_url, today=today):
+        if allowed is not None and int(item["id"].removeprefix(canonical.ID_PREFIX)) not in allowed:
+            continue
+        for exchange, profile in profiles:
+            (refused if reasons(profile, item) else taken)[exchange.code] += 1
+    figure = Figure("listed", ("exchange", "listed", "refused"))
+    for exchange, _profile in profiles:
+        figure.rows.append((exchange.code, taken[exchange.code], refused[exchange.code]))
+    return figure
+
+
+def producers_per_commune(session, f: Filters) -> Figure:
+    stmt = (select(Producer.ward_code, func.count()).where(Producer.status == ProducerStatus.approved.value)
+            .group_by(Producer.ward_code))
+    if f.ward_code:
+        stmt = stmt.where(Producer.ward_code == f.ward_code)
+    if f.producer_id:
+        stmt = stmt.where(Producer.id == f.producer_id)
+    if f.group_id or f.product_id:
+        stmt = stmt.where(Producer.id.in_(_products(
+            select(Product.producer_id).join(Producer, Producer.id == Product.producer_id), f)))
+    figure = Figure("producers", ("commune", "producers"))
+    rows = [(geo.place_name(code) if code else "—", int(n)) for code, n in session.execute(stmt)]
+    figure.rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+    return figure
+
+
+def _period_start(day: dt.date, by: str) -> dt.date:
+    return day - dt.timedelta(days=day.weekday()) if by == "week" else day
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def activity(session, f: Filters, *, today: dt.date, by: str = "day") -> Figure:
+    """Stamps issued (by stamp run) and scans, per local day or week (weeks start Monday),
+    counted by the database per day."""
+    first, last = f.period(today)
+    start = dt.datetime.combine(first, dt.time(), LOCAL_TZ)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), LOCAL_TZ)
+    dialect = session.get_bind().dialect.name
+    issued, scans = Counter(), Counter()
+    run_day = local_day(dialect, StampRun.created_at).label("day")
+    runs = _products(select(run_day, func.sum(StampRun.count)).join(Batch, Batch.id == StampRun.batch_id)
+                     .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
+                     .where(StampRun.created_at >= start, StampRun.created_at < end).group_by(run_day), f)
+    for day, count in session.execute(runs):
+        issued[_period_start(_as_date(day), by)] += int(count)
+    scan_day = local_day(dialect, Scan.scanned_at).label("day")
+    scanned = _products(select(scan_day, func.count()).join(Stamp, Stamp.id == Scan.stamp_id)
+                        .join(Batch, Batch.id == Stamp.batch_id).join(Product, Product.id == Batch.product_id)
+                        .join(Producer, Producer.id == Product.producer_id)
+                        .where(Scan.scanned_at >= start, Scan.scanned_at < end).group_by(scan_day), f)
+    for day, count in session.execute(scanned):
+        scans[_period_start(_as_date(day), by)] += int(count)
+    figure = Figure("activity", ("period", "stamps_issued", "scans"))
+    step = dt.timedelta(days=7 if by == "week" else 1)
+    period = _period_start(first, by)
+    while period <= last:
+        figure.rows.append((period, issued[period], scans[period]))
+        period += step
+    return figure
+
+
+def deliveries_per_exchange(session, f: Filters, *, today: dt.date) -> Figure:
+    stmt = (select(Exchange.code, Delivery.status, func.count()).join(Exchange, Exchange.id == Delivery.exchange_id)
+            .group_by(Exchange.code, Delivery.status))
+    if f.date_from or f.date_to:
+        first, last = f.period(today)
+        stmt = stmt.where(Delivery.created_at >= dt.datetime.combine(first, dt.time(), LOCAL_TZ),
+                          Delivery.created_at < dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), LOCAL_TZ))
+    if f.narrows_products:
+        stmt = stmt.where(Delivery.product_id.in_(_products(
+            select(Product.id).join(Producer, Producer.id == Product.producer_id), f)))
+    counts = {(code, status): n for code, status, n in session.execute(stmt)}
+    figure = Figure("deliveries", ("exchange", *DELIVERY_STATES))
+    for code in session.scalars(select(Exchange.code).order_by(Exchange.id)):
+        figure.rows.append((code, *(int(counts.get((code, s), 0)) for s in DELIVERY_STATES)))
+    return figure
+
+
+def all_figures(session, f: Filters, *, today: dt.date, base_url: str, language: str = "vi",
+                by: str = "day") -> dict[str, Figure]:
+    return {
+        "products": products_by_group(session, f, today=today, language=language),
+        "listed": listed_per_exchange(session, f, base_url=base_url, today=today),
+        "producers": producers_per_commune(session, f),
+        "activity": activity(session, f, today=today, by=by),
+        "deliveries": deliveries_per_exchange(session, f, today=today),
+    }

@@ -1,0 +1,170 @@
+"""The officers' dashboard figures (issue 6): every figure equals a count made here
+independently (loops over the ORM objects), with and without filters; the page draws each
+as a chart beside its table, in both languages; each has a CSV.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from marketplace import geo, stats
+from marketplace.catalogue.service import publish_product, review_producer, submit_product
+from marketplace.feeds import canonical
+from marketplace.feeds.profiles import profile_of, reasons
+from marketplace.models import (Delivery, Exchange, OcopRecognition, Producer, Product, ProductGroup, ProductPhoto,
+                                Scan, Stamp, StampRun)
+from marketplace.models.base import LOCAL_TZ, local_today, utcnow
+from marketplace.stamps.service import issue_run
+from marketplace.trace.service import create_batch
+from tests.conftest import make_producer, make_product, signed_in
+
+BASE = "http://127.0.0.1:5000"
+WARDS = (15724, 15667, 15733)  # three communes of Triệu Sơn
+
+
+@pytest.fixture
+def district(app, db, world):
+    """Producers in three communes, products in several groups with and without OCOP stars,
+    stamps issued and scanned over the last weeks, deliveries in every state."""
+    s, rng, today = db.session, random.Random(6), local_today()
+    groups = list(s.scalars(select(ProductGroup).where(ProductGroup.parent_id.is_not(None))))
+    producers = []
+    for n, ward in enumerate(WARDS * 2):
+        p = make_producer(s, f"Hộ sản xuất {n}", ward=ward)
+        producers.append(p)
+    s.flush()
+    products = []
+    for n in range(18):
+        producer = producers[n % len(producers)]
+        product = make_product(s, producer, f"Đặc sản {n}", status="published" if n % 5 else "draft")
+        product.group_id = groups[n % len(groups)].id
+        if n % 3 == 0:
+            s.add(ProductPhoto(product=product, stem=f"stem{n}", width=8, height=6, position=1))
+        if n % 4 == 0:
+            s.add(OcopRecognition(product=product, stars=3 + n % 3, decision_no=f"{n}/QĐ", decision_date=today,
+                                  issuer_level="provincial", issuer_name="UBND tỉnh",
+                                  valid_until=today + dt.timedelta(days=300) if n % 8 else today - dt.timedelta(days=1)))
+        products.append(product)
+    review_producer(producers[-1], "suspend", "kiểm tra")  # its products are not public
+    s.flush()
+    for n, product in enumerate(products[:6]):
+        batch = create_batch(s, product, lot_code=f"L{n}", quantity=Decimal("5"), unit="kg",
+                             production_date=today - dt.timedelta(days=40))
+        s.flush()
+        run = issue_run(s, batch, 5 + n)
+        run.created_at = dt.datetime.combine(today - dt.timedelta(days=3 * n), dt.time(10), LOCAL_TZ)
+        stamps = list(s.scalars(select(Stamp).where(Stamp.run_id == run.id)))
+        for k in range(3 * n + 1):
+            moment = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(0, 100)),
+                                         dt.time(rng.randrange(0, 24), 30), LOCAL_TZ)
+            s.add(Scan(stamp_id=rng.choice(stamps).id, scanned_at=moment, province_code=38, agent_family="chrome"))
+    exchanges = list(s.scalars(select(Exchange).order_by(Exchange.id)))
+    for n, status in enumerate(("pending", "delivered", "dead", "delivered", "superseded", "pending", "dead")):
+        s.add(Delivery(exchange=exchanges[n % len(exchanges)], product=products[n + 1], version=1, status=status,
+                       last_error="", attempts=1, next_attempt_at=utcnow(), created_at=utcnow()))
+    s.commit()
+    return today
+
+
+def public_products(db):
+    return [p for p in db.session.scalars(select(Product))
+            if p.status == "published" and p.producer.status == "approved"]
+
+
+def top_group(product) -> ProductGroup:
+    return product.group.parent or product.group
+
+
+def test_products_per_group_and_stars(db, district):
+    expected = Counter()
+    for p in public_products(db):
+        valid = [r.stars for r in p.recognitions if not r.revoked and r.valid_until >= district]
+        expected[(top_group(p).name_vi, str(max(valid)) if valid else "none")] += 1
+    figure = stats.products_by_group(db.session, stats.Filters(), today=district)
+    got = Counter({(row[0], level): n for row in figure.rows for level, n in zip(stats.STAR_LEVELS, row[1:]) if n})
+    assert got == expected and sum(figure.totals()) == len(public_products(db))
+
+
+def test_listed_per_exchange(db, district):
+    items = list(canonical.iter_items(db.session, base_url=BASE, today=district))
+    figure = stats.listed_per_exchange(db.session, stats.Filters(), base_url=BASE, today=district)
+    for code, listed, refused in figure.rows:
+        profile = profile_of(db.session.scalars(select(Exchange).where(Exchange.code == code)).one())
+        assert listed == sum(1 for i in items if not reasons(profile, i))
+        assert refused == sum(1 for i in items if reasons(profile, i))
+    assert {r[0] for r in figure.rows} == {"thanhhoa", "postmart", "google", "dfc"}
+
+
+def test_producers_per_commune_with_a_filter(db, district):
+    approved = [p for p in db.session.scalars(select(Producer)) if p.status == "approved"]
+    expected = Counter(geo.place_name(p.ward_code) for p in approved)
+    assert dict((r[0], r[1]) for r in stats.producers_per_commune(db.session, stats.Filters()).rows) == expected
+    one = stats.producers_per_commune(db.session, stats.Filters(ward_code=WARDS[1])).rows
+    assert one == [(geo.place_name(WARDS[1]), expected[geo.place_name(WARDS[1])])]
+
+
+@pytest.mark.parametrize("by", ["day", "week"])
+def test_stamps_and_scans_per_period(db, district, by):
+    first = district - dt.timedelta(days=stats.ACTIVITY_DAYS - 1)
+
+    def period(moment: dt.datetime) -> dt.date:
+        day = moment.astimezone(LOCAL_TZ).date()
+        return day - dt.timedelta(days=day.weekday()) if by == "week" else day
+
+    issued, scans = Counter(), Counter()
+    for run in db.session.scalars(select(StampRun)):
+        created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=dt.timezone.utc)
+        if first <= created.astimezone(LOCAL_TZ).date() <= district:
+            issued[period(created)] += run.count
+    for scan in db.session.scalars(select(Scan)):
+        if first <= scan.scanned_at.astimezone(LOCAL_TZ).date() <= district:
+            scans[period(scan.scanned_at)] += 1
+    figure = stats.activity(db.session, stats.Filters(), today=district, by=by)
+    assert {r[0]: r[1] for r in figure.rows if r[1]} == dict(issued)
+    assert {r[0]: r[2] for r in figure.rows if r[2]} == dict(scans)
+    assert len(figure.rows) == (stats.ACTIVITY_DAYS if by == "day" else len({period(
+        dt.datetime.combine(first + dt.timedelta(days=k), dt.time(), LOCAL_TZ)) for k in range(stats.ACTIVITY_DAYS)}))
+    # Filtered to one product: only its stamps and scans.
+    product = db.session.scalars(select(Product).where(Product.name == "Đặc sản 3")).one()
+    only = stats.activity(db.session, stats.Filters(product_id=product.id), today=district, by=by)
+    own_runs = [r for r in db.session.scalars(select(StampRun)) if r.batch.product_id == product.id]
+    assert sum(r[1] for r in only.rows) == sum(r.count for r in own_runs)
+
+
+def test_deliveries_per_exchange(db, district):
+    expected = Counter((d.exchange.code, d.status) for d in db.session.scalars(select(Delivery)))
+    figure = stats.deliveries_per_exchange(db.session, stats.Filters(), today=district)
+    got = Counter({(row[0], status): n for row in figure.rows for status, n in zip(stats.DELIVERY_STATES, row[1:])
+                   if n})
+    assert got == expected
+
+
+def test_the_dashboard_draws_every_figure_with_its_table_and_csv(app, db, district):
+    officer = signed_in(app, "officer@example.vn")
+    page = officer.get("/admin/").get_data(as_text=True)
+    for key in ("products", "listed", "producers", "activity", "deliveries"):
+        assert f'id="fig-{key}"' in page and f"/admin/stats/{key}.csv" in page
+    assert page.count("<svg") >= 5 and "<script" not in page
+    figure = stats.products_by_group(db.session, stats.Filters(), today=district)
+    export = officer.get("/admin/stats/products.csv")
+    rows = list(csv.reader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert rows[0] == list(figure.columns) and [tuple(r) for r in rows[2:]] == [
+        tuple(str(v) for v in r) for r in figure.rows]
+    filtered = officer.get("/admin/stats/producers.csv", query_string={"commune": WARDS[0]})
+    assert [r[0] for r in csv.reader(io.StringIO(filtered.data.decode("utf-8-sig")))][2:] == [
+        geo.place_name(WARDS[0])]
+    assert officer.get("/admin/stats/nothing.csv").status_code == 404
+    bad = officer.get("/admin/", query_string={"from": "29/11/2026"})
+    assert bad.status_code == 200 and "yyyy-mm-dd" in bad.get_data(as_text=True)
+    officer.set_cookie("lang", "en")
+    english = officer.get("/admin/").get_data(as_text=True)
+    assert "District figures" in english and "Stamps issued and scans" in english
+    producer = signed_in(app, "a@example.vn")
+    assert producer.get("/admin/stats/products.csv").status_code == 403
