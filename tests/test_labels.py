@@ -18,6 +18,7 @@ from marketplace.printing.layouts import LAYOUTS, Layout, UnknownLayout, get_lay
 from marketplace.printing.pdf import LabelData, TextBox, render_label_sheet
 from marketplace.printing.qr import QUIET_ZONE, qr_matrix, qr_png, qr_runs, qr_svg
 from marketplace.stamps.serials import group_serial, new_serial
+from tests.conftest import PG_URL
 
 BASE = "HTTP://127.0.0.1:5000/S/"
 DPI = 150
@@ -25,6 +26,9 @@ PT_PER_MM = 72 / 25.4
 LONG_NAME = ("Mật ong hoa nhãn rừng tự nhiên Triệu Sơn thu hoạch vụ xuân, đóng chai thủy tinh "
              "cao cấp, dành làm quà biếu Tết Nguyên Đán, của Hợp tác xã Nông nghiệp Đồng Tiến, "
              "xã Đồng Tiến, tỉnh Thanh Hóa, Việt Nam.")
+
+# No database here: .ci/run runs it once, in the SQLite suite (the two suites share two cores).
+pytestmark = pytest.mark.skipif(bool(PG_URL), reason="pure rendering, no database: runs in the SQLite suite")
 
 
 def make_labels(count: int, **overrides) -> list[LabelData]:
