@@ -168,3 +168,11 @@ def test_the_dashboard_draws_every_figure_with_its_table_and_csv(app, db, distri
     assert "District figures" in english and "Stamps issued and scans" in english
     producer = signed_in(app, "a@example.vn")
     assert producer.get("/admin/stats/products.csv").status_code == 403
+
+
+def test_odd_filter_values_are_ignored_never_an_error(app, db, district):
+    officer = signed_in(app, "officer@example.vn")
+    for query in ({"commune": "abc"}, {"producer": "-1"}, {"group": "9" * 30}, {"product": "1e9"},
+                  {"from": "2026-02-30"}, {"to": "x" * 500}, {"by": "month"}):
+        assert officer.get("/admin/", query_string=query).status_code == 200, query
+        assert officer.get("/admin/stats/activity.csv", query_string=query).status_code == 200, query
