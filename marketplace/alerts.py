@@ -59,10 +59,3 @@ def scan_history(session, stamp: Stamp, limit: int = 500) -> list[Scan]:
     return list(session.scalars(select(Scan).where(Scan.stamp_id == stamp.id)
                                 .order_by(Scan.scanned_at.desc(), Scan.id.desc()).limit(limit)))
 
-
-def void_stamp(stamp: Stamp) -> bool:
-    """Void one stamp (its page then says so); False when it already was."""
-    if stamp.status == StampStatus.void.value:
-        return False
-    stamp.status = StampStatus.void.value
-    return True

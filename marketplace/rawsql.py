@@ -31,6 +31,19 @@ def bind(order: tuple[str, ...] | None, values: dict):
     return values if order is None else tuple(values[name] for name in order)
 
 
+def moment_text(value) -> str:
+    """A stored moment as one text form whatever read it (SQLite text, a PostgreSQL
+    datetime, the ORM's aware value): naive UTC as SQLAlchemy writes it on SQLite; "" for
+    None.  For cache keys and fingerprints that must not depend on the path."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def timestamp(dialect, moment: dt.datetime):
     """An aware moment as the ``UTCDateTime`` column stores it: naive UTC text on SQLite
     (SQLAlchemy's format, so both paths sort and compare alike), aware on PostgreSQL."""

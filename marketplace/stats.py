@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 
 from . import geo
 from .feeds import canonical
-from .feeds.profiles import profile_of, reasons
+from .feeds.service import all_exchanges, preflight
 from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
                      ProductGroup, Scan, Stamp, StampRun)
 from .models.base import LOCAL_TZ, local_day
@@ -108,21 +108,18 @@ def products_by_group(session, f: Filters, *, today: dt.date, language: str = "v
 
 
 def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -> Figure:
-    exchanges = list(session.scalars(select(Exchange).order_by(Exchange.id)))
-    profiles = [(e, profile_of(e)) for e in exchanges]
-    allowed = None
-    if f.narrows_products:
-        allowed = set(session.scalars(_products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
-                                                .where(canonical.public_condition()), f)))
-    taken, refused = Counter(), Counter()
-    for item in canonical.iter_items(session, base_url=base_url, today=today):
-        if allowed is not None and int(item["id"].removeprefix(canonical.ID_PREFIX)) not in allowed:
-            continue
-        for exchange, profile in profiles:
-            (refused if reasons(profile, item) else taken)[exchange.code] += 1
+    """The officers' pre-flight (``feeds.service.preflight``) counted: of the public products
+    (filtered), those each exchange refuses; the rest it takes."""
+    exchanges = all_exchanges(session)
+    public = set(session.scalars(_products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
+                                           .where(canonical.public_condition()), f)))
+    refused = Counter()
+    for entry in preflight(session, exchanges, base_url=base_url, today=today):
+        if int(entry["item"]["id"].removeprefix(canonical.ID_PREFIX)) in public:
+            refused.update(code for code, found in entry["reasons"].items() if found)
     figure = Figure("listed", ("exchange", "listed", "refused"))
-    for exchange, _profile in profiles:
-        figure.rows.append((exchange.code, taken[exchange.code], refused[exchange.code]))
+    for exchange in exchanges:
+        figure.rows.append((exchange.code, len(public) - refused[exchange.code], refused[exchange.code]))
     return figure
 
 
@@ -197,12 +194,17 @@ def deliveries_per_exchange(session, f: Filters, *, today: dt.date) -> Figure:
     return figure
 
 
-def all_figures(session, f: Filters, *, today: dt.date, base_url: str, language: str = "vi",
-                by: str = "day") -> dict[str, Figure]:
-    return {
-        "products": products_by_group(session, f, today=today, language=language),
-        "listed": listed_per_exchange(session, f, base_url=base_url, today=today),
-        "producers": producers_per_commune(session, f),
-        "activity": activity(session, f, today=today, by=by),
-        "deliveries": deliveries_per_exchange(session, f, today=today),
-    }
+FIGURES = {
+    "products": lambda session, f, o: products_by_group(session, f, today=o["today"], language=o["language"]),
+    "listed": lambda session, f, o: listed_per_exchange(session, f, base_url=o["base_url"], today=o["today"]),
+    "producers": lambda session, f, o: producers_per_commune(session, f),
+    "activity": lambda session, f, o: activity(session, f, today=o["today"], by=o["by"]),
+    "deliveries": lambda session, f, o: deliveries_per_exchange(session, f, today=o["today"]),
+}
+
+
+def figures(session, f: Filters, keys=tuple(FIGURES), *, today: dt.date, base_url: str, language: str = "vi",
+            by: str = "day") -> dict[str, Figure]:
+    """The figures named by ``keys`` (all of them by default; a CSV needs only its own)."""
+    options = {"today": today, "base_url": base_url, "language": language, "by": by}
+    return {key: FIGURES[key](session, f, options) for key in keys}

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from .. import alerts, audit, geo
 from ..access import officer_required
 from ..extensions import db
-from ..models import Stamp
+from ..models import Stamp, StampStatus
 from ..models.base import utcnow
 from ..stamps import service as stamps
 from ..stamps.serials import group_serial
@@ -54,10 +54,11 @@ def void_alert_stamp(stamp_id: int):
     stamp = _stamp_or_404(stamp_id)
     _checked_post()
     before = stamp.status
-    if alerts.void_stamp(stamp):
+    # The stamps' own voiding (a range of one position of its run), as producers void torn rolls.
+    if stamps.void_stamps(db.session, stamp.run, first=stamp.position, last=stamp.position):
         stamp.alert_handled_at = utcnow()
         audit.record(db.session, "stamp.void", stamp, summary=stamp.serial, before={"status": before},
-                     after={"status": stamp.status})
+                     after={"status": StampStatus.void.value})
         db.session.commit()
         flash(_("Đã hủy tem %(serial)s.", serial=group_serial(stamp.serial, " ")), "success")
     return redirect(url_for("admin.clone_alert", stamp_id=stamp.id))

@@ -63,9 +63,9 @@ def _filters() -> tuple[stats.Filters, str, list[str]]:
     return f, by, errors
 
 
-def _figures(f: stats.Filters, by: str) -> dict[str, stats.Figure]:
-    return stats.all_figures(db.session, f, today=local_today(), base_url=current_app.config["PUBLIC_BASE_URL"],
-                             language=current_language(), by=by)
+def _figures(f: stats.Filters, by: str, keys=tuple(stats.FIGURES)) -> dict[str, stats.Figure]:
+    return stats.figures(db.session, f, keys, today=local_today(), base_url=current_app.config["PUBLIC_BASE_URL"],
+                         language=current_language(), by=by)
 
 
 @bp.route("/")
@@ -98,10 +98,10 @@ def index():
 @bp.route("/stats/<key>.csv")
 @officer_required
 def stats_csv(key: str):
-    if key not in TITLES:
+    if key not in stats.FIGURES:
         abort(404)
     f, by, _errors = _filters()
-    figure = _figures(f, by)[key]
+    figure = _figures(f, by, (key,))[key]  # this figure only
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(figure.columns)

@@ -96,12 +96,6 @@ def _moment(value) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-def moment_key(value) -> str:
-    """A stored moment as text that is the same for the same moment on every backend."""
-    moment = _moment(value)
-    return moment.isoformat() if moment else ""
-
-
 _THOUSANDTHS = Decimal("0.001")
 
 
@@ -126,11 +120,16 @@ def public_condition():
     return and_(Product.status == ProductStatus.published.value, Producer.status == ProducerStatus.approved.value)
 
 
+def _item_rows():
+    """The item columns: each product joined to its producer and group."""
+    return (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
+            .join(ProductGroup, ProductGroup.id == Product.group_id))
+
+
 def items_query(*, updated_since: dt.datetime | None = None, today: dt.date):
     """Published products of approved producers, or, for a delta, every product whose item
     (or whose absence) changed after ``updated_since``."""
-    stmt = (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
-            .join(ProductGroup, ProductGroup.id == Product.group_id).order_by(Product.id))
+    stmt = _item_rows().order_by(Product.id)
     if updated_since is None:
         return stmt.where(public_condition())
     # Recognitions that lapsed after updated_since and by today (the day after valid_until).
@@ -291,7 +290,16 @@ def _producer(base_url, slug, name, kind, tax_code, phone, address_line, provinc
 
 def tombstone(row) -> dict:
     changed = max(c for c in (_moment(row.updated_at), _moment(row.producer_updated_at)) if c is not None)
-    return {"id": item_id(row.id), "deleted": True, "version": row.version, "updated_at": changed.isoformat()}
+    return _tombstone(item_id(row.id), row.version, changed.isoformat())
+
+
+def as_tombstone(item: dict) -> dict:
+    """An item turned into its deletion (an exchange that now refuses it must drop it)."""
+    return _tombstone(item["id"], item["version"], item["updated_at"])
+
+
+def _tombstone(id_: str, version: int, updated_at: str) -> dict:
+    return {"id": id_, "deleted": True, "version": version, "updated_at": updated_at}
 
 
 def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.datetime | None = None,
@@ -336,8 +344,7 @@ def feed_state(session, *, today: dt.date) -> tuple:
 def item_for(session, product_id: int, *, base_url: str, today: dt.date, preview: bool = False) -> dict | None:
     """The item of one product as it is now (a tombstone when it is not public, unless
     ``preview``: what it would be once public), or None when the product does not exist."""
-    stmt = (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
-            .join(ProductGroup, ProductGroup.id == Product.group_id).where(Product.id == product_id))
+    stmt = _item_rows().where(Product.id == product_id)
     session.flush()  # as the ORM's autoflush would (a preview of unsaved edits)
     row = session.connection().execute(stmt).first()
     if row is None:
@@ -352,9 +359,7 @@ def built_items(session, ids: list[int], *, base_url: str, today: dt.date) -> It
     """``(product id, item, fresh until)`` for those of ``ids`` that are public, in id order:
     the items a feed must build afresh, with the last day each stays true as built."""
     rows = session.connection().execute(
-        select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
-        .join(ProductGroup, ProductGroup.id == Product.group_id)
-        .where(Product.id.in_(ids), public_condition()).order_by(Product.id)).all()
+        _item_rows().where(Product.id.in_(ids), public_condition()).order_by(Product.id)).all()
     related = _related(session, ids, {r.producer_id for r in rows}, today)
     for row in rows:
         yield row.id, related.item(row, base_url=base_url, today=today), related.fresh_until(row)

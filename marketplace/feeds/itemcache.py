@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import rawsql
 from ..extensions import BUSY_TIMEOUT_MS, WRITER
 from ..models import Batch, FeedItem, Producer, Product
 from . import canonical
@@ -46,7 +47,7 @@ def context_digest(profile: Profile, base_url: str) -> str:
 def fingerprint(version: int, latest_batch: int | None, producer_updated_at, context: str) -> str:
     """The product's version, newest batch and producer's last change (a producer's edit
     changes its products' items, if only their ``updated_at``), and the feed's context."""
-    return f"{version}:{latest_batch or 0}:{canonical.moment_key(producer_updated_at)}:{context}"
+    return f"{version}:{latest_batch or 0}:{rawsql.moment_text(producer_updated_at)}:{context}"
 
 
 def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: str, today: dt.date,

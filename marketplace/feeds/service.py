@@ -106,7 +106,7 @@ def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_s
         # exchange, not linger there as it was: it goes as a tombstone.
         for item in items:
             if not item.get("deleted") and reasons(profile, item):
-                item = {"id": item["id"], "deleted": True, "version": item["version"], "updated_at": item["updated_at"]}
+                item = canonical.as_tombstone(item)
             yield item
 
     def body():

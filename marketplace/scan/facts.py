@@ -56,18 +56,10 @@ def _aware(value):
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def _stamp(value) -> str:
-    """``updated_at`` as one text form on both paths (SQLite text, PostgreSQL datetime, ORM)."""
-    if isinstance(value, str):
-        return value
-    if value.tzinfo:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def batch_cache_key(batch: Batch) -> tuple:
     product = batch.product
-    return (batch.id, _stamp(batch.updated_at), _stamp(product.updated_at), _stamp(product.producer.updated_at))
+    return (batch.id, rawsql.moment_text(batch.updated_at), rawsql.moment_text(product.updated_at),
+            rawsql.moment_text(product.producer.updated_at))
 
 
 def stamp_state(engine, serial: str) -> StampState | None:
@@ -94,7 +86,8 @@ def stamp_state(engine, serial: str) -> StampState | None:
     return StampState(
         id=row[0], status=row[1], scan_count=row[2], first_scan_at=_aware(row[3]), first_scan_province=row[4],
         other_province_seen=bool(row[5]), batch_id=row[6], batch_status=row[7], recall_reason=row[8] or "",
-        recalled_at=_aware(row[9]), cache_key=(row[6], _stamp(row[10]), _stamp(row[11]), _stamp(row[12])),
+        recalled_at=_aware(row[9]), cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]),
+                                                      rawsql.moment_text(row[12])),
     )
 
 
