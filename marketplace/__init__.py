@@ -95,6 +95,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
+    from .api import bp as api_bp
     from .auth.routes import bp as auth_bp
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
@@ -118,3 +119,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(scan_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(resolver_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")

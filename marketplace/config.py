@@ -53,6 +53,7 @@ def load_config(app, overrides: dict | None) -> None:
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
         SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
         SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
+        API_RATE_LIMIT="300 per minute",      # /api/v1 calls per token (per address without one)
         # Photos: 5 MB each; the request may carry a little form overhead on top.
         MAX_PHOTO_BYTES=5 * 1024 * 1024,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024 + 64 * 1024,
@@ -80,7 +81,7 @@ def load_config(app, overrides: dict | None) -> None:
     env = os.environ
     if env.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL"):
+    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT"):
         if env.get(name):
             cfg[name] = env[name]
     for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):

@@ -36,6 +36,10 @@ def _render(code: int, message: str | None = None, back: str | None = None):
         # The request failed before routing (e.g. a Host not in TRUSTED_HOSTS): no URLs can
         # be built, so answer in plain text.
         return Response(f"{code} {title}\n", status=code, mimetype="text/plain")
+    if request.path.startswith("/api/"):
+        from .api.framework import error_response
+
+        return error_response(code, message)
     if wants_json():
         return jsonify(error={"code": code, "message": message or title, "fields": {}}), code
     return render_template("errors/error.html", code=code, title=title, message=message, back=back), code

@@ -32,6 +32,12 @@ RECALL = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 302,
 OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
 ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200}
 
+# The JSON API acts for a bearer token only: a logged-in browser's session is anonymous there
+# (the API is CSRF-exempt).  Tokens per role are tested in tests/test_api.py.
+TOKEN_ONLY = dict.fromkeys(ROLES, 401)
+# Revoking a personal access token: its owner; for anyone else the token does not exist.
+TOKEN_OWNER_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 404, "admin": 404}
+
 
 def ok(access: dict, status: int) -> dict:
     """The same access class, with ``status`` for the allowed roles (a redirect after a POST)."""
@@ -145,6 +151,36 @@ ENTRIES = {
     "admin.audit_csv": (lambda w: "/admin/audit.csv", {"GET": ADMIN}),
     "admin.reset_password": (lambda w: f"/admin/users/{w.users['producer_b'].id}/password", {"POST": ADMIN}),
     "admin.set_user_active": (lambda w: f"/admin/users/{w.users['producer_b'].id}/active", {"POST": ok(ADMIN, 302)}),
+    "auth.tokens": (lambda w: "/account/tokens", {"GET": LOGGED_IN, "POST": LOGGED_IN}),
+    "auth.revoke_token": (lambda w: f"/account/tokens/{w.token_a.id}/revoke", {"POST": TOKEN_OWNER_A}),
+    "api.openapi_json": (lambda w: "/api/v1/openapi.json", {"GET": PUBLIC}),
+    "api.reference": (lambda w: "/api/v1/docs", {"GET": PUBLIC}),
+    "api.catalogue_list": (lambda w: "/api/v1/catalogue", {"GET": PUBLIC}),
+    "api.catalogue_get": (lambda w: f"/api/v1/catalogue/{w.published_a.id}", {"GET": PUBLIC}),
+    "api.list_producers": (lambda w: "/api/v1/producers", {"GET": TOKEN_ONLY}),
+    "api.get_producer": (lambda w: f"/api/v1/producers/{w.a.id}", {"GET": TOKEN_ONLY}),
+    "api.list_products": (lambda w: "/api/v1/products", {"GET": TOKEN_ONLY}),
+    "api.create_product": (lambda w: "/api/v1/products", {"POST": TOKEN_ONLY}),
+    "api.get_product": (lambda w: f"/api/v1/products/{w.product_a.id}", {"GET": TOKEN_ONLY}),
+    "api.update_product": (lambda w: f"/api/v1/products/{w.product_a.id}", {"PATCH": TOKEN_ONLY}),
+    "api.submit_product": (lambda w: f"/api/v1/products/{w.product_a.id}/submit", {"POST": TOKEN_ONLY}),
+    "api.archive_product": (lambda w: f"/api/v1/products/{w.product_a.id}/archive", {"POST": TOKEN_ONLY}),
+    "api.upload_photo": (lambda w: f"/api/v1/products/{w.product_a.id}/photos", {"POST": TOKEN_ONLY}),
+    "api.list_batches": (lambda w: "/api/v1/batches", {"GET": TOKEN_ONLY}),
+    "api.create_batch": (lambda w: "/api/v1/batches", {"POST": TOKEN_ONLY}),
+    "api.get_batch": (lambda w: f"/api/v1/batches/{w.batch_a.id}", {"GET": TOKEN_ONLY}),
+    "api.update_batch": (lambda w: f"/api/v1/batches/{w.batch_a.id}", {"PATCH": TOKEN_ONLY}),
+    "api.close_batch": (lambda w: f"/api/v1/batches/{w.batch_a.id}/close", {"POST": TOKEN_ONLY}),
+    "api.recall_batch": (lambda w: f"/api/v1/batches/{w.batch_a.id}/recall", {"POST": TOKEN_ONLY}),
+    "api.list_events": (lambda w: f"/api/v1/batches/{w.batch_a.id}/events", {"GET": TOKEN_ONLY}),
+    "api.add_event": (lambda w: f"/api/v1/batches/{w.batch_a.id}/events", {"POST": TOKEN_ONLY}),
+    "api.create_run": (lambda w: f"/api/v1/batches/{w.batch_a.id}/stamp-runs", {"POST": TOKEN_ONLY}),
+    "api.get_run": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}", {"GET": TOKEN_ONLY}),
+    "api.run_pdf": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}/stamps.pdf", {"GET": TOKEN_ONLY}),
+    "api.run_csv": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}/stamps.csv", {"GET": TOKEN_ONLY}),
+    "api.get_stamp": (lambda w: f"/api/v1/stamps/{w.serial_a}", {"GET": TOKEN_ONLY}),
+    "api.void_stamp": (lambda w: f"/api/v1/stamps/{w.serial_a}/void", {"POST": TOKEN_ONLY}),
+    "api.list_deliveries": (lambda w: "/api/v1/deliveries", {"GET": TOKEN_ONLY}),
 }
 
 
@@ -187,6 +223,11 @@ def rich_world(world, app, db):
     db.session.add_all([photo, cert, ocop])
     db.session.commit()
     world.photo, world.cert, world.ocop, world.staff_a = photo, cert, ocop, staff
+    from marketplace.models import ApiToken
+
+    world.token_a, _secret = ApiToken.issue(world.users["producer_a"], "matrix")
+    db.session.add(world.token_a)
+    db.session.commit()
     add_trace(db.session, world)
     add_dead_delivery(db.session, world)
     return world
@@ -264,7 +305,7 @@ def test_route_access(endpoint, method, role, rich_world, app, db):
         assert response.status_code == expected, response.data[:300]
     if response.status_code in (302, 303) and method == "GET" and expected != LOGIN:
         assert not response.headers["Location"].startswith("/account/login")
-    refused = expected == LOGIN or expected in (403, 404)
+    refused = expected == LOGIN or expected in (401, 403, 404)
     if before is not None and refused:
         assert snapshot(db) == before, "a refused request changed the database"
     if response.status_code == 404 and role == "producer_b":
@@ -285,7 +326,9 @@ def test_refused_user_queries_never_leak_through_dashboard_lists(rich_world, app
     assert rich_world.product_b.name not in page
 
 
-POST_ROUTES = sorted({e for e, m in ROUTES if m == "POST"})
+# The API reads no cookie (a bearer token is its only credential), so CSRF cannot reach it:
+# test_route_access shows every API route refusing a logged-in browser.
+POST_ROUTES = sorted({e for e, m in ROUTES if m == "POST" and not e.startswith("api.")})
 
 
 def _allowed_role(endpoint: str) -> str:
@@ -330,7 +373,10 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
         w.cert = Certification(producer=a, scheme="vietgap", number="1", body="b")
         w.ocop = OcopRecognition(product=published_a, stars=3, decision_no="1", decision_date=dt.date(2025, 1, 1),
                                  issuer_level="provincial", issuer_name="x", valid_until=dt.date(2028, 1, 1))
-        db.session.add_all([w.photo, w.cert, w.ocop])
+        from marketplace.models import ApiToken
+
+        w.token_a, _secret = ApiToken.issue(users["producer_a"], "csrf")
+        db.session.add_all([w.photo, w.cert, w.ocop, w.token_a])
         db.session.commit()
         add_trace(db.session, w)
         add_dead_delivery(db.session, w)

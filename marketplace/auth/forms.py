@@ -48,3 +48,10 @@ class ChangePasswordForm(BaseForm):
 
 class LogoutForm(BaseForm):
     """Logout is a POST with a CSRF token, so another site cannot log a user out."""
+
+
+class TokenForm(BaseForm):
+    """A personal access token for the JSON API, named after where it will be used."""
+
+    name = StringField(_l("Tên gợi nhớ (dùng ở đâu)"), validators=[DataRequired(), Length(max=80)], filters=[strip],
+                       description=_l("Ví dụ: phần mềm kho của HTX, ứng dụng điện thoại."))

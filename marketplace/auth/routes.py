@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
@@ -12,12 +12,12 @@ from sqlalchemy import select
 from ..catalogue.service import create_producer
 from ..extensions import db, limiter
 from ..forms_common import bind_ward_choices, refreshing_wards
-from ..models import ProducerRole, User, UserRole
+from ..models import ApiToken, ProducerRole, User, UserRole
 from ..models.base import utcnow
 from ..passwords import hash_password, verify_password
 from ..security import safe_next
 from ..text import fold
-from .forms import ChangePasswordForm, LoginForm, RegisterForm, LogoutForm
+from .forms import ChangePasswordForm, LoginForm, LogoutForm, RegisterForm, TokenForm
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("marketplace.auth")
@@ -159,3 +159,45 @@ def change_password():
             flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã bị đăng xuất."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/password.html", form=form)
+
+
+MAX_TOKENS = 20  # active tokens per account
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    """Personal access tokens for ``/api/v1``: created here, shown once, revocable."""
+    form, secret = TokenForm(), None
+    user = current_user._get_current_object()
+    active = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                                .order_by(ApiToken.id.desc())).all()
+    if form.validate_on_submit():
+        if len(active) >= MAX_TOKENS:
+            form.name.errors.append(_("Tối đa %(n)d mã đang dùng: thu hồi một mã cũ trước.", n=MAX_TOKENS))
+        else:
+            token, secret = ApiToken.issue(user, form.name.data)
+            db.session.add(token)
+            db.session.commit()
+            log.info("api token created", extra={"event": "api_token.create", "user_id": user.id, "token_id": token.id})
+            active.insert(0, token)
+            form = TokenForm(formdata=None)
+    response = current_app.make_response(render_template("auth/tokens.html", form=form, tokens=active, secret=secret,
+                                                          revoke_form=LogoutForm()))
+    response.headers["Cache-Control"] = "no-store"  # the secret is on this page once
+    return response
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    token = db.session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == current_user.id))
+    if token is None:
+        abort(404)
+    if LogoutForm().validate_on_submit() and token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.commit()
+        log.info("api token revoked", extra={"event": "api_token.revoke", "user_id": current_user.id,
+                                             "token_id": token.id})
+        flash(_("Đã thu hồi mã truy cập “%(name)s”.", name=token.name), "success")
+    return redirect(url_for("auth.tokens"))

@@ -1,6 +1,6 @@
 """Data model (DESIGN.md §4).  Import models from here."""
 from .audit import AuditEntry
-from .accounts import User, UserRole, ProducerRole
+from .accounts import ApiToken, User, UserRole, ProducerRole
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem
 from .producers import Producer, ProducerKind, ProducerStatus
 from .trace import Batch, BatchStatus, EventKind, Scan, Stamp, StampRun, StampStatus, TraceEvent
@@ -16,7 +16,7 @@ from .products import (
 )
 
 __all__ = [
-    "AuditEntry", "Batch", "BatchStatus", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "ApiToken", "AuditEntry", "Batch", "BatchStatus", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

@@ -73,3 +73,42 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+TOKEN_PREFIX = "ocop_pat_"
+
+
+class ApiToken(db.Model):
+    """A personal access token for ``/api/v1``: acts as its user (a producer's staff acts
+    for that producer, an officer with officer rights).  Only a SHA-256 of the secret is
+    stored; the secret is shown once, when the token is created."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # the first characters of the secret, shown in lists so a user can tell tokens apart
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str) -> tuple["ApiToken", str]:
+        """A new token for ``user`` and its secret (to show once; never stored)."""
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        return cls(user=user, name=name, token_hash=cls.hash(secret), hint=secret[:len(TOKEN_PREFIX) + 4]), secret
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,8 +1,6 @@
 """Stamp runs: issue, print (PDF label sheets, CSV for print shops), activate, void."""
 from __future__ import annotations
 
-import csv
-import io
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
                    stream_with_context, url_for)
@@ -78,23 +76,8 @@ def labels_pdf(run_id: int):
 def stamps_csv(run_id: int):
     """serial,url,lot,product for a print shop's variable-data printing, streamed."""
     run = owned_or_404(StampRun, run_id)
-    base_url, run_id = current_app.config["PUBLIC_BASE_URL"], run.id
-
-    def generate():
-        # Runs after the view returned and its session was closed: load the run anew here.
-        rows = sheets.csv_rows(db.session, db.session.get(StampRun, run_id), base_url)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        yield "\ufeff"
-        for row in rows:
-            writer.writerow(row)
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(stream_with_context(generate()), mimetype="text/csv",
+    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"], bom=True)
+    return Response(stream_with_context(chunks), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="tem-dot-{run.id}.csv"',
                              "Cache-Control": "private, no-store"})
 

@@ -1,6 +1,7 @@
 """From a stamp run in the database to things a printer takes: label data, PDF parts, CSV."""
 from __future__ import annotations
 
+import csv
 import io
 from typing import Iterator
 
@@ -90,6 +91,23 @@ def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
     yield ["serial", "url", "lot", "product"]
     for serial, _position in run_stamps(session, run):
         yield [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
+
+
+def csv_text(session, run_id: int, base_url: str, *, bom: bool = False) -> Iterator[str]:
+    """The run's CSV as text chunks of about 64 KB, for a streamed response (flat memory for
+    100,000 stamps).  Lazy: the run is loaded when the first chunk is asked for, so the
+    caller's request may have ended by then (``stream_with_context``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if bom:  # spreadsheet programs then read the Vietnamese names as UTF-8
+        yield "\ufeff"
+    for row in csv_rows(session, session.get(StampRun, run_id), base_url):
+        writer.writerow(row)
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def single_qr(url: str, fmt: str) -> tuple[bytes | str, str]:

@@ -1,0 +1,85 @@
+"""The JSON API ``/api/v1`` (see :mod:`.framework` and :mod:`.routes`)."""
+from __future__ import annotations
+
+from functools import partial
+
+from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..extensions import BUSY_TIMEOUT_MS, csrf, db
+from .framework import ApiError, error_response
+
+bp = Blueprint("api", __name__)
+csrf.exempt(bp)  # no cookies are read here: a bearer token is the only credential
+
+
+@bp.app_template_filter("api_type")
+def api_type(schema):
+    from .framework import schema_text
+
+    return schema_text(schema)
+
+
+@bp.before_request
+def authenticate():
+    """Token or nobody: Flask-Login's user for this request is the token's user (or
+    anonymous), so a browser's session cookie never acts on the API."""
+    from flask_login import AnonymousUserMixin
+
+    from .framework import bearer_user
+
+    g._login_user = bearer_user() or AnonymousUserMixin()
+
+
+@bp.after_request
+def finish(response):
+    token_id = g.pop("api_touch_token", None)
+    if token_id is not None and response.status_code < 500:
+        response.call_on_close(partial(touch_token, current_app._get_current_object(), token_id))
+    if request.path != "/api/v1/openapi.json":
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.vary.add("Authorization")
+    return response
+
+
+def touch_token(app, token_id: int) -> None:
+    """Record when a token was last used (at most once a minute), once the answer is sent:
+    in a short transaction of its own that waits at most 1 s for SQLite's write lock, and
+    is simply skipped when the database is busy."""
+    from sqlalchemy import update
+
+    from ..models import ApiToken
+    from ..models.base import utcnow
+
+    try:
+        with app.app_context(), db.engine.connect() as conn:
+            raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+            if raw is not None:  # before BEGIN IMMEDIATE, which would wait the usual 10 s
+                raw.execute("PRAGMA busy_timeout=1000")
+            try:
+                with conn.begin():
+                    conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+            finally:
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except Exception:  # noqa: BLE001 (bookkeeping must never fail an answer already sent)
+        app.logger.warning("could not record the use of API token %s", token_id)
+
+
+@bp.errorhandler(ApiError)
+def api_error(e: ApiError):
+    db.session.rollback()
+    return error_response(e.status, e.message, e.fields, e.code)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(e: HTTPException):
+    if e.code is None or e.code < 400:
+        return e
+    response = error_response(e.code)
+    if e.code == 405 and getattr(e, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(e.valid_methods)
+    return response
+
+
+from . import routes  # noqa: E402,F401  (declares the operations on bp)

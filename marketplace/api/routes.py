@@ -1,0 +1,557 @@
+"""``/api/v1``: producers' and cooperatives' own software, mobile apps and officers.
+
+Thin views: they check access with the same rules as the pages (:mod:`marketplace.access`:
+another tenant's object is 404), call the same domain functions as the pages, and shape
+the answer with :mod:`.schemas`.  Every operation is declared with
+:func:`.framework.operation`, which also writes it into the OpenAPI document.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from flask import Response, current_app, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import FileStorage
+
+from .. import audit, geo
+from ..access import owned_or_404, scoped
+from ..catalogue import service as catalogue
+from ..extensions import db
+from ..media import ImageRejected
+from ..models import (Batch, BatchStatus, Delivery, Exchange, Producer, Product, ProductGroup,
+                      ProductPhoto, ProductStatus, Stamp, StampRun, TraceEvent)
+from ..models.base import local_today, utcnow
+from ..stamps import service as stamps
+from ..stamps import sheets
+from ..stamps.serials import InvalidSerial, normalize
+from ..trace import service as trace
+from ..uploads import image_error, save_image
+from ..validators import InvalidValue, normalize_gtin
+from ..vocab import domain_error
+from . import bp
+from . import schemas as s
+from .framework import fail, openapi_document, operation, page
+
+MAX_PHOTOS = 10
+
+
+def _absolute(endpoint: str, **values) -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+def _since(stmt, column, query):
+    if query.updated_since is not None:
+        since = query.updated_since
+        if since.tzinfo is None:
+            fail(422, {"updated_since": _("Thời điểm phải có múi giờ.")})
+        stmt = stmt.where(column >= since.astimezone(dt.timezone.utc))
+    return stmt
+
+
+# ---- shaping ----------------------------------------------------------------------------------
+
+def _place(ward_code: int | None) -> dict:
+    ward = geo.ward(ward_code)
+    province = geo.province(ward.province_code) if ward else None
+    return {"ward_code": ward_code, "ward": ward.name if ward else "",
+            "province_code": province.code if province else None, "province": province.name if province else ""}
+
+
+def producer_out(p: Producer) -> s.ProducerOut:
+    return s.ProducerOut(
+        id=p.id, kind=p.kind, name=p.name, slug=p.slug, status=p.status, representative=p.representative,
+        phone=p.phone, email=p.email, address_line=p.address_line, place=_place(p.ward_code),
+        cooperative_id=p.cooperative_id, updated_at=p.updated_at,
+        url=_absolute("catalogue.producer", slug=p.slug) if p.is_approved else None)
+
+
+def _photo(photo: ProductPhoto) -> dict:
+    return {"id": photo.id, "url": _absolute("catalogue.media", name=f"{photo.stem}.jpg"),
+            "thumbnail_url": _absolute("catalogue.media", name=f"{photo.stem}-t.jpg"),
+            "width": photo.width, "height": photo.height, "position": photo.position}
+
+
+def product_out(p: Product) -> s.ProductOut:
+    ocop = p.current_ocop()
+    return s.ProductOut(
+        id=p.id, producer_id=p.producer_id, name=p.name, slug=p.slug, status=p.status, review_note=p.review_note,
+        group_id=p.group_id, description=p.description, ingredients=p.ingredients,
+        net_quantity=float(p.net_quantity), unit=p.unit, price_vnd=p.price_vnd, stock=p.stock,
+        shelf_life_days=p.shelf_life_days, storage_instructions=p.storage_instructions,
+        usage_instructions=p.usage_instructions, warnings=p.warnings, origin_ward_code=p.origin_ward_code,
+        gtin=p.gtin, version=p.version,
+        ocop={"stars": ocop.stars, "decision_no": ocop.decision_no, "valid_until": ocop.valid_until} if ocop else None,
+        photos=[_photo(ph) for ph in p.photos],
+        url=_absolute("catalogue.product", slug=p.slug) if p.is_published else None,
+        created_at=p.created_at, updated_at=p.updated_at)
+
+
+def batch_out(b: Batch) -> s.BatchOut:
+    return s.BatchOut(
+        id=b.id, product_id=b.product_id, lot_code=b.lot_code, quantity=float(b.quantity), unit=b.unit,
+        production_date=b.production_date, expiry_date=b.expiry_date, growing_area=b.growing_area,
+        status=b.status, recall_reason=b.recall_reason if b.is_recalled else "",
+        recalled_at=b.recalled_at if b.is_recalled else None,
+        trace_url=_absolute("scan.batch", batch_id=b.id), created_at=b.created_at, updated_at=b.updated_at)
+
+
+def event_out(e: TraceEvent) -> s.EventOut:
+    return s.EventOut(id=e.id, seq=e.seq, kind=e.kind, occurred_at=e.occurred_at, place=e.place,
+                      description=e.description, details=dict(e.details or {}), corrects_id=e.corrects_id,
+                      recorded_at=e.recorded_at, entry_hash=e.entry_hash)
+
+
+def run_out(run: StampRun) -> s.RunOut:
+    return s.RunOut(
+        id=run.id, batch_id=run.batch_id, count=run.count, status=run.status, created_at=run.created_at,
+        activated_at=run.activated_at, voided_at=run.voided_at, stamps=sheets.status_counts(db.session, run),
+        pdf_url=_absolute("api.run_pdf", run_id=run.id), csv_url=_absolute("api.run_csv", run_id=run.id))
+
+
+def stamp_out(stamp: Stamp) -> s.StampOut:
+    return s.StampOut(serial=stamp.serial, url=sheets.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"]),
+                      status=stamp.status, run_id=stamp.run_id, batch_id=stamp.batch_id, position=stamp.position,
+                      scan_count=stamp.scan_count, first_scan_at=stamp.first_scan_at)
+
+
+# ---- producers ----------------------------------------------------------------------------------
+
+@operation(bp, "/producers", summary="Your producer (and a cooperative's members); all for officers",
+           tag="producers", query=s.ListQuery, response=s.ProducerPage)
+def list_producers(query):
+    stmt = _since(scoped(select(Producer), Producer), Producer.updated_at, query)
+    return page(stmt, Producer.id, query, producer_out)
+
+
+@operation(bp, "/producers/<int:producer_id>", summary="One producer you act for", tag="producers",
+           response=s.ProducerOut)
+def get_producer(producer_id: int):
+    return producer_out(owned_or_404(Producer, producer_id))
+
+
+# ---- products -----------------------------------------------------------------------------------
+
+def _check_product_fields(data: dict, product_id: int | None) -> dict:
+    """The checks a JSON schema cannot make (they need the database); 422 names the field."""
+    errors = {}
+    if data.get("group_id") is not None:
+        group = db.session.get(ProductGroup, data["group_id"])
+        if group is None or group.parent_id is None:
+            errors["group_id"] = _("Chọn một nhóm con OCOP có trong danh mục.")
+    if data.get("origin_ward_code") is not None and geo.ward(data["origin_ward_code"]) is None:
+        errors["origin_ward_code"] = _("Xã/phường không có trong danh mục.")
+    if data.get("gtin"):
+        try:
+            data["gtin"] = normalize_gtin(data["gtin"])
+        except InvalidValue:
+            errors["gtin"] = _("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")
+        else:
+            taken = db.session.scalar(select(Product.id).where(Product.gtin == data["gtin"],
+                                                               Product.id != (product_id or -1)))
+            if taken is not None:
+                errors["gtin"] = _("Mã GTIN này đã được dùng cho một sản phẩm khác.")
+    if errors:
+        fail(422, errors)
+    if data.get("net_quantity") is not None:
+        data["net_quantity"] = Decimal(str(round(data["net_quantity"], 3)))
+    return data
+
+
+def _product(product_id: int) -> Product:
+    return owned_or_404(Product, product_id)
+
+
+@operation(bp, "/products", summary="Products you act for", tag="products", query=s.ProductListQuery,
+           response=s.ProductPage)
+def list_products(query):
+    stmt = scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.recognitions))
+    if query.status:
+        stmt = stmt.where(Product.status == query.status)
+    return page(_since(stmt, Product.updated_at, query), Product.id, query, product_out)
+
+
+@operation(bp, "/products", "POST", summary="Create a product (a draft)", tag="products",
+           body=s.ProductCreate, response=s.ProductOut, status=201, errors=(403,))
+def create_product(body):
+    """Officers manage products from the admin pages: only a producer's users create them."""
+    if current_user.producer_id is None:
+        fail(403)
+    producer = owned_or_404(Producer, body.producer_id or current_user.producer_id)
+    data = _check_product_fields(body.model_dump(exclude={"producer_id"}), None)
+    product = catalogue.create_product(db.session, producer, data)
+    db.session.commit()
+    return product_out(product)
+
+
+@operation(bp, "/products/<int:product_id>", summary="One product", tag="products", response=s.ProductOut)
+def get_product(product_id: int):
+    return product_out(_product(product_id))
+
+
+@operation(bp, "/products/<int:product_id>", "PATCH", summary="Change a product's fields", tag="products",
+           body=s.ProductUpdate, response=s.ProductOut)
+def update_product(product_id: int, body):
+    """Only the fields sent change; a real change raises ``version`` and reaches the exchanges."""
+    product = _product(product_id)
+    data = body.model_dump(exclude_unset=True)
+    for name in ("name", "group_id", "net_quantity", "unit", "price_vnd", "stock", "description", "ingredients",
+                 "storage_instructions", "usage_instructions", "warnings"):
+        if name in data and data[name] is None:
+            fail(422, {name: _("Trường này không được để trống.")})
+    data = _check_product_fields(data, product.id)
+    if catalogue.update_product(db.session, product, data):
+        db.session.commit()
+    return product_out(product)
+
+
+def _transition(product_id: int, change) -> s.ProductOut:
+    product = _product(product_id)
+    try:
+        change(product)
+    except catalogue.TransitionError:
+        db.session.rollback()
+        fail(409, message=_("Không thể thực hiện thao tác này với sản phẩm ở trạng thái hiện tại."))
+    db.session.commit()
+    return product_out(product)
+
+
+@operation(bp, "/products/<int:product_id>/submit", "POST", summary="Send a draft for an officer's review",
+           tag="products", response=s.ProductOut, errors=(409,))
+def submit_product(product_id: int):
+    return _transition(product_id, catalogue.submit_product)
+
+
+@operation(bp, "/products/<int:product_id>/archive", "POST", summary="Stop selling a product", tag="products",
+           response=s.ProductOut, errors=(409,))
+def archive_product(product_id: int):
+    return _transition(product_id, catalogue.archive_product)
+
+
+@operation(bp, "/products/<int:product_id>/photos", "POST", summary="Add a photo (JPEG, PNG or WebP, ≤ 5 MB)",
+           tag="photos", multipart={"photo": "the image file"}, response=s.PhotoOut, status=201, errors=(409, 413))
+def upload_photo(product_id: int):
+    """The photo is re-encoded, stripped of EXIF and resized, like photos sent from the pages."""
+    product = _product(product_id)
+    upload = request.files.get("photo")
+    if not isinstance(upload, FileStorage) or not upload.filename:
+        fail(422, {"photo": _("Hãy chọn một ảnh.")})
+    if len(product.photos) >= MAX_PHOTOS:
+        fail(409, message=_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=MAX_PHOTOS))
+    try:
+        stored = save_image(upload)
+    except ImageRejected as exc:
+        fail(422, {"photo": image_error(exc)})
+    position = (db.session.scalar(select(func.max(ProductPhoto.position))
+                                  .where(ProductPhoto.product_id == product.id)) or 0) + 1
+    photo = ProductPhoto(product=product, stem=stored.stem, width=stored.width, height=stored.height,
+                         position=position)
+    db.session.add(photo)
+    catalogue.touch(product)
+    db.session.commit()
+    return s.PhotoOut(**_photo(photo))
+
+
+# ---- batches and the diary ----------------------------------------------------------------------
+
+def _trace_error(exc: trace.TraceError, field: str):
+    db.session.rollback()
+    status = 409 if exc.code in ("not_open", "lot_taken", "not_recalled", "already_recalled") else 422
+    if status == 409:
+        fail(409, {field: domain_error(exc.code)} if exc.code == "lot_taken" else None, message=domain_error(exc.code))
+    fail(422, {field: domain_error(exc.code)})
+
+
+@operation(bp, "/batches", summary="Batches (lots) you act for", tag="batches", query=s.BatchListQuery,
+           response=s.BatchPage)
+def list_batches(query):
+    stmt = scoped(select(Batch), Batch)
+    if query.product_id:
+        stmt = stmt.where(Batch.product_id == query.product_id)
+    if query.status:
+        stmt = stmt.where(Batch.status == query.status)
+    return page(_since(stmt, Batch.updated_at, query), Batch.id, query, batch_out)
+
+
+@operation(bp, "/batches", "POST", summary="Create a batch (lot) of a product", tag="batches",
+           body=s.BatchCreate, response=s.BatchOut, status=201, errors=(409,))
+def create_batch(body):
+    product = owned_or_404(Product, body.product_id)
+    if product.status == ProductStatus.archived.value:
+        fail(409, message=_("Sản phẩm đã lưu trữ: khôi phục trước khi tạo lô."))
+    if not dt.date(2000, 1, 1) <= body.production_date <= local_today():
+        fail(422, {"production_date": _("Ngày sản xuất không hợp lệ (không được ở tương lai).")})
+    if body.expiry_date and body.expiry_date.year > 2100:
+        fail(422, {"expiry_date": _("Hạn sử dụng không hợp lệ.")})
+    try:
+        batch = trace.create_batch(
+            db.session, product, lot_code=body.lot_code, quantity=Decimal(str(round(body.quantity, 3))),
+            unit=body.unit, production_date=body.production_date, expiry_date=body.expiry_date,
+            growing_area=body.growing_area, user=current_user)
+        db.session.commit()
+    except trace.TraceError as exc:
+        _trace_error(exc, "expiry_date" if exc.code == "expiry_before_production" else "lot_code")
+    return batch_out(batch)
+
+
+@operation(bp, "/batches/<int:batch_id>", summary="One batch", tag="batches", response=s.BatchOut)
+def get_batch(batch_id: int):
+    return batch_out(owned_or_404(Batch, batch_id))
+
+
+@operation(bp, "/batches/<int:batch_id>", "PATCH", summary="Correct an open batch", tag="batches",
+           body=s.BatchUpdate, response=s.BatchOut, errors=(409,))
+def update_batch(batch_id: int, body):
+    batch = owned_or_404(Batch, batch_id)
+    if batch.status != BatchStatus.open.value:
+        fail(409, message=domain_error("not_open"))
+    data = body.model_dump(exclude_unset=True)
+    if "quantity" in data:
+        if data["quantity"] is None:
+            fail(422, {"quantity": _("Trường này không được để trống.")})
+        batch.quantity = Decimal(str(round(data["quantity"], 3)))
+    if "expiry_date" in data:
+        expiry = data["expiry_date"]
+        if expiry is not None and (expiry < batch.production_date or expiry.year > 2100):
+            fail(422, {"expiry_date": _("Hạn sử dụng phải sau ngày sản xuất.")})
+        batch.expiry_date = expiry
+    if data.get("growing_area") is not None:
+        batch.growing_area = data["growing_area"]
+    batch.updated_at = utcnow()
+    db.session.commit()
+    return batch_out(batch)
+
+
+@operation(bp, "/batches/<int:batch_id>/close", "POST", summary="Close a batch (no more diary entries expected)",
+           tag="batches", response=s.BatchOut, errors=(409,))
+def close_batch(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    try:
+        trace.close_batch(batch)
+    except trace.TraceError as exc:
+        _trace_error(exc, "status")
+    db.session.commit()
+    return batch_out(batch)
+
+
+@operation(bp, "/batches/<int:batch_id>/recall", "POST", summary="Recall a batch", tag="batches",
+           body=s.RecallBody, response=s.BatchOut, errors=(409,))
+def recall_batch(batch_id: int, body):
+    """Every stamp of the batch shows the recall banner at its next scan, and the exchanges
+    get the product as unavailable.  Audited."""
+    batch = owned_or_404(Batch, batch_id)
+    before = audit.snapshot(batch, ("status",))
+    try:
+        trace.recall_batch(batch, body.reason, current_user)
+    except trace.TraceError as exc:
+        _trace_error(exc, "reason")
+    audit.record(db.session, "batch.recall", batch, summary=f"{batch.product.name}: {batch.lot_code}",
+                 before=before, after=audit.snapshot(batch, ("status", "recall_reason", "recalled_at")))
+    db.session.commit()
+    return batch_out(batch)
+
+
+@operation(bp, "/batches/<int:batch_id>/events", summary="The batch's diary, oldest first", tag="diary",
+           response=s.EventList)
+def list_events(batch_id: int):
+    batch = owned_or_404(Batch, batch_id)
+    return s.EventList(data=[event_out(e) for e in batch.events])
+
+
+@operation(bp, "/batches/<int:batch_id>/events", "POST", summary="Append a diary entry", tag="diary",
+           body=s.EventCreate, response=s.EventOut, status=201)
+def add_event(batch_id: int, body):
+    """The diary is append-only and hash-chained: a correction is a new entry with ``corrects_id``."""
+    batch = owned_or_404(Batch, batch_id)
+    when = body.occurred_at
+    if when.tzinfo is None:
+        fail(422, {"occurred_at": _("Thời điểm phải có múi giờ.")})
+    if not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) <= when <= utcnow() + dt.timedelta(minutes=5):
+        fail(422, {"occurred_at": _("Ngày không hợp lệ (không được ở tương lai).")})
+    details = body.details.model_dump()
+    if body.kind in ("shipping", "receiving") and not details["counterpart"]:
+        fail(422, {"details.counterpart": _("Ghi bên nhận (khi xuất) hoặc bên giao (khi nhận).")})
+    if body.kind == "input" and not details["input_name"]:
+        fail(422, {"details.input_name": _("Ghi tên vật tư đã dùng.")})
+    corrects = None
+    if body.corrects_id is not None:
+        corrects = db.session.get(TraceEvent, body.corrects_id)
+        if corrects is None or corrects.batch_id != batch.id:
+            fail(422, {"corrects_id": domain_error("corrects_other_batch")})
+    try:
+        event = trace.append_event(db.session, batch, kind=body.kind, occurred_at=when, place=body.place,
+                                   description=body.description, details=details, corrects=corrects,
+                                   user=current_user)
+        db.session.commit()
+    except trace.TraceError as exc:
+        _trace_error(exc, "kind")
+    return event_out(event)
+
+
+# ---- stamp runs and stamps ----------------------------------------------------------------------
+
+@operation(bp, "/batches/<int:batch_id>/stamp-runs", "POST", summary="Issue a run of unique stamps",
+           tag="stamps", body=s.RunCreate, response=s.RunOut, status=201, errors=(409,))
+def create_run(batch_id: int, body):
+    batch = owned_or_404(Batch, batch_id)
+    try:
+        run = stamps.issue_run(db.session, batch, body.count, user=current_user)
+        db.session.commit()
+    except stamps.StampError as exc:
+        db.session.rollback()
+        if exc.code == "batch_recalled":
+            fail(409, message=domain_error(exc.code))
+        fail(422, {"count": domain_error(exc.code)})
+    return run_out(run)
+
+
+@operation(bp, "/stamp-runs/<int:run_id>", summary="A stamp run and its stamps per status", tag="stamps",
+           response=s.RunOut)
+def get_run(run_id: int):
+    return run_out(owned_or_404(StampRun, run_id))
+
+
+@operation(bp, "/stamp-runs/<int:run_id>/stamps.pdf", summary="Label sheet (A4, 3×8) of a run, as PDF",
+           tag="stamps", produces="application/pdf", query=s.PdfQuery)
+def run_pdf(run_id: int, query):
+    """Runs over 2,400 stamps come in parts: ``part`` 1, 2, … (see ``parts`` on the run page)."""
+    run = owned_or_404(StampRun, run_id)
+    layout = sheets.layout_or_none(query.layout)
+    parts = sheets.parts(run.count)
+    if layout is None:
+        fail(422, {"layout": _("Không có mẫu tem này.")})
+    if query.part > len(parts):
+        fail(422, {"part": _("Đợt tem này có %(n)d phần.", n=len(parts))})
+    first, last = parts[query.part - 1]
+    data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last)
+    run.downloads += 1
+    db.session.commit()
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="tem-dot-{run.id}-phan-{query.part}.pdf"',
+        "Cache-Control": "no-store"})
+
+
+@operation(bp, "/stamp-runs/<int:run_id>/stamps.csv", summary="serial,url,lot,product of every stamp of a run",
+           tag="stamps", produces="text/csv")
+def run_csv(run_id: int):
+    run = owned_or_404(StampRun, run_id)
+    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"])
+    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="tem-dot-{run.id}.csv"', "Cache-Control": "no-store"})
+
+
+_SERIAL = {"type": "string", "minLength": 1, "maxLength": 40,
+           "description": "the serial printed on the stamp, in any case, with or without separators"}
+
+
+def _stamp(serial: str) -> Stamp:
+    try:
+        serial = normalize(serial)
+    except InvalidSerial:
+        fail(404)
+    found = db.session.scalar(select(Stamp.id).where(Stamp.serial == serial))
+    if found is None:
+        fail(404)
+    return owned_or_404(Stamp, found)
+
+
+@operation(bp, "/stamps/<serial>", summary="One stamp of yours", tag="stamps", response=s.StampOut,
+           path_params={"serial": _SERIAL})
+def get_stamp(serial: str):
+    return stamp_out(_stamp(serial))
+
+
+@operation(bp, "/stamps/<serial>/void", "POST", summary="Void one stamp (torn, lost, misprinted)", tag="stamps",
+           response=s.StampOut, path_params={"serial": _SERIAL})
+def void_stamp(serial: str):
+    """A void stamp's page tells buyers it is void.  Voiding twice changes nothing."""
+    stamp = _stamp(serial)
+    n = stamps.void_stamps(db.session, stamp.run, first=stamp.position, last=stamp.position)
+    if n:
+        audit.record(db.session, "stamps.void", stamp.run, summary="1",
+                     after={"first": stamp.position, "last": stamp.position, "voided": n})
+    db.session.commit()
+    db.session.refresh(stamp)
+    return stamp_out(stamp)
+
+
+# ---- deliveries (officers) and the public catalogue -----------------------------------------------
+
+@operation(bp, "/deliveries", summary="Pushes of product changes to the exchanges", tag="deliveries",
+           access="officer", query=s.DeliveryListQuery, response=s.DeliveryPage)
+def list_deliveries(query):
+    stmt = select(Delivery).options(selectinload(Delivery.exchange))
+    if query.exchange:
+        stmt = stmt.join(Exchange, Delivery.exchange_id == Exchange.id).where(Exchange.code == query.exchange)
+    if query.status:
+        stmt = stmt.where(Delivery.status == query.status)
+    if query.updated_since is not None:
+        stmt = _since(stmt, Delivery.created_at, query)
+
+    def item(d: Delivery) -> s.DeliveryOut:
+        return s.DeliveryOut(id=d.id, exchange=d.exchange.code, product_id=d.product_id, version=d.version,
+                             status=d.status, attempts=d.attempts, last_status=d.last_status,
+                             last_error=d.last_error or "", sent_version=d.sent_version, created_at=d.created_at,
+                             next_attempt_at=d.next_attempt_at, delivered_at=d.delivered_at)
+
+    return page(stmt, Delivery.id, query, item)
+
+
+def catalogue_item(p: Product) -> s.CatalogueItem:
+    ocop = p.current_ocop()
+    cover = p.cover
+    return s.CatalogueItem(
+        id=p.id, name=p.name, url=_absolute("catalogue.product", slug=p.slug), producer=p.producer.name,
+        producer_url=_absolute("catalogue.producer", slug=p.producer.slug),
+        place=_place(p.origin_ward_code or p.producer.ward_code), group_id=p.group_id, price_vnd=p.price_vnd,
+        net_quantity=float(p.net_quantity), unit=p.unit, in_stock=p.stock > 0,
+        ocop_stars=ocop.stars if ocop else None, gtin=p.gtin,
+        photo_url=_absolute("catalogue.media", name=f"{cover.stem}.jpg") if cover else None,
+        updated_at=p.updated_at)
+
+
+@operation(bp, "/catalogue", summary="Published products of approved producers", tag="catalogue",
+           access="public", query=s.CatalogueQuery, response=s.CataloguePage)
+def catalogue_list(query):
+    """Public: no token needed."""
+    stmt = catalogue.public_products_query(q=query.q or "").order_by(None)
+    return page(_since(stmt, Product.updated_at, query), Product.id, query, catalogue_item)
+
+
+@operation(bp, "/catalogue/<int:product_id>", summary="One published product", tag="catalogue",
+           access="public", response=s.CatalogueItem)
+def catalogue_get(product_id: int):
+    product = db.session.scalar(catalogue.public_products_query().where(Product.id == product_id))
+    if product is None:
+        fail(404)
+    return catalogue_item(product)
+
+
+# ---- the document and its reference page -------------------------------------------------------------
+
+def document() -> dict:
+    return openapi_document(
+        title="OCOP Marketplace API", version="1.0.0", server_url=_absolute("catalogue.index").rstrip("/") + "/api/v1",
+        description=("Products, batches, diaries and traceability stamps of a district's OCOP producers. "
+                     "Authenticate with a personal access token (account page) as "
+                     "`Authorization: Bearer <token>`; it acts with its user's rights. Lists are "
+                     "paged by cursor (`next_cursor`), errors are `{\"error\": {\"code\", \"message\", "
+                     "\"fields\"}}`, and every client has a rate limit (429 with `Retry-After`)."))
+
+
+@bp.route("/openapi.json")
+def openapi_json():
+    response = current_app.response_class(
+        current_app.json.dumps(document()), mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.route("/docs")
+def reference():
+    """The API reference, readable without JavaScript, generated from the same document."""
+    return render_template("api/reference.html", doc=document())

@@ -1,0 +1,372 @@
+"""What the API reads and writes, as pydantic models.
+
+Bodies are strict (a JSON number is not taken from a string, unknown fields are refused):
+what the OpenAPI document says is exactly what is accepted.  Query strings are text by
+nature, so their models convert ("50" → 50).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Optional
+
+from flask_babel import gettext as _
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from ..models import UNITS, EventKind
+from ..stamps.service import MAX_RUN
+from ..stamps.sheets import LAYOUT_CHOICES
+
+Unit = Literal[UNITS]  # type: ignore[valid-type]
+Kind = Literal[tuple(k.value for k in EventKind)]  # type: ignore[valid-type]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0, pattern: str | None = None):  # noqa: N802 (a type factory)
+    """A string, trimmed, of at most ``max_length`` characters and without NUL."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length,
+                                            pattern=pattern), AfterValidator(_no_nul)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _iso_moment(value):
+    """ISO 8601 with a time zone, nothing else (pydantic would also read "0.0" as 1970)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and "T" in value.upper():
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ.")) from None
+    else:
+        raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ."))
+    if moment.tzinfo is None:
+        raise ValueError(_("Thời điểm phải có múi giờ."))
+    return moment
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt parameter is an error, not ignored
+    cursor: Optional[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        None, description="next_cursor of the previous page; leave out for the first page")
+    limit: Annotated[int, Field(ge=1, le=100)] = Field(50, description="items per page (1–100)")
+    updated_since: Optional[Moment] = Field(
+        None, description="only items changed at or after this moment (ISO 8601 with a time zone)")
+
+
+class ProductListQuery(ListQuery):
+    status: Optional[Literal["draft", "pending", "published", "rejected", "archived"]] = None
+
+
+class BatchListQuery(ListQuery):
+    product_id: Optional[Id] = None
+    status: Optional[Literal["open", "closed", "recalled"]] = None
+
+
+class DeliveryListQuery(ListQuery):
+    exchange: Optional[Annotated[str, StringConstraints(max_length=32)]] = Field(None, description="exchange code")
+    status: Optional[Literal["pending", "delivered", "dead", "superseded"]] = None
+
+
+class PdfQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layout: Literal[LAYOUT_CHOICES] = Field("a4-3x8", description="label sheet or roll")  # type: ignore[valid-type]
+    part: Annotated[int, Field(ge=1, le=42)] = Field(1, description="part of a run over 2,400 stamps")
+
+
+class CatalogueQuery(ListQuery):
+    q: Optional[Annotated[str, StringConstraints(max_length=100)]] = Field(None, description="words to search for")
+
+
+# ---- producers ------------------------------------------------------------------------------
+
+class Place(Out):
+    ward_code: Optional[int]
+    ward: str
+    province_code: Optional[int]
+    province: str
+
+
+class ProducerOut(Out):
+    id: int
+    kind: str
+    name: str
+    slug: str
+    status: str
+    representative: str
+    phone: str
+    email: str
+    address_line: str
+    place: Place
+    cooperative_id: Optional[int]
+    url: Optional[str] = Field(description="the public page, once the producer is approved")
+    updated_at: dt.datetime
+
+
+class ProducerPage(Out):
+    data: list[ProducerOut]
+    next_cursor: Optional[str]
+
+
+# ---- products ---------------------------------------------------------------------------------
+
+class ProductFields(Body):
+    name: Text(200, 3)
+    group_id: Id = Field(description="an OCOP sub-group (see the catalogue's groups)")
+    description: Text(5000) = ""
+    ingredients: Text(2000) = ""
+    net_quantity: Annotated[float, Field(gt=0, le=999999, description="rounded to 3 decimals")]
+    unit: Unit
+    price_vnd: Annotated[int, Field(ge=1, le=1_000_000_000, description="whole đồng")]
+    stock: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    shelf_life_days: Optional[Annotated[int, Field(ge=1, le=3650)]] = None
+    storage_instructions: Text(2000) = ""
+    usage_instructions: Text(2000) = ""
+    warnings: Text(2000) = ""
+    origin_ward_code: Optional[Id] = Field(None, description="commune of origin, when not the producer's")
+    gtin: Optional[Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]] = Field(
+        None, description="GTIN-8, -12, -13 or -14 with a correct check digit")
+
+
+class ProductCreate(ProductFields):
+    producer_id: Optional[Id] = Field(None, description="a member of your cooperative; yours when left out")
+
+
+class ProductUpdate(Body):
+    """Only the fields sent are changed."""
+    name: Optional[Text(200, 3)] = None
+    group_id: Optional[Id] = None
+    description: Optional[Text(5000)] = None
+    ingredients: Optional[Text(2000)] = None
+    net_quantity: Optional[Annotated[float, Field(gt=0, le=999999)]] = None
+    unit: Optional[Unit] = None
+    price_vnd: Optional[Annotated[int, Field(ge=1, le=1_000_000_000)]] = None
+    stock: Optional[Annotated[int, Field(ge=0, le=100_000_000)]] = None
+    shelf_life_days: Optional[Annotated[int, Field(ge=1, le=3650)]] = None
+    storage_instructions: Optional[Text(2000)] = None
+    usage_instructions: Optional[Text(2000)] = None
+    warnings: Optional[Text(2000)] = None
+    origin_ward_code: Optional[Id] = None
+    gtin: Optional[Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]] = None
+
+
+class PhotoOut(Out):
+    id: int
+    url: str
+    thumbnail_url: str
+    width: int
+    height: int
+    position: int
+
+
+class OcopOut(Out):
+    stars: int
+    decision_no: str
+    valid_until: dt.date
+
+
+class ProductOut(Out):
+    id: int
+    producer_id: int
+    name: str
+    slug: str
+    status: str
+    review_note: str
+    group_id: int
+    description: str
+    ingredients: str
+    net_quantity: float
+    unit: str
+    price_vnd: int
+    stock: int
+    shelf_life_days: Optional[int]
+    storage_instructions: str
+    usage_instructions: str
+    warnings: str
+    origin_ward_code: Optional[int]
+    gtin: Optional[str]
+    version: int
+    ocop: Optional[OcopOut]
+    photos: list[PhotoOut]
+    url: Optional[str] = Field(description="the public page, while published")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProductPage(Out):
+    data: list[ProductOut]
+    next_cursor: Optional[str]
+
+
+# ---- batches and the diary --------------------------------------------------------------------
+
+LotCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20,
+                                           pattern=r"^[A-Za-z0-9-]*[A-Za-z0-9][A-Za-z0-9-]*$")]
+
+
+class BatchCreate(Body):
+    product_id: Id
+    lot_code: LotCode = Field(description="A–Z, 0–9 and '-', up to 20 characters (upper-cased)")
+    quantity: Annotated[float, Field(gt=0, le=100_000_000)]
+    unit: Unit
+    production_date: dt.date
+    expiry_date: Optional[dt.date] = Field(None, description="worked out from the product's shelf life when left out")
+    growing_area: Text(200) = ""
+
+
+class BatchUpdate(Body):
+    """Corrections while the batch is open; only the fields sent are changed."""
+    quantity: Optional[Annotated[float, Field(gt=0, le=100_000_000)]] = None
+    expiry_date: Optional[dt.date] = None
+    growing_area: Optional[Text(200)] = None
+
+
+class RecallBody(Body):
+    reason: Text(2000, 1)
+
+
+class BatchOut(Out):
+    id: int
+    product_id: int
+    lot_code: str
+    quantity: float
+    unit: str
+    production_date: dt.date
+    expiry_date: Optional[dt.date]
+    growing_area: str
+    status: str
+    recall_reason: str
+    recalled_at: Optional[dt.datetime]
+    trace_url: str = Field(description="the public traceability page of the lot")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BatchPage(Out):
+    data: list[BatchOut]
+    next_cursor: Optional[str]
+
+
+class EventDetails(Body):
+    input_name: Text(120) = ""
+    input_quantity: Text(60) = ""
+    input_lot: Text(60) = ""
+    supplier: Text(120) = ""
+    counterpart: Text(120) = ""
+    document_no: Text(60) = ""
+
+
+class EventCreate(Body):
+    kind: Kind
+    occurred_at: dt.datetime = Field(description="with a time zone; not in the future")
+    place: Text(200) = ""
+    description: Text(2000) = ""
+    details: EventDetails = Field(default_factory=EventDetails)
+    corrects_id: Optional[Id] = Field(None, description="the diary entry this one corrects (entries are never edited)")
+
+
+class EventOut(Out):
+    id: int
+    seq: int
+    kind: str
+    occurred_at: dt.datetime
+    place: str
+    description: str
+    details: dict[str, str]
+    corrects_id: Optional[int]
+    recorded_at: dt.datetime
+    entry_hash: str
+
+
+class EventList(Out):
+    data: list[EventOut]
+
+
+# ---- stamps -------------------------------------------------------------------------------------
+
+class RunCreate(Body):
+    count: Annotated[int, Field(ge=1, le=MAX_RUN)]
+
+
+class RunOut(Out):
+    id: int
+    batch_id: int
+    count: int
+    status: str
+    created_at: dt.datetime
+    activated_at: Optional[dt.datetime]
+    voided_at: Optional[dt.datetime]
+    stamps: dict[str, int] = Field(description="stamps per status")
+    pdf_url: str
+    csv_url: str
+
+
+class StampOut(Out):
+    serial: str
+    url: str = Field(description="what the stamp's QR code carries")
+    status: str
+    run_id: int
+    batch_id: int
+    position: int
+    scan_count: int
+    first_scan_at: Optional[dt.datetime]
+
+
+# ---- deliveries and the catalogue ---------------------------------------------------------------
+
+class DeliveryOut(Out):
+    id: int
+    exchange: str
+    product_id: int
+    version: int
+    status: str
+    attempts: int
+    last_status: Optional[int]
+    last_error: str
+    sent_version: Optional[int]
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    delivered_at: Optional[dt.datetime]
+
+
+class DeliveryPage(Out):
+    data: list[DeliveryOut]
+    next_cursor: Optional[str]
+
+
+class CatalogueItem(Out):
+    id: int
+    name: str
+    url: str
+    producer: str
+    producer_url: str
+    place: Place
+    group_id: int
+    price_vnd: int
+    net_quantity: float
+    unit: str
+    in_stock: bool
+    ocop_stars: Optional[int]
+    gtin: Optional[str]
+    photo_url: Optional[str]
+    updated_at: dt.datetime
+
+
+class CataloguePage(Out):
+    data: list[CatalogueItem]
+    next_cursor: Optional[str]
