@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from marketplace.api.framework import OPERATIONS
-from marketplace.models import ApiToken, AuditEntry, Batch, Product, Stamp
-from tests.conftest import signed_in
+from marketplace.models import ApiToken, AuditEntry, Batch, Product, Stamp, TraceEvent
+from tests.conftest import TEST_PASSWORD, signed_in
 from tests.test_routes_matrix import add_dead_delivery, add_trace
 
 
@@ -96,6 +96,7 @@ def test_missing_or_wrong_tokens_get_401_with_an_error_body(header, world, app, 
     response = client.get("/api/v1/products", headers={"Authorization": header} if header else {})
     assert response.status_code == 401
     assert error_of(response)["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_a_deactivated_users_token_stops_working(api, world, db):
@@ -103,6 +104,40 @@ def test_a_deactivated_users_token_stops_working(api, world, db):
     world.users["producer_a"].active = False
     db.session.commit()
     assert api.call("producer_a", "GET", "/api/v1/products").status_code == 401
+
+
+@pytest.mark.parametrize("how", ["password change", "admin reset", "locked by admin", "staff locked by owner"])
+def test_ending_every_session_also_revokes_api_tokens(how, api, app, db, world):
+    from tests.conftest import make_user
+
+    staff = make_user(db.session, "staff@example.vn", producer=world.a, producer_role="staff")
+    db.session.commit()
+    api.tokens["staff"] = token_for(db, staff)
+    role = "staff" if how == "staff locked by owner" else "producer_a"
+    assert api.call(role, "GET", "/api/v1/products").status_code == 200
+    if how == "password change":
+        browser = signed_in(app, "a@example.vn")
+        new = "Mat-khau-moi-2025!"
+        assert browser.post("/account/password", data={"current": TEST_PASSWORD,
+                                                       "password": new, "confirm": new}).status_code == 302
+    elif how == "staff locked by owner":
+        browser = signed_in(app, "a@example.vn")
+        assert browser.post(f"/dashboard/team/{staff.id}/active", data={"active": "0"}).status_code == 302
+    else:
+        admin = signed_in(app, "admin@example.vn")
+        user_id = world.users["producer_a"].id
+        url = f"/admin/users/{user_id}/password" if how == "admin reset" else f"/admin/users/{user_id}/active"
+        assert admin.post(url, data={"active": "0"}).status_code in (200, 302)
+    assert api.call(role, "GET", "/api/v1/products").status_code == 401
+    if how == "locked by admin":  # unlocking does not bring old tokens back
+        admin.post(f"/admin/users/{world.users['producer_a'].id}/active", data={"active": "1"})
+        assert api.call(role, "GET", "/api/v1/products").status_code == 401
+
+
+def test_logging_out_of_the_browser_keeps_api_tokens(api, app):
+    browser = signed_in(app, "a@example.vn")
+    assert browser.post("/account/logout").status_code == 302
+    assert api.call("producer_a", "GET", "/api/v1/products").status_code == 200
 
 
 def test_a_browser_session_never_acts_on_the_api(world, app):
@@ -155,6 +190,31 @@ def test_a_cooperative_creates_for_its_member_but_not_for_another_producer(api, 
     assert officer.status_code == 403
 
 
+def test_officer_tokens_read_everything_but_change_producers_data_only_where_audited(api, db, world):
+    """Officers edit producers' data from the admin pages (audited); through the API they
+    read, recall and void (both audited), but do not do a producer's work."""
+    add_trace(db.session, world)
+    pid, bid, serial = world.product_a.id, world.batch_a.id, world.serial_a
+    assert api.call("officer", "GET", f"/api/v1/products/{pid}").status_code == 200
+    for method, url, body in [("PATCH", f"/api/v1/products/{pid}", {"price_vnd": 1}),
+                              ("POST", f"/api/v1/products/{pid}/submit", None),
+                              ("POST", f"/api/v1/products/{pid}/archive", None),
+                              ("POST", "/api/v1/batches", {"product_id": pid, "lot_code": "X1", "quantity": 1,
+                                                           "unit": "kg", "production_date": "2025-01-01"}),
+                              ("PATCH", f"/api/v1/batches/{bid}", {"quantity": 2}),
+                              ("POST", f"/api/v1/batches/{bid}/close", None),
+                              ("POST", f"/api/v1/batches/{bid}/events", {"kind": "care",
+                                                                          "occurred_at": "2025-10-02T08:00:00+07:00"}),
+                              ("POST", f"/api/v1/batches/{bid}/stamp-runs", {"count": 1})]:
+        refused = api.call("officer", method, url, **({"json": body} if body is not None else {}))
+        assert refused.status_code == 403 and error_of(refused)["code"] == "forbidden", (method, url)
+    assert db.session.get(Product, pid).price_vnd == 120000 and db.session.get(Product, pid).status == "draft"
+    assert api.call("officer", "POST", f"/api/v1/stamps/{serial}/void").get_json()["status"] == "void"
+    assert api.call("officer", "POST", f"/api/v1/batches/{bid}/recall", json={"reason": "Kiểm tra"}).status_code == 200
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"stamps.void", "batch.recall"} <= actions
+
+
 @pytest.mark.parametrize("payload,fields", [
     ({"name": "ab", "group_id": 3, "net_quantity": 1, "unit": "kg", "price_vnd": 1}, {"name"}),
     ({**PRODUCT, "group_id": 1}, {"group_id"}),  # a top-level group: products go in a sub-group
@@ -165,6 +225,7 @@ def test_a_cooperative_creates_for_its_member_but_not_for_another_producer(api, 
     ({**PRODUCT, "group_id": 3, "origin_ward_code": 99999}, {"origin_ward_code"}),
     ({**PRODUCT, "group_id": 3, "status": "published"}, {"status"}),  # officer-owned: refused, not ignored
     ({**PRODUCT, "group_id": 3, "net_quantity": -1, "stock": -5}, {"net_quantity", "stock"}),
+    ({**PRODUCT, "group_id": 3, "net_quantity": 0.0004}, {"net_quantity"}),  # would round to 0
     ({"name": "Mật ong"}, {"group_id", "net_quantity", "unit", "price_vnd"}),
 ])
 def test_invalid_products_get_422_naming_each_field_and_nothing_is_saved(payload, fields, api, db):
@@ -198,24 +259,47 @@ def test_bodies_must_be_json(api):
 def test_another_tenant_gets_404_everywhere(api, db, world):
     add_trace(db.session, world)
     serial, run, batch, product = world.serial_a, world.run_a.id, world.batch_a.id, world.product_a.id
-    urls = [("GET", f"/api/v1/products/{product}"), ("PATCH", f"/api/v1/products/{product}"),
-            ("POST", f"/api/v1/products/{product}/submit"), ("POST", f"/api/v1/products/{product}/archive"),
-            ("GET", f"/api/v1/producers/{world.a.id}"), ("GET", f"/api/v1/batches/{batch}"),
-            ("PATCH", f"/api/v1/batches/{batch}"), ("POST", f"/api/v1/batches/{batch}/close"),
-            ("GET", f"/api/v1/batches/{batch}/events"), ("GET", f"/api/v1/stamp-runs/{run}"),
-            ("GET", f"/api/v1/stamp-runs/{run}/stamps.csv"), ("GET", f"/api/v1/stamps/{serial}"),
-            ("POST", f"/api/v1/stamps/{serial}/void")]
-    for method, url in urls:
-        kwargs = {"json": {}} if method == "PATCH" else {}
+    event = world.event_a.id
+    photo = {"photo": (io.BytesIO(b"x"), "a.jpg")}
+    calls = [("GET", f"/api/v1/products/{product}", None), ("PATCH", f"/api/v1/products/{product}", {"stock": 1}),
+             ("POST", f"/api/v1/products/{product}/submit", None), ("POST", f"/api/v1/products/{product}/archive", None),
+             ("POST", f"/api/v1/products/{product}/photos", "photo"),
+             ("GET", f"/api/v1/producers/{world.a.id}", None), ("GET", f"/api/v1/batches/{batch}", None),
+             ("POST", "/api/v1/batches", {"product_id": product, "lot_code": "B-1", "quantity": 1, "unit": "kg",
+                                          "production_date": "2025-10-01"}),
+             ("PATCH", f"/api/v1/batches/{batch}", {"quantity": 1}), ("POST", f"/api/v1/batches/{batch}/close", None),
+             ("POST", f"/api/v1/batches/{batch}/recall", {"reason": "x"}),
+             ("GET", f"/api/v1/batches/{batch}/events", None),
+             ("POST", f"/api/v1/batches/{batch}/events", {"kind": "care", "occurred_at": "2025-10-02T08:00:00+07:00"}),
+             ("POST", f"/api/v1/batches/{batch}/stamp-runs", {"count": 1}),
+             ("GET", f"/api/v1/stamp-runs/{run}", None), ("GET", f"/api/v1/stamp-runs/{run}/stamps.csv", None),
+             ("GET", f"/api/v1/stamp-runs/{run}/stamps.pdf", None), ("GET", f"/api/v1/stamps/{serial}", None),
+             ("POST", f"/api/v1/stamps/{serial}/void", None)]
+    for method, url, body in calls:
+        if body == "photo":
+            kwargs = {"data": dict(photo), "content_type": "multipart/form-data"}
+        else:
+            kwargs = {"json": body} if body is not None else {}
         refused = api.call("producer_b", method, url, **kwargs)
         assert refused.status_code == 404, (method, url, refused.get_json())
         assert error_of(refused)["code"] == "not_found" and world.product_a.name not in refused.get_data(as_text=True)
-        assert api.call("coop", method if method == "GET" else "GET", url if method == "GET" else urls[0][1]
-                        ).status_code == 200
-    assert db.session.get(Product, product).status == "draft"
+    # B's own batch cannot take a diary entry that corrects A's entry
+    own = api.call("producer_b", "POST", "/api/v1/batches", json={
+        "product_id": world.product_b.id, "lot_code": "B-1", "quantity": 1, "unit": "kg", "production_date": "2025-10-01"})
+    correcting = api.call("producer_b", "POST", f"/api/v1/batches/{own.get_json()['id']}/events", json={
+        "kind": "care", "occurred_at": "2025-10-02T08:00:00+07:00", "corrects_id": event})
+    assert correcting.status_code == 422 and "corrects_id" in error_of(correcting)["fields"]
+    # nothing of A's changed
+    db.session.expire_all()
+    assert db.session.get(Product, product).status == "draft" and db.session.get(Product, product).stock == 10
+    assert db.session.get(Batch, batch).status == "open" and db.session.get(Batch, batch).quantity == 10
     assert db.session.scalar(select(Stamp.status).where(Stamp.serial == serial)) == "issued"
+    assert db.session.scalar(select(func.count(TraceEvent.id)).where(TraceEvent.batch_id == batch)) == 1
     lists = api.call("producer_b", "GET", "/api/v1/products").get_json()["data"]
     assert {p["producer_id"] for p in lists} == {world.b.id}
+    # the cooperative acts for its member A: the same calls are its own
+    for method, url, body in calls[:2] + calls[6:7] + calls[11:12] + calls[14:15] + calls[17:18]:
+        assert api.call("coop", method, url, **({"json": body} if body else {})).status_code == 200, url
 
 
 def _jpeg(size=(800, 600)) -> bytes:
@@ -315,6 +399,19 @@ def test_batch_diary_stamps_and_recall_through_the_api(api, db, world, app):
     assert api.call("producer_a", "POST", f"/api/v1/batches/{bid}/recall", json={"reason": " "}).status_code == 422
 
 
+def test_batch_corrections(api, db, world):
+    add_trace(db.session, world)  # a batch with a stamp run
+    bid = world.batch_a.id
+    before = api.call("producer_a", "GET", f"/api/v1/batches/{bid}").get_json()
+    same = api.call("producer_a", "PATCH", f"/api/v1/batches/{bid}", json={"quantity": 10})
+    assert same.get_json()["updated_at"] == before["updated_at"]  # nothing changed, nothing moves
+    assert api.call("producer_a", "PATCH", f"/api/v1/batches/{bid}", json={"growing_area": None}).status_code == 422
+    printed = api.call("producer_a", "PATCH", f"/api/v1/batches/{bid}", json={"expiry_date": "2026-06-01"})
+    assert printed.status_code == 409 and "expiry_date" in error_of(printed)["fields"]  # labels already carry it
+    moved = api.call("producer_a", "PATCH", f"/api/v1/batches/{bid}", json={"growing_area": "Thửa 7", "quantity": 9.5})
+    assert moved.get_json()["quantity"] == 9.5 and moved.get_json()["updated_at"] > before["updated_at"]
+
+
 def test_close_then_no_more_corrections(api, db, world):
     add_trace(db.session, world)
     bid = world.batch_a.id
@@ -364,6 +461,8 @@ def test_cursor_pagination_walks_every_item_once(api, db, world):
                                          ("updated_since=yesterday", "updated_since"),
                                          ("updated_since=2025-01-01T00:00:00", "updated_since"),
                                          ("updated_since=0.0", "updated_since"), ("stauts=draft", "stauts"),
+                                         ("updated_since=9999-12-31T23:00:00-05:00", "updated_since"),
+                                         ("updated_since=0001-01-01T00:00:00%2B05:00", "updated_since"),
                                          ("limit=1&limit=2", "limit")])
 def test_bad_list_parameters_get_422_with_the_field(query, field, api):
     response = api.call("producer_a", "GET", f"/api/v1/products?{query}")
@@ -400,7 +499,8 @@ def test_rate_limit_per_token_with_retry_after(app_factory, database_url, tmp_pa
     client = app.test_client()
     codes = [client.get("/api/v1/products", headers=bearer(first)).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    limited = client.get("/api/v1/products", headers=bearer(first))
+    limited = client.get("/api/v1/batches", headers=bearer(first))  # one budget for every operation
+    assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0 and error_of(limited)["code"] == "rate_limited"
     assert client.get("/api/v1/products", headers=bearer(second)).status_code == 200  # its own budget
 
@@ -441,6 +541,7 @@ def test_the_openapi_document_is_valid_openapi_31(client):
 
     doc = client.get("/api/v1/openapi.json").get_json()
     schema = schemathesis.openapi.from_dict(doc)
+    schema.validate()  # against the OpenAPI 3.1 meta-schema
     assert sum(1 for result in schema.get_all_operations() if result.ok()) == len(OPERATIONS)
     from jsonschema import Draft202012Validator
 

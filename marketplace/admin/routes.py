@@ -252,7 +252,7 @@ def set_user_active(user_id: int):
         return redirect(url_for("admin.users"))
     before = audit.snapshot(user, ("active",))
     user.active = request.form.get("active") == "1"
-    user.revoke_sessions()  # a deactivated user's sessions end now
+    user.revoke_credentials()  # a deactivated user's sessions and API tokens end now
     audit.record(db.session, "user.activate" if user.active else "user.deactivate", user, summary=user.email,
                  before=before, after=audit.snapshot(user, ("active",)))
     db.session.commit()
@@ -270,7 +270,7 @@ def reset_password(user_id: int):
         abort(400)
     temporary = "-".join(secrets.token_hex(2) for _ in range(3)) + "-" + secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ")
     user.password_hash = hash_password(temporary, current_app.config["PASSWORD_HASH_METHOD"])
-    user.revoke_sessions()
+    user.revoke_credentials()
     audit.record(db.session, "user.password_reset", user, summary=user.email)  # never the password
     db.session.commit()
     response = make_response(render_template("admin/password_reset.html", user=user, temporary=temporary))

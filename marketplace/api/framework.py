@@ -72,6 +72,8 @@ def error_response(status: int, message: str | None = None, fields: dict | None 
     response = jsonify(error_body(status, message, fields, code))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'  # RFC 6750
     return response
 
 
@@ -194,7 +196,7 @@ class Operation:
     summary: str
     description: str
     tag: str
-    access: str  # "public" | "token" | "officer"
+    access: str  # "public" | "token" | "producer" | "officer"
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
@@ -219,7 +221,7 @@ def operation(bp, rule: str, method: str = "GET", *, summary: str, tag: str, acc
     when declared, and returns a pydantic model (sent as JSON with ``status``), a plain
     dict/list, or a ready :class:`flask.Response`.
     """
-    assert access in ("public", "token", "officer")
+    assert access in ("public", "token", "producer", "officer")
 
     def decorator(view: Callable):
         op = Operation(endpoint=f"{bp.name}.{view.__name__}", rule=API_PREFIX + rule, method=method,
@@ -235,6 +237,9 @@ def operation(bp, rule: str, method: str = "GET", *, summary: str, tag: str, acc
                 fail(401)
             if access == "officer" and not current_user.is_officer:
                 fail(403)
+            if access == "producer" and current_user.producer_id is None:
+                # officers change producers' data from the admin pages, where it is audited
+                fail(403, message=_("Chỉ tài khoản của cơ sở sản xuất làm được thao tác này."))
             if query is not None:
                 kwargs["query"] = parse_query(query)
             elif request.args:
@@ -253,7 +258,8 @@ def operation(bp, rule: str, method: str = "GET", *, summary: str, tag: str, acc
             answer.status_code = status
             return answer
 
-        limited = limiter.limit(_rate_limit, key_func=rate_key, per_method=True)(wrapped)
+        # one budget per token across every operation (not one per endpoint)
+        limited = limiter.shared_limit(_rate_limit, scope="api-v1", key_func=rate_key)(wrapped)
         bp.add_url_rule(rule, view.__name__, limited, methods=[method])
         OPERATIONS.append(op)
         return limited
@@ -373,11 +379,13 @@ def openapi_document(*, title: str, version: str, description: str, server_url: 
         else:
             ok = {"description": "Done, nothing to return"}
         entry["responses"][str(op.status if op.response or op.produces else 204)] = ok
-        statuses = set(op.errors) | {404, 429}
+        statuses = set(op.errors) | {400, 404, 429}  # 400: a NUL character in the URL
         if op.access != "public":
             statuses |= {401}
-        if op.access == "officer":
+        if op.access in ("officer", "producer"):
             statuses |= {403}
+        if op.body is not None or op.multipart:
+            statuses |= {413}
         if op.query is not None or op.body is not None or op.multipart:
             statuses |= {422}
         if op.body is not None:

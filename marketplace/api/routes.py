@@ -13,7 +13,8 @@ from decimal import Decimal
 from flask import Response, current_app, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
@@ -44,11 +45,8 @@ def _absolute(endpoint: str, **values) -> str:
 
 
 def _since(stmt, column, query):
-    if query.updated_since is not None:
-        since = query.updated_since
-        if since.tzinfo is None:
-            fail(422, {"updated_since": _("Thời điểm phải có múi giờ.")})
-        stmt = stmt.where(column >= since.astimezone(dt.timezone.utc))
+    if query.updated_since is not None:  # in UTC already (schemas.Moment)
+        stmt = stmt.where(column >= query.updated_since)
     return stmt
 
 
@@ -161,6 +159,16 @@ def _check_product_fields(data: dict, product_id: int | None) -> dict:
     return data
 
 
+def _commit(field: str) -> None:
+    """Commit; a unique value taken meanwhile by a parallel request (GTIN, slug, lot code) is
+    a 409 naming the field, not a 500."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        fail(409, {field: _("Giá trị này vừa được dùng ở nơi khác; hãy thử lại.")})
+
+
 def _product(product_id: int) -> Product:
     return owned_or_404(Product, product_id)
 
@@ -174,16 +182,14 @@ def list_products(query):
     return page(_since(stmt, Product.updated_at, query), Product.id, query, product_out)
 
 
-@operation(bp, "/products", "POST", summary="Create a product (a draft)", tag="products",
+@operation(bp, "/products", "POST", summary="Create a product (a draft)", access="producer", tag="products",
            body=s.ProductCreate, response=s.ProductOut, status=201, errors=(403,))
 def create_product(body):
     """Officers manage products from the admin pages: only a producer's users create them."""
-    if current_user.producer_id is None:
-        fail(403)
     producer = owned_or_404(Producer, body.producer_id or current_user.producer_id)
     data = _check_product_fields(body.model_dump(exclude={"producer_id"}), None)
     product = catalogue.create_product(db.session, producer, data)
-    db.session.commit()
+    _commit("gtin" if data.get("gtin") else "name")
     return product_out(product)
 
 
@@ -192,7 +198,7 @@ def get_product(product_id: int):
     return product_out(_product(product_id))
 
 
-@operation(bp, "/products/<int:product_id>", "PATCH", summary="Change a product's fields", tag="products",
+@operation(bp, "/products/<int:product_id>", "PATCH", summary="Change a product's fields", access="producer", tag="products",
            body=s.ProductUpdate, response=s.ProductOut)
 def update_product(product_id: int, body):
     """Only the fields sent change; a real change raises ``version`` and reaches the exchanges."""
@@ -204,7 +210,7 @@ def update_product(product_id: int, body):
             fail(422, {name: _("Trường này không được để trống.")})
     data = _check_product_fields(data, product.id)
     if catalogue.update_product(db.session, product, data):
-        db.session.commit()
+        _commit("gtin")
     return product_out(product)
 
 
@@ -220,19 +226,19 @@ def _transition(product_id: int, change) -> s.ProductOut:
 
 
 @operation(bp, "/products/<int:product_id>/submit", "POST", summary="Send a draft for an officer's review",
-           tag="products", response=s.ProductOut, errors=(409,))
+           access="producer", tag="products", response=s.ProductOut, errors=(409,))
 def submit_product(product_id: int):
     return _transition(product_id, catalogue.submit_product)
 
 
-@operation(bp, "/products/<int:product_id>/archive", "POST", summary="Stop selling a product", tag="products",
+@operation(bp, "/products/<int:product_id>/archive", "POST", summary="Stop selling a product", access="producer", tag="products",
            response=s.ProductOut, errors=(409,))
 def archive_product(product_id: int):
     return _transition(product_id, catalogue.archive_product)
 
 
 @operation(bp, "/products/<int:product_id>/photos", "POST", summary="Add a photo (JPEG, PNG or WebP, ≤ 5 MB)",
-           tag="photos", multipart={"photo": "the image file"}, response=s.PhotoOut, status=201, errors=(409, 413))
+           access="producer", tag="photos", multipart={"photo": "the image file"}, response=s.PhotoOut, status=201, errors=(409, 413))
 def upload_photo(product_id: int):
     """The photo is re-encoded, stripped of EXIF and resized, like photos sent from the pages."""
     product = _product(product_id)
@@ -276,7 +282,7 @@ def list_batches(query):
     return page(_since(stmt, Batch.updated_at, query), Batch.id, query, batch_out)
 
 
-@operation(bp, "/batches", "POST", summary="Create a batch (lot) of a product", tag="batches",
+@operation(bp, "/batches", "POST", summary="Create a batch (lot) of a product", access="producer", tag="batches",
            body=s.BatchCreate, response=s.BatchOut, status=201, errors=(409,))
 def create_batch(body):
     product = owned_or_404(Product, body.product_id)
@@ -291,7 +297,7 @@ def create_batch(body):
             db.session, product, lot_code=body.lot_code, quantity=Decimal(str(round(body.quantity, 3))),
             unit=body.unit, production_date=body.production_date, expiry_date=body.expiry_date,
             growing_area=body.growing_area, user=current_user)
-        db.session.commit()
+        _commit("lot_code")
     except trace.TraceError as exc:
         _trace_error(exc, "expiry_date" if exc.code == "expiry_before_production" else "lot_code")
     return batch_out(batch)
@@ -302,31 +308,40 @@ def get_batch(batch_id: int):
     return batch_out(owned_or_404(Batch, batch_id))
 
 
-@operation(bp, "/batches/<int:batch_id>", "PATCH", summary="Correct an open batch", tag="batches",
+@operation(bp, "/batches/<int:batch_id>", "PATCH", summary="Correct an open batch", access="producer", tag="batches",
            body=s.BatchUpdate, response=s.BatchOut, errors=(409,))
 def update_batch(batch_id: int, body):
+    """Quantity and growing area may be corrected while the batch is open; the expiry date
+    (HSD) only until stamps are issued, since labels and stamp pages show it."""
     batch = owned_or_404(Batch, batch_id)
     if batch.status != BatchStatus.open.value:
         fail(409, message=domain_error("not_open"))
     data = body.model_dump(exclude_unset=True)
+    for name in ("quantity", "growing_area"):
+        if name in data and data[name] is None:
+            fail(422, {name: _("Trường này không được để trống.")})
+    changed = False
     if "quantity" in data:
-        if data["quantity"] is None:
-            fail(422, {"quantity": _("Trường này không được để trống.")})
-        batch.quantity = Decimal(str(round(data["quantity"], 3)))
-    if "expiry_date" in data:
+        quantity = Decimal(str(round(data["quantity"], 3)))
+        changed |= quantity != batch.quantity
+        batch.quantity = quantity
+    if "expiry_date" in data and data["expiry_date"] != batch.expiry_date:
         expiry = data["expiry_date"]
         if expiry is not None and (expiry < batch.production_date or expiry.year > 2100):
             fail(422, {"expiry_date": _("Hạn sử dụng phải sau ngày sản xuất.")})
-        batch.expiry_date = expiry
-    if data.get("growing_area") is not None:
-        batch.growing_area = data["growing_area"]
-    batch.updated_at = utcnow()
-    db.session.commit()
+        if db.session.scalar(select(func.count(StampRun.id)).where(StampRun.batch_id == batch.id)):
+            fail(409, {"expiry_date": _("Đã phát hành tem cho lô này: hạn sử dụng in trên nhãn không đổi được.")})
+        batch.expiry_date, changed = expiry, True
+    if "growing_area" in data and data["growing_area"] != batch.growing_area:
+        batch.growing_area, changed = data["growing_area"], True
+    if changed:
+        batch.updated_at = utcnow()
+        db.session.commit()
     return batch_out(batch)
 
 
 @operation(bp, "/batches/<int:batch_id>/close", "POST", summary="Close a batch (no more diary entries expected)",
-           tag="batches", response=s.BatchOut, errors=(409,))
+           access="producer", tag="batches", response=s.BatchOut, errors=(409,))
 def close_batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     try:
@@ -361,7 +376,7 @@ def list_events(batch_id: int):
     return s.EventList(data=[event_out(e) for e in batch.events])
 
 
-@operation(bp, "/batches/<int:batch_id>/events", "POST", summary="Append a diary entry", tag="diary",
+@operation(bp, "/batches/<int:batch_id>/events", "POST", summary="Append a diary entry", access="producer", tag="diary",
            body=s.EventCreate, response=s.EventOut, status=201)
 def add_event(batch_id: int, body):
     """The diary is append-only and hash-chained: a correction is a new entry with ``corrects_id``."""
@@ -394,7 +409,7 @@ def add_event(batch_id: int, body):
 # ---- stamp runs and stamps ----------------------------------------------------------------------
 
 @operation(bp, "/batches/<int:batch_id>/stamp-runs", "POST", summary="Issue a run of unique stamps",
-           tag="stamps", body=s.RunCreate, response=s.RunOut, status=201, errors=(409,))
+           access="producer", tag="stamps", body=s.RunCreate, response=s.RunOut, status=201, errors=(409,))
 def create_run(batch_id: int, body):
     batch = owned_or_404(Batch, batch_id)
     try:
@@ -488,8 +503,10 @@ def list_deliveries(query):
         stmt = stmt.join(Exchange, Delivery.exchange_id == Exchange.id).where(Exchange.code == query.exchange)
     if query.status:
         stmt = stmt.where(Delivery.status == query.status)
-    if query.updated_since is not None:
-        stmt = _since(stmt, Delivery.created_at, query)
+    if query.updated_since is not None:  # queued, tried or delivered since then
+        since = query.updated_since
+        stmt = stmt.where(or_(Delivery.created_at >= since, Delivery.delivered_at >= since,
+                              Delivery.next_attempt_at >= since))
 
     def item(d: Delivery) -> s.DeliveryOut:
         return s.DeliveryOut(id=d.id, exchange=d.exchange.code, product_id=d.product_id, version=d.version,
@@ -516,7 +533,9 @@ def catalogue_item(p: Product) -> s.CatalogueItem:
 @operation(bp, "/catalogue", summary="Published products of approved producers", tag="catalogue",
            access="public", query=s.CatalogueQuery, response=s.CataloguePage)
 def catalogue_list(query):
-    """Public: no token needed."""
+    """Public: no token needed.  With ``updated_since``, products changed since then that are
+    still listed; products that left the catalogue are not reported (the exchanges' feeds
+    carry deletions)."""
     stmt = catalogue.public_products_query(q=query.q or "").order_by(None)
     return page(_since(stmt, Product.updated_at, query), Product.id, query, catalogue_item)
 
@@ -548,6 +567,7 @@ def openapi_json():
         current_app.json.dumps(document()), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
+    response.vary.add("Accept-Language")  # its descriptions follow the request's language
     return response
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional
 
 from flask_babel import gettext as _
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
@@ -23,7 +24,7 @@ Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("NUL")
+        raise ValueError(_("Không được chứa ký tự NUL."))
     return value
 
 
@@ -33,8 +34,24 @@ def Text(max_length: int, min_length: int = 0, pattern: str | None = None):  # n
                                             pattern=pattern), AfterValidator(_no_nul)]
 
 
+class NotNull:
+    """``field: NotNull[X] = None``: may be left out of a PATCH but not sent as null; the
+    document shows ``X`` only, and the view answers 422 for a null."""
+
+    def __class_getitem__(cls, item):
+        return item | SkipJsonSchema[None]
+
+
+def _no_null_defaults(schema: dict) -> None:
+    """A field that may be left out but not sent as null: no ``"default": null`` beside a
+    type that has no null."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None and "anyOf" not in prop and prop.get("type") != "null":
+            del prop["default"]
+
+
 class Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_no_null_defaults)
 
 
 class Out(BaseModel):
@@ -54,7 +71,10 @@ def _iso_moment(value):
         raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ."))
     if moment.tzinfo is None:
         raise ValueError(_("Thời điểm phải có múi giờ."))
-    return moment
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ValueError(_("Thời điểm nằm ngoài khoảng cho phép.")) from None
 
 
 Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
@@ -130,7 +150,7 @@ class ProductFields(Body):
     group_id: Id = Field(description="an OCOP sub-group (see the catalogue's groups)")
     description: Text(5000) = ""
     ingredients: Text(2000) = ""
-    net_quantity: Annotated[float, Field(gt=0, le=999999, description="rounded to 3 decimals")]
+    net_quantity: Annotated[float, Field(ge=0.001, le=999999, description="rounded to 3 decimals")]
     unit: Unit
     price_vnd: Annotated[int, Field(ge=1, le=1_000_000_000, description="whole đồng")]
     stock: Annotated[int, Field(ge=0, le=100_000_000)] = 0
@@ -149,18 +169,18 @@ class ProductCreate(ProductFields):
 
 class ProductUpdate(Body):
     """Only the fields sent are changed."""
-    name: Optional[Text(200, 3)] = None
-    group_id: Optional[Id] = None
-    description: Optional[Text(5000)] = None
-    ingredients: Optional[Text(2000)] = None
-    net_quantity: Optional[Annotated[float, Field(gt=0, le=999999)]] = None
-    unit: Optional[Unit] = None
-    price_vnd: Optional[Annotated[int, Field(ge=1, le=1_000_000_000)]] = None
-    stock: Optional[Annotated[int, Field(ge=0, le=100_000_000)]] = None
+    name: NotNull[Text(200, 3)] = None
+    group_id: NotNull[Id] = None
+    description: NotNull[Text(5000)] = None
+    ingredients: NotNull[Text(2000)] = None
+    net_quantity: NotNull[Annotated[float, Field(ge=0.001, le=999999)]] = None
+    unit: NotNull[Unit] = None
+    price_vnd: NotNull[Annotated[int, Field(ge=1, le=1_000_000_000)]] = None
+    stock: NotNull[Annotated[int, Field(ge=0, le=100_000_000)]] = None
     shelf_life_days: Optional[Annotated[int, Field(ge=1, le=3650)]] = None
-    storage_instructions: Optional[Text(2000)] = None
-    usage_instructions: Optional[Text(2000)] = None
-    warnings: Optional[Text(2000)] = None
+    storage_instructions: NotNull[Text(2000)] = None
+    usage_instructions: NotNull[Text(2000)] = None
+    warnings: NotNull[Text(2000)] = None
     origin_ward_code: Optional[Id] = None
     gtin: Optional[Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]] = None
 
@@ -222,7 +242,7 @@ LotCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
 class BatchCreate(Body):
     product_id: Id
     lot_code: LotCode = Field(description="A–Z, 0–9 and '-', up to 20 characters (upper-cased)")
-    quantity: Annotated[float, Field(gt=0, le=100_000_000)]
+    quantity: Annotated[float, Field(ge=0.001, le=100_000_000, description="rounded to 3 decimals")]
     unit: Unit
     production_date: dt.date
     expiry_date: Optional[dt.date] = Field(None, description="worked out from the product's shelf life when left out")
@@ -231,9 +251,9 @@ class BatchCreate(Body):
 
 class BatchUpdate(Body):
     """Corrections while the batch is open; only the fields sent are changed."""
-    quantity: Optional[Annotated[float, Field(gt=0, le=100_000_000)]] = None
+    quantity: NotNull[Annotated[float, Field(ge=0.001, le=100_000_000)]] = None
     expiry_date: Optional[dt.date] = None
-    growing_area: Optional[Text(200)] = None
+    growing_area: NotNull[Text(200)] = None
 
 
 class RecallBody(Body):

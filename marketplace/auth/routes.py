@@ -153,10 +153,10 @@ def change_password():
         else:
             user = current_user._get_current_object()
             user.password_hash = hash_password(form.password.data, current_app.config["PASSWORD_HASH_METHOD"])
-            user.revoke_sessions()  # every other session and remember cookie stops working
+            user.revoke_credentials()  # every other session, remember cookie and API token stops working
             db.session.commit()
             login_user(user)  # this browser continues with the new token
-            flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã bị đăng xuất."), "success")
+            flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã bị đăng xuất và các mã truy cập API đã bị thu hồi."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/password.html", form=form)
 

@@ -51,7 +51,7 @@ def set_staff_active(user_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     user.active = request.form.get("active") == "1"
-    user.revoke_sessions()
+    user.revoke_credentials()
     db.session.commit()
     flash(_("Đã cập nhật tài khoản."), "success")
     return redirect(url_for("dashboard.team"))

@@ -63,6 +63,18 @@ class User(UserMixin, db.Model):
     def revoke_sessions(self) -> None:
         self.session_token = new_session_token()
 
+    def revoke_credentials(self) -> None:
+        """Every way in ends: browser sessions and personal access tokens (a password change
+        or reset, a locked account; logging out ends only the sessions)."""
+        from sqlalchemy import update
+        from sqlalchemy.orm import object_session
+
+        self.revoke_sessions()
+        session = object_session(self)
+        if session is not None and self.id is not None:
+            session.execute(update(ApiToken).where(ApiToken.user_id == self.id, ApiToken.revoked_at.is_(None))
+                            .values(revoked_at=utcnow()))
+
     @property
     def is_officer(self) -> bool:
         return self.role in (UserRole.officer.value, UserRole.admin.value)
