@@ -132,6 +132,9 @@ def test_ending_every_session_also_revokes_api_tokens(how, api, app, db, world):
     if how == "locked by admin":  # unlocking does not bring old tokens back
         admin.post(f"/admin/users/{world.users['producer_a'].id}/active", data={"active": "1"})
         assert api.call(role, "GET", "/api/v1/products").status_code == 401
+    if how == "staff locked by owner":
+        browser.post(f"/dashboard/team/{staff.id}/active", data={"active": "1"})
+        assert api.call(role, "GET", "/api/v1/products").status_code == 401
 
 
 def test_logging_out_of_the_browser_keeps_api_tokens(api, app):
@@ -467,6 +470,27 @@ def test_cursor_pagination_walks_every_item_once(api, db, world):
 def test_bad_list_parameters_get_422_with_the_field(query, field, api):
     response = api.call("producer_a", "GET", f"/api/v1/products?{query}")
     assert response.status_code == 422 and field in error_of(response)["fields"], response.get_json()
+
+
+@pytest.mark.parametrize("after", [2**31 - 1, 2**31, 2**63 - 1])
+def test_a_cursor_beyond_every_key_is_an_empty_last_page(after, api, client):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+    for url in (f"/api/v1/catalogue?cursor={cursor}", f"/api/v1/products?cursor={cursor}"):
+        response = api.call("producer_a", "GET", url)
+        assert response.status_code == 200 and response.get_json() == {"data": [], "next_cursor": None}, url
+    assert api.call("officer", "GET", f"/api/v1/deliveries?cursor={cursor}").get_json()["data"] == []
+
+
+@pytest.mark.parametrize("payload,field", [({"name": "ab"}, "name"), ({"price_vnd": 0}, "price_vnd"),
+                                           ({"price_vnd": None}, "price_vnd"), ({"unit": "tấn"}, "unit")])
+def test_invalid_patches_name_the_field_itself(payload, field, api, world):
+    response = api.call("producer_a", "PATCH", f"/api/v1/products/{world.product_a.id}", json=payload,
+                        headers={"Accept-Language": "en"})
+    assert response.status_code == 422
+    assert list(error_of(response)["fields"]) == [field], error_of(response)
 
 
 def test_updated_since_returns_only_later_changes(api, db, world):

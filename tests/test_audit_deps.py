@@ -76,13 +76,27 @@ def test_an_advisory_on_a_transitive_dependency_fails_the_audit(fake_pypi, tmp_p
     assert "PYSEC-2099-2" not in result.stdout  # a withdrawn advisory does not count
 
 
-def test_an_older_release_is_listed_as_not_audited(fake_pypi, tmp_path):
+def test_a_package_behind_its_latest_release_fails_unless_held_back(fake_pypi, tmp_path):
+    """A fix release usually comes with its advisory: "behind" is when an audit matters."""
     url, answers = fake_pypi
     answers["itsdangerous"] = {"info": {"version": "99.0"}, "vulnerabilities": []}
+    answers["sqlalchemy"] = {"info": {"version": "99.0"}, "vulnerabilities": []}  # in HELD_BACK
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("Flask==3.1.3\nSQLAlchemy==2.0.44\n")
+    result = audit(url, requirements)
+    assert result.returncode == 1 and "CANNOT AUDIT itsdangerous" in result.stdout
+    assert "not audited: sqlalchemy" in result.stdout and "held back" in result.stdout
+    requirements.write_text("SQLAlchemy==2.0.44\n")
+    assert audit(url, requirements).returncode == 0
+
+
+def test_an_answer_without_advisory_data_is_not_a_pass(fake_pypi, tmp_path):
+    url, answers = fake_pypi
+    answers["werkzeug"] = {"info": {"version": metadata.version("werkzeug")}}  # a mirror that drops the field
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("Flask==3.1.3\n")
     result = audit(url, requirements)
-    assert result.returncode == 0 and "not audited: itsdangerous" in result.stdout
+    assert result.returncode == 2 and "NOT DONE" in result.stdout
 
 
 def test_no_answer_from_pypi_is_not_a_pass(tmp_path):

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select
 
 from ..extensions import db, limiter
 from ..models import ApiToken, User
@@ -288,10 +288,16 @@ def decode_cursor(cursor: str | None) -> int:
         fail(422, {"cursor": _("Con trỏ trang không hợp lệ: dùng next_cursor của trang trước.")})
 
 
+def _max_id(id_column) -> int:
+    return 2**63 - 1 if isinstance(id_column.type, BigInteger) else MAX_ID
+
+
 def page(stmt, id_column, query, to_item: Callable) -> dict:
     """One page of ``stmt`` by ascending id after the query's cursor:
     ``{"data": [...], "next_cursor": str | None}``."""
     after = decode_cursor(query.cursor)
+    if after >= _max_id(id_column):  # beyond any key (PostgreSQL would refuse the parameter)
+        return {"data": [], "next_cursor": None}
     rows = db.session.scalars(stmt.where(id_column > after).order_by(id_column).limit(query.limit + 1)).all()
     more = len(rows) > query.limit
     rows = rows[:query.limit]

@@ -164,8 +164,10 @@ def _commit(field: str) -> None:
     a 409 naming the field, not a 500."""
     try:
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError as exc:
         db.session.rollback()
+        if "gtin" in str(exc.orig).lower():
+            field = "gtin"
         fail(409, {field: _("Giá trị này vừa được dùng ở nơi khác; hãy thử lại.")})
 
 
@@ -189,7 +191,7 @@ def create_product(body):
     producer = owned_or_404(Producer, body.producer_id or current_user.producer_id)
     data = _check_product_fields(body.model_dump(exclude={"producer_id"}), None)
     product = catalogue.create_product(db.session, producer, data)
-    _commit("gtin" if data.get("gtin") else "name")
+    _commit("name")
     return product_out(product)
 
 
@@ -442,8 +444,7 @@ def run_pdf(run_id: int, query):
         fail(422, {"part": _("Đợt tem này có %(n)d phần.", n=len(parts))})
     first, last = parts[query.part - 1]
     data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last)
-    run.downloads += 1
-    db.session.commit()
+    sheets.count_download(db.session, run.id)
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="tem-dot-{run.id}-phan-{query.part}.pdf"',
         "Cache-Control": "no-store"})
@@ -467,10 +468,10 @@ def _stamp(serial: str) -> Stamp:
         serial = normalize(serial)
     except InvalidSerial:
         fail(404)
-    found = db.session.scalar(select(Stamp.id).where(Stamp.serial == serial))
-    if found is None:
+    found = db.session.scalar(scoped(select(Stamp).where(Stamp.serial == serial), Stamp))
+    if found is None:  # unknown, or another tenant's: the same answer
         fail(404)
-    return owned_or_404(Stamp, found)
+    return found
 
 
 @operation(bp, "/stamps/<serial>", summary="One stamp of yours", tag="stamps", response=s.StampOut,
@@ -567,7 +568,7 @@ def openapi_json():
         current_app.json.dumps(document()), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
-    response.vary.add("Accept-Language")  # its descriptions follow the request's language
+    response.vary.update(("Accept-Language", "Cookie"))  # its descriptions follow the language
     return response
 
 

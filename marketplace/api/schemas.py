@@ -11,7 +11,6 @@ from typing import Annotated, Literal, Optional
 
 from flask_babel import gettext as _
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
 
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
@@ -34,12 +33,23 @@ def Text(max_length: int, min_length: int = 0, pattern: str | None = None):  # n
                                             pattern=pattern), AfterValidator(_no_nul)]
 
 
+def _without_null(schema: dict) -> None:
+    branches = schema.get("anyOf", [])
+    kept = [b for b in branches if b != {"type": "null"}]
+    if len(kept) == 1 and len(branches) == 2:
+        del schema["anyOf"]
+        schema.update(kept[0])
+    if schema.get("default", 0) is None:
+        del schema["default"]
+
+
 class NotNull:
     """``field: NotNull[X] = None``: may be left out of a PATCH but not sent as null; the
-    document shows ``X`` only, and the view answers 422 for a null."""
+    document shows ``X`` only, and the view answers 422 for a null.  (``Optional`` inside,
+    so a validation error names the field itself, not a branch of a union.)"""
 
     def __class_getitem__(cls, item):
-        return item | SkipJsonSchema[None]
+        return Annotated[Optional[item], Field(json_schema_extra=_without_null)]
 
 
 def _no_null_defaults(schema: dict) -> None:

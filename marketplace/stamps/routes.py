@@ -64,8 +64,7 @@ def labels_pdf(run_id: int):
     first, last = sheets.parts(run.count)[part - 1]
     data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last,
                                calibration=request.args.get("calibration") == "1")
-    run.downloads += 1
-    db.session.commit()
+    sheets.count_download(db.session, run.id)
     name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > sheets.PART_SIZE else "")
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"})

@@ -93,6 +93,17 @@ def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
         yield [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
 
 
+def count_download(session, run_id: int) -> None:
+    """One more download of a run's labels, in a short write of its own once the sheet is
+    rendered: the long read behind it never has to become a write (SQLite refuses that when
+    another writer, e.g. the scan recorder, committed meanwhile)."""
+    from sqlalchemy import update
+
+    session.commit()  # end the read transaction
+    session.execute(update(StampRun).where(StampRun.id == run_id).values(downloads=StampRun.downloads + 1))
+    session.commit()
+
+
 def csv_text(session, run_id: int, base_url: str, *, bom: bool = False) -> Iterator[str]:
     """The run's CSV as text chunks of about 64 KB, for a streamed response (flat memory for
     100,000 stamps).  Lazy: the run is loaded when the first chunk is asked for, so the
