@@ -581,3 +581,53 @@ def test_the_reference_page_lists_every_operation_in_both_languages(client):
         assert op.summary.replace("'", "&#39;") in html, op.summary
     en = client.get("/api/v1/docs", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Parameters" in en and "Tham số" in html
+
+
+def test_a_unique_value_taken_by_a_parallel_request_is_a_409(api, db, world, monkeypatch):
+    """Two integrations sending the same GTIN at once both pass the check before either
+    commits: the database's unique index decides, and the loser gets a 409 naming the field."""
+    from marketplace.api import routes
+
+    taken = "08936045100912"
+    world.published_a.gtin = taken
+    db.session.commit()
+    monkeypatch.setattr(routes, "_check_product_fields", lambda data, product_id: data)  # the check already passed
+    response = api.call("producer_a", "POST", "/api/v1/products", json={**PRODUCT, "group_id": group_id(db),
+                                                                        "gtin": taken})
+    assert response.status_code == 409 and list(error_of(response)["fields"]) == ["gtin"], response.get_json()
+    assert api.call("producer_a", "GET", "/api/v1/products").status_code == 200  # the session is usable again
+
+
+def test_stamps_with_64_bit_ids_are_found(api, db, world):
+    from marketplace.stamps.serials import new_serials
+
+    add_trace(db.session, world)
+    serial = new_serials(1)[0]
+    db.session.add(Stamp(id=2**31 + 7, serial=serial, run_id=world.run_a.id, batch_id=world.batch_a.id, position=4,
+                         status="issued", scan_count=0))
+    db.session.commit()
+    response = api.call("producer_a", "GET", f"/api/v1/stamps/{serial}")
+    assert response.status_code == 200 and response.get_json()["serial"] == serial
+    assert api.call("producer_b", "GET", f"/api/v1/stamps/{serial}").status_code == 404
+
+
+def test_a_lot_code_taken_by_a_parallel_request_is_a_409(api, db, world, monkeypatch):
+    from marketplace.trace import service
+
+    add_trace(db.session, world)  # lot LOT-A1 of product A
+    real = service.create_batch
+
+    def racing(session, product, **kwargs):  # its check ran before the other request committed
+        from marketplace.models import Batch as B
+
+        batch = B(product=product, lot_code=kwargs["lot_code"], quantity=kwargs["quantity"], unit=kwargs["unit"],
+                  production_date=kwargs["production_date"])
+        session.add(batch)
+        return batch
+
+    monkeypatch.setattr(service, "create_batch", racing)
+    response = api.call("producer_a", "POST", "/api/v1/batches", json={
+        "product_id": world.product_a.id, "lot_code": "LOT-A1", "quantity": 1, "unit": "kg",
+        "production_date": "2025-10-01"})
+    assert response.status_code == 409 and list(error_of(response)["fields"]) == ["lot_code"], response.get_json()
+    monkeypatch.setattr(service, "create_batch", real)

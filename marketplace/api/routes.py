@@ -8,6 +8,7 @@ the answer with :mod:`.schemas`.  Every operation is declared with
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 
 from flask import Response, current_app, render_template, request, stream_with_context, url_for
@@ -159,10 +160,13 @@ def _check_product_fields(data: dict, product_id: int | None) -> dict:
     return data
 
 
-def _commit(field: str) -> None:
-    """Commit; a unique value taken meanwhile by a parallel request (GTIN, slug, lot code) is
-    a 409 naming the field, not a 500."""
+@contextmanager
+def _saved(field: str):
+    """Run the change and commit it; a unique value taken meanwhile by a parallel request
+    (GTIN, slug, lot code) is a 409 naming the field, not a 500.  The change itself is inside
+    the block: the database may refuse it at an autoflush, before the commit."""
     try:
+        yield
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
@@ -190,8 +194,8 @@ def create_product(body):
     """Officers manage products from the admin pages: only a producer's users create them."""
     producer = owned_or_404(Producer, body.producer_id or current_user.producer_id)
     data = _check_product_fields(body.model_dump(exclude={"producer_id"}), None)
-    product = catalogue.create_product(db.session, producer, data)
-    _commit("name")
+    with _saved("name"):
+        product = catalogue.create_product(db.session, producer, data)
     return product_out(product)
 
 
@@ -211,8 +215,8 @@ def update_product(product_id: int, body):
         if name in data and data[name] is None:
             fail(422, {name: _("Trường này không được để trống.")})
     data = _check_product_fields(data, product.id)
-    if catalogue.update_product(db.session, product, data):
-        _commit("gtin")
+    with _saved("gtin"):
+        catalogue.update_product(db.session, product, data)
     return product_out(product)
 
 
@@ -295,11 +299,11 @@ def create_batch(body):
     if body.expiry_date and body.expiry_date.year > 2100:
         fail(422, {"expiry_date": _("Hạn sử dụng không hợp lệ.")})
     try:
-        batch = trace.create_batch(
-            db.session, product, lot_code=body.lot_code, quantity=Decimal(str(round(body.quantity, 3))),
-            unit=body.unit, production_date=body.production_date, expiry_date=body.expiry_date,
-            growing_area=body.growing_area, user=current_user)
-        _commit("lot_code")
+        with _saved("lot_code"):
+            batch = trace.create_batch(
+                db.session, product, lot_code=body.lot_code, quantity=Decimal(str(round(body.quantity, 3))),
+                unit=body.unit, production_date=body.production_date, expiry_date=body.expiry_date,
+                growing_area=body.growing_area, user=current_user)
     except trace.TraceError as exc:
         _trace_error(exc, "expiry_date" if exc.code == "expiry_before_production" else "lot_code")
     return batch_out(batch)
