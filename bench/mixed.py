@@ -180,11 +180,8 @@ def mixed_paths(serials: list[str], extra: list[str], n: int) -> list[str]:
     return lines
 
 
-def percentile(values: list[int], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] / 1000
+def ms(values_us: list[int], p: float) -> float:
+    return scan.percentile(sorted(values_us), p) / 1000 if values_us else 0.0
 
 
 def run_one(label: str, url: str, wrk: str, tmp: str) -> dict:
@@ -223,7 +220,7 @@ def run_one(label: str, url: str, wrk: str, tmp: str) -> dict:
         values = every if kind == "all" else kinds.get(kind, {"us": []})["us"]
         errors = sum(k["errors"] for k in kinds.values()) if kind == "all" else kinds.get(kind, {}).get("errors", 0)
         result["kinds"][kind] = {"requests": len(values), "rps": len(values) / seconds, "errors": errors,
-                                 "p50": percentile(values, 50), "p99": percentile(values, 99)}
+                                 "p50": ms(values, 50), "p99": ms(values, 99)}
     return result
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 
 from flask import has_request_context, request
 from flask_babel import Babel
@@ -62,6 +63,26 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a statement waits for a lock before "database is locked"
 WRITER = "marketplace_writer"  # set in Connection.info by code that writes during a GET
 READER = "marketplace_reader"  # set by code that only reads outside a request (feed streams)
+
+
+@contextmanager
+def short_write(engine, wait_ms: int):
+    """A write transaction of its own on ``engine`` that waits at most ``wait_ms`` for
+    SQLite's write lock (instead of the usual 10 s): for bookkeeping that may be skipped when
+    the database is busy (kept feed items, a token's last use).  Yields the connection, in
+    a transaction committed on leaving; the pooled connection goes back as it came."""
+    with engine.connect() as connection:
+        connection.info[WRITER] = True  # a write, even inside a GET request
+        driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        if driver is not None:  # set before BEGIN IMMEDIATE, which waits on it
+            driver.execute(f"PRAGMA busy_timeout = {wait_ms}")
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.info.pop(WRITER, None)
+            if driver is not None:
+                driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 @event.listens_for(Engine, "connect")

@@ -39,6 +39,12 @@ def set_security_headers(response):
     return response
 
 
+def bearer_token() -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None (pull feeds, the API)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def refuse_nul_bytes():
     """400 for a NUL character anywhere in the path, query or form fields.
 

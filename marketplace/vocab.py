@@ -50,6 +50,8 @@ DOMAIN_ERRORS = {
     "not_recalled": _l("Lô không ở trạng thái thu hồi."),
     "reason_required": _l("Hãy ghi lý do thu hồi."),
     "corrects_other_batch": _l("Chỉ đính chính được mục nhật ký của chính lô này."),
+    "counterpart_required": _l("Ghi bên nhận (khi xuất) hoặc bên giao (khi nhận)."),
+    "input_name_required": _l("Ghi tên vật tư đã dùng."),
     "count_range": _l("Số tem phải từ 1 đến 100.000."),
     "batch_recalled": _l("Lô đã bị thu hồi: không phát hành thêm tem."),
     "run_void": _l("Đợt tem đã bị hủy."),

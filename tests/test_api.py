@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from marketplace.api.framework import OPERATIONS
 from marketplace.models import ApiToken, AuditEntry, Batch, Product, Stamp, TraceEvent
+from marketplace.models.base import hash_token
 from tests.conftest import TEST_PASSWORD, signed_in
 from tests.test_routes_matrix import add_dead_delivery, add_trace
 
@@ -70,7 +71,7 @@ def test_a_token_is_made_on_the_account_page_shown_once_stored_hashed_and_revoca
     secret = html.split('id="new-token">', 1)[1].split("<", 1)[0]
     assert secret.startswith("ocop_pat_") and len(secret) > 40
     stored = db.session.scalar(select(ApiToken))
-    assert stored.token_hash == ApiToken.hash(secret) and secret not in (stored.hint, stored.token_hash)
+    assert stored.token_hash == hash_token(secret) and secret not in (stored.hint, stored.token_hash)
     again = browser.get("/account/tokens").get_data(as_text=True)
     assert secret not in again and stored.hint in again and "Phần mềm kho" in again  # shown once
 
@@ -85,10 +86,12 @@ def test_a_token_is_made_on_the_account_page_shown_once_stored_hashed_and_revoca
     assert other.post(f"/account/tokens/{stored.id}/revoke").status_code == 404
 
 
-def test_the_token_form_refuses_an_empty_name(world, app):
+@pytest.mark.parametrize("name", ["  ", "x" * 81])
+def test_the_token_form_refuses_an_empty_or_overlong_name(name, world, app, db):
     browser = signed_in(app, "a@example.vn")
-    page = browser.post("/account/tokens", data={"name": "  "})
+    page = browser.post("/account/tokens", data={"name": name})
     assert page.status_code == 200 and "ocop_pat_" not in page.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(ApiToken.id))) == 0
 
 
 @pytest.mark.parametrize("header", ["", "Bearer", "Bearer nope", "Basic YTpi", "Bearer " + "x" * 500, "bearer  "])

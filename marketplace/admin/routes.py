@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import audit, expiry, geo

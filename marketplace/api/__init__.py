@@ -4,9 +4,8 @@ from __future__ import annotations
 from functools import partial
 
 from flask import Blueprint, current_app, g, request
-from werkzeug.exceptions import HTTPException
 
-from ..extensions import BUSY_TIMEOUT_MS, csrf, db
+from ..extensions import csrf, db, short_write
 from .framework import ApiError, error_response
 
 bp = Blueprint("api", __name__)
@@ -54,16 +53,8 @@ def touch_token(app, token_id: int) -> None:
     from ..models.base import utcnow
 
     try:
-        with app.app_context(), db.engine.connect() as conn:
-            raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-            if raw is not None:  # before BEGIN IMMEDIATE, which would wait the usual 10 s
-                raw.execute("PRAGMA busy_timeout=1000")
-            try:
-                with conn.begin():
-                    conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
-            finally:
-                if raw is not None:
-                    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        with app.app_context(), short_write(db.engine, 1000) as conn:
+            conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
     except Exception:  # noqa: BLE001 (bookkeeping must never fail an answer already sent)
         app.logger.warning("could not record the use of API token %s", token_id)
 
@@ -72,16 +63,6 @@ def touch_token(app, token_id: int) -> None:
 def api_error(e: ApiError):
     db.session.rollback()
     return error_response(e.status, e.message, e.fields, e.code)
-
-
-@bp.errorhandler(HTTPException)
-def http_error(e: HTTPException):
-    if e.code is None or e.code < 400:
-        return e
-    response = error_response(e.code)
-    if e.code == 405 and getattr(e, "valid_methods", None):
-        response.headers["Allow"] = ", ".join(e.valid_methods)
-    return response
 
 
 from . import routes  # noqa: E402,F401  (declares the operations on bp)

@@ -26,7 +26,8 @@ from sqlalchemy import BigInteger, select
 
 from ..extensions import db, limiter
 from ..models import ApiToken, User
-from ..models.base import utcnow
+from ..models.base import hash_token, utcnow
+from ..security import bearer_token
 
 API_PREFIX = "/api/v1"
 MAX_ID = 2**31 - 1
@@ -160,12 +161,10 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
 def bearer_user() -> User | None:
     """The active user behind ``Authorization: Bearer <token>``, or None.  A session cookie
     is never looked at: the API is CSRF-exempt, so only a token may act."""
-    header = request.headers.get("Authorization", "")
-    scheme, _sep, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret or len(secret) > 200:
+    secret = bearer_token()
+    if not secret or len(secret) > 200:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(secret)))
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     if token is None or not token.is_active or not token.user.active:
         return None
     now = utcnow()

@@ -22,6 +22,7 @@ from werkzeug.datastructures import FileStorage
 from .. import audit, geo
 from ..access import owned_or_404, scoped
 from ..catalogue import service as catalogue
+from ..catalogue.structured import absolute
 from ..extensions import db
 from ..media import ImageRejected
 from ..models import (Batch, BatchStatus, Delivery, Exchange, Producer, Product, ProductGroup,
@@ -42,7 +43,7 @@ MAX_PHOTOS = 10
 
 
 def _absolute(endpoint: str, **values) -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    return absolute(url_for(endpoint, **values))
 
 
 def _since(stmt, column, query):
@@ -149,9 +150,7 @@ def _check_product_fields(data: dict, product_id: int | None) -> dict:
         except InvalidValue:
             errors["gtin"] = _("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")
         else:
-            taken = db.session.scalar(select(Product.id).where(Product.gtin == data["gtin"],
-                                                               Product.id != (product_id or -1)))
-            if taken is not None:
+            if catalogue.gtin_taken(db.session, data["gtin"], product_id):
                 errors["gtin"] = _("Mã GTIN này đã được dùng cho một sản phẩm khác.")
     if errors:
         fail(422, errors)
@@ -393,10 +392,9 @@ def add_event(batch_id: int, body):
     if not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) <= when <= utcnow() + dt.timedelta(minutes=5):
         fail(422, {"occurred_at": _("Ngày không hợp lệ (không được ở tương lai).")})
     details = body.details.model_dump()
-    if body.kind in ("shipping", "receiving") and not details["counterpart"]:
-        fail(422, {"details.counterpart": _("Ghi bên nhận (khi xuất) hoặc bên giao (khi nhận).")})
-    if body.kind == "input" and not details["input_name"]:
-        fail(422, {"details.input_name": _("Ghi tên vật tư đã dùng.")})
+    needed = trace.REQUIRED_DETAIL.get(body.kind)
+    if needed and not details[needed]:
+        fail(422, {f"details.{needed}": domain_error(f"{needed}_required")})
     corrects = None
     if body.corrects_id is not None:
         corrects = db.session.get(TraceEvent, body.corrects_id)
@@ -446,9 +444,7 @@ def run_pdf(run_id: int, query):
         fail(422, {"layout": _("Không có mẫu tem này.")})
     if query.part > len(parts):
         fail(422, {"part": _("Đợt tem này có %(n)d phần.", n=len(parts))})
-    first, last = parts[query.part - 1]
-    data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last)
-    sheets.count_download(db.session, run.id)
+    data = sheets.download_part(db.session, run, layout, query.part, current_app.config["PUBLIC_BASE_URL"])
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="tem-dot-{run.id}-phan-{query.part}.pdf"',
         "Cache-Control": "no-store"})
@@ -558,7 +554,7 @@ def catalogue_get(product_id: int):
 
 def document() -> dict:
     return openapi_document(
-        title="OCOP Marketplace API", version="1.0.0", server_url=_absolute("catalogue.index").rstrip("/") + "/api/v1",
+        title="OCOP Marketplace API", version="1.0.0", server_url=absolute("/api/v1"),
         description=("Products, batches, diaries and traceability stamps of a district's OCOP producers. "
                      "Authenticate with a personal access token (account page) as "
                      "`Authorization: Bearer <token>`; it acts with its user's rights. Lists are "

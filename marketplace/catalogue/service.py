@@ -84,6 +84,11 @@ def update_product(session, product: Product, data: dict) -> bool:
     return changed
 
 
+def gtin_taken(session, gtin: str, product_id: int | None = None) -> bool:
+    """A GTIN identifies one product: is it on a product other than ``product_id``?"""
+    return session.scalar(select(Product.id).where(Product.gtin == gtin, Product.id != (product_id or -1))) is not None
+
+
 def touch(product: Product) -> None:
     """Record a change that exchanges should see (photos, OCOP, certifications)."""
     product.version += 1

@@ -92,15 +92,11 @@ class ProductForm(BaseForm):
 
     def validate_gtin(self, field):
         """A GTIN identifies one product: refuse one already used by another product."""
-        from sqlalchemy import select
-
+        from ..catalogue.service import gtin_taken
         from ..extensions import db
-        from ..models import Product
 
         if field.data:
-            other = db.session.scalar(select(Product.id).where(Product.gtin == field.data,
-                                                               Product.id != (self._product_id or -1)))
-            if other is not None:
+            if gtin_taken(db.session, field.data, self._product_id):
                 raise ValidationError(str(_l("Mã GTIN này đã được dùng cho một sản phẩm khác.")))
 
     def validate_origin_ward_code(self, field):

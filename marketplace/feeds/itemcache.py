@@ -27,7 +27,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import rawsql
-from ..extensions import BUSY_TIMEOUT_MS, WRITER
+from ..extensions import short_write
 from ..models import Batch, FeedItem, Producer, Product
 from . import canonical
 from .profiles import Profile, mapped, reasons
@@ -91,20 +91,11 @@ def store(engine, exchange_id: int, rows: list[dict]) -> bool:
     if not rows:
         return True
     try:
-        with engine.connect() as connection:
-            connection.info[WRITER] = True  # a write, even while a GET streams the feed
-            driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
-            if driver is not None:  # behind another writer, give up soon: the feed waits, the items are only kept
-                driver.execute(f"PRAGMA busy_timeout = {STORE_WAIT_MS}")
-            try:
-                with connection.begin():
-                    connection.execute(delete(FeedItem).where(
-                        FeedItem.exchange_id == exchange_id, FeedItem.product_id.in_([r["product_id"] for r in rows])))
-                    connection.execute(insert(FeedItem), rows)
-            finally:
-                connection.info.pop(WRITER, None)  # the pooled connection goes back as it came
-                if driver is not None:
-                    driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # behind another writer, give up soon: the feed waits, the items are only kept
+        with short_write(engine, STORE_WAIT_MS) as connection:
+            connection.execute(delete(FeedItem).where(
+                FeedItem.exchange_id == exchange_id, FeedItem.product_id.in_([r["product_id"] for r in rows])))
+            connection.execute(insert(FeedItem), rows)
         return True
     except SQLAlchemyError as exc:  # only a cache: the feed goes on, the items are built next time
         log.warning("feed items of exchange %s not kept: %s", exchange_id, exc)

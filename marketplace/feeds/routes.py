@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import csrf, db, limiter
+from ..security import bearer_token
 from .service import FeedError, find_exchange, open_feed, parse_since
 
 bp = Blueprint("feeds", __name__)
@@ -24,12 +25,6 @@ def _error(status: int, code: str, message: str, field: str | None = None):
     return response
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 @bp.route("/feeds/<code>.<fmt>", methods=["GET", "HEAD"])
 @limiter.exempt
 @csrf.exempt
@@ -37,7 +32,7 @@ def feed(code: str, fmt: str):
     exchange = find_exchange(db.session, code)
     if exchange is None:
         return _error(404, "unknown_exchange", f"no exchange {code!r}")
-    if not exchange.token_matches(_bearer()):
+    if not exchange.token_matches(bearer_token()):
         return _error(401, "unauthorized", "send the exchange's feed token as 'Authorization: Bearer <token>'")
     try:
         since = parse_since(request.args.get("updated_since"))

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime, hash_token, utcnow
 
 if TYPE_CHECKING:
     from .producers import Producer
@@ -109,17 +109,11 @@ class ApiToken(db.Model):
 
     user: Mapped[User] = relationship()
 
-    @staticmethod
-    def hash(secret: str) -> str:
-        import hashlib
-
-        return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
-
     @classmethod
     def issue(cls, user: User, name: str) -> tuple["ApiToken", str]:
         """A new token for ``user`` and its secret (to show once; never stored)."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        return cls(user=user, name=name, token_hash=cls.hash(secret), hint=secret[:len(TOKEN_PREFIX) + 4]), secret
+        return cls(user=user, name=name, token_hash=hash_token(secret), hint=secret[:len(TOKEN_PREFIX) + 4]), secret
 
     @property
     def is_active(self) -> bool:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, TypeDecorator
@@ -20,6 +21,11 @@ def local_day(dialect_name: str, column):
     if dialect_name == "postgresql":
         return func.date(func.timezone(LOCAL_TZ.key, column))
     return func.date(column, "+7 hours")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a random bearer token (pull feeds, API): stored instead of the token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def local_today() -> dt.date:

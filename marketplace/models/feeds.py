@@ -3,7 +3,6 @@ push endpoint, and the deliveries (outbox) of product changes to them."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 from typing import Optional
@@ -12,13 +11,9 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime, hash_token, utcnow
 
 TOKEN_PREFIX = "feed_"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Exchange(db.Model):

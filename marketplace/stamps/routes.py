@@ -61,10 +61,8 @@ def labels_pdf(run_id: int):
     part = request.args.get("part", 1, type=int)
     if layout is None or part is None or not 1 <= part <= len(sheets.parts(run.count)):
         abort(404)
-    first, last = sheets.parts(run.count)[part - 1]
-    data = sheets.render_pdf(db.session, run, layout, current_app.config["PUBLIC_BASE_URL"], first=first, last=last,
-                               calibration=request.args.get("calibration") == "1")
-    sheets.count_download(db.session, run.id)
+    data = sheets.download_part(db.session, run, layout, part, current_app.config["PUBLIC_BASE_URL"],
+                                calibration=request.args.get("calibration") == "1")
     name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > sheets.PART_SIZE else "")
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"})

@@ -93,15 +93,21 @@ def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
         yield [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
 
 
-def count_download(session, run_id: int) -> None:
-    """One more download of a run's labels, in a short write of its own once the sheet is
-    rendered: the long read behind it never has to become a write (SQLite refuses that when
-    another writer, e.g. the scan recorder, committed meanwhile)."""
+def download_part(session, run: StampRun, layout, part: int, base_url: str, *, calibration: bool = False) -> bytes:
+    """The label sheet of part ``part`` (1-based) of a run, counted as one more download.
+
+    The count is a short write of its own once the sheet is rendered: the long read behind
+    it never has to become a write (SQLite refuses that when another writer, e.g. the scan
+    recorder, committed meanwhile)."""
     from sqlalchemy import update
 
+    first, last = parts(run.count)[part - 1]
+    data = render_pdf(session, run, layout, base_url, first=first, last=last, calibration=calibration)
+    run_id = run.id
     session.commit()  # end the read transaction
     session.execute(update(StampRun).where(StampRun.id == run_id).values(downloads=StampRun.downloads + 1))
     session.commit()
+    return data
 
 
 def csv_text(session, run_id: int, base_url: str, *, bom: bool = False) -> Iterator[str]:

@@ -11,10 +11,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 
 from ..dashboard.forms import CommaDecimalField
 from ..forms_common import BaseForm, coerce_int_or_none, strip
-from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS
+from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS, domain_error
 from ..models import UNITS
 from ..models.base import local_today
-from ..trace.service import LOT_CODE
+from ..trace.service import LOT_CODE, REQUIRED_DETAIL
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -82,13 +82,11 @@ class EventForm(BaseForm):
         if field.data and not dt.date(2000, 1, 1) <= field.data <= local_today():
             raise ValidationError(str(_l("Ngày không hợp lệ (không được ở tương lai).")))
 
-    def validate_counterpart(self, field):
-        if self.kind.data in ("shipping", "receiving") and not field.data:
-            raise ValidationError(str(_l("Ghi bên nhận (khi xuất) hoặc bên giao (khi nhận).")))
+    def _required_detail(self, field):
+        if REQUIRED_DETAIL.get(self.kind.data) == field.name and not field.data:
+            raise ValidationError(domain_error(f"{field.name}_required"))
 
-    def validate_input_name(self, field):
-        if self.kind.data == "input" and not field.data:
-            raise ValidationError(str(_l("Ghi tên vật tư đã dùng.")))
+    validate_counterpart = validate_input_name = _required_detail
 
     def occurred_at(self) -> dt.datetime:
         when = dt.datetime.combine(self.date.data, self.time.data or dt.time(12, 0))

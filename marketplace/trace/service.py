@@ -21,6 +21,9 @@ from ..models.base import LOCAL_TZ, utcnow  # noqa: F401  (LOCAL_TZ re-exported 
 LOT_CODE = re.compile(r"(?=.*[A-Z0-9])[A-Z0-9-]{1,20}")  # at least one letter or digit
 GENESIS = "0" * 64
 DETAIL_KEYS = ("input_name", "input_quantity", "input_lot", "supplier", "counterpart", "document_no")
+# The detail a diary entry of these kinds must name (the form and the API ask for it by field;
+# its message is DOMAIN_ERRORS[f"{detail}_required"]).
+REQUIRED_DETAIL = {"input": "input_name", "shipping": "counterpart", "receiving": "counterpart"}
 
 
 class TraceError(ValueError):
