@@ -10,21 +10,17 @@ catalogue the exchange accepts, each item at its newest version.
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 from sqlalchemy import func, select
 
 from marketplace.catalogue.service import update_product
 from marketplace.models import Delivery, DeliveryStatus
-from tests.test_push import (BASE_URL, ROOT, connect, deliveries, expected_state, listed, normalised,  # noqa: F401
-                             papp, pdb)  # fixtures
+from tests.test_push import (connect, deliveries, expected_state, listed, normalised, papp,  # noqa: F401
+                             pdb, pending_count, start_worker, stop_workers)
 
 SCALE = 100  # production seconds per test second
 OUTAGE_SECONDS = 10 * 60 / SCALE
@@ -32,26 +28,13 @@ UPDATES = 1_000
 
 
 def _worker(database_url: str, tmp_path) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="fault-test", PUSH_ALLOW_PRIVATE="1",
-               # a killed worker's claims come back after 3 s: longer than one send may take (2 s)
-               PUSH_LEASE_SECONDS="3",
-               PUSH_RETRY_BASE_SECONDS=str(5 / SCALE), PUSH_RETRY_CAP_SECONDS=str(300 / SCALE),
-               PUSH_TIMEOUT_SECONDS="2", PUBLIC_BASE_URL=BASE_URL, UPLOAD_DIR=str(tmp_path / "uploads"))
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--batch", "10"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _pending(db) -> int:
-    db.session.commit()
-    count = db.session.scalar(select(func.count(Delivery.id)).where(Delivery.status == DeliveryStatus.pending))
-    db.session.commit()  # hold no lock while the workers work
-    return count
+    # a killed worker's claims come back after 3 s: longer than one send may take (2 s)
+    return start_worker(database_url, tmp_path, batch=10, PUSH_LEASE_SECONDS="3", PUSH_TIMEOUT_SECONDS="2",
+                        PUSH_RETRY_BASE_SECONDS=str(5 / SCALE), PUSH_RETRY_CAP_SECONDS=str(300 / SCALE))
 
 
 def test_ten_minute_refusal_with_killed_workers_loses_nothing(pdb, papp, world, database_url, tmp_path):
     receiver, exchange = connect(pdb)
-    port = receiver.server.server_address[1]
-    handler = receiver.server.RequestHandlerClass
     receiver.close()  # the exchange goes down: connections to its port are refused
     rng = random.Random(11)
     workers = [_worker(database_url, tmp_path), _worker(database_url, tmp_path)]
@@ -73,23 +56,15 @@ def test_ten_minute_refusal_with_killed_workers_loses_nothing(pdb, papp, world, 
         refused = pdb.session.scalar(select(func.count(Delivery.id)).where(Delivery.last_error != ""))
         pdb.session.commit()
         assert tried > 0 and refused > 0, "the workers never tried the refused endpoint"
-        assert _pending(pdb) > 0
+        assert pending_count(pdb) > 0
 
-        # The exchange is back on the same address.
-        receiver.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+        receiver.restart()  # the exchange is back on the same address
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and _pending(pdb):
+        while time.monotonic() < deadline and pending_count(pdb):
             time.sleep(0.2)
-        assert _pending(pdb) == 0, "deliveries never went after the exchange came back"
+        assert pending_count(pdb) == 0, "deliveries never went after the exchange came back"
     finally:
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                w.kill()
+        stop_workers(workers)
         receiver.close()
     assert receiver.rejected == 0
     assert normalised(receiver.state) == normalised(expected_state(pdb, exchange))

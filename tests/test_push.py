@@ -63,9 +63,17 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self._serve(0)
+
+    def _serve(self, port: int) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def restart(self) -> None:
+        """Listen again on the same address after :meth:`close` (an exchange back up)."""
+        self._serve(self.server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -450,18 +458,39 @@ def test_private_endpoint_refused_by_the_cli_unless_allowed(app, db, world):
 
 # ---- workers killed while 200 updates happen ---------------------------------------------
 
-def _worker(database_url: str, tmp_path: Path) -> subprocess.Popen:
+def start_worker(database_url: str, tmp_path: Path, *, batch: int = 5, **settings: str) -> subprocess.Popen:
+    """``flask worker`` in its own process (``settings``: PUSH_* overrides, as strings)."""
     env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="push-test", PUSH_ALLOW_PRIVATE="1",
                PUSH_LEASE_SECONDS="1", PUSH_RETRY_BASE_SECONDS="0.05", PUSH_RETRY_CAP_SECONDS="0.3",
                PUBLIC_BASE_URL=BASE_URL, UPLOAD_DIR=str(tmp_path / "uploads"))
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--batch", "5"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(settings)
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--batch", str(batch)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
+def pending_count(db) -> int:
+    db.session.commit()
+    count = db.session.scalar(select(func.count(Delivery.id)).where(Delivery.status == DeliveryStatus.pending))
+    db.session.commit()  # hold no lock while the workers work
+    return count
+
+
 
 
 def test_killed_workers_lose_nothing(pdb, papp, world, database_url, tmp_path):
     receiver, exchange = connect(pdb)
     rng = random.Random(7)
-    workers = [_worker(database_url, tmp_path), _worker(database_url, tmp_path)]
+    workers = [start_worker(database_url, tmp_path), start_worker(database_url, tmp_path)]
     kills = 0
     try:
         products = listed(pdb, world.a, 20)
@@ -474,26 +503,15 @@ def test_killed_workers_lose_nothing(pdb, papp, world, database_url, tmp_path):
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 kills += 1
-                workers.append(_worker(database_url, tmp_path))
+                workers.append(start_worker(database_url, tmp_path))
             time.sleep(0.005)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            pdb.session.commit()
-            pending = pdb.session.scalar(select(func.count(Delivery.id)).where(
-                Delivery.status == DeliveryStatus.pending))
-            pdb.session.commit()  # hold no lock while the workers work
-            if pending == 0:
-                break
+        while time.monotonic() < deadline and pending_count(pdb):
             time.sleep(0.2)
+        pending = pending_count(pdb)
         assert pending == 0, f"{pending} deliveries never went"
     finally:
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                w.kill()
+        stop_workers(workers)
         receiver.close()
     assert kills == 10 and receiver.rejected == 0
     assert normalised(receiver.state) == normalised(expected_state(pdb, exchange))
