@@ -32,8 +32,9 @@ run: $(VENV)/.runtime translations
 	@if $(BIN)/flask db-empty; then $(BIN)/flask seed-demo; fi
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# PYTEST_ARGS: what to run (default: the whole suite), e.g. `make test PYTEST_ARGS=tests/test_one_truth.py`
 test: $(VENV)/.dev translations
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev translations
 	$(BIN)/python bench/run.py

@@ -261,7 +261,6 @@ def seed_gtins(session) -> None:
         product = session.scalar(select(Product).where(Product.name == name))
         if product is not None and not product.gtin:
             product.gtin = normalize_gtin(gtin13(first12))
-            product.version += 1  # a new traceability link (Digital Link) for the exchanges
 
 
 def seed_batches(session) -> int:

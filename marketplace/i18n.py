@@ -88,8 +88,10 @@ def date_vn(value: dt.date | dt.datetime | None) -> str:
 
 
 def iso_date_vn(value: str | None) -> str:
-    """An ISO date string (cached facts) as dd/MM/yyyy."""
-    return date_vn(dt.date.fromisoformat(value)) if value else ""
+    """An ISO date or moment string (cached facts) as :func:`date_vn` writes it."""
+    if not value:
+        return ""
+    return date_vn(dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value))
 
 
 def quantity(value, language: str | None = None) -> str:

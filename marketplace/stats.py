@@ -2,9 +2,11 @@
 :class:`Figure` (column keys and rows) that the dashboard draws as a bar chart beside its
 table and offers as CSV.  Filters: commune, producer, product group, date range.
 
-* ``products``: published products (public: approved producer) per OCOP group and star
-  level (stars of a recognition valid today; "none" without one).
-* ``listed``: per exchange, the public products it takes (no pre-flight reason) and refuses.
+* ``products``: listed products (``public_facts``) per OCOP group and star level (the stars
+  in force today; "none" without any).
+* ``listed``: per exchange, the listed products it has (``public_facts.exchange_listing``,
+  the same definition as the product pages'), those it would take but has not yet, and
+  those it refuses.
 * ``producers``: approved producers per commune.
 * ``activity``: stamps issued and scans per day or week (local dates), last 90 days by
   default.
@@ -18,9 +20,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 
-from . import geo
+from . import geo, public_facts
 from .feeds import canonical
-from .feeds.service import all_exchanges, preflight
+from .feeds.service import all_exchanges, exchange_listings
 from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
                      ProductGroup, Scan, Stamp, StampRun)
 from .models.base import LOCAL_TZ, local_day
@@ -87,11 +89,11 @@ def _top_group(session) -> dict[int, ProductGroup]:
 def products_by_group(session, f: Filters, *, today: dt.date, language: str = "vi") -> Figure:
     top = _top_group(session)
     public = _products(select(Product.id, Product.group_id).join(Producer, Producer.id == Product.producer_id)
-                       .where(canonical.public_condition()), f)
+                       .where(public_facts.listed_sql()), f)
     rows = session.execute(public).all()
     stars = dict(session.execute(
         select(OcopRecognition.product_id, func.max(OcopRecognition.stars))
-        .where(OcopRecognition.revoked.is_(False), OcopRecognition.valid_until >= today,
+        .where(public_facts.recognition_in_force_sql(today),
                OcopRecognition.product_id.in_([r.id for r in rows] or [0]))
         .group_by(OcopRecognition.product_id)).all())
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -107,19 +109,27 @@ def products_by_group(session, f: Filters, *, today: dt.date, language: str = "v
     return figure
 
 
+LISTING_STATES = ("listed", "waiting", "refused")
+
+
 def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -> Figure:
-    """The officers' pre-flight (``feeds.service.preflight``) counted: of the public products
-    (filtered), those each exchange refuses; the rest it takes."""
+    """Where the listed products (filtered) stand on each exchange, by the one definition the
+    product pages use too (``feeds.service.exchange_listings``): listed there, accepted but
+    not yet taken, refused by its pre-flight."""
     exchanges = all_exchanges(session)
     public = set(session.scalars(_products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
-                                           .where(canonical.public_condition()), f)))
-    refused = Counter()
-    for entry in preflight(session, exchanges, base_url=base_url, today=today):
-        if int(entry["item"]["id"].removeprefix(canonical.ID_PREFIX)) in public:
-            refused.update(code for code, found in entry["reasons"].items() if found)
-    figure = Figure("listed", ("exchange", "listed", "refused"))
+                                           .where(public_facts.listed_sql()), f)))
+    counts: Counter = Counter()
+    items = {}
+    for item in canonical.iter_items(session, base_url=base_url, today=today):
+        product_id = int(item["id"].removeprefix(canonical.ID_PREFIX))
+        if product_id in public:
+            items[product_id] = item
+    for states in exchange_listings(session, exchanges, items, listed={pid: True for pid in items}).values():
+        counts.update((state.code, state.state.value) for state in states)
+    figure = Figure("listed", ("exchange", *LISTING_STATES))
     for exchange in exchanges:
-        figure.rows.append((exchange.code, len(public) - refused[exchange.code], refused[exchange.code]))
+        figure.rows.append((exchange.code, *(counts[(exchange.code, state)] for state in LISTING_STATES)))
     return figure
 
 

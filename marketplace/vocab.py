@@ -11,7 +11,7 @@ UNIT_LABELS = {
     "bunch": _l("bó"), "tray": _l("khay"),
 }
 STATUS_LABELS = {
-    "draft": _l("Bản nháp"), "pending": _l("Chờ duyệt"), "published": _l("Đang bán"),
+    "draft": _l("Bản nháp"), "pending": _l("Chờ duyệt"), "published": _l("Đã đăng"),
     "rejected": _l("Bị từ chối"), "archived": _l("Đã lưu trữ"), "approved": _l("Đã duyệt"),
     "suspended": _l("Tạm ngừng"),
 }
@@ -36,6 +36,17 @@ EVENT_KIND_LABELS = {
     "packing": _l("Đóng gói"), "inspection": _l("Kiểm tra / xét nghiệm"),
     "shipping": _l("Xuất hàng"), "receiving": _l("Nhận hàng"),
 }
+# Where a product stands for buyers (public_facts.ProductFacts.state): its status until it is
+# published, then what the catalogue says of it.
+PRODUCT_STATE_LABELS = {
+    **STATUS_LABELS, "hidden": _l("Tạm ẩn (cơ sở chưa được duyệt hoặc đang tạm ngừng)"),
+    "in_stock": _l("Đang bán"), "out_of_stock": _l("Hết hàng"), "recalled": _l("Đang thu hồi – ngừng bán"),
+}
+# What the product page says of availability (public_facts.Availability).
+AVAILABILITY_LABELS = {"in_stock": _l("Còn hàng"), "out_of_stock": _l("Tạm hết hàng"),
+                       "recalled": _l("Ngừng bán: có lô đang bị thu hồi"), "not_listed": _l("Không bán")}
+EXCHANGE_STATE_LABELS = {"listed": _l("Đang đăng"), "waiting": _l("Chờ sàn nhận"), "refused": _l("Bị từ chối"),
+                         "not_listed": _l("Chưa niêm yết")}
 BATCH_STATUS_LABELS = {"open": _l("Đang mở"), "closed": _l("Đã đóng"), "recalled": _l("Đã thu hồi")}
 STAMP_STATUS_LABELS = {"issued": _l("Đã phát hành"), "active": _l("Đang dùng"), "void": _l("Đã hủy")}
 DELIVERY_STATUS_LABELS = {"pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"),
@@ -54,6 +65,8 @@ DOMAIN_ERRORS = {
     "input_name_required": _l("Ghi tên vật tư đã dùng."),
     "count_range": _l("Số tem phải từ 1 đến 100.000."),
     "batch_recalled": _l("Lô đã bị thu hồi: không phát hành thêm tem."),
+    "product_not_listed": _l("Chỉ phát hành và kích hoạt tem cho sản phẩm đã được duyệt đăng bán, của cơ sở đã được "
+                             "duyệt. Hãy gửi duyệt sản phẩm (hoặc hồ sơ cơ sở) trước."),
     "run_void": _l("Đợt tem đã bị hủy."),
     "range": _l("Khoảng tem không nằm trong đợt này."),
     "serial_not_in_run": _l("Mã tem không thuộc đợt này."),
@@ -90,10 +103,11 @@ def register_labels(app) -> None:
         kind_label=_lookup(KIND_LABELS), scheme_label=_lookup(SCHEME_LABELS),
         issuer_level_label=_lookup(ISSUER_LEVELS), place_name=geo.place_name,
         event_kind_label=_lookup(EVENT_KIND_LABELS), batch_status_label=_lookup(BATCH_STATUS_LABELS),
-        stamp_status_label=_lookup(STAMP_STATUS_LABELS),
+        stamp_status_label=_lookup(STAMP_STATUS_LABELS), product_state_label=_lookup(PRODUCT_STATE_LABELS),
+        availability_label=_lookup(AVAILABILITY_LABELS), exchange_state_label=_lookup(EXCHANGE_STATE_LABELS),
         delivery_status_label=_lookup(DELIVERY_STATUS_LABELS),
         exchange_formats=lambda exchange: _profile_of(exchange).formats,
-        exchange_name=_exchange_name,
+        exchange_name=_exchange_name, domain_error=domain_error,
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
 

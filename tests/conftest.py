@@ -229,6 +229,18 @@ def make_product(session, producer, name, *, status="draft", price=120000):
     return p
 
 
+def listed(product):
+    """Publish ``product`` (stamps are issued only for listed products); its producer must be
+    approved already.  Returns it."""
+    from marketplace.catalogue import service
+
+    if product.status in ("draft", "rejected"):
+        service.submit_product(product)
+    if product.status == "pending":
+        service.publish_product(product)
+    return product
+
+
 @pytest.fixture
 def world(app, db):
     s = db.session

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from marketplace.api.framework import OPERATIONS
 from marketplace.models import ApiToken, AuditEntry, Batch, Product, Stamp, TraceEvent
 from marketplace.models.base import hash_token
-from tests.conftest import TEST_PASSWORD, signed_in
+from tests.conftest import TEST_PASSWORD, listed, signed_in
 from tests.test_routes_matrix import add_dead_delivery, add_trace
 
 
@@ -200,7 +200,7 @@ def test_officer_tokens_read_everything_but_change_producers_data_only_where_aud
     """Officers edit producers' data from the admin pages (audited); through the API they
     read, recall and void (both audited), but do not do a producer's work."""
     add_trace(db.session, world)
-    pid, bid, serial = world.product_a.id, world.batch_a.id, world.serial_a
+    pid, bid, serial, status = world.product_a.id, world.batch_a.id, world.serial_a, world.product_a.status
     assert api.call("officer", "GET", f"/api/v1/products/{pid}").status_code == 200
     for method, url, body in [("PATCH", f"/api/v1/products/{pid}", {"price_vnd": 1}),
                               ("POST", f"/api/v1/products/{pid}/submit", None),
@@ -214,7 +214,7 @@ def test_officer_tokens_read_everything_but_change_producers_data_only_where_aud
                               ("POST", f"/api/v1/batches/{bid}/stamp-runs", {"count": 1})]:
         refused = api.call("officer", method, url, **({"json": body} if body is not None else {}))
         assert refused.status_code == 403 and error_of(refused)["code"] == "forbidden", (method, url)
-    assert db.session.get(Product, pid).price_vnd == 120000 and db.session.get(Product, pid).status == "draft"
+    assert db.session.get(Product, pid).price_vnd == 120000 and db.session.get(Product, pid).status == status
     assert api.call("officer", "POST", f"/api/v1/stamps/{serial}/void").get_json()["status"] == "void"
     assert api.call("officer", "POST", f"/api/v1/batches/{bid}/recall", json={"reason": "Kiểm tra"}).status_code == 200
     actions = set(db.session.scalars(select(AuditEntry.action)))
@@ -265,7 +265,7 @@ def test_bodies_must_be_json(api):
 def test_another_tenant_gets_404_everywhere(api, db, world):
     add_trace(db.session, world)
     serial, run, batch, product = world.serial_a, world.run_a.id, world.batch_a.id, world.product_a.id
-    event = world.event_a.id
+    event, status = world.event_a.id, world.product_a.status
     photo = {"photo": (io.BytesIO(b"x"), "a.jpg")}
     calls = [("GET", f"/api/v1/products/{product}", None), ("PATCH", f"/api/v1/products/{product}", {"stock": 1}),
              ("POST", f"/api/v1/products/{product}/submit", None), ("POST", f"/api/v1/products/{product}/archive", None),
@@ -297,7 +297,7 @@ def test_another_tenant_gets_404_everywhere(api, db, world):
     assert correcting.status_code == 422 and "corrects_id" in error_of(correcting)["fields"]
     # nothing of A's changed
     db.session.expire_all()
-    assert db.session.get(Product, product).status == "draft" and db.session.get(Product, product).stock == 10
+    assert db.session.get(Product, product).status == status and db.session.get(Product, product).stock == 10
     assert db.session.get(Batch, batch).status == "open" and db.session.get(Batch, batch).quantity == 10
     assert db.session.scalar(select(Stamp.status).where(Stamp.serial == serial)) == "issued"
     assert db.session.scalar(select(func.count(TraceEvent.id)).where(TraceEvent.batch_id == batch)) == 1
@@ -335,7 +335,8 @@ def test_photo_upload_stores_a_reencoded_photo_and_refuses_non_images(api, db, w
 # ---- batches, diary, stamps ---------------------------------------------------------------------------
 
 def test_batch_diary_stamps_and_recall_through_the_api(api, db, world, app):
-    pid = world.product_a.id
+    pid = listed(world.product_a).id  # stamps are issued for listed products only
+    db.session.commit()
     made = api.call("producer_a", "POST", "/api/v1/batches", json={
         "product_id": pid, "lot_code": "dt-2025-09", "quantity": 120.5, "unit": "kg", "production_date": "2025-09-20"})
     assert made.status_code == 201, made.get_json()

@@ -59,15 +59,14 @@ def test_lapses_and_starts_are_pushed_once_a_day(pdb, papp, world, monkeypatch):
         s.add(recognition(starred, today))                                       # stars through today
         s.add(certificate(world.a, "VG-START", product=certified, valid_from=tomorrow))
         s.add(certificate(world.b, "VG-ALL-B", valid_to=today))                  # producer-wide, ends today
-        for product in (starred, certified, *b_products):
-            product.version += 1  # adding them is a change the officer's verification would push
-        s.commit()
+        s.commit()  # adding them is a change of the products' facts: pushed by itself
         drain(pdb, papp)
         key = canonical.item_id
         assert receiver.state[key(starred.id)]["sao_ocop"] == 4
         assert "VG-ALL-B" in receiver.state[key(b_products[0].id)]["chung_nhan"]
 
         # The first sweep looks back one day: nothing has turned yet.
+        plain_version = plain.version
         assert dates.sweep(s, today=today) == 0
         assert dates.sweep(s, today=today) is None  # once a day
         assert pending(pdb) == 0
@@ -81,7 +80,7 @@ def test_lapses_and_starts_are_pushed_once_a_day(pdb, papp, world, monkeypatch):
         assert "VG-START" in receiver.state[key(certified.id)]["chung_nhan"]
         assert all("VG-ALL-B" not in receiver.state[key(p.id)]["chung_nhan"] for p in b_products)
         assert json.loads(json.dumps(receiver.state)) == catalogue_on(pdb, exchange, tomorrow)
-        assert plain.version == 2  # untouched by the sweep (created at 1, published at 2)
+        assert plain.version == plain_version  # untouched by the sweep
     finally:
         receiver.close()
 
@@ -137,15 +136,18 @@ def test_a_new_batch_pushes_the_new_traceability_link(pdb, papp, world):
         receiver.close()
 
 
-def test_a_new_batch_of_a_gtin_product_changes_nothing(pdb, world):
+def test_a_new_batch_of_a_gtin_product_keeps_its_digital_link(pdb, world):
     product = listed(pdb, world.a, 1)[0]
     product.gtin = "08936045123453"
     pdb.session.commit()
     version = product.version
+    before = canonical.item_for(pdb.session, product.id, base_url=BASE_URL, today=local_today())
     create_batch(pdb.session, product, lot_code="L-GTIN", quantity=Decimal("5"), unit="kg",
                  production_date=dt.date(2025, 9, 1))
     pdb.session.commit()
-    assert product.version == version  # its Digital Link stays the same
+    after = canonical.item_for(pdb.session, product.id, base_url=BASE_URL, today=local_today())
+    assert after["traceability_url"] == before["traceability_url"] == f"{BASE_URL}/01/08936045123453"
+    assert product.version == version + 1  # a new lot is a change of the product's facts all the same
 
 
 def test_expire_command_applies_once_a_day(pdb, world, runner):

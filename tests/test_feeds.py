@@ -28,7 +28,7 @@ from PIL import Image
 from sqlalchemy import insert, select, update
 
 from marketplace.catalogue.service import (archive_product, create_product, publish_product, review_producer,
-                                           submit_product, touch, update_product)
+                                           submit_product, update_product)
 from marketplace.extensions import db as _db
 from marketplace.feeds import canonical, profiles
 from marketplace.feeds.profiles import ProfileError, Reason
@@ -142,7 +142,6 @@ def recognise(session, product, stars, valid_until, *, revoked=False, certificat
                           issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa", valid_until=valid_until,
                           revoked=revoked)
     session.add(rec)
-    touch(product)
     return rec
 
 
@@ -313,7 +312,7 @@ def test_canonical_item_describes_the_product_for_every_exchange(db, catalogue, 
         moment = dt.datetime.fromisoformat(item["updated_at"])
         assert moment.tzinfo is not None
         assert aware(product.updated_at) <= moment <= utcnow()
-    assert rice["version"] == 4  # created 1, published 2, two OCOP decisions recorded
+    assert rice["version"] == 1  # made, published and recognised in one transaction: its first version
 
 
 def test_full_feed_lists_published_products_of_approved_producers_in_id_order(db, catalogue):
@@ -345,7 +344,7 @@ def test_delta_carries_changes_and_tombstones_never_drafts(app, db, catalogue):
     assert {k: gone[k] for k in ("id", "deleted", "version")} == {
         "id": f"ocop-{cat.long.id}", "deleted": True, "version": cat.long.version}
     assert "title" not in gone and "price" not in gone
-    assert cat.long.version == 3  # withdrawal bumps the version exchanges compare
+    assert cat.long.version == 2  # withdrawal is a new version exchanges compare
 
     # The full feed drops the withdrawn product; the product withdrawn before `mark` is in a
     # delta from before its withdrawal only; drafts and pending products never appear.

@@ -16,6 +16,7 @@ from marketplace.models import Stamp
 from marketplace.stamps.service import activate_run, issue_run, void_stamps
 from marketplace.trace import service
 from marketplace.trace.report import BOM, COLUMNS, lot_report_rows, write_csv, write_xlsx
+from tests.conftest import listed
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -27,7 +28,7 @@ def _at(day: int, hour: int = 8) -> dt.datetime:
 def make_report_batch(db, world):
     s = db.session
     user = world.users["producer_a"]
-    batch = service.create_batch(s, world.product_a, lot_code="DT-2025-02", quantity=Decimal("1000.000"),
+    batch = service.create_batch(s, listed(world.product_a), lot_code="DT-2025-02", quantity=Decimal("1000.000"),
                                  unit="kg", production_date=dt.date(2025, 6, 20), growing_area="Thửa 12",
                                  user=user)
     s.flush()
@@ -163,7 +164,7 @@ def test_xlsx_layout(app, db, world):
 
 def test_large_run_uses_aggregate_queries(app, db, world):
     """100,000 stamps: the report runs a fixed number of queries and takes well under a second."""
-    batch = service.create_batch(db.session, world.product_a, lot_code="BIG-1", quantity=Decimal("5000"),
+    batch = service.create_batch(db.session, listed(world.product_a), lot_code="BIG-1", quantity=Decimal("5000"),
                                  unit="bag", production_date=dt.date(2025, 6, 1))
     db.session.flush()
     issue_run(db.session, batch, 100_000)

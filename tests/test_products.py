@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
+from marketplace import public_facts
 from marketplace.models import (Certification, OcopRecognition, Producer, Product, ProductGroup,
                                 User)
 from marketplace.models.base import local_today
@@ -707,8 +708,8 @@ def test_seed_demo_recognitions_and_expired_one(runner, db):
     recs = db.session.scalars(select(OcopRecognition)).all()
     assert len(recs) == 12
     nghe = db.session.scalars(select(Product).where(Product.name == "Nghệ sấy lát")).one()
-    assert nghe.recognitions and not nghe.recognitions[0].is_valid()
-    assert nghe.current_ocop() is None
+    assert nghe.recognitions and not public_facts.recognition_in_force(nghe.recognitions[0], local_today())
+    assert public_facts.ocop_in_force(nghe.recognitions, local_today()) is None
 
 
 def test_seed_demo_has_exactly_one_expired_recognition(runner, db):

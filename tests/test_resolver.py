@@ -32,6 +32,7 @@ from marketplace.resolver.digital_link import (CompressionError, DigitalLink, Di
 from marketplace.stamps.serials import check_symbol, group_serial
 from marketplace.stamps.service import issue_run, stamp_url
 from marketplace.trace.service import create_batch, recall_batch
+from tests.conftest import listed
 
 BASE = "http://127.0.0.1:5000"
 GTIN_PUB = "08936045100912"      # the published product (producer A, approved)
@@ -87,7 +88,9 @@ def dl(world, db):
     draft_batch = create_batch(s, world.product_a, lot_code="LOT-A1", quantity=Decimal("5"), unit="kg",
                                production_date=dt.date(2025, 10, 3))
     s.flush()
+    listed(world.product_a)  # stamps are issued while a product is listed…
     runs = [issue_run(s, b, 2) for b in (batch, other, draft_batch)]
+    world.product_a.status = "draft"  # …and keep answering after it leaves the catalogue
     s.commit()
     d = DL()
     d.world, d.slug, d.producer_slug = world, world.published_a.slug, world.a.slug

@@ -176,6 +176,7 @@ ENTRIES = {
     "api.add_event": (lambda w: f"/api/v1/batches/{w.batch_a.id}/events", {"POST": TOKEN_ONLY}),
     "api.create_run": (lambda w: f"/api/v1/batches/{w.batch_a.id}/stamp-runs", {"POST": TOKEN_ONLY}),
     "api.get_run": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}", {"GET": TOKEN_ONLY}),
+    "api.activate_run": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}/activate", {"POST": TOKEN_ONLY}),
     "api.run_pdf": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}/stamps.pdf", {"GET": TOKEN_ONLY}),
     "api.run_csv": (lambda w: f"/api/v1/stamp-runs/{w.run_a.id}/stamps.csv", {"GET": TOKEN_ONLY}),
     "api.get_stamp": (lambda w: f"/api/v1/stamps/{w.serial_a}", {"GET": TOKEN_ONLY}),
@@ -252,7 +253,9 @@ def add_trace(session, world):
     from marketplace.stamps.service import issue_run
     from marketplace.trace.service import LOCAL_TZ, append_event, create_batch
 
-    world.batch_a = create_batch(session, world.product_a, lot_code="LOT-A1", quantity=Decimal("10"), unit="kg",
+    from tests.conftest import listed
+
+    world.batch_a = create_batch(session, listed(world.product_a), lot_code="LOT-A1", quantity=Decimal("10"), unit="kg",
                                  production_date=dt.date(2025, 10, 1))
     session.flush()
     world.event_a = append_event(session, world.batch_a, kind="harvest",

@@ -38,7 +38,7 @@ from marketplace.stamps import sheets
 from marketplace.stamps.serials import ALPHABET, check_symbol, group_serial, new_serials
 from marketplace.stamps.service import activate_run, issue_run, stamp_url, void_stamps
 from marketplace.trace.service import LOCAL_TZ, append_event, create_batch, recall_batch
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, listed
 
 BASE = "http://127.0.0.1:5000"
 LOT = "LOT-A1"
@@ -99,7 +99,7 @@ def client(web):
 def make_run(db, world, count=3, *, lot=LOT, activate=True, serials=None):
     """A batch of producer A's product with a harvest in its diary and a run of stamps."""
     s = db.session
-    batch = create_batch(s, world.product_a, lot_code=lot, quantity=Decimal("10"), unit="kg",
+    batch = create_batch(s, listed(world.product_a), lot_code=lot, quantity=Decimal("10"), unit="kg",
                          production_date=dt.date(2025, 10, 1))
     s.flush()
     append_event(s, batch, kind="harvest", occurred_at=dt.datetime(2025, 10, 1, 7, 0, tzinfo=LOCAL_TZ),
@@ -343,7 +343,8 @@ def test_clone_warning_with_a_lower_threshold(db, world, web):
     assert GENUINE in html(client.get(f"/S/{serial}"))
     page = html(client.get(f"/S/{serial}"))
     assert COPIED in page and GENUINE not in page
-    assert client.get(f"/S/{serial}", headers={"Accept": "application/json"}).get_json()["stamp"]["suspicious"]
+    assert client.get(f"/S/{serial}", headers={"Accept": "application/json"}).get_json()["stamp"]["verdict"] == \
+        "suspected_copy"
     assert fresh_stamp(db, serial).scan_count == 4
 
 
@@ -713,12 +714,14 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
     batch, _, (serial, *_) = make_run(db, world, 1)
     app = web()
     now = dt.datetime(2025, 11, 2, 3, 4, tzinfo=dt.timezone.utc)
-    base = {"serial": serial, "serial_grouped": group_serial(serial, " "), "status": "active", "recalled": False,
-            "recall_reason": "", "recalled_at": None, "scans": 1, "first_scan_at": now,
-            "first_scan_province": None, "suspicious": False}
+    base = {"serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": "genuine", "status": "active",
+            "recalled": False, "recall_reason": "", "recalled_at": None, "scans": 1, "first_scan_at": now,
+            "first_scan_province": None}
     views = [base, dict(base, scans=3), dict(base, scans=3, first_scan_province="Thanh Hóa"),
-             dict(base, scans=9, suspicious=True), dict(base, status="void"), dict(base, status="issued"),
-             dict(base, recalled=True, recall_reason="Nhiễm <nấm> mốc & ẩm", recalled_at=now),
+             dict(base, scans=9, verdict="suspected_copy"), dict(base, status="void", verdict="void"),
+             dict(base, status="issued", verdict="not_activated"), dict(base, verdict="withdrawn"),
+             dict(base, recalled=True, recall_reason="Nhiễm <nấm> mốc & ẩm", recalled_at=now, verdict="recalled"),
+             dict(base, status="void", verdict="void", recalled=True, recall_reason="Nhiễm", recalled_at=now),
              dict(base, serial=new_serials(1)[0])]
     with app.test_request_context(f"/s/{serial}", headers={"Accept-Language": language}):
         facts = build_batch_facts(_db.session, batch.id, app.config["PUBLIC_BASE_URL"])

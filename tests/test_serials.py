@@ -26,6 +26,7 @@ from marketplace.stamps.serials import (ALPHABET, LENGTH, RANDOM_LENGTH, Invalid
 from marketplace.stamps.service import (CHUNK, MAX_RUN, StampError, activate_run, issue_run, positions_of,
                                         run_stamps, stamp_url, void_stamps)
 from marketplace.trace.service import close_batch, create_batch, recall_batch
+from tests.conftest import listed
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 SERIAL_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{16}")
@@ -289,9 +290,9 @@ def test_stamp_url_is_qr_alphanumeric(base):
 @pytest.fixture
 def batches(world, db):
     s = db.session
-    a = create_batch(s, world.product_a, lot_code="lo-a-2025", quantity=Decimal("500"), unit="kg",
+    a = create_batch(s, listed(world.product_a), lot_code="lo-a-2025", quantity=Decimal("500"), unit="kg",
                      production_date=dt.date(2025, 11, 1), user=world.users["producer_a"])
-    b = create_batch(s, world.product_b, lot_code="lo-b-2025", quantity=Decimal("120"), unit="kg",
+    b = create_batch(s, listed(world.product_b), lot_code="lo-b-2025", quantity=Decimal("120"), unit="kg",
                      production_date=dt.date(2025, 11, 2), user=world.users["producer_b"])
     s.commit()
     return a, b

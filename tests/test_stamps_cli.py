@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from marketplace.models import Stamp, StampRun
 from marketplace.stamps.serials import is_valid
-from tests.conftest import login
+from tests.conftest import listed, login
 
 BASE = "HTTP://127.0.0.1:5000"
 LAYOUTS = ("a4-3x8", "a4-5x13", "roll-50x30", "roll-40x25")
@@ -36,6 +36,13 @@ def invoke(runner, db, *args):
 def count(db, model, *where) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture(autouse=True)
+def stampable(world, db):
+    """Producers A's and B's products listed: stamps are issued only for listed products."""
+    listed(world.product_a), listed(world.product_b)
+    db.session.commit()
 
 
 @pytest.fixture

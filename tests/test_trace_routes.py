@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from marketplace.models import Batch, Stamp, StampRun, TraceEvent
 from marketplace.models.base import LOCAL_TZ, local_today
 from marketplace.stamps.serials import ALPHABET, is_valid
-from tests.conftest import TEST_PASSWORD, login
+from tests.conftest import TEST_PASSWORD, listed, login
 
 BASE = "HTTP://127.0.0.1:5000"
 LAYOUTS = ("a4-3x8", "a4-5x13", "roll-50x30", "roll-40x25")
@@ -111,6 +111,13 @@ def gtin14(body13: str) -> str:
     """A GTIN-14 with a correct GS1 check digit."""
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body13)))
     return body13 + str((10 - total % 10) % 10)
+
+
+@pytest.fixture(autouse=True)
+def stampable(world, db):
+    """Producers A's and B's products listed: stamps are issued only for listed products."""
+    listed(world.product_a), listed(world.product_b)
+    db.session.commit()
 
 
 @pytest.fixture

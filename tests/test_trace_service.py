@@ -19,7 +19,7 @@ from marketplace.stamps.service import issue_run
 from marketplace.trace.service import (GENESIS, TraceError, append_event, close_batch, compute_hash,
                                        create_batch, event_count, normalize_lot, recall_batch, timeline,
                                        verify_chain)
-from tests.conftest import make_producer, make_product, make_user
+from tests.conftest import listed, make_producer, make_product, make_user
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -415,7 +415,7 @@ def test_every_kind_is_accepted_and_time_is_stored_as_an_instant(db, world):
 def owned(db, world):
     """One of each new model, owned by producer A (a member of the cooperative)."""
     s = db.session
-    batch = new_batch(s, world.product_a)
+    batch = new_batch(s, listed(world.product_a))
     event = append_event(s, batch, kind="harvest", occurred_at=at(20))
     run = issue_run(s, batch, 3)
     s.flush()
@@ -473,7 +473,7 @@ def test_a_member_does_not_see_the_cooperatives_own_batches(db, world, owned):
 
 def test_scoped_lists_only_the_tenants_rows(db, world, owned):
     s = db.session
-    b_batch = new_batch(s, world.product_b, "LO-B")
+    b_batch = new_batch(s, listed(world.product_b), "LO-B")
     append_event(s, b_batch, kind="care", occurred_at=at(3))
     b_run = issue_run(s, b_batch, 2)
     # another cooperative with its own member: invisible to the first cooperative

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import geo, stats
+from .. import geo, public_facts, stats
 from ..access import officer_required
 from ..extensions import db
 from ..feeds.profiles import exchange_name
@@ -25,13 +25,13 @@ from .routes import bp
 # Column titles, in the page's language (the CSV keeps the stable keys in its first row too).
 COLUMN_LABELS = {
     "group": _l("Nhóm sản phẩm"), "3": "3★", "4": "4★", "5": "5★", "none": _l("Chưa có sao"),
-    "exchange": _l("Sàn"), "listed": _l("Đang đăng"), "refused": _l("Bị từ chối"),
+    "exchange": _l("Sàn"), "listed": _l("Đang đăng"), "waiting": _l("Chờ sàn nhận"), "refused": _l("Bị từ chối"),
     "commune": _l("Xã/phường"), "producers": _l("Chủ thể"),
     "period": _l("Từ ngày"), "stamps_issued": _l("Tem phát hành"), "scans": _l("Lượt quét"),
     "pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"), "superseded": _l("Thay bằng bản mới"),
 }
 TITLES = {
-    "products": _l("Sản phẩm đang bán theo nhóm OCOP và hạng sao"),
+    "products": _l("Sản phẩm trên Chợ OCOP theo nhóm và hạng sao"),
     "listed": _l("Sản phẩm đăng trên từng sàn"),
     "producers": _l("Chủ thể theo xã/phường"),
     "activity": _l("Tem phát hành và lượt quét"),
@@ -79,6 +79,10 @@ def index():
         .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at)
     ).all()
     counts = dict(db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all())
+    on_market = select(func.count()).select_from(Product).join(Producer, Producer.id == Product.producer_id)
+    counts.update(listed=db.session.scalar(on_market.where(public_facts.listed_sql())),
+                  sellable=db.session.scalar(on_market.where(public_facts.sellable_sql())),
+                  recalled=db.session.scalar(on_market.where(public_facts.listed_sql(), public_facts.has_recall_sql())))
     unverified = db.session.scalar(select(func.count()).select_from(Certification).where(Certification.verified.is_(False)))
     f, by, errors = _filters()
     approved = db.session.execute(select(Producer.id, Producer.name, Producer.ward_code)

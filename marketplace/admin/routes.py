@@ -14,11 +14,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit, expiry, geo
+from .. import audit, expiry, geo, public_facts
 from ..access import admin_required, officer_required, owned_or_404
 from ..catalogue import service
 from ..dashboard.routes import send_document
 from ..extensions import db
+from ..feeds.service import listing
 from ..models import (AuditEntry, Certification, OcopRecognition, Producer, ProducerStatus, Product,
                       ProductStatus, User)
 from ..models.base import local_today, utcnow
@@ -54,17 +55,32 @@ def producer(producer_id: int):
         db.session.commit()
         flash(_("Đã cập nhật trạng thái chủ thể."), "success")
         return redirect(url_for("admin.index"))
-    return render_template("admin/producer.html", producer=producer, form=form, geo=geo)
+    return render_template("admin/producer.html", producer=producer, form=form, geo=geo,
+                           facts=public_facts.facts_of_many(db.session, producer.products, today=local_today()))
 
 
 @bp.route("/products")
 @officer_required
 def products():
     status = request.args.get("status")
-    stmt = select(Product).options(selectinload(Product.producer)).order_by(Product.updated_at.desc())
+    stmt = select(Product).options(selectinload(Product.producer), selectinload(Product.recognitions)) \
+        .order_by(Product.updated_at.desc())
     if status in {s.value for s in ProductStatus}:
         stmt = stmt.where(Product.status == status)
-    return render_template("admin/products.html", products=db.session.scalars(stmt).all(), status=status)
+    products = db.session.scalars(stmt).all()
+    return render_template("admin/products.html", products=products, status=status,
+                           facts=public_facts.facts_of_many(db.session, products, today=local_today()))
+
+
+def _render_product(product: Product, *, form=None, ocop_form=None, status: int = 200):
+    """The officer's product page: its facts as buyers see them, exchanges, batches, OCOP."""
+    today = local_today()
+    facts = public_facts.facts_of(product, today=today)
+    return render_template(
+        "admin/product.html", product=product, form=form or ReviewForm(), ocop_form=ocop_form or OcopForm(),
+        action_form=FlaskForm(), facts=facts, geo=geo,
+        in_force={r.id for r in product.recognitions if public_facts.recognition_in_force(r, today)},
+        exchanges=listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"], today=today)), status
 
 
 @bp.route("/products/<int:product_id>", methods=["GET", "POST"])
@@ -85,13 +101,12 @@ def product(product_id: int):
         audit.record(db.session, f"product.{form.decision.data}", product, summary=product.name, before=before,
                      after=audit.snapshot(product, ("status", "review_note")))
         db.session.commit()
-        if product.is_published and not product.producer.is_approved:
+        if product.is_published and not public_facts.is_listed(product.status, product.producer.status):
             flash(_("Đã duyệt sản phẩm. Lưu ý: chủ thể chưa được duyệt nên sản phẩm chưa hiện công khai."), "warning")
         else:
             flash(_("Đã cập nhật trạng thái sản phẩm."), "success")
         return redirect(url_for("admin.index"))
-    return render_template("admin/product.html", product=product, form=form, ocop_form=OcopForm(),
-                           action_form=FlaskForm(), ocop=product.current_ocop(), geo=geo)
+    return _render_product(product, form=form)
 
 
 @bp.route("/products/<int:product_id>/ocop", methods=["POST"])
@@ -109,14 +124,12 @@ def add_ocop(product_id: int):
             recorded_by_id=current_user.id,
         )
         db.session.add(rec)
-        service.touch(product)
         audit.record(db.session, "ocop.add", rec, summary=f"{product.name}: {rec.stars}★",
                      after=audit.snapshot(rec, OCOP_FIELDS))
         db.session.commit()
         flash(_("Đã ghi nhận quyết định OCOP."), "success")
         return redirect(url_for("admin.product", product_id=product.id))
-    return render_template("admin/product.html", product=product, form=ReviewForm(), ocop_form=form,
-                           action_form=FlaskForm(), ocop=product.current_ocop(), geo=geo), 422
+    return _render_product(product, ocop_form=form, status=422)
 
 
 @bp.route("/ocop/<int:recognition_id>/revoke", methods=["POST"])
@@ -128,7 +141,6 @@ def revoke_ocop(recognition_id: int):
     if rec.revoked:  # a second submit changes nothing (and records nothing)
         return redirect(url_for("admin.product", product_id=rec.product_id))
     rec.revoked = True
-    service.touch(rec.product)
     audit.record(db.session, "ocop.revoke", rec, summary=f"{rec.product.name}: {rec.stars}★",
                  before={"revoked": False}, after={"revoked": True})
     db.session.commit()
@@ -165,11 +177,6 @@ def verify_certification(cert_id: int):
     cert.verified = True
     cert.verified_by_id = current_user.id
     cert.verified_at = utcnow()
-    # A certification is part of the catalogue items it covers: one product, or (no product)
-    # every listed product of the producer; exchanges get the new version.
-    for product in [cert.product] if cert.product is not None else cert.producer.products:
-        if product.published_at is not None or product is cert.product:
-            service.touch(product)
     audit.record(db.session, "certification.verify", cert, summary=f"{cert.scheme} {cert.number}",
                  before={"verified": False}, after={"verified": True})
     db.session.commit()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
-from .. import audit, geo
+from .. import audit, geo, public_facts
 from ..access import owned_or_404, scoped
 from ..catalogue import service as catalogue
 from ..catalogue.structured import absolute
@@ -75,8 +75,14 @@ def _photo(photo: ProductPhoto) -> dict:
             "width": photo.width, "height": photo.height, "position": photo.position}
 
 
+def facts_out(f: public_facts.ProductFacts) -> dict:
+    return {"listed": f.listed, "sellable": f.sellable, "availability": f.availability.value,
+            "recalls": [{"lot_code": r.lot, "reason": r.reason, "recalled_at": r.recalled_at} for r in f.recalls]}
+
+
 def product_out(p: Product) -> s.ProductOut:
-    ocop = p.current_ocop()
+    facts = public_facts.facts_of(p, today=local_today(), with_certifications=False)
+    ocop = facts.ocop
     return s.ProductOut(
         id=p.id, producer_id=p.producer_id, name=p.name, slug=p.slug, status=p.status, review_note=p.review_note,
         group_id=p.group_id, description=p.description, ingredients=p.ingredients,
@@ -85,8 +91,8 @@ def product_out(p: Product) -> s.ProductOut:
         usage_instructions=p.usage_instructions, warnings=p.warnings, origin_ward_code=p.origin_ward_code,
         gtin=p.gtin, version=p.version,
         ocop={"stars": ocop.stars, "decision_no": ocop.decision_no, "valid_until": ocop.valid_until} if ocop else None,
-        photos=[_photo(ph) for ph in p.photos],
-        url=_absolute("catalogue.product", slug=p.slug) if p.is_published else None,
+        photos=[_photo(ph) for ph in p.photos], facts=facts_out(facts),
+        url=_absolute("catalogue.product", slug=p.slug) if facts.listed else None,
         created_at=p.created_at, updated_at=p.updated_at)
 
 
@@ -181,7 +187,8 @@ def _product(product_id: int) -> Product:
 @operation(bp, "/products", summary="Products you act for", tag="products", query=s.ProductListQuery,
            response=s.ProductPage)
 def list_products(query):
-    stmt = scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.recognitions))
+    stmt = scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.recognitions),
+                                                    selectinload(Product.batches), selectinload(Product.producer))
     if query.status:
         stmt = stmt.where(Product.status == query.status)
     return page(_since(stmt, Product.updated_at, query), Product.id, query, product_out)
@@ -261,7 +268,6 @@ def upload_photo(product_id: int):
     photo = ProductPhoto(product=product, stem=stored.stem, width=stored.width, height=stored.height,
                          position=position)
     db.session.add(photo)
-    catalogue.touch(product)
     db.session.commit()
     return s.PhotoOut(**_photo(photo))
 
@@ -340,7 +346,6 @@ def update_batch(batch_id: int, body):
     if "growing_area" in data and data["growing_area"] != batch.growing_area:
         batch.growing_area, changed = data["growing_area"], True
     if changed:
-        batch.updated_at = utcnow()
         db.session.commit()
     return batch_out(batch)
 
@@ -421,7 +426,7 @@ def create_run(batch_id: int, body):
         db.session.commit()
     except stamps.StampError as exc:
         db.session.rollback()
-        if exc.code == "batch_recalled":
+        if exc.code in ("batch_recalled", "product_not_listed"):
             fail(409, message=domain_error(exc.code))
         fail(422, {"count": domain_error(exc.code)})
     return run_out(run)
@@ -431,6 +436,21 @@ def create_run(batch_id: int, body):
            response=s.RunOut)
 def get_run(run_id: int):
     return run_out(owned_or_404(StampRun, run_id))
+
+
+@operation(bp, "/stamp-runs/<int:run_id>/activate", "POST", summary="Activate a printed run (stuck on packages)",
+           access="producer", tag="stamps", response=s.RunOut, errors=(409,))
+def activate_run(run_id: int):
+    """Its issued stamps become active: their pages say "genuine".  Refused (409) for a void
+    run, or while the product is not listed (not published, or its producer not approved)."""
+    run = owned_or_404(StampRun, run_id)
+    try:
+        stamps.activate_run(db.session, run)
+        db.session.commit()
+    except stamps.StampError as exc:
+        db.session.rollback()
+        fail(409, message=domain_error(exc.code))
+    return run_out(run)
 
 
 @operation(bp, "/stamp-runs/<int:run_id>/stamps.pdf", summary="Label sheet (A4, 3×8) of a run, as PDF",
@@ -519,13 +539,15 @@ def list_deliveries(query):
 
 
 def catalogue_item(p: Product) -> s.CatalogueItem:
-    ocop = p.current_ocop()
+    facts = public_facts.facts_of(p, today=local_today(), with_certifications=False)
+    ocop = facts.ocop
     cover = p.cover
     return s.CatalogueItem(
         id=p.id, name=p.name, url=_absolute("catalogue.product", slug=p.slug), producer=p.producer.name,
         producer_url=_absolute("catalogue.producer", slug=p.producer.slug),
         place=_place(p.origin_ward_code or p.producer.ward_code), group_id=p.group_id, price_vnd=p.price_vnd,
-        net_quantity=float(p.net_quantity), unit=p.unit, in_stock=p.stock > 0,
+        net_quantity=float(p.net_quantity), unit=p.unit, in_stock=facts.sellable, sellable=facts.sellable,
+        availability=facts.availability.value, recalls=facts_out(facts)["recalls"],
         ocop_stars=ocop.stars if ocop else None, gtin=p.gtin,
         photo_url=_absolute("catalogue.media", name=f"{cover.stem}.jpg") if cover else None,
         updated_at=p.updated_at)
@@ -537,7 +559,7 @@ def catalogue_list(query):
     """Public: no token needed.  With ``updated_since``, products changed since then that are
     still listed; products that left the catalogue are not reported (the exchanges' feeds
     carry deletions)."""
-    stmt = catalogue.public_products_query(q=query.q or "").order_by(None)
+    stmt = catalogue.public_products_query(q=query.q or "").order_by(None).options(selectinload(Product.batches))
     return page(_since(stmt, Product.updated_at, query), Product.id, query, catalogue_item)
 
 

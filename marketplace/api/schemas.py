@@ -210,6 +210,23 @@ class OcopOut(Out):
     valid_until: dt.date
 
 
+class RecallOut(Out):
+    lot_code: str
+    reason: str
+    recalled_at: Optional[dt.datetime]
+
+
+Availability = Literal["in_stock", "out_of_stock", "recalled", "not_listed"]
+
+
+class FactsOut(Out):
+    """What buyers are told, decided in one place (the same on every channel)."""
+    listed: bool = Field(description="published by an approved producer: on the public catalogue")
+    sellable: bool = Field(description="listed, in stock and no recall in force: for sale")
+    availability: Availability
+    recalls: list[RecallOut] = Field(description="the product's lots whose recall is in force")
+
+
 class ProductOut(Out):
     id: int
     producer_id: int
@@ -231,9 +248,10 @@ class ProductOut(Out):
     origin_ward_code: Optional[int]
     gtin: Optional[str]
     version: int
-    ocop: Optional[OcopOut]
+    ocop: Optional[OcopOut] = Field(description="the OCOP recognition in force (most stars)")
     photos: list[PhotoOut]
-    url: Optional[str] = Field(description="the public page, while published")
+    facts: FactsOut
+    url: Optional[str] = Field(description="the public page, while listed")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -390,7 +408,10 @@ class CatalogueItem(Out):
     price_vnd: int
     net_quantity: float
     unit: str
-    in_stock: bool
+    in_stock: bool = Field(description="the same as sellable (kept for older clients)")
+    sellable: bool = Field(description="in stock and no recall in force: for sale")
+    availability: Availability
+    recalls: list[RecallOut]
     ocop_stars: Optional[int]
     gtin: Optional[str]
     photo_url: Optional[str]

@@ -6,11 +6,12 @@ from flask import (Blueprint, abort, current_app, jsonify, redirect, render_temp
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import geo
+from .. import geo, public_facts
 from ..extensions import db
 from ..i18n import LANG_COOKIE, current_language
 from ..media import is_safe_media_name
-from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductStatus
+from ..models import Producer, ProducerStatus, Product, ProductGroup
+from ..models.base import local_today
 from ..security import safe_next
 from .service import public_products_query
 from .structured import json_for_script, product_json_ld
@@ -40,15 +41,6 @@ def top_groups():
     ).all()
 
 
-def public_certifications(producer: Producer, product: Product | None = None) -> list:
-    """Verified, currently valid certifications buyers may see: the product's own and the
-    producer's facility-wide ones (food-safety facility, VietGAP for the whole farm…)."""
-    certs = [c for c in producer.certifications if c.product_id is None]
-    if product is not None:
-        certs = list(product.certifications) + certs
-    return [c for c in certs if c.verified and c.is_valid()]
-
-
 @bp.route("/")
 def index():
     # Printable text only: PostgreSQL refuses NUL bytes, and control characters never match.
@@ -57,22 +49,22 @@ def index():
     group_id = _int_arg("group", 1)
     ward_code = _int_arg("commune", 1)
     page = _int_arg("page", 1, 10_000) or 1
-    stmt = public_products_query(q=q, stars=stars, group_id=group_id, ward_code=ward_code)
+    available = request.args.get("available") == "1"
+    stmt = public_products_query(q=q, stars=stars, group_id=group_id, ward_code=ward_code, sellable_only=available)
     pagination = db.paginate(stmt, page=page, per_page=current_app.config["CATALOGUE_PAGE_SIZE"],
                              error_out=False)
     communes = [geo.ward(c) for c in TRIEU_SON_WARDS]
     return render_template(
         "catalogue/index.html", pagination=pagination, products=pagination.items, q=q,
-        stars=stars, group_id=group_id, ward_code=ward_code, groups=top_groups(),
-        communes=communes,
+        stars=stars, group_id=group_id, ward_code=ward_code, available=available, groups=top_groups(),
+        communes=communes, facts=public_facts.facts_of_many(db.session, pagination.items, today=local_today()),
     )
 
 
 def _public_product_or_404(slug: str) -> Product:
     stmt = (
         select(Product).join(Producer)
-        .where(Product.slug == slug, Product.status == ProductStatus.published.value,
-               Producer.status == ProducerStatus.approved.value)
+        .where(Product.slug == slug, public_facts.listed_sql())
         .options(selectinload(Product.photos), selectinload(Product.recognitions),
                  selectinload(Product.certifications))
     )
@@ -85,10 +77,9 @@ def _public_product_or_404(slug: str) -> Product:
 @bp.route("/p/<slug>")
 def product(slug: str):
     product = _public_product_or_404(slug)
-    json_ld = json_for_script(product_json_ld(product))
-    certifications = public_certifications(product.producer, product)
-    return render_template("catalogue/product.html", product=product, producer=product.producer,
-                           ocop=product.current_ocop(), certifications=certifications, json_ld=json_ld)
+    facts = public_facts.facts_of(product, today=local_today())
+    return render_template("catalogue/product.html", product=product, producer=product.producer, facts=facts,
+                           json_ld=json_for_script(product_json_ld(product, facts)))
 
 
 @bp.route("/producers/<slug>")
@@ -99,8 +90,11 @@ def producer(slug: str):
     if producer is None:
         abort(404)
     products = db.session.scalars(public_products_query(producer_id=producer.id)).all()
-    return render_template("catalogue/producer.html", producer=producer, products=products,
-                           certifications=public_certifications(producer))
+    today = local_today()
+    facts = public_facts.facts_of_many(db.session, products, today=today)
+    return render_template("catalogue/producer.html", producer=producer, products=products, facts=facts,
+                           recalled_ids=[p.id for p in products if facts[p.id].recalls],
+                           certifications=public_facts.facility_certifications(producer, today=today))
 
 
 @bp.route("/media/<name>")

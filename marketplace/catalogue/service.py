@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import geo
-from ..models import (
-    OcopRecognition,
-    Producer,
-    ProducerStatus,
-    Product,
-    ProductGroup,
-    ProductStatus,
-)
+from .. import public_facts
+from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductStatus
 from ..models.base import local_today, utcnow
 from ..text import fold, unique_slug
 
@@ -40,20 +33,6 @@ class TransitionError(ValueError):
     """The requested status change is not allowed from the current status."""
 
 
-def product_search_text(product: Product, producer: Producer, group: ProductGroup | None) -> str:
-    parts = [product.name, producer.name, product.description, product.ingredients]
-    if group is not None:
-        parts += [group.name_vi, group.name_en]
-    parts.append(geo.place_name(product.origin_ward_code or producer.ward_code))
-    return fold(" ".join(p for p in parts if p))
-
-
-def _refresh_search(session, product: Product) -> None:
-    producer = product.producer or session.get(Producer, product.producer_id)
-    group = session.get(ProductGroup, product.group_id) if product.group_id else None
-    product.search_text = product_search_text(product, producer, group)
-
-
 def _slug_taken(session, model):
     return lambda s: session.scalar(select(exists().where(model.slug == s)))
 
@@ -65,22 +44,17 @@ def create_product(session, producer: Producer, data: dict) -> Product:
             setattr(product, field, data[field])
     product.slug = unique_slug(product.name, _slug_taken(session, Product))
     session.add(product)
-    _refresh_search(session, product)
     return product
 
 
 def update_product(session, product: Product, data: dict) -> bool:
-    """Apply producer-editable fields.  A published product stays published; any real
-    change bumps ``version`` (exchanges use it to drop stale updates)."""
+    """Apply producer-editable fields; True when something changed.  A published product
+    stays published (its new version reaches the exchanges: ``marketplace.changes``)."""
     changed = False
     for field in PRODUCT_FIELDS:
         if field in data and getattr(product, field) != data[field]:
             setattr(product, field, data[field])
             changed = True
-    if changed:
-        product.version += 1
-        product.updated_at = utcnow()
-        _refresh_search(session, product)
     return changed
 
 
@@ -89,18 +63,11 @@ def gtin_taken(session, gtin: str, product_id: int | None = None) -> bool:
     return session.scalar(select(Product.id).where(Product.gtin == gtin, Product.id != (product_id or -1))) is not None
 
 
-def touch(product: Product) -> None:
-    """Record a change that exchanges should see (photos, OCOP, certifications)."""
-    product.version += 1
-    product.updated_at = utcnow()
-
-
 def submit_product(product: Product) -> None:
     if product.status not in (ProductStatus.draft.value, ProductStatus.rejected.value):
         raise TransitionError(product.status)
     product.status = ProductStatus.pending.value
     product.review_note = ""
-    product.updated_at = utcnow()
 
 
 def publish_product(product: Product) -> None:
@@ -108,8 +75,7 @@ def publish_product(product: Product) -> None:
         raise TransitionError(product.status)
     product.status = ProductStatus.published.value
     product.review_note = ""
-    product.published_at = product.updated_at = utcnow()
-    product.version += 1
+    product.published_at = utcnow()
 
 
 def reject_product(product: Product, reason: str) -> None:
@@ -117,23 +83,18 @@ def reject_product(product: Product, reason: str) -> None:
         raise TransitionError(product.status)
     product.status = ProductStatus.rejected.value
     product.review_note = reason
-    product.updated_at = utcnow()
 
 
 def archive_product(product: Product) -> None:
     if product.status == ProductStatus.archived.value:
         raise TransitionError(product.status)
-    if product.status == ProductStatus.published.value:
-        product.version += 1  # withdrawal is a change exchanges must see
-    product.status = ProductStatus.archived.value
-    product.updated_at = utcnow()
+    product.status = ProductStatus.archived.value  # exchanges get the withdrawal (a tombstone)
 
 
 def restore_product(product: Product) -> None:
     if product.status != ProductStatus.archived.value:
         raise TransitionError(product.status)
     product.status = ProductStatus.draft.value
-    product.updated_at = utcnow()
 
 
 def create_producer(session, data: dict, *, cooperative: Producer | None = None) -> Producer:
@@ -148,8 +109,6 @@ def create_producer(session, data: dict, *, cooperative: Producer | None = None)
 
 # What an officer checked when approving: a producer changes these only through an officer.
 LOCKED_AFTER_APPROVAL = ("kind", "name", "tax_code")
-# What of a producer the catalogue items (feeds, pushes) show.
-LISTED_PRODUCER_FIELDS = ("kind", "name", "tax_code", "phone", "address_line", "province_code", "ward_code")
 
 
 def update_producer(session, producer: Producer, data: dict) -> None:
@@ -159,16 +118,9 @@ def update_producer(session, producer: Producer, data: dict) -> None:
         data = {k: v for k, v in data.items() if k not in LOCKED_AFTER_APPROVAL}
     elif producer.status == ProducerStatus.rejected.value:
         producer.status = ProducerStatus.pending.value
-    renamed = "name" in data and data["name"] != producer.name
-    listed = any(field in data and data[field] != getattr(producer, field) for field in LISTED_PRODUCER_FIELDS)
     for field in PRODUCER_FIELDS:
         if field in data:
             setattr(producer, field, data[field])
-    for product in producer.products:
-        if renamed:
-            _refresh_search(session, product)
-        if renamed or (listed and product.published_at is not None):
-            touch(product)  # the producer is part of every catalogue item of theirs
 
 
 REVIEW_OUTCOMES = {"approve": ProducerStatus.approved, "reject": ProducerStatus.rejected,
@@ -176,15 +128,10 @@ REVIEW_OUTCOMES = {"approve": ProducerStatus.approved, "reject": ProducerStatus.
 
 
 def review_producer(producer: Producer, decision: str, note: str = "") -> None:
-    """Approve, reject or suspend a producer; only approved producers' products are public."""
-    changed = producer.status != REVIEW_OUTCOMES[decision].value
+    """Approve, reject or suspend a producer; only approved producers' products are listed."""
     producer.status = REVIEW_OUTCOMES[decision].value
     producer.review_note = note
     producer.reviewed_at = utcnow()
-    if changed:  # their products enter or leave the public catalogue (and the exchanges)
-        for product in producer.products:
-            if product.published_at is not None:
-                touch(product)
 
 
 def default_valid_until(decision_date: dt.date) -> dt.date:
@@ -200,14 +147,16 @@ def default_valid_until(decision_date: dt.date) -> dt.date:
 
 def public_products_query(*, q: str = "", stars: int | None = None, group_id: int | None = None,
                           ward_code: int | None = None, producer_id: int | None = None,
-                          today: dt.date | None = None):
-    """Published products of approved producers, filtered; a ``Select`` for pagination."""
+                          sellable_only: bool = False, today: dt.date | None = None):
+    """Listed products (``public_facts``), filtered; a ``Select`` for pagination.
+
+    ``stars``: OCOP stars in force at least this many; ``sellable_only``: for sale now (in
+    stock, no recall in force)."""
     today = today or local_today()
     stmt = (
         select(Product)
         .join(Producer, Product.producer_id == Producer.id)
-        .where(Product.status == ProductStatus.published.value,
-               Producer.status == ProducerStatus.approved.value)
+        .where(public_facts.sellable_sql() if sellable_only else public_facts.listed_sql())
         .options(selectinload(Product.photos), selectinload(Product.recognitions),
                  selectinload(Product.producer))
     )
@@ -215,12 +164,7 @@ def public_products_query(*, q: str = "", stars: int | None = None, group_id: in
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Product.search_text.like(f"%{escaped}%", escape="\\"))
     if stars:
-        stmt = stmt.where(exists().where(and_(
-            OcopRecognition.product_id == Product.id,
-            OcopRecognition.stars >= stars,
-            OcopRecognition.revoked.is_(False),
-            OcopRecognition.valid_until >= today,
-        )))
+        stmt = stmt.where(public_facts.stars_at_least_sql(stars, today))
     if group_id:
         sub = select(ProductGroup.id).where(or_(ProductGroup.id == group_id, ProductGroup.parent_id == group_id))
         stmt = stmt.where(Product.group_id.in_(sub))

@@ -7,6 +7,7 @@ from flask import current_app, url_for
 
 from .. import geo
 from ..models import Product
+from ..public_facts import ProductFacts
 
 
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
@@ -23,7 +24,9 @@ def absolute(path: str) -> str:
     return current_app.config["PUBLIC_BASE_URL"] + path
 
 
-def product_json_ld(product: Product) -> dict:
+def product_json_ld(product: Product, facts: ProductFacts) -> dict:
+    """The page's ``Product`` with its ``Offer``: availability, stars and certificates as
+    :mod:`marketplace.public_facts` decided them for the page."""
     producer = product.producer
     data = {
         "@context": "https://schema.org",
@@ -51,13 +54,13 @@ def product_json_ld(product: Product) -> dict:
             "@type": "Offer",
             "price": product.price_vnd,
             "priceCurrency": "VND",
-            "availability": "https://schema.org/InStock" if product.stock > 0 else "https://schema.org/OutOfStock",
+            "availability": "https://schema.org/InStock" if facts.sellable else "https://schema.org/OutOfStock",
             "url": absolute(url_for("catalogue.product", slug=product.slug)),
         },
     }
     if product.gtin:
         data["gtin14"] = product.gtin
-    ocop = product.current_ocop()
+    ocop = facts.ocop
     if ocop:
         data["award"] = f"OCOP {ocop.stars}★ ({ocop.decision_no})"
     return {k: v for k, v in data.items() if v not in (None, [], "")}

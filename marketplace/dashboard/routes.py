@@ -9,10 +9,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import expiry, geo
+from .. import expiry, geo, public_facts
 from ..access import owned_or_404, owned_producer_ids, producer_required, scoped
 from ..catalogue import service
 from ..extensions import db
+from ..feeds.service import listing
 from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, is_safe_media_name, remove_image
@@ -58,10 +59,12 @@ def owner_required(producer: Producer) -> None:
 def index():
     producers = _my_producers()
     products = db.session.scalars(
-        scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.producer))
+        scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.producer),
+                                                 selectinload(Product.recognitions))
         .order_by(Product.updated_at.desc())
     ).all()
     return render_template("dashboard/index.html", producers=producers, products=products,
+                           facts=public_facts.facts_of_many(db.session, products, today=local_today()),
                            me=db.session.get(Producer, current_user.producer_id),
                            expiring=expiry.expiring(db.session, today=local_today(),
                                                     producer_ids=[p.id for p in producers]))
@@ -120,8 +123,12 @@ def new_product():
 @producer_required
 def product(product_id: int):
     product = owned_or_404(Product, product_id)
+    today = local_today()
     return render_template("dashboard/product.html", product=product, photo_form=PhotoForm(),
-                           action_form=FlaskForm(), ocop=product.current_ocop(), max_photos=MAX_PHOTOS)
+                           action_form=FlaskForm(), facts=public_facts.facts_of(product, today=today),
+                           max_photos=MAX_PHOTOS,
+                           exchanges=listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"],
+                                             today=today))
 
 
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -190,7 +197,6 @@ def upload_photo(product_id: int):
                                       .where(ProductPhoto.product_id == product.id)) or 0) + 1
         db.session.add(ProductPhoto(product=product, stem=stored.stem, width=stored.width,
                                     height=stored.height, position=position))
-        service.touch(product)
         db.session.commit()
         flash(_("Đã thêm ảnh."), "success")
     return redirect(url_for("dashboard.product", product_id=product.id), code=303)
@@ -204,7 +210,6 @@ def delete_photo(photo_id: int):
         abort(400)
     product, stem = photo.product, photo.stem
     db.session.delete(photo)
-    service.touch(product)
     db.session.commit()
     remove_image(stem, current_app.config["UPLOAD_DIR"])
     flash(_("Đã xóa ảnh."), "success")
@@ -222,7 +227,6 @@ def make_cover(photo_id: int):
     ordered = [photo] + [p for p in product.photos if p.id != photo.id]
     for i, p in enumerate(ordered, start=1):
         p.position = i
-    service.touch(product)
     db.session.commit()
     return redirect(url_for("dashboard.product", product_id=product.id))
 
@@ -255,8 +259,6 @@ def certifications():
                 valid_to=form.valid_to.data, document=document,
             )
             db.session.add(cert)
-            if product is not None:
-                service.touch(product)
             db.session.commit()
             flash(_("Đã thêm chứng nhận; cán bộ sẽ xác minh."), "success")
             return redirect(url_for("dashboard.certifications"))

@@ -25,14 +25,6 @@ PUSH_FIELDS = ("endpoint_url", "enabled")
 DELIVERY_PAGE = 100
 
 
-def register(app) -> None:
-    """``exchange_listing(product)`` for the product pages of producers and officers."""
-    from .service import listing
-
-    app.jinja_env.globals["exchange_listing"] = lambda product: listing(
-        db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"])
-
-
 def _exchange_or_404(code: str) -> Exchange:
     exchange = db.session.scalars(select(Exchange).where(Exchange.code == code)).first()
     if exchange is None:

@@ -8,9 +8,11 @@ session, the public base URL, today's date): no request is needed.
 
 An item's ``updated_at`` is the latest of the product's and its producer's changes and of
 the day its OCOP recognition lapsed (stars leave every feed the day after ``valid_until``),
-so a delta (``updated_since``) carries those changes too.  A recall of one of its batches is
-part of the item (``recalls``) and bumps the product's version.  A product that is no longer
-public (withdrawn, rejected, or its producer suspended) appears in deltas as a tombstone.
+so a delta (``updated_since``) carries those changes too.  What is listed, sellable,
+recalled, starred and certified is decided by :mod:`marketplace.public_facts`: a recall in
+force is part of the item (``recalls``), makes it ``out_of_stock`` with ``stock`` 0 and
+``sellable`` false.  A product that is not listed (withdrawn, rejected, or its producer
+suspended) appears in deltas as a tombstone.
 """
 from __future__ import annotations
 
@@ -23,21 +25,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterator
 
-from sqlalchemy import and_, exists, func, or_, select, type_coerce
+from sqlalchemy import bindparam, exists, func, or_, select, type_coerce
 from sqlalchemy.types import NullType
 
-from .. import geo
-from ..models import Batch, BatchStatus, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
+from .. import geo, public_facts
+from ..models import Batch, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
 from ..models.base import LOCAL_TZ
-from ..models.producers import ProducerStatus
-from ..models.products import Product, ProductStatus
+from ..models.products import Product
 
 ID_PREFIX = "ocop-"
 CHUNK = 1000
 # The shape of the items built here: bump it with any change of what build_item writes (or
 # of the names it reads from seeded rows), so that items kept between feeds are built again.
-ITEM_SCHEMA = 3
-_PUBLISHED, _APPROVED = ProductStatus.published.value, ProducerStatus.approved.value
+ITEM_SCHEMA = 4
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t]+")
@@ -116,10 +116,6 @@ _COLUMNS = (
 )
 
 
-def public_condition():
-    return and_(Product.status == ProductStatus.published.value, Producer.status == ProducerStatus.approved.value)
-
-
 def _item_rows():
     """The item columns: each product joined to its producer and group."""
     return (select(*_COLUMNS).join(Producer, Producer.id == Product.producer_id)
@@ -131,7 +127,7 @@ def items_query(*, updated_since: dt.datetime | None = None, today: dt.date):
     (or whose absence) changed after ``updated_since``."""
     stmt = _item_rows().order_by(Product.id)
     if updated_since is None:
-        return stmt.where(public_condition())
+        return stmt.where(public_facts.listed_sql())
     # Recognitions that lapsed after updated_since and by today (the day after valid_until).
     lapsed = exists().where(OcopRecognition.product_id == Product.id,
                             OcopRecognition.valid_until >= (updated_since.astimezone(LOCAL_TZ).date()
@@ -179,63 +175,73 @@ def _earliest(turns: dict, key, day: dt.date) -> None:
         turns[key] = day
 
 
+@functools.lru_cache(maxsize=1)
+def _related_statements():
+    """The five statements of :func:`_related`, built once with expanding ``IN`` parameters
+    (``ids``, ``producer_ids``): building them anew was most of a small feed's time."""
+    ids, producer_ids = bindparam("ids", expanding=True), bindparam("producer_ids", expanding=True)
+    return (
+        select(ProductPhoto.product_id, ProductPhoto.stem).where(ProductPhoto.product_id.in_(ids))
+        .order_by(ProductPhoto.product_id, ProductPhoto.position),
+        select(OcopRecognition.product_id, OcopRecognition.stars, OcopRecognition.certificate_no,
+               OcopRecognition.decision_no, OcopRecognition.issuer_name, OcopRecognition.valid_until,
+               OcopRecognition.revoked, OcopRecognition.created_at).where(OcopRecognition.product_id.in_(ids)),
+        select(Certification.producer_id, Certification.product_id, Certification.scheme, Certification.number,
+               Certification.body, Certification.valid_from, Certification.valid_to, Certification.verified,
+               Certification.verified_at)
+        .where(Certification.producer_id.in_(producer_ids), Certification.verified.is_(True))
+        .order_by(Certification.id),
+        select(Batch.product_id, func.max(Batch.id)).where(Batch.product_id.in_(ids)).group_by(Batch.product_id),
+        select(Batch.product_id, Batch.id, Batch.lot_code, Batch.status, Batch.recall_reason, Batch.recalled_at)
+        .where(Batch.product_id.in_(ids), public_facts.recall_in_force_sql()),
+    )
+
+
 def _related(session, ids: list[int], producer_ids: set[int], today: dt.date) -> _Related:
     connection = session.connection()  # Core rows: no ORM result machinery per row
+    photos_q, recognitions_q, certifications_q, latest_q, recalls_q = _related_statements()
+    params = {"ids": list(ids), "producer_ids": list(producer_ids)}
     turns: dict = {}
     photos: dict[int, list[str]] = defaultdict(list)
-    for product_id, stem in connection.execute(
-            select(ProductPhoto.product_id, ProductPhoto.stem).where(ProductPhoto.product_id.in_(ids))
-            .order_by(ProductPhoto.product_id, ProductPhoto.position)):
+    for product_id, stem in connection.execute(photos_q, params):
         photos[product_id].append(stem)
     recognitions: dict[int, list] = defaultdict(list)
-    for row in connection.execute(
-            select(OcopRecognition.product_id, OcopRecognition.stars, OcopRecognition.certificate_no,
-                   OcopRecognition.decision_no, OcopRecognition.issuer_name, OcopRecognition.valid_until,
-                   OcopRecognition.revoked, OcopRecognition.created_at)
-            .where(OcopRecognition.product_id.in_(ids))):
+    for row in connection.execute(recognitions_q, params):
         recognitions[row.product_id].append(row)
         if row.valid_until >= today:  # revoked too: its lapse still moves the item's updated_at
             _earliest(turns, row.product_id, row.valid_until)
     certifications: dict[tuple, list] = defaultdict(list)
-    for row in connection.execute(
-            select(Certification.producer_id, Certification.product_id, Certification.scheme, Certification.number,
-                   Certification.body, Certification.valid_from, Certification.valid_to,
-                   Certification.verified_at)
-            .where(Certification.producer_id.in_(producer_ids), Certification.verified.is_(True))
-            .order_by(Certification.id)):
+    for row in connection.execute(certifications_q, params):
         key = (row.producer_id, row.product_id)
         if row.valid_from is not None and row.valid_from > today:
             _earliest(turns, key, row.valid_from - dt.timedelta(days=1))
-        elif row.valid_to is None or row.valid_to >= today:
+        elif public_facts.certification_in_force(row, today):
             certifications[key].append(row)
             if row.valid_to is not None:
                 _earliest(turns, key, row.valid_to)
-    latest_batch = dict(connection.execute(
-        select(Batch.product_id, func.max(Batch.id)).where(Batch.product_id.in_(ids)).group_by(Batch.product_id)).all())
-    recalls: dict[int, list] = defaultdict(list)
-    for row in connection.execute(
-            select(Batch.product_id, Batch.lot_code, Batch.recall_reason, Batch.recalled_at)
-            .where(Batch.product_id.in_(ids), Batch.status == BatchStatus.recalled.value).order_by(Batch.id)):
-        recalls[row.product_id].append(
-            {"lot": row.lot_code, "reason": row.recall_reason, "recalled_at": _moment(row.recalled_at).isoformat()})
-    latest_batch = {k: (v, recalls.get(k, [])) for k, v in latest_batch.items()}
+    latest_batch = dict(connection.execute(latest_q, params).all())
+    recalled: dict[int, list] = defaultdict(list)
+    for row in connection.execute(recalls_q, params):
+        recalled[row.product_id].append(row)
+    latest_batch = {k: (v, public_facts.recalls_of(recalled.get(k, ()))) for k, v in latest_batch.items()}
     return _Related(photos, recognitions, certifications, latest_batch, turns)
 
 
 def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recognitions: list,
                certifications: list, latest_batch: tuple | None) -> dict:
     """The canonical item of one product row (``items_query`` columns) and its related rows
-    (``latest_batch``: the newest batch id and the product's recalled lots)."""
-    latest_batch, recalls = latest_batch or (None, [])
-    ocop = None
+    (``latest_batch``: the newest batch id and the product's recalls in force)."""
+    latest_batch, recalls = latest_batch or (None, ())
+    facts = public_facts.product_facts(product_status=row.status, producer_status=row.producer_status,
+                                       stock=row.stock, recalls=recalls, recognitions=recognitions,
+                                       certifications=certifications, today=today)
+    ocop = facts.ocop
     changed = max(_moment(row.updated_at), _moment(row.producer_updated_at))
     if recognitions:
-        valid = [r for r in recognitions if not r.revoked and r.valid_until >= today]
-        ocop = max(valid, key=lambda r: (r.stars, r.valid_until), default=None)
         changed = max([changed, *(_moment(r.created_at) for r in recognitions),
                        *(_lapsed_at(r.valid_until) for r in recognitions if r.valid_until < today)])
-    if certifications:
-        changed = max([changed, *(_moment(c.verified_at) for c in certifications if c.verified_at)])
+    if facts.certifications:
+        changed = max([changed, *(_moment(c.verified_at) for c in facts.certifications if c.verified_at)])
     if row.gtin:
         traceability = f"{base_url}/01/{row.gtin.zfill(14)}"
     elif latest_batch is not None:
@@ -256,9 +262,10 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "unit": row.unit,
         "price": row.price_vnd,
         "currency": "VND",
-        "stock": row.stock,
-        # A recalled lot (not lifted) makes the product unavailable everywhere; ``recalls`` says why.
-        "availability": "in_stock" if row.stock > 0 and not recalls else "out_of_stock",
+        # What may be sold now: nothing while a recall is in force (``recalls`` says why).
+        "stock": facts.stock_for_sale,
+        "availability": "in_stock" if facts.sellable else "out_of_stock",
+        "sellable": facts.sellable,
         "images": [f"{base_url}/media/{stem}.jpg" for stem in photos],
         "link": f"{base_url}/p/{row.slug}",
         "producer": _producer(base_url, row.producer_slug, row.producer_name, row.producer_kind, row.tax_code,
@@ -268,9 +275,10 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "ocop": ({"stars": ocop.stars, "certificate_no": ocop.certificate_no or ocop.decision_no,
                   "issuer": ocop.issuer_name, "valid_until": ocop.valid_until.isoformat()} if ocop else None),
         "certifications": [{"scheme": c.scheme, "number": c.number, "body": c.body,
-                            "valid_to": c.valid_to.isoformat() if c.valid_to else None} for c in certifications],
+                            "valid_to": c.valid_to.isoformat() if c.valid_to else None} for c in facts.certifications],
         "traceability_url": traceability,
-        "recalls": recalls,
+        "recalls": [{"lot": r.lot, "reason": r.reason, "recalled_at": _moment(r.recalled_at).isoformat()}
+                    for r in facts.recalls],
         "updated_at": changed.isoformat(),
         "version": row.version,
     }
@@ -313,7 +321,7 @@ def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.date
         ids = [r.id for r in rows]
         related = _related(session, ids, {r.producer_id for r in rows}, today)
         for row in rows:
-            if row.status != _PUBLISHED or row.producer_status != _APPROVED:
+            if not public_facts.is_listed(row.status, row.producer_status):
                 yield tombstone(row)
                 continue
             item = related.item(row, base_url=base_url, today=today)
@@ -322,23 +330,35 @@ def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.date
             yield item
 
 
+@functools.lru_cache(maxsize=1)
+def _feed_state_statement():
+    """One statement for :func:`feed_state` (built once: it has no parameters), so a feed
+    request pays one round trip for its ETag instead of six."""
+    def joined(column):
+        return select(column).select_from(Product).join(Producer, Producer.id == Product.producer_id)
+
+    listed, ever = public_facts.listed_sql(), Product.published_at.is_not(None)
+    parts = (
+        joined(func.count(Product.id)).where(listed), joined(func.max(Product.updated_at)).where(listed),
+        joined(func.max(Producer.updated_at)).where(listed),
+        joined(func.coalesce(func.sum(Product.version), 0)).where(listed),
+        joined(func.max(Product.updated_at)).where(ever), joined(func.max(Producer.updated_at)).where(ever),
+        select(func.count(OcopRecognition.id)), select(func.max(OcopRecognition.created_at)),
+        select(func.count(Certification.id)), select(func.max(Certification.verified_at)),
+        select(func.count(ProductPhoto.id)), select(func.max(ProductPhoto.id)), select(func.max(Batch.id)),
+    )
+    return select(*(part.scalar_subquery() for part in parts))
+
+
 def feed_state(session, *, today: dt.date) -> tuple:
     """A cheap fingerprint of everything a full feed depends on (for ETag / Last-Modified):
-    counts and latest changes of listed products, their producers and recognitions, and the
-    day.  The latest change counts withdrawn products too: leaving the feed is a change."""
-    row = session.execute(
-        select(func.count(Product.id), func.max(Product.updated_at), func.max(Producer.updated_at),
-               func.coalesce(func.sum(Product.version), 0))
-        .join(Producer, Producer.id == Product.producer_id).where(public_condition())).one()
-    ever = session.execute(select(func.max(Product.updated_at), func.max(Producer.updated_at))
-                           .join(Producer, Producer.id == Product.producer_id)
-                           .where(Product.published_at.is_not(None))).one()
-    ocop = session.execute(select(func.count(OcopRecognition.id), func.max(OcopRecognition.created_at))).one()
-    certs = session.execute(select(func.count(Certification.id), func.max(Certification.verified_at))).one()
-    photos = session.execute(select(func.count(ProductPhoto.id), func.max(ProductPhoto.id))).one()
-    batches = session.execute(select(func.max(Batch.id))).scalar()
-    latest = max((_moment(v) for v in (*ever, ocop[1], certs[1]) if v is not None), default=None)
-    return (tuple(row), tuple(ever), tuple(ocop), tuple(certs), tuple(photos), batches, today.isoformat()), latest
+    counts and latest changes of listed products (and the sum of their versions, which move
+    with every change of their facts), their producers and recognitions, and the day.  The
+    latest change counts withdrawn products too: leaving the feed is a change."""
+    values = tuple(session.execute(_feed_state_statement()).one())
+    ever, ocop_at, certified_at = values[4:6], values[7], values[9]
+    latest = max((_moment(v) for v in (*ever, ocop_at, certified_at) if v is not None), default=None)
+    return (values, today.isoformat()), latest
 
 
 def item_for(session, product_id: int, *, base_url: str, today: dt.date, preview: bool = False) -> dict | None:
@@ -349,8 +369,7 @@ def item_for(session, product_id: int, *, base_url: str, today: dt.date, preview
     row = session.connection().execute(stmt).first()
     if row is None:
         return None
-    public = row.status == _PUBLISHED and row.producer_status == _APPROVED
-    if not public and not preview:
+    if not public_facts.is_listed(row.status, row.producer_status) and not preview:
         return tombstone(row)
     return _related(session, [row.id], {row.producer_id}, today).item(row, base_url=base_url, today=today)
 
@@ -359,7 +378,7 @@ def built_items(session, ids: list[int], *, base_url: str, today: dt.date) -> It
     """``(product id, item, fresh until)`` for those of ``ids`` that are public, in id order:
     the items a feed must build afresh, with the last day each stays true as built."""
     rows = session.connection().execute(
-        _item_rows().where(Product.id.in_(ids), public_condition()).order_by(Product.id)).all()
+        _item_rows().where(Product.id.in_(ids), public_facts.listed_sql()).order_by(Product.id)).all()
     related = _related(session, ids, {r.producer_id for r in rows}, today)
     for row in rows:
         yield row.id, related.item(row, base_url=base_url, today=today), related.fresh_until(row)

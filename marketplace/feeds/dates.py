@@ -4,9 +4,10 @@ An OCOP recognition stops counting the day after its ``valid_until`` (the stars 
 item), a certificate the day after its ``valid_to``, and a certificate with a future
 ``valid_from`` starts counting on that day.  Nobody edits the product then, so nothing
 bumps its version and the outbox would stay silent: the exchanges that take pushes would go
-on showing stars that lapsed.  Once a day, the worker bumps the version of every listed
-product whose item so changed since the last time (catching up on days it was not
-running), and the outbox queues their deliveries in the same transaction.
+on showing stars that lapsed.  Once a day, the worker reports every listed product whose
+item so changed since the last time (catching up on days it was not running) to
+:func:`marketplace.changes.calendar_changed`: each gets a new version, and its deliveries
+are queued, in the same transaction.
 
 Pull feeds need none of this: they build items for the day they are asked.
 """
@@ -17,9 +18,9 @@ import datetime as dt
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..catalogue.service import touch
+from .. import public_facts
+from ..changes import calendar_changed
 from ..models import Certification, DailyJob, OcopRecognition, Producer, Product
-from . import canonical
 
 JOB = "catalogue-dates"
 
@@ -36,14 +37,14 @@ def changed_by_date(session, *, after: dt.date, through: dt.date) -> list[int]:
     producer_wide = select(Certification.producer_id).where(Certification.product_id.is_(None), *certificate_turns)
     return list(session.scalars(
         select(Product.id).join(Producer, Producer.id == Product.producer_id)
-        .where(canonical.public_condition(), or_(Product.id.in_(lapsed_ocop), Product.id.in_(for_product),
+        .where(public_facts.listed_sql(), or_(Product.id.in_(lapsed_ocop), Product.id.in_(for_product),
                                                  Product.producer_id.in_(producer_wide)))
         .order_by(Product.id)))
 
 
 def sweep(session, *, today: dt.date) -> int | None:
-    """Bump the products whose items changed by date since the last sweep (the first sweep
-    looks back one day); None when another worker already swept today.  Commits."""
+    """New versions for the products whose items changed by date since the last sweep (the
+    first sweep looks back one day); None when another worker already swept today.  Commits."""
     last = session.scalar(select(DailyJob.last_day).where(DailyJob.name == JOB))
     if last is None:
         try:
@@ -62,7 +63,6 @@ def sweep(session, *, today: dt.date) -> int | None:
         session.rollback()
         return None
     ids = changed_by_date(session, after=last, through=today)
-    for product in session.scalars(select(Product).where(Product.id.in_(ids))) if ids else ():
-        touch(product)  # a new version: the outbox writes its deliveries at flush
+    calendar_changed(session, ids)  # a new version each; the outbox writes their deliveries at commit
     session.commit()
     return len(ids)

@@ -26,7 +26,7 @@ import orjson
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import rawsql
+from .. import public_facts, rawsql
 from ..extensions import short_write
 from ..models import Batch, FeedItem, Producer, Product
 from . import canonical
@@ -65,7 +65,7 @@ def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: 
                    FeedItem.fresh_until, FeedItem.body)
             .join(Producer, Producer.id == Product.producer_id)
             .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
-            .where(canonical.public_condition()).order_by(Product.id).execution_options(yield_per=chunk))
+            .where(public_facts.listed_sql()).order_by(Product.id).execution_options(yield_per=chunk))
     for rows in reader.connection().execute(stmt).partitions(chunk):
         stale = {r.id for r in rows
                  if r.fingerprint != fingerprint(r.version, r.latest_batch, r.producer_updated_at, context)

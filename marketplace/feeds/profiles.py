@@ -60,6 +60,7 @@ FIELDS = {
     "price_text": lambda i: f"{i['price']} {i['currency']}",
     "stock": lambda i: i["stock"],
     "availability": lambda i: i["availability"],
+    "sellable": lambda i: i["sellable"],
     "condition": lambda i: "new",
     "image_link": lambda i: i["images"][0] if i["images"] else None,
     "additional_image_links": lambda i: i["images"][1:],

@@ -11,6 +11,7 @@ from typing import Iterator
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, object_session
 
+from .. import public_facts
 from ..extensions import READER
 from ..models import Delivery, DeliveryStatus, Exchange, Product
 from ..models.base import local_today, utcnow
@@ -203,22 +204,54 @@ def preflight(session, exchanges: list[Exchange], *, base_url: str, today: dt.da
     return refused
 
 
+def delivered_pushes(session, product_ids=None) -> dict[tuple[int, int], tuple[int | None, bool]]:
+    """``(exchange id, product id)`` → (version, was a deletion) of the newest push each
+    exchange acknowledged for each product (all products, or ``product_ids``)."""
+    newest = select(func.max(Delivery.id)).where(Delivery.status == DeliveryStatus.delivered) \
+        .group_by(Delivery.exchange_id, Delivery.product_id)
+    if product_ids is not None:
+        newest = newest.where(Delivery.product_id.in_(list(product_ids)))
+    rows = session.execute(select(Delivery.exchange_id, Delivery.product_id, Delivery.sent_version,
+                                  Delivery.sent_deleted).where(Delivery.id.in_(newest)))
+    return {(r.exchange_id, r.product_id): (r.sent_version, bool(r.sent_deleted)) for r in rows}
+
+
+def exchange_listings(session, exchanges: list[Exchange], items: dict[int, dict | None], *,
+                      listed: dict[int, bool]) -> dict[int, list[public_facts.ExchangeListing]]:
+    """Per product id of ``items``, where it stands on each exchange: the one definition of
+    "listed on an exchange" (:func:`public_facts.exchange_listing`) that the product pages
+    and the officers' figures share.  ``items``: the product's canonical item (a preview for
+    a product not listed); ``listed``: whether each product is listed."""
+    if not items:
+        return {}
+    few = list(items) if len(items) <= 500 else None  # a whole catalogue: read every row instead of an IN list
+    pushed = delivered_pushes(session, few)
+    waiting = select(Delivery.product_id, Delivery.exchange_id, func.count()).where(
+        Delivery.status == DeliveryStatus.pending).group_by(Delivery.product_id, Delivery.exchange_id)
+    if few is not None:
+        waiting = waiting.where(Delivery.product_id.in_(few))
+    pending = {(product_id, exchange_id): n for product_id, exchange_id, n in session.execute(waiting)}
+    profiles = [(e, profile_of(e)) for e in exchanges]
+    out: dict[int, list] = {}
+    for product_id, item in items.items():
+        rows = []
+        for exchange, profile in profiles:
+            version, deleted = pushed.get((exchange.id, product_id), (None, True))
+            rows.append(public_facts.exchange_listing(
+                exchange.code, listed=listed[product_id], reasons=reasons(profile, item) if item else (),
+                pullable=exchange.feed_token_hash is not None, pushed_item=not deleted,
+                sent_version=version, pending=pending.get((product_id, exchange.id), 0)))
+        out[product_id] = rows
+    return out
+
+
 def listing(session, product: Product, *, base_url: str, today: dt.date | None = None) -> list[dict]:
-    """Per exchange, for one product: why it would be refused (pre-flight, also before it is
-    published), the version the exchange last received, and deliveries still pending."""
+    """Per exchange, for one product: its state there (listed, waiting, refused, not listed),
+    why it would be refused (pre-flight, also before it is published), the version the
+    exchange last received, and deliveries still pending."""
     today = today or local_today()
     item = canonical.item_for(session, product.id, base_url=base_url, today=today, preview=True)
-    rows = []
-    for exchange in all_exchanges(session):
-        profile = profile_of(exchange)
-        last = session.execute(
-            select(Delivery.sent_version, Delivery.delivered_at).where(
-                Delivery.exchange_id == exchange.id, Delivery.product_id == product.id,
-                Delivery.status == DeliveryStatus.delivered).order_by(Delivery.id.desc()).limit(1)).first()
-        pending = session.scalar(select(func.count(Delivery.id)).where(
-            Delivery.exchange_id == exchange.id, Delivery.product_id == product.id,
-            Delivery.status == DeliveryStatus.pending))
-        rows.append({"exchange": exchange, "reasons": reasons(profile, item) if item else [],
-                     "sent_version": last.sent_version if last else None,
-                     "delivered_at": last.delivered_at if last else None, "pending": pending})
-    return rows
+    listed = public_facts.is_listed(product.status, product.producer.status)
+    exchanges = all_exchanges(session)
+    states = exchange_listings(session, exchanges, {product.id: item}, listed={product.id: listed})[product.id]
+    return [{"exchange": exchange, "state": state} for exchange, state in zip(exchanges, states)]

@@ -93,8 +93,9 @@ def _renew(session, delivery_id: int, lease: dt.datetime, settings: Settings) ->
     return renewed if done.rowcount == 1 else None
 
 
-def payload(session, delivery: Delivery, settings: Settings) -> tuple[str, int]:
-    """The JSON body (Standard Webhooks' ``type``/``timestamp``/``data``) and its version.
+def payload(session, delivery: Delivery, settings: Settings) -> tuple[str, int, bool]:
+    """The JSON body (Standard Webhooks' ``type``/``timestamp``/``data``), its version, and
+    whether it is a deletion.
 
     The item is built now, from the product as it is; an item this exchange would refuse
     (its pre-flight reasons) goes as a deletion, never half-filled."""
@@ -111,7 +112,7 @@ def payload(session, delivery: Delivery, settings: Settings) -> tuple[str, int]:
     else:
         kind, data = "catalogue.item.updated", dict(mapped(profile, item), version=item["version"])
     body = {"type": kind, "timestamp": utcnow().isoformat(), "exchange": exchange.code, "data": data}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")), item["version"]
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")), item["version"], bool(item.get("deleted"))
 
 
 def signing_secrets(exchange: Exchange, now: dt.datetime) -> list[str]:
@@ -146,11 +147,11 @@ def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -
     exchange = delivery.exchange
     now = utcnow()
     try:
-        body, version = payload(session, delivery, settings)
+        body, version, deleted = payload(session, delivery, settings)
         build_error = ""
     except Exception as exc:  # noqa: BLE001 - a row that cannot be built still counts its attempts
         log.exception("building delivery %s failed", delivery_id)
-        body, version, build_error = None, None, f"{type(exc).__name__}: {exc}"[:500]
+        body, version, deleted, build_error = None, None, None, f"{type(exc).__name__}: {exc}"[:500]
     # Everything the send needs, read before the transaction ends: nothing may be loaded
     # (a new transaction; on SQLite, the write lock) while the request is out.
     secrets_now = signing_secrets(exchange, now)
@@ -173,7 +174,7 @@ def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -
             error = f"{type(exc).__name__}: {exc}"[:500]
     if status is not None and 200 <= status < 300:
         _finish(session, delivery_id, lease, status=DeliveryStatus.delivered, attempts=attempts, last_status=status,
-                last_error="", sent_version=version, delivered_at=utcnow())
+                last_error="", sent_version=version, sent_deleted=deleted, delivered_at=utcnow())
         return DeliveryStatus.delivered
     if status == 410:
         if _finish(session, delivery_id, lease, status=DeliveryStatus.dead, attempts=attempts, last_status=status,

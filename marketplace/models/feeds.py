@@ -100,6 +100,8 @@ class Delivery(db.Model):
     last_status: Mapped[Optional[int]] = mapped_column()
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_version: Mapped[Optional[int]] = mapped_column()
+    # What the acknowledged push carried: the item (False) or its deletion (True).
+    sent_deleted: Mapped[Optional[bool]] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import UTCDateTime, local_today, utcnow
+from .base import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .accounts import User
@@ -104,12 +104,6 @@ class Product(db.Model):
     def is_published(self) -> bool:
         return self.status == ProductStatus.published.value
 
-    def current_ocop(self, today: dt.date | None = None) -> Optional["OcopRecognition"]:
-        """The valid OCOP recognition with the most stars, or None (stars show only while valid)."""
-        today = today or local_today()
-        valid = [r for r in self.recognitions if r.is_valid(today)]
-        return max(valid, key=lambda r: (r.stars, r.valid_until), default=None)
-
     @property
     def cover(self) -> Optional["ProductPhoto"]:
         return self.photos[0] if self.photos else None
@@ -156,9 +150,6 @@ class OcopRecognition(db.Model):
     product: Mapped[Product] = relationship(back_populates="recognitions")
     recorded_by: Mapped[Optional["User"]] = relationship()
 
-    def is_valid(self, today: dt.date | None = None) -> bool:
-        return not self.revoked and self.valid_until >= (today or local_today())
-
 
 class Certification(db.Model):
     """VietGAP, organic, HACCP… of a producer, optionally for one product."""
@@ -184,9 +175,3 @@ class Certification(db.Model):
 
     producer: Mapped["Producer"] = relationship(back_populates="certifications")
     product: Mapped[Optional[Product]] = relationship(back_populates="certifications")
-
-    def is_valid(self, today: dt.date | None = None) -> bool:
-        today = today or local_today()
-        return (self.valid_from is None or self.valid_from <= today) and (
-            self.valid_to is None or self.valid_to >= today
-        )

@@ -38,9 +38,11 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, request, url
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
+from .. import public_facts
 from ..extensions import db
 from ..i18n import current_language
-from ..models import Batch, Producer, ProducerStatus, Product, ProductStatus, Stamp
+from ..models import Batch, Producer, ProducerStatus, Product, Stamp
+from ..models.base import local_today
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from . import digital_link as gs1
 from .digital_link import CompressionError, DigitalLink, DigitalLinkError, Link
@@ -292,30 +294,34 @@ def _serial_links(stamp: Stamp) -> list[Link]:
 def _lot_links(batch: Batch) -> list[Link]:
     base, lot_code = _base(), batch.lot_code
     page = base + url_for("scan.batch", batch_id=batch.id)
+    if public_facts.recall_in_force(batch.status):  # the title states the recall status itself
+        recall = (f"Lô {lot_code} đang bị thu hồi: không sử dụng", f"Lot {lot_code} is recalled: do not use")
+    else:
+        recall = (f"Lô {lot_code} không bị thu hồi", f"Lot {lot_code} is not recalled")
     return [
         Link("traceability", page, f"Truy xuất nguồn gốc lô {lot_code}", f"Traceability of lot {lot_code}"),
         Link("traceability", base + url_for("scan.batch_epcis", batch_id=batch.id),
              f"Sự kiện EPCIS 2.0 của lô {lot_code}", f"EPCIS 2.0 events of lot {lot_code}",
              type="application/ld+json", hreflang=()),
-        Link("recallStatus", page + "#recall", f"Tình trạng thu hồi lô {lot_code}", f"Recall status of lot {lot_code}"),
+        Link("recallStatus", page + "#recall", *recall),
     ]
 
 
 def _product_links(product: Product) -> list[Link]:
-    from ..catalogue.routes import public_certifications
-
     producer: Producer = product.producer
     if producer.status != ProducerStatus.approved.value:
         return []
     base, links = _base(), []
-    public = product.status == ProductStatus.published.value
-    if public:
-        links.append(Link("pip", base + url_for("catalogue.product", slug=product.slug),
-                          f"Thông tin sản phẩm: {product.name}", f"Product information: {product.name}"))
-    if public_certifications(producer, product if public else None):
-        page = url_for("catalogue.product", slug=product.slug) if public else \
-            url_for("catalogue.producer", slug=producer.slug)
-        links.append(Link("certificationInfo", base + page + "#certifications",
+    facts = public_facts.facts_of(product, today=local_today())
+    if facts.listed:
+        page = base + url_for("catalogue.product", slug=product.slug)
+        links.append(Link("pip", page, f"Thông tin sản phẩm: {product.name}", f"Product information: {product.name}"))
+        certified = facts.certifications
+    else:  # not listed: the producer's own page still shows its facility-wide certificates
+        page = base + url_for("catalogue.producer", slug=producer.slug)
+        certified = public_facts.facility_certifications(producer, today=local_today())
+    if certified:
+        links.append(Link("certificationInfo", page + "#certifications",
                           f"Chứng nhận: {product.name}", f"Certifications: {product.name}"))
     return links
 

@@ -1,10 +1,13 @@
 """What a stamp page shows, looked up fast.
 
 Per request: one indexed query (stamp → batch → product → producer) for everything that can
-change from one scan to the next: the stamp's status and counters, the batch's recall.  The
-rest (names, photo, diary, certificates, OCOP) is built once per batch and cached in the
-process, keyed by the batch's, product's and producer's ``updated_at`` so any edit shows at
-once, and for at most ``TTL`` seconds (OCOP validity is a matter of dates).
+change from one scan to the next: the stamp's status and counters, the batch's recall, the
+product's and producer's status (the verdict, :func:`public_facts.stamp_verdict`, is decided
+from them on every scan).  The rest (names, photo, diary, certificates, OCOP, the product's
+recalls in force) is built once per batch and cached in the process, keyed by the batch's,
+product's and producer's ``updated_at`` (which move with every change of what the page
+shows: ``marketplace.changes``) and by the date (OCOP and certificates lapse by the day),
+and kept at most ``TTL`` seconds.
 """
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
-from .. import geo, rawsql
-from ..models import Batch, Certification, Product
+from .. import geo, public_facts, rawsql
+from ..models import Batch, Product
 from ..models.base import local_today
 
 TTL = 60.0
@@ -27,7 +30,8 @@ DIARY_KINDS = ("seeding", "harvest", "processing", "packing", "inspection", "shi
 
 _LOOKUP = text(
     "SELECT s.id, s.status, s.scan_count, s.first_scan_at, s.first_scan_province, s.other_province_seen, "
-    "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at "
+    "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at, "
+    "p.status, pr.status "
     "FROM stamp s JOIN batch b ON b.id = s.batch_id JOIN product p ON p.id = b.product_id "
     "JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
 )
@@ -45,7 +49,17 @@ class StampState:
     batch_status: str
     recall_reason: str
     recalled_at: dt.datetime | None
+    product_status: str
+    producer_status: str
     cache_key: tuple
+
+    @property
+    def lot_recalled(self) -> bool:
+        return public_facts.recall_in_force(self.batch_status)
+
+    @property
+    def listed(self) -> bool:
+        return public_facts.is_listed(self.product_status, self.producer_status)
 
 
 def _aware(value):
@@ -59,7 +73,7 @@ def _aware(value):
 def batch_cache_key(batch: Batch) -> tuple:
     product = batch.product
     return (batch.id, rawsql.moment_text(batch.updated_at), rawsql.moment_text(product.updated_at),
-            rawsql.moment_text(product.producer.updated_at))
+            rawsql.moment_text(product.producer.updated_at), local_today())
 
 
 def stamp_state(engine, serial: str) -> StampState | None:
@@ -86,8 +100,9 @@ def stamp_state(engine, serial: str) -> StampState | None:
     return StampState(
         id=row[0], status=row[1], scan_count=row[2], first_scan_at=_aware(row[3]), first_scan_province=row[4],
         other_province_seen=bool(row[5]), batch_id=row[6], batch_status=row[7], recall_reason=row[8] or "",
-        recalled_at=_aware(row[9]), cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]),
-                                                      rawsql.moment_text(row[12])),
+        recalled_at=_aware(row[9]), product_status=row[13], producer_status=row[14],
+        cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
+                   local_today()),
     )
 
 
@@ -98,10 +113,8 @@ def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
         selectinload(Batch.product).selectinload(Product.recognitions),
         selectinload(Batch.events))).one()
     product, producer = batch.product, batch.product.producer
-    ocop = product.current_ocop()
-    certs = session.scalars(select(Certification).where(
-        Certification.producer_id == producer.id, Certification.verified.is_(True),
-        (Certification.product_id == product.id) | Certification.product_id.is_(None))).all()
+    facts = public_facts.facts_of(product, today=local_today())
+    ocop = facts.ocop
     ward = geo.ward(producer.ward_code)
     province = geo.province(producer.province_code)
     corrected = {e.corrects_id for e in batch.events if e.corrects_id}
@@ -112,19 +125,21 @@ def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
     ]
     photo = product.photos[0].stem if product.photos else None
     return {
-        "product": {"name": product.name, "slug": product.slug, "published": product.is_published,
+        "product": {"name": product.name, "slug": product.slug, "listed": facts.listed, "sellable": facts.sellable,
                     "net_quantity": product.net_quantity, "unit": product.unit,
                     "photo": photo, "gtin": product.gtin},
         "producer": {"name": producer.name, "slug": producer.slug, "kind": producer.kind, "phone": producer.phone,
-                     "commune": ward.name if ward else "", "province": province.short if province else "",
-                     "public": producer.is_approved},
+                     "commune": ward.name if ward else "", "province": province.short if province else ""},
+        # The product's recalls in force: this lot's, or another lot's (a stamp of this lot says so).
+        "recalls": [{"lot": r.lot, "reason": r.reason, "recalled_at": r.recalled_at.isoformat() if r.recalled_at else None,
+                     "this_lot": r.batch_id == batch.id} for r in facts.recalls],
         "batch": {"lot": batch.lot_code, "production_date": batch.production_date.isoformat(),
                   "expiry_date": batch.expiry_date.isoformat() if batch.expiry_date else None},
         "ocop": ({"stars": ocop.stars, "certificate_no": ocop.certificate_no, "issuer": ocop.issuer_name,
                   "valid_until": ocop.valid_until.isoformat()} if ocop else None),
         "certifications": [{"scheme": c.scheme, "number": c.number, "body": c.body,
                             "valid_to": c.valid_to.isoformat() if c.valid_to else None}
-                           for c in certs if c.is_valid()],
+                           for c in facts.certifications],
         "diary": diary,
         "built_on": local_today().isoformat(),
     }

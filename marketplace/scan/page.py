@@ -43,8 +43,8 @@ def render_frame(facts: dict) -> str:
                   here=url_for("scan.stamp", serial=URL_SLOT))
 
 
-_PANEL_KEYS = ("status", "recalled", "recall_reason", "recalled_at", "scans", "first_scan_at",
-               "first_scan_province", "suspicious")
+_PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scans", "first_scan_at",
+               "first_scan_province")
 _panels: OrderedDict = OrderedDict()
 _panels_lock = threading.Lock()
 PANELS_CACHED = 4096

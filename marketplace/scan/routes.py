@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, request, url
 from flask_limiter.util import get_remote_address
 from limits import parse as parse_limit
 
-from .. import geo
+from .. import geo, public_facts
 from ..extensions import db, limiter
 from ..i18n import current_language
 from ..models import Batch
@@ -91,20 +91,21 @@ def stamp(serial: str):
     scans = state.scan_count + pending + (1 if recording else 0)
     first_at = state.first_scan_at or now
     first_province = state.first_scan_province or province
-    threshold = current_app.config["SCAN_CLONE_THRESHOLD"]
-    suspicious = scans > threshold or state.other_province_seen or (
-        province is not None and state.first_scan_province not in (None, province))
+    suspicious = public_facts.copy_suspected(
+        scans=scans, threshold=current_app.config["SCAN_CLONE_THRESHOLD"],
+        other_province_seen=state.other_province_seen, first_province=state.first_scan_province, province=province)
+    verdict = public_facts.stamp_verdict(stamp_status=state.status, lot_recalled=state.lot_recalled,
+                                         listed=state.listed, suspicious=suspicious)
     view = {
-        "serial": serial, "serial_grouped": group_serial(serial, " "), "status": state.status,
-        "recalled": state.batch_status == "recalled", "recall_reason": state.recall_reason,
+        "serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": verdict.value,
+        "status": state.status, "recalled": state.lot_recalled, "recall_reason": state.recall_reason,
         "recalled_at": state.recalled_at, "scans": scans,
         "first_scan_at": first_at.replace(second=0, microsecond=0),  # the page shows minutes
         "first_scan_province": getattr(geo.province(first_province), "short", None),
-        "suspicious": suspicious and state.status == "active",
     }
     if request.accept_mimetypes.best == "application/json":
         body = dict(_facts.get(db.session, state, base_url), stamp={**view, "first_scan_at": first_at.isoformat(),
-                                  "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
+                    "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = jsonify(body)
     else:
         frame = _facts.fragment(db.session, state.cache_key, base_url, ("stamp", current_language()), page.render_frame)
@@ -140,8 +141,9 @@ def batch(batch_id: int):
         abort(404)
     base_url = current_app.config["PUBLIC_BASE_URL"]
     facts = _facts.get_for_batch(db.session, found, base_url)
-    recall = {"recalled": found.is_recalled, "reason": found.recall_reason if found.is_recalled else "",
-              "recalled_at": found.recalled_at.isoformat() if found.recalled_at else None}
+    mine = next((r for r in facts["recalls"] if r["this_lot"]), None)  # this lot's recall in force
+    recall = {"recalled": mine is not None, "reason": mine["reason"] if mine else "",
+              "recalled_at": mine["recalled_at"] if mine else None}
     if request.accept_mimetypes.best == "application/json":
         response = jsonify(dict(facts, recall=recall))
     else:

@@ -11,6 +11,14 @@ from ..extensions import db
 from ..models import Batch, StampRun
 from . import service, sheets
 
+# Why the domain refused (StampError codes), for standard error.
+REFUSALS = {
+    "batch_recalled": "the batch is recalled",
+    "run_void": "the run is void",
+    "product_not_listed": "the product is not published, or its producer not approved: "
+                          "stamps are issued and activated only for listed products",
+}
+
 stamps_cli = click.Group("stamps", help="Traceability stamps: issue runs, print label sheets, export CSV.")
 
 
@@ -42,8 +50,22 @@ def issue(batch_id: int, count: int) -> None:
         db.session.commit()
     except service.StampError as exc:
         db.session.rollback()
-        fail({"batch_recalled": "the batch is recalled"}.get(exc.code, exc.code))
+        fail(REFUSALS.get(exc.code, exc.code))
     click.echo(run.id)
+
+
+@stamps_cli.command("activate")
+@click.argument("run_id", type=int)
+def activate(run_id: int) -> None:
+    """Activate a printed run: its stamps are on packages and their pages say "genuine"."""
+    run = _run_or_fail(run_id)
+    try:
+        n = service.activate_run(db.session, run)
+        db.session.commit()
+    except service.StampError as exc:
+        db.session.rollback()
+        fail(REFUSALS.get(exc.code, exc.code))
+    click.echo(f"activated {n} stamps of run {run.id}")
 
 
 @stamps_cli.command("pdf")

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import public_facts
 from ..models import Batch, BatchStatus, Stamp, StampRun, StampStatus
 from ..models.base import utcnow
 from .serials import new_serials
@@ -41,9 +42,18 @@ def stamp_url(base_url: str, serial: str, *, gtin: str | None = None, lot: str |
     return f"{base}/S/{serial}"
 
 
+def check_listed(batch: Batch) -> None:
+    """Stamps vouch for a product: they are issued and activated only while it is listed
+    (published by an approved producer); ``StampError("product_not_listed")`` otherwise."""
+    product = batch.product
+    if not public_facts.is_listed(product.status, product.producer.status):
+        raise StampError("product_not_listed")
+
+
 def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=None,
               progress=None) -> StampRun:
-    """Create a run of ``count`` unique stamps for ``batch`` (1 ≤ count ≤ 100,000).
+    """Create a run of ``count`` unique stamps for ``batch`` (1 ≤ count ≤ 100,000) of a
+    listed product (:func:`check_listed`).
 
     Serials are inserted in chunks inside savepoints; a chunk that hits the unique index
     (a collision, or another cooperative's concurrent run) is regenerated and retried, so
@@ -54,6 +64,7 @@ def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=No
         raise StampError("count_range")
     if batch.status == BatchStatus.recalled.value:
         raise StampError("batch_recalled")
+    check_listed(batch)
     run = StampRun(batch=batch, count=count, status=StampStatus.issued.value, created_by_id=getattr(user, "id", None))
     session.add(run)
     session.flush()
@@ -83,9 +94,11 @@ def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=No
 
 
 def activate_run(session, run: StampRun) -> int:
-    """The run was printed and applied: its issued stamps become active."""
+    """The run was printed and applied: its issued stamps become active (only while the
+    product is listed: :func:`check_listed`)."""
     if run.status == StampStatus.void.value:
         raise StampError("run_void")
+    check_listed(run.batch)
     result = session.execute(update(Stamp).where(Stamp.run_id == run.id, Stamp.status == StampStatus.issued.value)
                              .values(status=StampStatus.active.value))
     run.status = StampStatus.active.value

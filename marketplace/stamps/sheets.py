@@ -7,9 +7,10 @@ from typing import Iterator
 
 from sqlalchemy import func, select
 
-from .. import geo
+from .. import geo, public_facts
 from ..i18n import quantity as format_quantity
 from ..models import Batch, Stamp, StampRun
+from ..models.base import local_today
 from .service import run_stamps, stamp_url
 
 PART_SIZE = 2_400  # labels per PDF downloaded from the web (100 A4 pages of 3×8)
@@ -59,7 +60,7 @@ def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: i
 
     batch = run.batch
     product, producer = batch.product, batch.product.producer
-    ocop = product.current_ocop()
+    ocop = public_facts.ocop_in_force(product.recognitions, local_today())  # the stars a label may print
     common = dict(
         product_name=product.name, producer_name=producer.name, place=geo.place_name(producer.ward_code),
         lot=batch.lot_code, production_date=batch.production_date, expiry_date=batch.expiry_date,

@@ -24,7 +24,10 @@ What goes in, and why
      (``cbvmda:lotNumber``, ``cbvmda:itemExpirationDate``) and the growing area;
   2. one ``ObjectEvent`` ``OBSERVE`` per diary entry, in ``seq`` order (see *Diary kinds*);
   3. for a recalled batch, an ``ObjectEvent`` ``OBSERVE`` with disposition ``recalled`` at the
-     recall time, with ``ocop:recallReason``.
+     recall time, with ``ocop:recallReason``; when an officer has lifted that recall, a last
+     ``OBSERVE`` with disposition ``conformant`` at the lift time.  So the newest event's
+     disposition is ``recalled`` exactly while the recall is in force
+     (:func:`marketplace.public_facts.recall_in_force`).
 
 * **Diary kinds → bizStep.**  CBV 2.0 words where one fits — ``packing``, ``inspecting``,
   ``shipping`` (disposition ``in_transit``), ``receiving`` (disposition ``in_progress``) — and
@@ -84,7 +87,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from .. import geo
+from .. import geo, public_facts
 from ..models import Batch, EventKind, TraceEvent
 from ..models.base import LOCAL_TZ, utcnow
 from ..text import slugify
@@ -304,17 +307,18 @@ def _diary_event(batch: Batch, event: TraceEvent, base_url: str, places: _Places
     return out
 
 
-def _recall(batch: Batch, base_url: str) -> dict:
-    event_time, offset = _local_time(batch.recalled_at, None)
+def _observed(batch: Batch, base_url: str, moment: dt.datetime, name: str, disposition: str, **extra) -> dict:
+    """An ``OBSERVE`` of the whole lot with a new disposition (its recall, or its lifting)."""
+    event_time, offset = _local_time(moment, None)
     return {
         "type": "ObjectEvent",
         "eventTime": event_time,
         "eventTimeZoneOffset": offset,
-        "eventID": f"{_base(base_url)}/epcis/event/lot-{batch.id}-recall",
+        "eventID": f"{_base(base_url)}/epcis/event/lot-{batch.id}-{name}",
         "action": "OBSERVE",
-        "disposition": "recalled",
+        "disposition": disposition,
         "quantityList": [_quantity_element(batch, base_url)],
-        _ext("recallReason"): batch.recall_reason or "",
+        **extra,
     }
 
 
@@ -353,8 +357,11 @@ def batch_epcis_document(batch: Batch, *, base_url: str, now: dt.datetime | None
             }
             event_list.append(declaration)
         event_list.append(_diary_event(batch, event, base_url, places, ids))
-    if batch.is_recalled and batch.recalled_at:
-        event_list.append(_recall(batch, base_url))
+    if batch.recalled_at:
+        event_list.append(_observed(batch, base_url, batch.recalled_at, "recall", "recalled",
+                                    **{_ext("recallReason"): batch.recall_reason or ""}))
+        if not public_facts.recall_in_force(batch.status) and batch.recall_lifted_at:
+            event_list.append(_observed(batch, base_url, batch.recall_lifted_at, "recall-lifted", "conformant"))
 
     document: dict = {
         "@context": [EPCIS_CONTEXT, {PREFIX: vocab_namespace(base_url)}],

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit
+from .. import audit, public_facts
 from ..access import owned_or_404, producer_required, scoped
 from ..extensions import db
 from ..vocab import domain_error
@@ -85,9 +85,14 @@ def _event_form(batch: Batch) -> EventForm:
 @producer_required
 def batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
-    return render_template("trace/batch.html", batch=batch, events=service.timeline(batch),
+    return render_template("trace/batch.html", batch=batch, listed=_listed(batch), events=service.timeline(batch),
                            event_form=_event_form(batch), run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(),
                            action_form=FlaskForm())
+
+
+def _listed(batch: Batch) -> bool:
+    """Stamps are issued only for a listed product (``stamps.service.check_listed``)."""
+    return public_facts.is_listed(batch.product.status, batch.product.producer.status)
 
 
 @bp.route("/batches/<int:batch_id>/events", methods=["POST"])
@@ -118,7 +123,7 @@ def add_event(batch_id: int):
             else:
                 flash(_("Đã ghi nhật ký."), "success")
                 return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
-    return render_template("trace/batch.html", batch=batch, events=service.timeline(batch), event_form=form,
+    return render_template("trace/batch.html", batch=batch, listed=_listed(batch), events=service.timeline(batch), event_form=form,
                            run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(), action_form=FlaskForm()), 422
 
 

@@ -61,12 +61,7 @@ def create_batch(session, product: Product, *, lot_code: str, quantity: Decimal,
                   production_date=production_date,
                   expiry_date=expiry_date or default_expiry(product, production_date),
                   growing_area=growing_area or "", created_by_id=getattr(user, "id", None))
-    session.add(batch)
-    if not product.gtin:
-        # Without a GTIN the catalogue item's traceability link names the newest batch: a
-        # new version, so the exchanges get the new link (Digital Link URIs do not change).
-        product.version += 1
-        product.updated_at = utcnow()
+    session.add(batch)  # a new lot: the product's facts (traceability link) change with it
     return batch
 
 
@@ -74,7 +69,6 @@ def close_batch(batch: Batch) -> None:
     if batch.status != BatchStatus.open.value:
         raise TraceError("not_open")
     batch.status = BatchStatus.closed.value
-    batch.updated_at = utcnow()
 
 
 def recall_batch(batch: Batch, reason: str, user=None) -> None:
@@ -85,12 +79,9 @@ def recall_batch(batch: Batch, reason: str, user=None) -> None:
         raise TraceError("already_recalled")
     batch.status = BatchStatus.recalled.value
     batch.recall_reason = reason
-    batch.recalled_at = batch.updated_at = utcnow()
+    batch.recalled_at = utcnow()
     batch.recalled_by_id = getattr(user, "id", None)
     batch.recall_lifted_at, batch.recall_lifted_by_id, batch.recall_lift_note = None, None, ""
-    # The recall is part of the product's catalogue item: a new version, pushed to exchanges.
-    batch.product.version += 1
-    batch.product.updated_at = batch.recalled_at
 
 
 def lift_recall(batch: Batch, note: str, user=None) -> None:
@@ -103,11 +94,9 @@ def lift_recall(batch: Batch, note: str, user=None) -> None:
     if not batch.is_recalled:
         raise TraceError("not_recalled")
     batch.status = BatchStatus.closed.value
-    batch.recall_lifted_at = batch.updated_at = utcnow()
+    batch.recall_lifted_at = utcnow()
     batch.recall_lifted_by_id = getattr(user, "id", None)
     batch.recall_lift_note = note
-    batch.product.version += 1
-    batch.product.updated_at = batch.recall_lifted_at
 
 
 # ---- the diary ------------------------------------------------------------------------
@@ -160,7 +149,6 @@ def append_event(session, batch: Batch, *, kind: str, occurred_at: dt.datetime, 
     )
     event.entry_hash = compute_hash(event, prev_hash)
     session.add(event)
-    batch.updated_at = utcnow()
     return event
 
 
