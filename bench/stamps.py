@@ -42,6 +42,7 @@ def setup(url: str):
     group = db.session.scalars(db.select(ProductGroup)).first()
     product = create_product(db.session, producer, {"name": "Gạo bench", "group_id": group.id,
                                                     "net_quantity": Decimal(1), "unit": "kg", "price_vnd": 1})
+    producer.status, product.status = "approved", "published"  # stamps are issued for listed products only
     batches = [create_batch(db.session, product, lot_code=f"B{i}", quantity=Decimal(1), unit="kg",
                             production_date=dt.date(2025, 1, 1)) for i in range(2)]
     db.session.commit()
