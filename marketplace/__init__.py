@@ -128,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
     from .admin import dashboard as admin_dashboard  # noqa: F401  (the officers' dashboard /admin/)
     from .feeds import admin as feeds_admin  # noqa: F401  (adds the exchange pages to the admin blueprint)
     from .feeds.routes import bp as feeds_bp
+    from .reports.routes import bp as reports_bp
     from .resolver import bp as resolver_bp
     from .scan.routes import bp as scan_bp
     from .stamps.routes import bp as stamps_bp
@@ -141,5 +142,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(stamps_bp, url_prefix="/dashboard")
     app.register_blueprint(scan_bp)
     app.register_blueprint(feeds_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(resolver_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -133,8 +133,11 @@ def expire_command() -> None:
     from .feeds import dates
     from .models.base import local_today
 
+    from .scan.scanner import forget_old_keys
+
     today = local_today()
     changed = dates.sweep(db.session, today=today)
+    forget_old_keys(db.session, today)
     if changed is None:
         click.echo(f"expiry already applied for {today:%d/%m/%Y}")
     else:

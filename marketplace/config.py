@@ -53,6 +53,15 @@ def load_config(app, overrides: dict | None) -> None:
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
         SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
         SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
+        # The province's consumer hotline, shown as a tel: link on the counterfeit and warning
+        # pages (e.g. "0237 3852 491"); without it the pages carry no hotline sentence.
+        REPORT_HOTLINE=None,
+        REPORT_RATE="5 per hour",        # buyers' reports per client
+        SCRATCH_STAMP_RATE="5 per hour",   # wrong scratch-code entries per stamp…
+        SCRATCH_CLIENT_RATE="20 per hour",  # …and per client
+        # Key of the scratch-off codes (tem cào); derived from SECRET_KEY when unset.  Printed
+        # codes stop matching if it changes: set it once, separately, in production.
+        SCRATCH_CODE_KEY=None,
         API_RATE_LIMIT="300 per minute",      # /api/v1 calls per token (per address without one)
         # Photos: 5 MB each; the request may carry a little form overhead on top.
         MAX_PHOTO_BYTES=5 * 1024 * 1024,
@@ -81,7 +90,8 @@ def load_config(app, overrides: dict | None) -> None:
     env = os.environ
     if env.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT"):
+    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT",
+                 "REPORT_HOTLINE", "SCRATCH_CODE_KEY"):
         if env.get(name):
             cfg[name] = env[name]
     for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):

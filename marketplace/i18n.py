@@ -26,7 +26,7 @@ def select_locale() -> str:
     choice = request.cookies.get(LANG_COOKIE)
     if choice in languages:
         return choice
-    if _may_be_signed_in():
+    if may_be_signed_in():
         user_locale = getattr(current_user, "locale", None) if current_user else None
         if user_locale in languages:
             return user_locale
@@ -52,7 +52,7 @@ def locale_selector() -> Locale:
     return _parsed(select_locale())
 
 
-def _may_be_signed_in() -> bool:
+def may_be_signed_in() -> bool:
     """Only a request with a session or remember-me cookie can belong to a signed-in user:
     the others (buyers scanning stamps, crawlers) skip loading one."""
     cookies = request.cookies

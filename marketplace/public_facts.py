@@ -283,10 +283,12 @@ class Verdict(str, enum.Enum):
     unknown = "unknown"                # no such stamp: perhaps counterfeit
 
 
-def copy_suspected(*, scans: int, threshold: int, other_province_seen: bool, first_province: int | None,
+def copy_suspected(*, scanners: int, threshold: int, other_province_seen: bool, first_province: int | None,
                    province: int | None) -> bool:
-    """Signs that a stamp was copied: more scans than ``threshold``, or scans from two provinces."""
-    return scans > threshold or other_province_seen or (
+    """Signs that a stamp was copied: more distinct scanners than ``threshold`` (people, not
+    page loads: marketplace.scan.scanner; test scans never count), or scans from two
+    provinces."""
+    return scanners > threshold or other_province_seen or (
         province is not None and first_province not in (None, province))
 
 

@@ -175,7 +175,8 @@ def activity(session, f: Filters, *, today: dt.date, by: str = "day") -> Figure:
     scanned = _products(select(scan_day, func.count()).join(Stamp, Stamp.id == Scan.stamp_id)
                         .join(Batch, Batch.id == Stamp.batch_id).join(Product, Product.id == Batch.product_id)
                         .join(Producer, Producer.id == Product.producer_id)
-                        .where(Scan.scanned_at >= start, Scan.scanned_at < end).group_by(scan_day), f)
+                        .where(Scan.scanned_at >= start, Scan.scanned_at < end, Scan.test.is_(False))  # buyers' scans
+                        .group_by(scan_day), f)
     for day, count in session.execute(scanned):
         scans[_period_start(_as_date(day), by)] += int(count)
     figure = Figure("activity", ("period", "stamps_issued", "scans"))

@@ -24,8 +24,8 @@ def stamps_of(db, run) -> list[str]:
 
 
 def setup_scans(app_factory, db, world):
-    """Stamp 1: 6 scans in Thanh Hóa (over the threshold of 5); stamp 2: 2 scans from two
-    provinces; stamp 3: one scan."""
+    """Stamp 1: 6 scans in Thanh Hóa by six different phones (over the threshold of 5 distinct
+    scanners); stamp 2: 2 scans from two provinces; stamp 3: one scan."""
     add_trace(db.session, world)
     activate_run(db.session, world.run_a)
     db.session.commit()
@@ -34,8 +34,9 @@ def setup_scans(app_factory, db, world):
     web.test_client_class = ScanClient
     buyer = web.test_client()
     db.session.rollback()
-    for _ in range(6):
-        assert buyer.get(f"/s/{one}", headers={"X-Province": "38"}).status_code == 200
+    for i in range(6):  # six networks: six scanners (one phone reloading would be one)
+        assert buyer.get(f"/s/{one}", headers={"X-Province": "38"},
+                         environ_base={"REMOTE_ADDR": f"10.0.{i}.7"}).status_code == 200
     assert buyer.get(f"/s/{two}", headers={"X-Province": "38"}).status_code == 200
     assert buyer.get(f"/s/{two}", headers={"X-Province": "1"}).status_code == 200
     assert buyer.get(f"/s/{three}", headers={"X-Province": "38"}).status_code == 200

@@ -116,11 +116,11 @@ def test_a_stamp_has_one_verdict_and_only_a_clean_one_is_genuine(status, lot_rec
 
 def test_signs_of_copying():
     base = dict(threshold=5, other_province_seen=False, first_province=None, province=None)
-    assert not pf.copy_suspected(scans=5, **base)
-    assert pf.copy_suspected(scans=6, **base)
-    assert pf.copy_suspected(scans=1, **dict(base, other_province_seen=True))
-    assert pf.copy_suspected(scans=2, **dict(base, first_province=38, province=1))
-    assert not pf.copy_suspected(scans=2, **dict(base, first_province=38, province=38))
+    assert not pf.copy_suspected(scanners=5, **base)
+    assert pf.copy_suspected(scanners=6, **base)
+    assert pf.copy_suspected(scanners=1, **dict(base, other_province_seen=True))
+    assert pf.copy_suspected(scanners=2, **dict(base, first_province=38, province=1))
+    assert not pf.copy_suspected(scanners=2, **dict(base, first_province=38, province=38))
 
 
 @pytest.mark.parametrize("listed,reasons,pullable,pushed,state", [

@@ -299,11 +299,12 @@ def test_build_linkset_shape():
     (context,) = body["linkset"]
     assert context["anchor"] == f"{BASE}/01/{GTIN_PUB}/21/ABC"
     assert context[VOC + "defaultLink"] == [stamp.target()]
+    # only the members GS1's link-set schema allows: no RFC 8288 "title*" (issue 14)
     assert context[VOC + "pip"] == [{"href": f"{BASE}/p/x", "title": "Thông tin", "type": "text/html",
-                                     "hreflang": ["vi", "en"],
-                                     "title*": [{"value": "Thông tin", "language": "vi"},
-                                                {"value": "Information", "language": "en"}]}]
+                                     "hreflang": ["vi", "en"]}]
     assert set(context) == {"anchor", "itemDescription", VOC + "defaultLink", VOC + "pip"}
+    english = build_linkset(f"{BASE}/01/{GTIN_PUB}/21/ABC", [stamp, pip], stamp, "Gạo", "en")["linkset"][0]
+    assert english[VOC + "pip"][0]["title"] == "Information" and english[VOC + "defaultLink"][0]["title"] == "Stamp"
 
 
 def test_link_type_names():
@@ -365,8 +366,11 @@ def test_requested_link_types_walk_up(client, dl):
     assert go("gs1:recallStatus") == f"{dl.lot_page}#recall"
     assert go("gs1:certificationInfo") == f"{dl.product_page}#certifications"
     assert go("gs1:defaultLink") == dl.stamp_page
-    assert go("gs1:nutritionalInfo") == dl.stamp_page  # not available → the default link
-    assert go("nonsense") == dl.stamp_page
+    # a link type the item does not have: 404 (GS1's conformance tests), pointing to the link set
+    for absent in ("gs1:nutritionalInfo", "gs1:nosuchlt", "nonsense"):
+        response = client.get(dl.serial_path, query_string={"linkType": absent})
+        assert response.status_code == 404, absent
+        assert f'<{BASE}{dl.serial_path}?linkType=all>; rel="linkset"' in response.headers["Link"]
 
 
 def test_query_string_passed_on(client, dl):
@@ -421,7 +425,7 @@ def test_linkset_of_a_serial_includes_the_levels_above(client, dl):
         if key.startswith(VOC):
             for target in targets:
                 assert target["href"].startswith(BASE + "/") and target["title"] and target["type"]
-                assert {t["language"] for t in target["title*"]} == {"vi", "en"}
+                assert set(target) <= {"href", "title", "hreflang", "type", "context", "fwqs", "public"}
     (epcis,) = [t for t in context[VOC + "traceability"] if t["type"] == "application/ld+json"]
     assert "hreflang" not in epcis
     assert "https://ref.gs1.org/standards/resolver/linkset-context" in response.headers["Link"]
@@ -467,24 +471,34 @@ def test_every_linkset_link_resolves_by_link_type(client, dl):
 
 def test_unknown_lot_falls_back_to_the_product(client, dl):
     assert location(client.get(f"/01/{GTIN_PUB}/10/NO-SUCH-LOT")) == dl.product_page
-    assert location(client.get(f"/01/{GTIN_PUB}/10/NO-SUCH-LOT/21/{dl.serial}")) == dl.product_page
+    # …but a real serial under a lot it does not belong to is no stamp of ours (issue 14)
+    response = client.get(f"/01/{GTIN_PUB}/10/NO-SUCH-LOT/21/{dl.serial}")
+    assert response.status_code == 404 and response.data == client.get("/s/abc").data
 
 
-def test_unknown_or_misplaced_serial_falls_back_to_the_lot(client, dl):
+def test_unknown_or_misplaced_serial_is_the_counterfeit_answer(client, dl):
+    """Never the walk-up to the genuine lot (issue 14): the one answer of ``/s/<made-up>``."""
     body = dl.serial[:-1]
     wrong_check = body + next(c for c in "0123456789ABCDEFGHJKMNPQRSTVWXYZ" if c != dl.serial[-1])
     valid_unknown = "ZZZZZZZZZZZZZZZ" + check_symbol("ZZZZZZZZZZZZZZZ")
+    counterfeit = client.get("/s/abc")
     for serial in (wrong_check, valid_unknown, dl.other_serial, dl.draft_serial, "NOT-A-SERIAL"):
-        response = client.get(f"/01/{GTIN_PUB}/10/{LOT}/21/{serial}")
-        assert location(response) == dl.lot_page, serial
-    context = linkset(client.get(f"/01/{GTIN_PUB}/10/{LOT}/21/{valid_unknown}?linkType=all"))
-    assert context["anchor"] == f"{BASE}/01/{GTIN_PUB}/10/{LOT}/21/{valid_unknown}"
-    assert hrefs(context, "defaultLink") == [dl.lot_page]
+        paths = [f"/01/{GTIN_PUB}/10/{LOT}/21/{serial}", f"/01/{GTIN_PUB}/10/{LOT}/21/{serial}?linkType=all"]
+        if serial != dl.other_serial:  # (the product's stamp of another lot: genuine without a lot)
+            paths.append(f"/01/{GTIN_PUB}/21/{serial}")
+        for path in paths:
+            response = client.get(path)
+            assert (response.status_code, response.data) == (404, counterfeit.data), path
+    assert location(client.get(f"/01/{GTIN_PUB}/10/{LOT}/21/{dl.serial}")) == dl.stamp_page
+    assert location(client.get(f"/01/{GTIN_PUB}/21/{dl.other_serial}")) == f"{BASE}/s/{dl.other_serial}"
 
 
 def test_unknown_gtin_is_404(client, dl):
-    response = client.get(f"/01/{GTIN_UNKNOWN}/10/{LOT}/21/{dl.serial}")
+    response = client.get(f"/01/{GTIN_UNKNOWN}/10/{LOT}")
     assert response.status_code == 404 and response.mimetype == "text/plain"
+    # with a serial: the counterfeit answer (the stamp is not under that GTIN)
+    response = client.get(f"/01/{GTIN_UNKNOWN}/10/{LOT}/21/{dl.serial}")
+    assert response.status_code == 404 and response.data == client.get("/s/abc").data
     response = client.get(f"/01/{GTIN_UNKNOWN}", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == 404 and response.headers[CORS] == "*"
@@ -510,7 +524,7 @@ def test_suspended_producer_loses_the_product_page_not_its_stamps(client, dl, db
     assert client.get(f"/01/{GTIN_PUB}").status_code == 404
     assert client.get(f"/01/{GTIN_PUB}/10/NO-SUCH-LOT").status_code == 404
     assert location(client.get(dl.serial_path)) == dl.stamp_page
-    assert location(client.get(f"{dl.serial_path}?linkType=gs1:pip")) == dl.stamp_page  # none: the default
+    assert client.get(f"{dl.serial_path}?linkType=gs1:pip").status_code == 404  # it has none now
     context = linkset(client.get(f"{dl.serial_path}?linkType=all"))
     assert VOC + "pip" not in context and VOC + "certificationInfo" not in context
 
@@ -672,7 +686,7 @@ def test_resolver_description(client, dl):
     response = client.get("/.well-known/gs1resolver")
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_json()
-    assert body["resolverRoot"] == BASE and body["supportedPrimaryKeys"] == ["gtin"]
+    assert body["resolverRoot"] == BASE and body["supportedPrimaryKeys"] == ["01"]
     assert body["linkTypeDefaultCanBeLinkset"] is False and body["name"]
     assert body["supportedLinkType"][0]["namespace"] == VOC
     assert response.headers[CORS] == "*"

@@ -1,5 +1,6 @@
-"""Officers' clone alerts (issue 6): the list, a stamp's scan history, void the stamp or its
-run, mark an alert handled.  Every action goes into the audit trail."""
+"""Officers' alerts: stamps suspected of copying (issue 6), buyers' reports and serial probes
+(issue 14) on one page; a stamp's scan history, void the stamp or its run, mark an alert or
+a report handled.  Every action goes into the audit trail."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -8,10 +9,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import alerts, audit, geo
-from ..access import officer_required
+from ..access import officer_required, owned_or_404
 from ..extensions import db
-from ..models import Stamp, StampStatus
+from ..models import BuyerReport, Stamp, StampStatus
 from ..models.base import utcnow
+from ..reports import service as reports
+from ..reports.forms import reason_label
 from ..stamps import service as stamps
 from ..stamps.serials import group_serial
 from .routes import bp
@@ -33,19 +36,25 @@ def _checked_post() -> None:
 @officer_required
 def clone_alerts():
     include_handled = request.args.get("handled") == "1"
-    found = alerts.clone_alerts(db.session, threshold=current_app.config["SCAN_CLONE_THRESHOLD"],
-                                include_handled=include_handled)
+    threshold = current_app.config["SCAN_CLONE_THRESHOLD"]
+    found = alerts.clone_alerts(db.session, threshold=threshold, include_handled=include_handled)
+    buyer_reports = reports.list_reports(db.session, include_handled=include_handled)
     return render_template("admin/alerts.html", alerts=found, include_handled=include_handled,
-                           threshold=current_app.config["SCAN_CLONE_THRESHOLD"], page=alerts.PAGE,
-                           group_serial=group_serial)
+                           threshold=threshold, page=alerts.PAGE, group_serial=group_serial, geo=geo,
+                           reports=buyer_reports, reports_page=reports.PAGE, reason_label=reason_label,
+                           per_stamp=reports.reports_per_stamp(db.session, [r.stamp_id for r in buyer_reports]),
+                           probes=alerts.serial_probes(db.session, now=utcnow()), probe_days=alerts.PROBE_DAYS)
 
 
 @bp.route("/alerts/<int:stamp_id>")
 @officer_required
 def clone_alert(stamp_id: int):
     stamp = _stamp_or_404(stamp_id)
-    return render_template("admin/alert.html", stamp=stamp, scans=alerts.scan_history(db.session, stamp),
-                           action_form=FlaskForm(), group_serial=group_serial, geo=geo)
+    scans = alerts.scan_history(db.session, stamp)
+    return render_template("admin/alert.html", stamp=stamp, scans=scans, buyer_scans=alerts.buyer_scan_count(scans),
+                           action_form=FlaskForm(), group_serial=group_serial, geo=geo,
+                           reports=reports.list_reports(db.session, stamp_id=stamp.id, include_handled=True),
+                           reason_label=reason_label)
 
 
 @bp.route("/alerts/<int:stamp_id>/void", methods=["POST"])
@@ -86,7 +95,34 @@ def handle_alert(stamp_id: int):
     _checked_post()
     stamp.alert_handled_at = utcnow()
     audit.record(db.session, "alert.handled", stamp, summary=stamp.serial,
-                 after={"handled_by": current_user.email, "scans": stamp.scan_count})
+                 after={"handled_by": current_user.email, "scans": stamp.scan_count, "scanners": stamp.scanner_count})
     db.session.commit()
     flash(_("Đã đánh dấu cảnh báo là đã xử lý."), "success")
     return redirect(url_for("admin.clone_alerts"))
+
+
+@bp.route("/reports/<int:report_id>")
+@officer_required
+def buyer_report(report_id: int):
+    """A buyer's report with the scan history of the stamp it names (if it names one)."""
+    report = owned_or_404(BuyerReport, report_id)
+    scans = alerts.scan_history(db.session, report.stamp) if report.stamp is not None else []
+    return render_template("admin/report.html", report=report, scans=scans, buyer_scans=alerts.buyer_scan_count(scans),
+                           others=reports.other_reports_of_stamp(db.session, report), group_serial=group_serial,
+                           geo=geo, reason_label=reason_label)
+
+
+@bp.route("/reports/<int:report_id>/handled", methods=["POST"])
+@officer_required
+def handle_report(report_id: int):
+    report = owned_or_404(BuyerReport, report_id)
+    _checked_post()
+    if reports.mark_handled(report, by=current_user):
+        audit.record(db.session, "report.handled", report, summary=f"{report.reason} {report.code}".strip(),
+                     after={"handled_by": current_user.email, "stamp_id": report.stamp_id,
+                            "product_id": report.product_id})
+        db.session.commit()
+        flash(_("Đã đánh dấu báo cáo là đã xử lý."), "success")
+    else:
+        flash(_("Báo cáo này đã được xử lý trước đó."), "info")
+    return redirect(url_for("admin.clone_alerts", _anchor="reports"))

@@ -30,6 +30,7 @@ from ..models import (Batch, BatchStatus, Delivery, Exchange, Producer, Product,
 from ..models.base import local_today, utcnow
 from ..stamps import service as stamps
 from ..stamps import sheets
+from ..stamps.scratch import key_from_config
 from ..stamps.serials import InvalidSerial, normalize
 from ..trace import service as trace
 from ..uploads import image_error, save_image
@@ -114,7 +115,8 @@ def event_out(e: TraceEvent) -> s.EventOut:
 def run_out(run: StampRun) -> s.RunOut:
     return s.RunOut(
         id=run.id, batch_id=run.batch_id, count=run.count, status=run.status, created_at=run.created_at,
-        activated_at=run.activated_at, voided_at=run.voided_at, stamps=sheets.status_counts(db.session, run),
+        activated_at=run.activated_at, voided_at=run.voided_at, scratch=run.scratch,
+        stamps=sheets.status_counts(db.session, run),
         pdf_url=_absolute("api.run_pdf", run_id=run.id), csv_url=_absolute("api.run_csv", run_id=run.id))
 
 
@@ -422,7 +424,7 @@ def add_event(batch_id: int, body):
 def create_run(batch_id: int, body):
     batch = owned_or_404(Batch, batch_id)
     try:
-        run = stamps.issue_run(db.session, batch, body.count, user=current_user)
+        run = stamps.issue_run(db.session, batch, body.count, user=current_user, scratch=body.scratch)
         db.session.commit()
     except stamps.StampError as exc:
         db.session.rollback()
@@ -464,7 +466,8 @@ def run_pdf(run_id: int, query):
         fail(422, {"layout": _("Không có mẫu tem này.")})
     if query.part > len(parts):
         fail(422, {"part": _("Đợt tem này có %(n)d phần.", n=len(parts))})
-    data = sheets.download_part(db.session, run, layout, query.part, current_app.config["PUBLIC_BASE_URL"])
+    data = sheets.download_part(db.session, run, layout, query.part, current_app.config["PUBLIC_BASE_URL"],
+                                scratch_key=key_from_config(current_app.config))
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="tem-dot-{run.id}-phan-{query.part}.pdf"',
         "Cache-Control": "no-store"})
@@ -473,8 +476,10 @@ def run_pdf(run_id: int, query):
 @operation(bp, "/stamp-runs/<int:run_id>/stamps.csv", summary="serial,url,lot,product of every stamp of a run",
            tag="stamps", produces="text/csv")
 def run_csv(run_id: int):
+    """A scratch run (``scratch``) adds ``scratch_code``: the file is then secret, for the print shop only."""
     run = owned_or_404(StampRun, run_id)
-    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"])
+    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"],
+                             scratch_key=key_from_config(current_app.config))
     return Response(stream_with_context(chunks), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="tem-dot-{run.id}.csv"', "Cache-Control": "no-store"})
 

@@ -349,6 +349,9 @@ class EventList(Out):
 
 class RunCreate(Body):
     count: Annotated[int, Field(ge=1, le=MAX_RUN)]
+    scratch: bool = Field(False, description="scratch-off run (tem cào): each label also prints a secret code in a "
+                                             "box for a scratch-off sticker, and the run's CSV gets a scratch_code "
+                                             "column (the file is then secret: for the print shop only)")
 
 
 class RunOut(Out):
@@ -359,6 +362,7 @@ class RunOut(Out):
     created_at: dt.datetime
     activated_at: Optional[dt.datetime]
     voided_at: Optional[dt.datetime]
+    scratch: bool = Field(description="a scratch-off run (tem cào): labels and CSV carry secret codes")
     stamps: dict[str, int] = Field(description="stamps per status")
     pdf_url: str
     csv_url: str

@@ -1,4 +1,5 @@
-"""Producer and cooperative work: profile, products, photos, certifications, members."""
+"""Producer and cooperative work: profile, products, photos, certifications, members, and
+the buyers' reports about its products."""
 from __future__ import annotations
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
@@ -17,8 +18,11 @@ from ..feeds.service import listing
 from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, is_safe_media_name, remove_image
-from ..models import Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
+from ..models import BuyerReport, Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
 from ..models.base import local_today
+from ..reports import service as reports_service
+from ..reports.forms import reason_label
+from ..stamps.serials import group_serial
 from ..uploads import image_error, private_dir, save_document, save_image
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
@@ -66,6 +70,8 @@ def index():
     return render_template("dashboard/index.html", producers=producers, products=products,
                            facts=public_facts.facts_of_many(db.session, products, today=local_today()),
                            me=db.session.get(Producer, current_user.producer_id),
+                           open_reports=reports_service.open_count(db.session,
+                                                                   producer_ids=owned_producer_ids(current_user)),
                            expiring=expiry.expiring(db.session, today=local_today(),
                                                     producer_ids=[p.id for p in producers]))
 
@@ -304,3 +310,23 @@ def members():
     ids = owned_producer_ids(current_user) or set()
     member_list = [p for p in _my_producers() if p.id != me.id and p.id in ids]
     return render_template("dashboard/members.html", form=form, cooperative=me, members=member_list)
+
+
+@bp.route("/reports")
+@producer_required
+def reports():
+    """Buyers' reports about the products this producer (or its cooperative's members)
+    makes; officers handle them, the producer reads them and looks at its stamps."""
+    include_handled = request.args.get("handled") == "1"
+    found = reports_service.list_reports(db.session, producer_ids=owned_producer_ids(current_user),
+                                         include_handled=include_handled)
+    return render_template("dashboard/reports.html", reports=found, include_handled=include_handled,
+                           page=reports_service.PAGE, reason_label=reason_label, group_serial=group_serial)
+
+
+@bp.route("/reports/<int:report_id>")
+@producer_required
+def report(report_id: int):
+    found = owned_or_404(BuyerReport, report_id)
+    return render_template("dashboard/report.html", report=found, reason_label=reason_label,
+                           group_serial=group_serial)

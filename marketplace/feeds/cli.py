@@ -13,6 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 from .. import audit
 from ..extensions import db
 from ..models.base import local_today
+from ..scan.scanner import forget_old_keys
 from . import dates, push, worker
 from .profiles import FORMATS
 from .service import FeedError, configure_push, enqueue_all, find_exchange, open_feed, parse_since
@@ -125,6 +126,7 @@ def worker_command(once: bool, batch: int) -> None:
                 # Once a day: items that changed by date alone (OCOP lapses…), as `flask expire`.
                 try:
                     bumped = dates.sweep(db.session, today=today)
+                    forget_old_keys(db.session, today)  # the scanner keys of days gone (scan/scanner.py)
                     swept_on = today
                     if bumped:
                         log.info("%d products changed by date: queued for the exchanges", bumped)

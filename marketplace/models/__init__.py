@@ -3,7 +3,8 @@ from .audit import AuditEntry
 from .accounts import ApiToken, User, UserRole, ProducerRole
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem
 from .producers import Producer, ProducerKind, ProducerStatus
-from .trace import Batch, BatchStatus, EventKind, Scan, Stamp, StampRun, StampStatus, TraceEvent
+from .trace import (Batch, BatchStatus, BuyerReport, EventKind, ReportReason, Scan, ScannerKey, SerialProbe, Stamp,
+                    StampRun, StampStatus, TraceEvent)
 from .products import (
     Certification,
     CertificationScheme,
@@ -16,7 +17,7 @@ from .products import (
 )
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Batch", "BatchStatus", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "ApiToken", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

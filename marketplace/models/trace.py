@@ -6,7 +6,7 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -119,6 +119,9 @@ class StampRun(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Each stamp of the run carries a scratch-off code (tem cào), derived from its serial
+    # with a keyed hash (marketplace.stamps.scratch): nothing secret is stored.
+    scratch: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     batch: Mapped[Batch] = relationship(back_populates="runs")
 
@@ -133,13 +136,19 @@ class Stamp(db.Model):
     # position within its run (1…count): printing order, and ranges for voiding a torn roll
     position: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(String(8), default=StampStatus.issued.value)
+    # buyers' page loads (test scans by its producer, cooperative or officers not included)
     scan_count: Mapped[int] = mapped_column(default=0)
+    # distinct scanners among them (marketplace.scan.scanner): derived from the scan rows by
+    # the scan writer on every write, never set by hand
+    scanner_count: Mapped[int] = mapped_column(default=0, server_default="0")
     first_scan_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     first_scan_province: Mapped[Optional[int]] = mapped_column()
     # set once a scan comes from a province other than the first one (a sign of copying)
     other_province_seen: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An officer looked at its clone alert and dealt with it; scans after this raise it again.
     alert_handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # the first correct entry of its scratch-off code (scratch runs only)
+    scratch_verified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     run: Mapped[StampRun] = relationship()
     batch: Mapped[Batch] = relationship()
@@ -147,13 +156,83 @@ class Stamp(db.Model):
 
 class Scan(db.Model):
     """One look at a stamp page.  Coarse place only (province, from a trusted header), the
-    user-agent family; never the raw IP.  Written in batches by the scan recorder."""
+    user-agent family; never the raw IP.  Written in batches by the scan recorder.
+
+    ``scanner`` is a keyed hash of the client's network prefix and user-agent family under
+    a key that changes every day and is deleted after two (``ScannerKey``): one phone
+    reloading a page is one scanner, and once the key is gone nobody can tell whose it
+    was.  NULL for scans recorded before scanners were (counted together as one).  ``test``:
+    a scan by someone logged in as the stamp's producer, its cooperative or an officer.
+    """
 
     __tablename__ = "scan"
+    __table_args__ = (Index("ix_scan_stamp_scanner", "stamp_id", "scanner"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # indexed by ix_scan_stamp_scanner (stamp_id first): one index to keep up, not two
     stamp_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                          ForeignKey("stamp.id", ondelete="CASCADE"), index=True)
+                                          ForeignKey("stamp.id", ondelete="CASCADE"))
     scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     province_code: Mapped[Optional[int]] = mapped_column()
     agent_family: Mapped[str] = mapped_column(String(24), default="")
+    scanner: Mapped[Optional[str]] = mapped_column(String(16))
+    test: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ScannerKey(db.Model):
+    """The day's random key for scanner hashes (Vietnam's calendar day).  Made by the first
+    scan of the day; keys older than yesterday are deleted then, which is what makes old
+    scanner hashes unlinkable to anyone."""
+
+    __tablename__ = "scanner_key"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+
+
+class SerialProbe(db.Model):
+    """A Digital Link or ``/s/`` link naming a serial that does not exist (or not under that
+    GTIN and lot): someone typing or printing made-up stamps.  What officers need to see it
+    happening on a product: the GTIN and lot asked for, the coarse place, the time; never the
+    client's address."""
+
+    __tablename__ = "serial_probe"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gtin: Mapped[Optional[str]] = mapped_column(String(14), index=True)
+    lot: Mapped[Optional[str]] = mapped_column(String(20))
+    product_id: Mapped[Optional[int]] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"), index=True)
+    province_code: Mapped[Optional[int]] = mapped_column()
+    probed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ReportReason(str, enum.Enum):
+    copied_stamp = "copied_stamp"
+    wrong_product = "wrong_product"
+    spoiled = "spoiled"
+    other = "other"
+
+
+class BuyerReport(db.Model):
+    """A buyer's report of a suspicious product ("Báo cáo sản phẩm đáng ngờ"), sent without
+    an account from a stamp page, the counterfeit page or a product page."""
+
+    __tablename__ = "buyer_report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp_id: Mapped[Optional[int]] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                                    ForeignKey("stamp.id", ondelete="SET NULL"), index=True)
+    product_id: Mapped[Optional[int]] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"), index=True)
+    code: Mapped[str] = mapped_column(String(32), default="", server_default="")  # a code typed by the buyer
+    reason: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    photo: Mapped[Optional[str]] = mapped_column(String(64))
+    province_code: Mapped[Optional[int]] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    handled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    stamp: Mapped[Optional[Stamp]] = relationship()
+    product: Mapped[Optional["Product"]] = relationship()
+    handled_by: Mapped[Optional["User"]] = relationship()

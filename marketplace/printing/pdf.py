@@ -12,6 +12,7 @@ Decree 43/2017 and 111/2021:
     Khối lượng tịnh | Thể tích thực | Số lượng: <net quantity>
     NSX: dd/mm/yyyy  HSD: dd/mm/yyyy      (two lines when one is too narrow)
     OCOP ★★★★                             (stars drawn as vector shapes)
+    Mã cào [ABCD-EFGH]                    (scratch runs: a box for the scratch-off sticker)
     <serial in groups of 4, bold, at the bottom>
 
 Fitting: text shrinks together, from a size set by the label height down to ``MIN_SIZE``;
@@ -22,6 +23,15 @@ and these four identify the batch, its safety date and the code a buyer can type
 name and then any over-long line are cut with "…"; the serial is never cut (it wraps between
 groups).  Nothing is drawn outside ``pad`` of the label's edge.
 
+A label with a scratch-off code (tem cào) gets a box just above the serial, captioned "Mã
+cào" (left of the box when the column is wide enough, above it otherwise), with the code in
+bold inside: the sticker goes over the box.  It sits in the text column, so the QR keeps its
+size and quiet zone, and is never dropped.  Its size depends on the stock only
+(:func:`scratch_box_mm`: the sticker to order), never on the product; the text fits around
+it.  On the smallest stock (38×21.2 mm) the product name then takes one line instead of two
+when that is what keeps the lot, HSD and serial.  Labels without a code are drawn exactly as
+before.
+
 Labels are read from the iterable one page at a time and each finished page is deflated at
 once, but reportlab writes the file only at ``save()``: memory grows by ~1.5 KB a label
 (100,000 labels ≈ 200 MB peak).  Text layouts are cached per product/batch (they repeat
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +69,15 @@ NAME_SCALE = 1.15
 STEP = 0.25
 DROP_ORDER = ("place", "producer", "ocop", "net", "nsx")
 _LINE = 1.265           # Be Vietnam Pro: ascent 1000, descent −265 per 1000 units
+_CAP = 0.74             # … and its capital height
+SCRATCH_CAPTION = "Mã cào"
+CODE_SCALE = 1.25       # scratch-off code: at most this × the stock's largest body text
+# pt: the caption (MIN_SIZE) goes beside the box only if the code stays this big, which also
+# keeps the caption's ascent and descent inside the box's height
+CODE_MIN_INLINE = 6.0
+_CODE_PAD = 0.35        # em of the code, around it inside the box
+_CODE_SYMBOLS = 8       # printed as XXXX-XXXX
+_CODE_RE = re.compile(f"[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +92,13 @@ class LabelData:
     expiry_date: dt.date | None = None
     net_quantity: str = ""
     ocop_stars: int | None = None
+    scratch_code: str | None = None     # "ABCD-EFGH" under a scratch-off sticker
 
     def __post_init__(self) -> None:
         if self.ocop_stars is not None and not 1 <= self.ocop_stars <= 5:
             raise ValueError(f"OCOP stars must be 1–5, not {self.ocop_stars}")
+        if self.scratch_code is not None and not _CODE_RE.fullmatch(self.scratch_code):
+            raise ValueError(f"a scratch-off code is printed as XXXX-XXXX, not {self.scratch_code!r}")
 
 
 class TextBox(NamedTuple):
@@ -171,14 +194,52 @@ def _star_size(size: float) -> tuple[float, float]:
     return 0.8 * size, 0.12 * size          # diameter, gap
 
 
+class _Scratch(NamedTuple):
+    """The scratch-off box of a label, in points: caption beside (``inline``) or above it."""
+    caption_size: float
+    code_size: float
+    inline: bool
+    box_w: float
+    box_h: float
+    height: float           # caption and box together
+
+
+@lru_cache(maxsize=None)
+def _scratch_block(width: float, max_size: float) -> _Scratch:
+    """The scratch-off box of a stock whose text column is ``width`` wide and whose body
+    text is at most ``max_size``: one size for every label printed on that stock, whatever
+    the product (stickers are bought by size).  The code is as large as ``CODE_SCALE`` ×
+    max_size and the width allow; the caption, at ``MIN_SIZE``, goes beside the box when the
+    code stays at least ``CODE_MIN_INLINE`` that way, else above it."""
+    box_em = _code_em() + 2 * _CODE_PAD
+    box_h_em = _CAP + 2 * _CODE_PAD
+    s = MIN_SIZE
+    beside = _sw(SCRATCH_CAPTION, REGULAR, s) + 0.5 * s
+    inline_size = min(CODE_SCALE * max_size, (width - beside) / box_em)
+    if inline_size >= CODE_MIN_INLINE:
+        return _Scratch(s, inline_size, True, inline_size * box_em, inline_size * box_h_em,
+                        inline_size * box_h_em)
+    size = min(CODE_SCALE * max_size, width / box_em)
+    return _Scratch(s, size, False, size * box_em, size * box_h_em, size * box_h_em + _LINE * s)
+
+
+def scratch_box_mm(layout: Layout) -> tuple[float, float]:
+    """Width and height in mm of the scratch-off box on ``layout``: the sticker to order."""
+    g = _Geometry.for_layout(layout)
+    block = _scratch_block(g.text_w, g.max_size)
+    return block.box_w / mm, block.box_h / mm
+
+
 @lru_cache(maxsize=256)
 def _plan(fields: tuple, serial_groups: int, width: float, height: float, max_size: float,
-          name_lines: int) -> tuple[tuple[_Line, ...], tuple[_Line, ...]]:
+          name_lines: int, scratch: bool = False
+          ) -> tuple[tuple[_Line, ...], _Scratch | None, tuple[_Line, ...]]:
     """Fit the text of one kind of label into ``width`` × ``height`` points.
 
-    Returns (top lines, serial lines); the serial lines sit at the bottom.  Serials are
-    planned at a width that only 1 group in ~1,000 exceeds; such a line is drawn slightly
-    narrower (horizontal scaling), so every label of a run has the same layout.
+    Returns (top lines, scratch-off box or None, serial lines); the serial lines sit at the
+    bottom, the box just above them.  Serials are planned at a width that only 1 group in
+    ~1,000 exceeds; such a line is drawn slightly narrower (horizontal scaling), so every
+    label of a run has the same layout.
     """
     name, producer, place, lot, nsx, hsd, net, stars = fields
     group_em = _serial_group_em()
@@ -236,24 +297,29 @@ def _plan(fields: tuple, serial_groups: int, width: float, height: float, max_si
         serial = [_Line("serial", BOLD, ss, f"{a}:{min(a + per_line, serial_groups)}")
                   for a in range(0, serial_groups, per_line)]
         used = _LINE * (sum(line.size for line in top) + sum(line.size for line in serial))
-        return top, serial, used, clean
+        block = _scratch_block(width, max_size) if scratch else None
+        if block:
+            used += block.height
+        return top, serial, used, clean, block
 
     sizes = [max_size - STEP * i for i in range(int((max_size - MIN_SIZE) / STEP) + 1)]
     for require_clean in (True, False):
         for n_dropped in range(len(droppable) + 1):
             dropped = set(droppable[:n_dropped])
             for s in (sizes if require_clean else sizes[-1:]):
-                top, serial, used, clean = lay_out(s, dropped)
+                top, serial, used, clean, block = lay_out(s, dropped)
                 if used <= height and (clean or not require_clean):
-                    return tuple(top), tuple(serial)
+                    return tuple(top), block, tuple(serial)
+    if scratch and name_lines > 1:  # the box took the room: a one-line name keeps lot and HSD
+        return _plan(fields, serial_groups, width, height, max_size, 1, scratch)
     # Degenerate stock: keep the serial, then as many mandatory lines as fit, below MIN_SIZE.
     s = MIN_SIZE
     while True:
-        top, serial, used, _ = lay_out(s, set(droppable))
+        top, serial, used, _, block = lay_out(s, set(droppable))
         while top and used > height:
             used -= _LINE * top.pop().size
         if used <= height or s < 1:
-            return tuple(top), tuple(serial)
+            return tuple(top), block, tuple(serial)
         s *= 0.9
 
 
@@ -264,6 +330,16 @@ def _serial_group_em() -> float:
     mean = sum(widths) / len(widths)
     std = math.sqrt(sum((w - mean) ** 2 for w in widths) / len(widths))
     return GROUP * mean + 3 * math.sqrt(GROUP) * std
+
+
+@lru_cache(maxsize=None)
+def _code_em() -> float:
+    """Width at 1 pt that a scratch-off code (8 random symbols and a hyphen) exceeds ~0.1 %
+    of the time; a wider one is drawn slightly narrower, inside the same box."""
+    widths = [_sw(ch, BOLD, 1) for ch in ALPHABET]
+    mean = sum(widths) / len(widths)
+    std = math.sqrt(sum((w - mean) ** 2 for w in widths) / len(widths))
+    return _CODE_SYMBOLS * mean + 3 * math.sqrt(_CODE_SYMBOLS) * std + _sw("-", BOLD, 1)
 
 
 class _Geometry(NamedTuple):
@@ -367,8 +443,8 @@ class _SheetWriter:
         canvas.restoreState()
 
         groups = group_serial(label.serial, " ").split(" ")
-        top, serial = _plan(_fields(label), len(groups), g.text_w, g.text_h, g.max_size,
-                            g.name_lines)
+        top, block, serial = _plan(_fields(label), len(groups), g.text_w, g.text_h, g.max_size,
+                                   g.name_lines, label.scratch_code is not None)
         tx = x + g.text_x
         text = canvas.beginText()
         stars = []
@@ -399,7 +475,18 @@ class _SheetWriter:
                 self._record(cell, tx, baseline, tx + natural * squeeze, value, line.font,
                              line.size)
             baseline += _LINE * line.size
+        box = None
+        if block:
+            box = self._scratch(text, cell, tx, baseline - (_LINE - 1) * serial[-1].size, block,
+                                label.scratch_code)
         canvas.drawText(text)
+        if box:
+            line_width = 0.5
+            canvas.saveState()
+            canvas.setLineWidth(line_width)
+            canvas.roundRect(box[0] + line_width / 2, box[1] + line_width / 2, box[2] - box[0] - line_width,
+                             box[3] - box[1] - line_width, 0.2 * block.code_size, stroke=1, fill=0)
+            canvas.restoreState()
         for base, line in stars:
             sx = tx + _sw("OCOP ", line.font, line.size)
             canvas.saveState()
@@ -412,6 +499,32 @@ class _SheetWriter:
                 right = sx + line.stars * (diameter + gap) - gap
                 self._record(cell, tx, base, right, "OCOP " + "★" * line.stars, line.font,
                              line.size)
+
+    def _scratch(self, text, cell: tuple, tx: float, bottom: float, block: _Scratch,
+                 code: str) -> tuple[float, float, float, float]:
+        """Caption and code of the scratch-off box into ``text``; the box sits on ``bottom``
+        (the top of the serial lines).  Returns the box (x0, y0, x1, y1) to outline."""
+        cs, s = block.code_size, block.caption_size
+        box_x = tx + (_sw(SCRATCH_CAPTION, REGULAR, s) + 0.5 * s if block.inline else 0)
+        box = (box_x, bottom, box_x + block.box_w, bottom + block.box_h)
+        code_baseline = bottom + (block.box_h - _CAP * cs) / 2
+        caption_baseline = code_baseline if block.inline else box[3] + (_LINE - 1) * s
+        text.setFont(REGULAR, s)
+        text.setTextOrigin(tx, caption_baseline)
+        text.textOut(SCRATCH_CAPTION)
+        inner = block.box_w - 2 * _CODE_PAD * cs
+        natural = _sw(code, BOLD, cs)
+        squeeze = min(1.0, inner / natural)
+        text.setFont(BOLD, cs)
+        text.setTextOrigin(box_x + (block.box_w - natural * squeeze) / 2, code_baseline)
+        text.setHorizScale(100 * squeeze)
+        text.textOut(code)
+        text.setHorizScale(100)
+        if self.on_text:
+            self._record(cell, tx, caption_baseline, tx + _sw(SCRATCH_CAPTION, REGULAR, s),
+                         SCRATCH_CAPTION, REGULAR, s)
+            self.on_text(TextBox(self.page, cell, box, code, BOLD, cs))
+        return box
 
 
 class _CompactCanvas(Canvas):

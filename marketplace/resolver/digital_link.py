@@ -521,24 +521,27 @@ class Link:
     type: str = "text/html"
     hreflang: tuple[str, ...] = ("vi", "en")
 
-    def target(self) -> dict:
-        target = {"href": self.href, "title": self.title_vi, "type": self.type}
+    def target(self, language: str = "vi") -> dict:
+        """The link object: only the members GS1's link-set schema allows (``href``,
+        ``title``, ``hreflang``, ``type``…; no RFC 8288 ``title*``), so the title is in the
+        language the client asked for (the response varies on Accept-Language)."""
+        target = {"href": self.href, "title": self.title_en if language == "en" else self.title_vi,
+                  "type": self.type}
         if self.hreflang:
             target["hreflang"] = list(self.hreflang)
-        target["title*"] = [{"value": self.title_vi, "language": "vi"},
-                            {"value": self.title_en, "language": "en"}]
         return target
 
 
-def build_linkset(anchor: str, links: list[Link], default: Link, item_description: str = "") -> dict:
+def build_linkset(anchor: str, links: list[Link], default: Link, item_description: str = "",
+                  language: str = "vi") -> dict:
     """The ``application/linkset+json`` document: one link context object whose anchor is
     the request's (uncompressed) Digital Link URI, one ``gs1:defaultLink`` and every link
     grouped by its link type (GS1 Web Vocabulary URIs as relation types)."""
     context: dict = {"anchor": anchor}
     if item_description:
         context["itemDescription"] = item_description
-    context[GS1_VOC + "defaultLink"] = [default.target()]
+    context[GS1_VOC + "defaultLink"] = [default.target(language)]
     for link in links:
         if link.link_type:
-            context.setdefault(GS1_VOC + link.link_type, []).append(link.target())
+            context.setdefault(GS1_VOC + link.link_type, []).append(link.target(language))
     return {"linkset": [context]}

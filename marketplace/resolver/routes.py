@@ -11,19 +11,23 @@ Rules, in the order a request meets them:
   22, 10, 21, each once, values 1–20 characters of GS1 character set 82, the GTIN check digit,
   GS1 data attributes in the query string in their AI's format, a compressed part that does
   not decompress.  JSON ``{"error": {...}}`` when the client prefers JSON, plain text otherwise.
-* Resolution: the GTIN must belong to a product (else 404).  A lot unknown under that GTIN, or
-  a serial unknown under it (including a serial whose check character is wrong: it passes GS1
-  syntax, so it is an unknown value, not a syntax error), falls back to the more general level,
-  as the standard's walk-up rule says: the request then resolves exactly as the less granular
-  URI would.  Stamps, batches and the products they belong to resolve whatever the product's
+* Resolution: a URI naming a serial (AI 21) whose stamp does not exist, or not under that
+  GTIN and lot (a wrong check character included), gets the one counterfeit answer of
+  ``/s/<made-up>`` (``marketplace.scan.unknown``): same page, same status, same per-client
+  limit, and the probe is recorded; it never walks up to the genuine lot or product.
+  Without a serial, the GTIN must belong to a product (else 404), and a lot unknown under
+  it falls back to the product, as the standard's walk-up rule says.  Stamps, batches and
+  the products they belong to resolve whatever the product's
   catalogue status, because a printed stamp must keep working; the product page (``gs1:pip``)
   is offered only for a published product of an approved producer.
 * ``?linkType=all`` (or ``linkset``), or ``Accept: application/linkset+json`` preferred over
-  HTML → 200 with the RFC 9264 link set of the item *and of the levels above it*.  Otherwise a
-  307 to the requested link type (looked for at the most specific level first, the target's
-  media type chosen by ``Accept``) or, when none is requested or it is not available, to the
-  default link, with the rest of the query string passed on and a ``Link`` header to the link
-  set.  Compressed URIs resolve like their uncompressed equivalent (no redirect to it) and
+  HTML → 200 with the RFC 9264 link set of the item *and of the levels above it* (titles in
+  the client's language; link objects carry only the members GS1's link-set schema allows).
+  Otherwise a 307 to the requested link type (looked for at the most specific level first,
+  the target's media type chosen by ``Accept``) or, when none is requested, to the default
+  link, with the rest of the query string passed on and a ``Link`` header to the link set.
+  A requested link type the item does not have is a 404 (GS1's conformance tests), with the
+  ``Link`` header to the link set.  Compressed URIs resolve like their uncompressed equivalent (no redirect to it) and
   expose it as ``rel="owl:sameAs"``.
 
 Absolute URLs (anchors, targets) are built from ``PUBLIC_BASE_URL``, never from the Host header.
@@ -43,6 +47,7 @@ from ..extensions import db
 from ..i18n import current_language
 from ..models import Batch, Producer, ProducerStatus, Product, Stamp
 from ..models.base import local_today
+from ..scan import unknown
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from . import digital_link as gs1
 from .digital_link import CompressionError, DigitalLink, DigitalLinkError, Link
@@ -89,6 +94,8 @@ MESSAGES = {
                    "The compressed part of the Digital Link does not decompress."),
     "unknown_gtin": ("Không tìm thấy sản phẩm mang mã GTIN này.", "No product carries this GTIN."),
     "unsupported_key": ("Trình phân giải này chỉ phục vụ GTIN.", "This resolver serves GTINs only."),
+    "no_such_link_type": ("Mã này không có liên kết thuộc loại được yêu cầu.",
+                          "This item has no link of the requested type."),
 }
 
 
@@ -197,7 +204,7 @@ def description():
         "name": "Sàn OCOP — GS1-Conformant resolver",
         "resolverRoot": _base(),
         "supportedLinkType": [{"namespace": gs1.GS1_VOC, "prefix": "gs1:", "profile": "https://gs1.org/voc/?show=linktypes"}],
-        "supportedPrimaryKeys": ["gtin"],
+        "supportedPrimaryKeys": ["01"],  # GS1's description-file schema: numeric AIs (or "all")
         "linkTypeDefaultCanBeLinkset": False,
         "supportsSemanticInterpretation": False,
         "validatesAIcombination": False,
@@ -247,6 +254,8 @@ def _passed_on_query() -> list[str]:
         key, value = unquote(key), unquote(value.replace("+", " "))
         if key == "linkType":
             continue
+        if key in ("01", "10", "21", "22"):  # the primary key and its qualifiers go in the path only
+            raise DigitalLinkError("bad_attribute", key)
         if gs1.attribute_is_valid(key, value) is False:
             raise DigitalLinkError("bad_attribute", key[:10])
         parts.append(quote(part, safe="=%+-._~!$'()*,;:@/?"))
@@ -340,17 +349,17 @@ def _levels(found) -> list:
 
 
 def _choose(levels, wanted: str | None) -> Link | None:
-    computed = []
+    """The link of type ``wanted`` (most specific level first), or the default link when
+    none is wanted; None when the item has no link of that type (the caller answers 404)."""
     if wanted and wanted != "defaultLink":
         for level in levels:
-            links = level()
-            computed.append(links)
-            candidates = [link for link in links if link.link_type == wanted]
+            candidates = [link for link in level() if link.link_type == wanted]
             if candidates:
                 best = request.accept_mimetypes.best_match([c.type for c in candidates])
                 return next((c for c in candidates if c.type == best), candidates[0])
-    for i, level in enumerate(levels):
-        links = computed[i] if i < len(computed) else level()
+        return None
+    for level in levels:
+        links = level()
         if links:
             return links[0]
     return None
@@ -372,9 +381,14 @@ def _with_query(href: str, parts: list[str]) -> str:
 
 def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     found = _find(link)
+    if link.serial is not None and (found is None or found[2] is None):
+        # a serial that does not exist (or not under this GTIN and lot): the one counterfeit
+        # answer, exactly as /s/<made-up> gives it, never the genuine lot or product
+        return unknown.answer(gtin=link.gtin, lot=link.lot, product_id=found[0].id if found else None)
     if found is None:
         return _error(404, "unknown_gtin", {"01": "unknown"})
     anchor = _base() + link.path()
+    linkset_link = f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"'
     headers = []
     if compressed:
         same_as = anchor + (f"?{link.query()}" if link.attributes else "")
@@ -385,19 +399,27 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
         every = [item for level in levels for item in level()]
         if not every:
             return _error(404, "unknown_gtin", {"01": "unknown"})
-        body = gs1.build_linkset(anchor, every, every[0], found[0].name)
+        body = gs1.build_linkset(anchor, every, every[0], found[0].name, current_language())
         best = request.accept_mimetypes.best_match([LINKSET, "application/json"])
         response = current_app.response_class(json.dumps(body, ensure_ascii=False),
                                               mimetype="application/json" if best == "application/json" else LINKSET)
         headers.append(f'<{gs1.LINKSET_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; '
                        f'type="application/ld+json"')
     else:
-        target = _choose(levels, gs1.link_type_name(link_type) or (link_type if link_type == "defaultLink" else None))
+        wanted = None
+        if link_type and link_type not in ("defaultLink", "gs1:defaultLink", gs1.GS1_VOC + "defaultLink"):
+            wanted = gs1.link_type_name(link_type) or link_type  # an unknown type is simply never found
+        target = _choose(levels, wanted)
         if target is None:
-            return _error(404, "unknown_gtin", {"01": "unknown"})
+            # GS1-Conformant resolver: a link type the item does not have is a 404, which
+            # still points to what the item does have
+            reason = "unknown_gtin" if wanted is None else "no_such_link_type"
+            response = _error(404, reason, {"linkType": reason} if wanted else {"01": "unknown"})
+            response.headers["Link"] = ", ".join([linkset_link, *headers])
+            return response
         query = ([link.query()] if link.attributes else []) + passed_on
         response = redirect(_with_query(target.href, query), 307)
-        headers.insert(0, f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"')
+        headers.insert(0, linkset_link)
     response.headers["Link"] = ", ".join(headers)
     response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
     response.headers["Referrer-Policy"] = "no-referrer"      # serials stay out of Referer headers

@@ -1,7 +1,8 @@
 """What a stamp page shows, looked up fast.
 
-Per request: one indexed query (stamp → batch → product → producer) for everything that can
-change from one scan to the next: the stamp's status and counters, the batch's recall, the
+Per request: one indexed query (stamp → run, batch → product → producer, and whether this
+scanner was seen on the stamp) for everything that can change from one scan to the next: the
+stamp's status and counters, the batch's recall, the
 product's and producer's status (the verdict, :func:`public_facts.stamp_verdict`, is decided
 from them on every scan).  The rest (names, photo, diary, certificates, OCOP, the product's
 recalls in force) is built once per batch and cached in the process, keyed by the batch's,
@@ -31,9 +32,13 @@ DIARY_KINDS = ("seeding", "harvest", "processing", "packing", "inspection", "shi
 _LOOKUP = text(
     "SELECT s.id, s.status, s.scan_count, s.first_scan_at, s.first_scan_province, s.other_province_seen, "
     "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at, "
-    "p.status, pr.status "
-    "FROM stamp s JOIN batch b ON b.id = s.batch_id JOIN product p ON p.id = b.product_id "
-    "JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
+    "p.status, pr.status, s.scanner_count, pr.id, pr.cooperative_id, r.scratch, "
+    # the scanner this client is already known as on this stamp, if any (scan.scanner): its
+    # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py)
+    "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
+    "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))) "
+    "FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
+    "JOIN product p ON p.id = b.product_id JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
 )
 
 
@@ -52,6 +57,11 @@ class StampState:
     product_status: str
     producer_status: str
     cache_key: tuple
+    scanner_count: int = 0          # distinct scanners so far (written scans)
+    producer_id: int | None = None
+    cooperative_id: int | None = None
+    scratch: bool = False           # its run has scratch-off codes
+    seen_as: str | None = None      # the scanner this client was already recorded as
 
     @property
     def lot_recalled(self) -> bool:
@@ -76,7 +86,8 @@ def batch_cache_key(batch: Batch) -> tuple:
             rawsql.moment_text(product.producer.updated_at), local_today())
 
 
-def stamp_state(engine, serial: str) -> StampState | None:
+def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
+                since: dt.datetime | None = None) -> StampState | None:
     """The per-scan facts in one indexed query, straight on a pooled DBAPI connection.
 
     The stamp page is the busiest page of the service: going through the ORM session (and
@@ -89,7 +100,9 @@ def stamp_state(engine, serial: str) -> StampState | None:
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, rawsql.bind(order, {"serial": serial}))
+            cursor.execute(sql, rawsql.bind(order, {
+                "serial": serial, "scanner": scanner, "known_as": known_as or scanner,
+                "since": rawsql.timestamp(engine.dialect, since or dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))}))
             row = cursor.fetchone()
         finally:
             cursor.close()
@@ -103,6 +116,8 @@ def stamp_state(engine, serial: str) -> StampState | None:
         recalled_at=_aware(row[9]), product_status=row[13], producer_status=row[14],
         cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
                    local_today()),
+        scanner_count=row[15] or 0, producer_id=row[16], cooperative_id=row[17], scratch=bool(row[18]),
+        seen_as=row[19],
     )
 
 

@@ -43,8 +43,8 @@ def render_frame(facts: dict) -> str:
                   here=url_for("scan.stamp", serial=URL_SLOT))
 
 
-_PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scans", "first_scan_at",
-               "first_scan_province")
+_PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scanners", "test", "first_scan_at",
+               "first_scan_province", "scratch", "hotline")
 _panels: OrderedDict = OrderedDict()
 _panels_lock = threading.Lock()
 PANELS_CACHED = 4096
@@ -53,9 +53,9 @@ PANELS_CACHED = 4096
 def render_panel(view: dict) -> str:
     """``scan/_authenticity.html`` for this view, in the current language.
 
-    The panel shows only ``v`` (``_PANEL_KEYS``; minute-precision times), so equal views
-    give equal panels: most scans are a stamp's first, and all first scans of a minute share
-    one.  Keyed by the template object too, so a reloaded template is rendered afresh.
+    The panel shows only ``v`` (``_PANEL_KEYS``; minute-precision times) and the serial's
+    slot, so equal views give equal panels: most scans are a stamp's first, and all first
+    scans of a minute share one.  Keyed by the template object too, so a reloaded template is rendered afresh.
     """
     template = current_app.jinja_env.get_template("scan/_authenticity.html")
     key = (template, current_language(), *(view[k] for k in _PANEL_KEYS))
@@ -64,7 +64,7 @@ def render_panel(view: dict) -> str:
         if html is not None:
             _panels.move_to_end(key)
             return html
-    html = template.render(bound_gettext(), v=view)
+    html = template.render(bound_gettext(), v=view, slot=URL_SLOT)  # the serial in its URLs: filled by fill()
     with _panels_lock:
         _panels[key] = html
         while len(_panels) > PANELS_CACHED:
@@ -81,5 +81,6 @@ def fill(frame: str, view: dict) -> str:
 
 def render_whole(facts: dict, view: dict) -> str:
     """The same page rendered in one go (no frame): what :func:`fill` must produce."""
-    return render("scan/stamp.html", f=facts, panel=Markup(render_panel(view)), serial_grouped=view["serial_grouped"],
+    panel = render_panel(view).replace(URL_SLOT, view["serial"])
+    return render("scan/stamp.html", f=facts, panel=Markup(panel), serial_grouped=view["serial_grouped"],
                   here=url_for("scan.stamp", serial=view["serial"]))

@@ -1,8 +1,9 @@
 """Recording scans without slowing the stamp page: an in-process buffer written in batches.
 
-The page appends ``(stamp id, time, province, agent family)`` to a list under a lock and
-returns; a daemon thread writes the buffer every ``SCAN_FLUSH_SECONDS`` in one transaction
-(counters updated per stamp, scan rows inserted with executemany).  With
+The page appends a :class:`ScanRow` to a list under a lock and returns; a daemon thread
+writes the buffer every ``SCAN_FLUSH_SECONDS`` in one transaction (counters updated per
+stamp, scan rows inserted, each touched stamp's count of distinct scanners derived again
+from its rows).  Made-up serials (:class:`Probe`) go the same way.  With
 ``SCAN_FLUSH_SECONDS = 0`` (tests) each scan is written when its response closes.  A process
 that exits flushes what it holds; a SIGKILLed worker loses at most one interval of counts.
 """
@@ -13,10 +14,13 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
+from typing import NamedTuple
+
+from flask import current_app
 
 from .. import rawsql
-from ..extensions import WRITER
+from ..extensions import WRITER, db
 
 log = logging.getLogger("marketplace.scan")
 
@@ -36,12 +40,32 @@ def agent_family(user_agent: str | None) -> str:
     return "other"
 
 
+class ScanRow(NamedTuple):
+    stamp_id: int
+    at: dt.datetime
+    province: int | None
+    agent: str
+    scanner: str | None        # marketplace.scan.scanner
+    test: bool = False         # by the stamp's producer, its cooperative or an officer
+    new: bool = False          # its scanner was not yet on the stamp when the page was served
+
+
+class Probe(NamedTuple):
+    """A link naming a serial that does not exist (under that GTIN and lot)."""
+    at: dt.datetime
+    gtin: str | None
+    lot: str | None
+    product_id: int | None
+    province: int | None
+
+
 ROWS_PER_STATEMENT = 500  # × 7 parameters: well inside SQLite's 32,766
 
 # One statement writes many stamps' counters: ``v`` holds a row per stamp (VALUES columns
 # are named column1… on SQLite and PostgreSQL alike).  Expressions on the right read the row
 # as it was, so ``first_scan_province`` there is the stored one.  A stamp seen in a province
 # other than its first one is flagged; so is one whose first scans already span two.
+# Only buyers' scans count here: test scans are stored, never counted.
 _UPDATE = (
     "UPDATE stamp SET scan_count = scan_count + v.column2, "
     "first_scan_at = COALESCE(first_scan_at, v.column3), "
@@ -55,8 +79,17 @@ _UPDATE = (
 # Integers cast so PostgreSQL types a column of NULLs (no province known) as one too.
 _UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER), " \
               "CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
-_INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family) VALUES {rows}"
-_INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p})"
+# Distinct scanners, derived from the rows themselves (never added to by hand): a count that
+# no race between two writers can skew.  Scans from before scanners were recorded (NULL)
+# count together as one.
+_RECOUNT = (
+    "UPDATE stamp SET scanner_count = (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) FROM scan "
+    "WHERE scan.stamp_id = stamp.id AND NOT scan.test) WHERE stamp.id IN ({ids})"
+)
+_INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family, scanner, test) VALUES {rows}"
+_INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p})"
+_PROBE = "INSERT INTO serial_probe (probed_at, gtin, lot, product_id, province_code) VALUES {rows}"
+_PROBE_ROW = "({p}, {p}, {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
 
 
 def _chunks(items: list, size: int = ROWS_PER_STATEMENT):
@@ -64,9 +97,10 @@ def _chunks(items: list, size: int = ROWS_PER_STATEMENT):
         yield items[start:start + size]
 
 
-def write_scans(connection, scans: list[tuple[int, dt.datetime, int | None, str]]) -> None:
-    """Write a batch of scans: the counters of every stamp in one UPDATE … FROM (VALUES …)
-    and the scan rows in one multi-row INSERT (per ``ROWS_PER_STATEMENT``).
+def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> None:
+    """Write a batch of scans: the counters of every stamp in one UPDATE … FROM (VALUES …),
+    the scan rows in one multi-row INSERT (per ``ROWS_PER_STATEMENT``), then each counted
+    stamp's distinct scanners; and the probes of made-up serials.
 
     Runs on the DBAPI cursor of ``connection``, inside its transaction, because it runs in
     the processes that serve scans: SQLAlchemy's bind processing, or the driver's
@@ -77,14 +111,16 @@ def write_scans(connection, scans: list[tuple[int, dt.datetime, int | None, str]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     by_stamp: dict[int, list] = defaultdict(list)
     for scan in scans:
-        by_stamp[scan[0]].append(scan)
+        if not scan.test:
+            by_stamp[scan.stamp_id].append(scan)
     updates = []
     for stamp_id, items in by_stamp.items():
-        provinces = [p for _, _, p, _ in items if p is not None]
-        updates.append((stamp_id, len(items), rawsql.timestamp(dialect, min(i[1] for i in items)),
+        provinces = [i.province for i in items if i.province is not None]
+        updates.append((stamp_id, len(items), rawsql.timestamp(dialect, min(i.at for i in items)),
                         provinces[0] if provinces else None, min(provinces) if provinces else None,
                         max(provinces) if provinces else None, len(set(provinces))))
-    rows = [(s, rawsql.timestamp(dialect, t), p, a) for s, t, p, a in scans]
+    rows = [(s.stamp_id, rawsql.timestamp(dialect, s.at), s.province, s.agent, s.scanner, bool(s.test))
+            for s in scans]
     cursor = connection.connection.cursor()
     try:
         for chunk in _chunks(updates):
@@ -92,6 +128,14 @@ def write_scans(connection, scans: list[tuple[int, dt.datetime, int | None, str]
                            [value for row in chunk for value in row])
         for chunk in _chunks(rows):
             cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
+                           [value for row in chunk for value in row])
+        # only stamps that met someone new: the others' counts cannot have moved
+        recount = sorted({s.stamp_id for s in scans if s.new and not s.test})
+        for chunk in _chunks(recount):
+            cursor.execute(_RECOUNT.format(ids=", ".join([mark] * len(chunk))), chunk)
+        probe_rows = [(rawsql.timestamp(dialect, p.at), p.gtin, p.lot, p.product_id, p.province) for p in probes]
+        for chunk in _chunks(probe_rows):
+            cursor.execute(_PROBE.format(rows=", ".join([_PROBE_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
     finally:
         cursor.close()
@@ -101,28 +145,40 @@ class ScanRecorder:
     def __init__(self, engine_getter, interval: float):
         self._engine_getter = engine_getter
         self.interval = interval
-        self._pending: list = []
-        self._counts: Counter = Counter()  # stamp id -> scans in _pending (read by every page)
+        self._pending: list[ScanRow] = []
+        self._probes: list[Probe] = []
+        # stamp id -> scanners new to it in _pending (read by every page)
+        self._new_scanners: dict[int, set[str]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def record(self, stamp_id: int, when: dt.datetime, province: int | None, agent: str) -> None:
+    def record(self, scan: ScanRow) -> None:
+        """Buffer a scan (``scan.new``: its scanner was not on the stamp's written scans)."""
         with self._lock:
-            self._pending.append((stamp_id, when, province, agent))
-            self._counts[stamp_id] += 1
+            self._pending.append(scan)
+            if scan.new and not scan.test:
+                self._new_scanners.setdefault(scan.stamp_id, set()).add(scan.scanner)
         if self.interval > 0 and self._thread is None:
             self._start()
 
-    def pending_for(self, stamp_id: int) -> int:
+    def probe(self, probe: Probe) -> None:
         with self._lock:
-            return self._counts.get(stamp_id, 0)
+            self._probes.append(probe)
+        if self.interval > 0 and self._thread is None:
+            self._start()
+
+    def pending_scanners(self, stamp_id: int) -> frozenset[str]:
+        """New scanners of this stamp not written yet (the page adds them to its count)."""
+        with self._lock:
+            found = self._new_scanners.get(stamp_id)
+            return frozenset(found) if found else frozenset()
 
     def flush(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, []
-            self._counts.clear()
-        if not batch:
+            probes, self._probes = self._probes, []
+        if not batch and not probes:
             return 0
         try:
             with self._engine_getter().connect() as connection:
@@ -130,16 +186,29 @@ class ScanRecorder:
                 connection.info[WRITER] = True
                 try:
                     with connection.begin():
-                        write_scans(connection, batch)
+                        write_scans(connection, batch, probes)
+                    # written: their scanners now count in the stamps' rows, not as pending
+                    # (kept until now, so no page counts them in neither place, nor on failure)
+                    self._forget_new(batch)
                 finally:
                     connection.info.pop(WRITER, None)
         except Exception:  # noqa: BLE001 - keep the scans for the next attempt, never crash the page
-            log.exception("writing %d scans failed; will retry", len(batch))
+            log.exception("writing %d scans and %d probes failed; will retry", len(batch), len(probes))
             with self._lock:
                 self._pending[:0] = batch
-                self._counts.update(scan[0] for scan in batch)
+                self._probes[:0] = probes
             return 0
         return len(batch)
+
+    def _forget_new(self, batch: list[ScanRow]) -> None:
+        with self._lock:
+            for scan in batch:
+                if scan.new:
+                    pending = self._new_scanners.get(scan.stamp_id)
+                    if pending is not None:
+                        pending.discard(scan.scanner)
+                        if not pending:
+                            del self._new_scanners[scan.stamp_id]
 
     def _start(self) -> None:
         with self._lock:
@@ -152,3 +221,13 @@ class ScanRecorder:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
+
+
+def app_recorder() -> ScanRecorder:
+    """The current app's recorder (one per app and process, started on first use)."""
+    app = current_app._get_current_object()
+    rec = app.extensions.get("scan_recorder")
+    if rec is None:
+        engine = db.engine
+        rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"])
+    return rec

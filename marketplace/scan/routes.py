@@ -1,125 +1,113 @@
 """The stamp page: what a buyer sees after pointing a phone at a stamp (DESIGN.md §5)."""
 from __future__ import annotations
 
+import hmac
 import json
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from limits import parse as parse_limit
+from sqlalchemy import select
 
 from .. import geo, public_facts
-from ..extensions import db, limiter
-from ..i18n import current_language
-from ..models import Batch
+from ..extensions import csrf, db, limiter
+from ..i18n import current_language, may_be_signed_in
+from ..models import Batch, Stamp, StampStatus
 from ..models.base import utcnow
+from ..stamps import scratch as scratch_codes
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from ..trace.epcis import batch_epcis_document
-from . import page
+from . import page, unknown
 from .facts import FactsCache, stamp_state
-from .recorder import ScanRecorder, agent_family
+from .recorder import ScanRow, agent_family, app_recorder
+from .scanner import OVERLAP, DayKeys, candidates, client_key, network_prefix
 
 bp = Blueprint("scan", __name__)
 _facts = FactsCache()
+_keys = DayKeys()
 
 
-def recorder() -> ScanRecorder:
-    app = current_app._get_current_object()
-    rec = app.extensions.get("scan_recorder")
-    if rec is None:
-        engine = db.engine
-        rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"])
-    return rec
+def _is_test_scan(producer_id: int | None, cooperative_id: int | None) -> bool:
+    """A scan by someone logged in as the stamp's producer, its cooperative or an officer.
 
-
-def _not_found():
-    """The same page for every unknown, malformed or wrong-check serial: it tells nothing
-    about which serials exist, and warns that the label may be counterfeit.
-
-    Only these answers count against ``SCAN_NOT_FOUND_RATE`` (per client): someone walking
-    through random serials gets 429, while real stamps keep answering for everyone, shops
-    behind a shared address included.
+    Buyers carry no session cookie, so for them this reads nothing: the session (and the
+    user behind it) is loaded only when the request brings a login cookie.
     """
-    item = parse_limit(current_app.config["SCAN_NOT_FOUND_RATE"])
-    if current_app.config.get("RATELIMIT_ENABLED", True) and not limiter.limiter.hit(
-            item, "scan-not-found", get_remote_address()):
-        response = current_app.make_response((page.render("scan/not_found.html", here="/"), 429))
-        response.headers["Retry-After"] = str(item.get_expiry())
-        return _headers(response)
-    response = current_app.make_response((page.render("scan/not_found.html", here="/"), 404))
-    return _headers(response)
-
-
-def _headers(response):
-    headers = response.headers
-    headers["Referrer-Policy"] = "no-referrer"  # serials never leak through outbound links
-    headers["Cache-Control"] = "no-store"
-    # The language comes from Accept-Language or the lang cookie; JSON from Accept.
-    headers["Vary"] = "Accept, Accept-Language, Cookie"
-    return response
-
-
-def _province_from_request() -> int | None:
-    header = current_app.config.get("SCAN_PROVINCE_HEADER")
-    if not header:
-        return None
-    try:
-        code = int(request.headers.get(header, ""))
-    except ValueError:
-        return None
-    return code if geo.province(code) else None
+    if not request.cookies or not may_be_signed_in():
+        return False
+    user = current_user
+    if not user.is_authenticated:
+        return False
+    return user.is_officer or (user.producer_id is not None and user.producer_id in (producer_id, cooperative_id))
 
 
 @bp.route("/s/<path:serial>", methods=["GET", "HEAD"])
 @bp.route("/S/<path:serial>", methods=["GET", "HEAD"])
-@limiter.exempt  # no blanket limits here (there are none app-wide); unknown serials count in _not_found
+@limiter.exempt  # no blanket limits here (there are none app-wide); unknown serials count in unknown.answer
 def stamp(serial: str):
     try:
         serial = normalize(serial)  # the check symbol is verified before any query
     except InvalidSerial:
-        return _not_found()
-    state = stamp_state(db.engine, serial)
-    if state is None:
-        return _not_found()
+        return unknown.answer()
     now = utcnow()
-    province = _province_from_request()
-    rec = recorder()
-    pending = rec.pending_for(state.id)
-    recording = request.method == "GET" and current_app.config["SCAN_RECORDING"]
+    family = agent_family(request.headers.get("User-Agent"))
+    scanner, known_as = candidates(_keys, db.engine, now, network_prefix(request.remote_addr), family)
+    state = stamp_state(db.engine, serial, scanner, known_as, now - OVERLAP)
+    if state is None:
+        return unknown.answer()
+    rec = app_recorder()
+    config = current_app.config
+    recording = request.method == "GET" and config["SCAN_RECORDING"]
+    test = _is_test_scan(state.producer_id, state.cooperative_id)
+    pending = rec.pending_scanners(state.id)
+    if test:  # seen as it is, and never counted
+        scanners, first_at, province = state.scanner_count + len(pending), state.first_scan_at, None
+        scan = ScanRow(state.id, now, None, family, None, True)
+    else:
+        province = unknown.province_from_request()
+        scanner = state.seen_as or scanner
+        new = state.seen_as is None and scanner not in pending
+        scanners = state.scanner_count + len(pending) + (1 if new else 0)
+        first_at = state.first_scan_at or now
+        scan = ScanRow(state.id, now, province, family, scanner, False, new)
     if recording:
-        rec.record(state.id, now, province, agent_family(request.headers.get("User-Agent")))
-    base_url = current_app.config["PUBLIC_BASE_URL"]
-    scans = state.scan_count + pending + (1 if recording else 0)
-    first_at = state.first_scan_at or now
-    first_province = state.first_scan_province or province
+        rec.record(scan)
     suspicious = public_facts.copy_suspected(
-        scans=scans, threshold=current_app.config["SCAN_CLONE_THRESHOLD"],
+        scanners=scanners, threshold=config["SCAN_CLONE_THRESHOLD"],
         other_province_seen=state.other_province_seen, first_province=state.first_scan_province, province=province)
     verdict = public_facts.stamp_verdict(stamp_status=state.status, lot_recalled=state.lot_recalled,
                                          listed=state.listed, suspicious=suspicious)
+    first_province = state.first_scan_province or province
     view = {
         "serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": verdict.value,
         "status": state.status, "recalled": state.lot_recalled, "recall_reason": state.recall_reason,
-        "recalled_at": state.recalled_at, "scans": scans,
-        "first_scan_at": first_at.replace(second=0, microsecond=0),  # the page shows minutes
+        "recalled_at": state.recalled_at, "scanners": scanners, "test": test,
+        "first_scan_at": first_at.replace(second=0, microsecond=0) if first_at else None,  # the page shows minutes
         "first_scan_province": getattr(geo.province(first_province), "short", None),
+        "scratch": state.scratch and state.status != "void", "hotline": config.get("REPORT_HOTLINE"),
     }
     if request.accept_mimetypes.best == "application/json":
-        body = dict(_facts.get(db.session, state, base_url), stamp={**view, "first_scan_at": first_at.isoformat(),
-                    "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
+        body = dict(_facts.get(db.session, state, config["PUBLIC_BASE_URL"]), stamp={
+            **{k: view[k] for k in ("serial", "serial_grouped", "verdict", "status", "recalled", "recall_reason",
+                                    "scanners", "test", "first_scan_province", "scratch")},
+            "first_scan_at": first_at.isoformat() if first_at else None,
+            "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = jsonify(body)
     else:
-        frame = _facts.fragment(db.session, state.cache_key, base_url, ("stamp", current_language()), page.render_frame)
+        frame = _facts.fragment(db.session, state.cache_key, config["PUBLIC_BASE_URL"], ("stamp", current_language()),
+                                page.render_frame)
         response = current_app.response_class(page.fill(frame, view), mimetype="text/html")
     if recording and rec.interval == 0:
         rec.flush()  # synchronous mode (tests, or a deployment that wants it)
-    return _headers(response)
+    return unknown.no_store(response)
 
 
 @bp.route("/s/", methods=["GET", "HEAD"])
 @bp.route("/S/", methods=["GET", "HEAD"])
 def empty():
     """A stamp URL with its serial cut off: the same answer as any wrong code."""
-    return _not_found()
+    return unknown.answer()
 
 
 @bp.route("/s", methods=["GET"])
@@ -127,9 +115,9 @@ def lookup():
     """The serial typed into the form on ``/`` (torn or unreadable QR)."""
     typed = request.args.get("serial", "")[:64]
     try:
-        return _headers(redirect(url_for("scan.stamp", serial=normalize(typed))))
+        return unknown.no_store(redirect(url_for("scan.stamp", serial=normalize(typed))))
     except InvalidSerial:
-        return _not_found()
+        return unknown.answer()
 
 
 @bp.route("/lot/<int:batch_id>", methods=["GET", "HEAD"])
@@ -165,3 +153,70 @@ def batch_epcis(batch_id: int):
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@bp.route("/s/<serial>/code", methods=["GET", "POST"])
+@csrf.exempt  # like the stamp page, no session and no cookie: nothing a forged post could borrow
+@limiter.exempt  # entries are limited below, per stamp and per client
+def scratch(serial: str):
+    """"Cào lớp phủ và nhập mã": the scratch-off code of a stamp of a scratch run.
+
+    The first correct entry says the package is verified and records when; a later one says
+    when it was first verified, and that a package scratched just now may be a copy.  Every
+    entry counts (counted before the code is compared, so parallel guesses cannot slip past)
+    against ``SCRATCH_STAMP_RATE`` (per stamp) and ``SCRATCH_CLIENT_RATE`` (per client);
+    past either, 429.  A stamp whose code is being guessed says so: that is itself a sign
+    of copying.  The stamp's producer, its cooperative and officers may check a code
+    without recording it (a test, like their scans).
+    """
+    try:
+        serial = normalize(serial)
+    except InvalidSerial:
+        return unknown.answer()
+    stamp = db.session.scalars(select(Stamp).where(Stamp.serial == serial)).first()
+    if stamp is None:
+        return unknown.answer()
+    product = stamp.batch.product
+    verdict = public_facts.stamp_verdict(
+        stamp_status=stamp.status, lot_recalled=public_facts.recall_in_force(stamp.batch.status),
+        listed=public_facts.is_listed(product.status, product.producer.status))
+    context = {"serial": serial, "serial_grouped": group_serial(serial, " "), "outcome": None, "error": None,
+               "verdict": verdict.value, "test": False, "here": url_for("scan.stamp", serial=serial),
+               "hotline": current_app.config.get("REPORT_HOTLINE")}
+    status = 200
+    if not stamp.run.scratch or stamp.status == StampStatus.void.value:
+        context["error"], status = "no_code", 404
+    elif request.method == "POST":
+        config = current_app.config
+        if config.get("RATELIMIT_ENABLED", True):
+            stamp_ok = limiter.limiter.hit(parse_limit(config["SCRATCH_STAMP_RATE"]), "scratch-stamp", serial)
+            client_ok = limiter.limiter.hit(parse_limit(config["SCRATCH_CLIENT_RATE"]), "scratch-client",
+                                            client_key(get_remote_address()))
+        else:
+            stamp_ok = client_ok = True
+        if not stamp_ok:
+            context["error"], status = "locked", 429
+        elif not client_ok:
+            context["error"], status = "limited", 429
+        else:
+            key = scratch_codes.key_from_config(config)
+            entered = request.form.get("code", "")[:64]
+            normalized = scratch_codes.normalize_entry(entered)
+            producer = product.producer
+            if normalized is None:
+                context["error"], status = "wrong", 422
+            elif _is_test_scan(producer.id, producer.cooperative_id):
+                right = hmac.compare_digest(normalized, scratch_codes.code_for(serial, key))
+                context["test"] = True
+                context["error"], status = (None, 200) if right else ("wrong", 422)
+            else:
+                outcome = scratch_codes.verify(db.session, stamp, entered, key=key, now=utcnow())
+                db.session.commit()
+                if outcome.kind == "wrong":
+                    context["error"], status = "wrong", 422
+                else:
+                    context["outcome"] = outcome
+    response = current_app.make_response((page.render("scan/scratch.html", **context), status))
+    if status == 429:
+        response.headers["Retry-After"] = str(parse_limit(current_app.config["SCRATCH_STAMP_RATE"]).get_expiry())
+    return unknown.no_store(response)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 
 import click
@@ -10,6 +11,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import Batch, StampRun
 from . import service, sheets
+from .scratch import key_from_config
 
 # Why the domain refused (StampError codes), for standard error.
 REFUSALS = {
@@ -19,7 +21,18 @@ REFUSALS = {
                           "stamps are issued and activated only for listed products",
 }
 
+SECRET_WARNING = ("this file holds the run's secret scratch-off codes: give it to the print shop only, "
+                  "never publish or share it")
+
 stamps_cli = click.Group("stamps", help="Traceability stamps: issue runs, print label sheets, export CSV.")
+
+
+def _keep_private(path: str) -> None:
+    """A file with scratch-off codes is readable by its owner only (where the OS allows)."""
+    try:
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 def fail(message: str) -> None:
@@ -37,7 +50,9 @@ def _run_or_fail(run_id: int) -> StampRun:
 @stamps_cli.command("issue")
 @click.option("--batch", "batch_id", type=int, required=True, help="Batch id (see `batches list`).")
 @click.option("--count", type=int, required=True, help=f"Number of stamps, 1 to {service.MAX_RUN:,}.")
-def issue(batch_id: int, count: int) -> None:
+@click.option("--scratch", is_flag=True,
+              help="Scratch-off run (tem cào): each label also carries a secret code under a scratch-off sticker.")
+def issue(batch_id: int, count: int, scratch: bool) -> None:
     """Issue a run of unique stamps for a batch; prints the run id."""
     batch = db.session.get(Batch, batch_id)
     if batch is None:
@@ -46,7 +61,7 @@ def issue(batch_id: int, count: int) -> None:
         fail(f"--count must be between 1 and {service.MAX_RUN:,}")
     try:
         with click.progressbar(length=count, label="issuing stamps", file=sys.stderr) as bar:
-            run = service.issue_run(db.session, batch, count, progress=bar.update)
+            run = service.issue_run(db.session, batch, count, progress=bar.update, scratch=scratch)
         db.session.commit()
     except service.StampError as exc:
         db.session.rollback()
@@ -77,31 +92,42 @@ def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
     """Render the whole run as a label sheet PDF."""
     run = _run_or_fail(run_id)
     base = current_app.config["PUBLIC_BASE_URL"]
+    key = key_from_config(current_app.config)
     with click.progressbar(length=run.count, label=f"rendering {layout}", file=sys.stderr) as bar:
         def counted():
-            for label in sheets.label_data(db.session, run, base):
+            for label in sheets.label_data(db.session, run, base, scratch_key=key):
                 bar.update(1)
                 yield label
 
         from ..printing.pdf import render_label_sheet
 
         with open(output, "wb") as fh:
+            if run.scratch:
+                _keep_private(output)
             render_label_sheet(counted(), sheets.layout_or_none(layout), fh, calibration=calibration)
     run.downloads += 1
     db.session.commit()
     click.echo(f"wrote {output}: {run.count} labels ({layout})")
+    if run.scratch:
+        click.echo(f"Warning: {SECRET_WARNING}", err=True)
 
 
 @stamps_cli.command("csv")
 @click.argument("run_id", type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 def csv_export(run_id: int, output: str) -> None:
-    """serial,url,lot,product for print shops (UTF-8 with BOM, opens in Excel)."""
+    """serial,url,lot,product for print shops (UTF-8 with BOM, opens in Excel); a scratch-off
+    run adds scratch_code, which makes the file secret."""
     run = _run_or_fail(run_id)
+    key = key_from_config(current_app.config)
     with open(output, "w", newline="", encoding="utf-8-sig") as fh:
+        if run.scratch:
+            _keep_private(output)
         writer = csv.writer(fh)
         with click.progressbar(length=run.count + 1, label="writing CSV", file=sys.stderr) as bar:
-            for row in sheets.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"]):
+            for row in sheets.csv_rows(db.session, run, current_app.config["PUBLIC_BASE_URL"], scratch_key=key):
                 writer.writerow(row)
                 bar.update(1)
     click.echo(f"wrote {output}: {run.count} stamps")
+    if run.scratch:
+        click.echo(f"Warning: {SECRET_WARNING}", err=True)

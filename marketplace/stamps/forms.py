@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
 from ..forms_common import BaseForm, strip
@@ -12,6 +12,9 @@ from .service import MAX_RUN
 class RunForm(BaseForm):
     count = IntegerField(_l("Số tem"), validators=[InputRequired(), NumberRange(min=1, max=MAX_RUN)],
                          description=_l("Từ 1 đến 100.000 tem mỗi lần."))
+    scratch = BooleanField(_l("Tem cào (mã bí mật dưới lớp phủ)"),
+                           description=_l("Mỗi tem in thêm một mã bí mật trong ô “Mã cào” để dán lớp phủ cào lên; "
+                                          "người mua cào ra và nhập mã để kiểm tra hàng thật."))
 
 
 class VoidForm(BaseForm):

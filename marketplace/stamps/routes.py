@@ -15,6 +15,7 @@ from ..vocab import domain_error
 from ..models import Batch, Stamp, StampRun
 from . import service, sheets
 from .forms import RunForm, VoidForm
+from .scratch import key_from_config
 from .serials import InvalidSerial, normalize
 
 bp = Blueprint("stamps", __name__)
@@ -30,13 +31,16 @@ def create_run(batch_id: int):
         flash(domain_error("count_range"), "error")
         return redirect(url_for("trace.batch", batch_id=batch.id))
     try:
-        run = service.issue_run(db.session, batch, form.count.data, user=current_user)
+        run = service.issue_run(db.session, batch, form.count.data, user=current_user, scratch=form.scratch.data)
         db.session.commit()
     except service.StampError as exc:
         db.session.rollback()
         flash(domain_error(exc.code), "error")
         return redirect(url_for("trace.batch", batch_id=batch.id))
-    flash(_("Đã phát hành %(n)d tem.", n=run.count), "success")
+    if run.scratch:
+        flash(_("Đã phát hành %(n)d tem cào.", n=run.count), "success")
+    else:
+        flash(_("Đã phát hành %(n)d tem.", n=run.count), "success")
     return redirect(url_for("stamps.run", run_id=run.id))
 
 
@@ -62,7 +66,8 @@ def labels_pdf(run_id: int):
     if layout is None or part is None or not 1 <= part <= len(sheets.parts(run.count)):
         abort(404)
     data = sheets.download_part(db.session, run, layout, part, current_app.config["PUBLIC_BASE_URL"],
-                                calibration=request.args.get("calibration") == "1")
+                                calibration=request.args.get("calibration") == "1",
+                                scratch_key=key_from_config(current_app.config))
     name = f"tem-lo-{run.batch.lot_code}-dot-{run.id}-{layout.name}" + (f"-phan-{part}" if run.count > sheets.PART_SIZE else "")
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "private, no-store"})
@@ -71,11 +76,14 @@ def labels_pdf(run_id: int):
 @bp.route("/runs/<int:run_id>/stamps.csv")
 @producer_required
 def stamps_csv(run_id: int):
-    """serial,url,lot,product for a print shop's variable-data printing, streamed."""
+    """serial,url,lot,product for a print shop's variable-data printing, streamed; a scratch
+    run adds scratch_code (secret: the run page says so, and so does the file's name)."""
     run = owned_or_404(StampRun, run_id)
-    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"], bom=True)
+    chunks = sheets.csv_text(db.session, run.id, current_app.config["PUBLIC_BASE_URL"], bom=True,
+                             scratch_key=key_from_config(current_app.config))
+    name = f"tem-dot-{run.id}-ma-cao-bi-mat" if run.scratch else f"tem-dot-{run.id}"
     return Response(stream_with_context(chunks), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="tem-dot-{run.id}.csv"',
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
                              "Cache-Control": "private, no-store"})
 
 

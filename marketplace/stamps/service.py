@@ -51,9 +51,10 @@ def check_listed(batch: Batch) -> None:
 
 
 def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=None,
-              progress=None) -> StampRun:
+              progress=None, scratch: bool = False) -> StampRun:
     """Create a run of ``count`` unique stamps for ``batch`` (1 ≤ count ≤ 100,000) of a
-    listed product (:func:`check_listed`).
+    listed product (:func:`check_listed`).  ``scratch``: each stamp also carries a
+    scratch-off code (:mod:`.scratch`), derived from its serial, so nothing more is stored.
 
     Serials are inserted in chunks inside savepoints; a chunk that hits the unique index
     (a collision, or another cooperative's concurrent run) is regenerated and retried, so
@@ -65,7 +66,8 @@ def issue_run(session, batch: Batch, count: int, *, user=None, serial_factory=No
     if batch.status == BatchStatus.recalled.value:
         raise StampError("batch_recalled")
     check_listed(batch)
-    run = StampRun(batch=batch, count=count, status=StampStatus.issued.value, created_by_id=getattr(user, "id", None))
+    run = StampRun(batch=batch, count=count, status=StampStatus.issued.value, created_by_id=getattr(user, "id", None),
+                   scratch=bool(scratch))
     session.add(run)
     session.flush()
     insert_stamps, issued = Stamp.__table__.insert(), StampStatus.issued.value

@@ -11,6 +11,7 @@ from .. import geo, public_facts
 from ..i18n import quantity as format_quantity
 from ..models import Batch, Stamp, StampRun
 from ..models.base import local_today
+from .scratch import code_for, format_code
 from .service import run_stamps, stamp_url
 
 PART_SIZE = 2_400  # labels per PDF downloaded from the web (100 A4 pages of 3×8)
@@ -54,10 +55,22 @@ def _net_quantity(batch: Batch) -> str:
     return f"{format_quantity(product.net_quantity, 'vi')} {UNIT_WORDS_VI.get(product.unit, product.unit)}"
 
 
-def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: int | None = None) -> Iterator:
-    """LabelData for positions first…last of ``run``, streamed from the database."""
+def _scratch_codes(run: StampRun, scratch_key: bytes | None):
+    """serial → printed scratch-off code for a scratch run, None for any other."""
+    if not run.scratch:
+        return None
+    if not scratch_key:
+        raise ValueError(f"stamp run {run.id} has scratch-off codes: a scratch_key is needed")
+    return lambda serial: format_code(code_for(serial, scratch_key))
+
+
+def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: int | None = None,
+               scratch_key: bytes | None = None) -> Iterator:
+    """LabelData for positions first…last of ``run``, streamed from the database.
+    ``scratch_key`` (:func:`.scratch.key_from_config`) is required for a scratch run."""
     from ..printing.pdf import LabelData
 
+    codes = _scratch_codes(run, scratch_key)
     batch = run.batch
     product, producer = batch.product, batch.product.producer
     ocop = public_facts.ocop_in_force(product.recognitions, local_today())  # the stars a label may print
@@ -72,29 +85,34 @@ def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: i
             continue
         if position > last:
             return
-        yield LabelData(url=stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), serial=serial, **common)
+        yield LabelData(url=stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), serial=serial,
+                        scratch_code=codes(serial) if codes else None, **common)
 
 
 def render_pdf(session, run: StampRun, layout, base_url: str, *, first: int = 1, last: int | None = None,
-               calibration: bool = False, out=None) -> bytes | None:
+               calibration: bool = False, out=None, scratch_key: bytes | None = None) -> bytes | None:
     """Render positions first…last as a label sheet; bytes, or into ``out`` when given."""
     from ..printing.pdf import render_label_sheet
 
     target = out if out is not None else io.BytesIO()
-    render_label_sheet(label_data(session, run, base_url, first=first, last=last), layout, target,
-                       calibration=calibration)
+    render_label_sheet(label_data(session, run, base_url, first=first, last=last, scratch_key=scratch_key), layout,
+                       target, calibration=calibration)
     return None if out is not None else target.getvalue()
 
 
-def csv_rows(session, run: StampRun, base_url: str) -> Iterator[list[str]]:
-    """``serial,url,lot,product`` rows, header first (the print shop's variable data)."""
+def csv_rows(session, run: StampRun, base_url: str, *, scratch_key: bytes | None = None) -> Iterator[list[str]]:
+    """``serial,url,lot,product`` rows, header first (the print shop's variable data); a
+    scratch run adds ``scratch_code`` ("ABCD-EFGH"), which makes the file secret."""
     batch, product = run.batch, run.batch.product
-    yield ["serial", "url", "lot", "product"]
+    codes = _scratch_codes(run, scratch_key)
+    yield ["serial", "url", "lot", "product"] + (["scratch_code"] if codes else [])
     for serial, _position in run_stamps(session, run):
-        yield [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
+        row = [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
+        yield (row + [codes(serial)]) if codes else row
 
 
-def download_part(session, run: StampRun, layout, part: int, base_url: str, *, calibration: bool = False) -> bytes:
+def download_part(session, run: StampRun, layout, part: int, base_url: str, *, calibration: bool = False,
+                  scratch_key: bytes | None = None) -> bytes:
     """The label sheet of part ``part`` (1-based) of a run, counted as one more download.
 
     The count is a short write of its own once the sheet is rendered: the long read behind
@@ -103,7 +121,8 @@ def download_part(session, run: StampRun, layout, part: int, base_url: str, *, c
     from sqlalchemy import update
 
     first, last = parts(run.count)[part - 1]
-    data = render_pdf(session, run, layout, base_url, first=first, last=last, calibration=calibration)
+    data = render_pdf(session, run, layout, base_url, first=first, last=last, calibration=calibration,
+                      scratch_key=scratch_key)
     run_id = run.id
     session.commit()  # end the read transaction
     session.execute(update(StampRun).where(StampRun.id == run_id).values(downloads=StampRun.downloads + 1))
@@ -111,7 +130,8 @@ def download_part(session, run: StampRun, layout, part: int, base_url: str, *, c
     return data
 
 
-def csv_text(session, run_id: int, base_url: str, *, bom: bool = False) -> Iterator[str]:
+def csv_text(session, run_id: int, base_url: str, *, bom: bool = False,
+             scratch_key: bytes | None = None) -> Iterator[str]:
     """The run's CSV as text chunks of about 64 KB, for a streamed response (flat memory for
     100,000 stamps).  Lazy: the run is loaded when the first chunk is asked for, so the
     caller's request may have ended by then (``stream_with_context``)."""
@@ -119,7 +139,7 @@ def csv_text(session, run_id: int, base_url: str, *, bom: bool = False) -> Itera
     writer = csv.writer(buffer)
     if bom:  # spreadsheet programs then read the Vietnamese names as UTF-8
         yield "\ufeff"
-    for row in csv_rows(session, session.get(StampRun, run_id), base_url):
+    for row in csv_rows(session, session.get(StampRun, run_id), base_url, scratch_key=scratch_key):
         writer.writerow(row)
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()

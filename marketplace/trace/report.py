@@ -172,7 +172,7 @@ def _scan_rows(session, batch: Batch) -> list[list]:
     day = local_day(session.get_bind().dialect.name, Scan.scanned_at).label("day")
     found = session.execute(
         select(day, Scan.province_code, func.count().label("scans"), func.count(func.distinct(Scan.stamp_id)))
-        .join(Stamp, Stamp.id == Scan.stamp_id).where(Stamp.batch_id == batch.id)
+        .join(Stamp, Stamp.id == Scan.stamp_id).where(Stamp.batch_id == batch.id, Scan.test.is_(False))
         .group_by(day, Scan.province_code).order_by(day, Scan.province_code)).all()
     rows = []
     for on, province_code, scans, stamps in found:
