@@ -783,3 +783,11 @@ def test_write_scans_batches_counters_provinces_and_rows(db, world):
                                         (a, t0 + 2 * minute, 38, "chrome"), (b, t0, 38, "safari"),
                                         (b, t0 + minute, 1, "safari"), (a, t0 + 9 * minute, None, "zalo")]
     assert db.session.scalar(select(_db.func.count()).select_from(Scan)) == len(batch) + 3
+
+
+def test_a_trailing_slash_is_the_same_stamp_page(db, world, client):
+    _, _, (serial, *_) = make_run(db, world, 1)
+    plain, slashed = client.get(f"/s/{serial}"), client.get(f"/s/{serial}/")
+    assert slashed.status_code == plain.status_code == 200
+    assert LOT in html(slashed) and GENUINE in html(slashed)
+    assert client.get(f"/s/{bad_check(serial)}/").status_code == 404

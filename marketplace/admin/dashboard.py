@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import geo, public_facts, stats
+from .. import geo, params, public_facts, stats
 from ..access import officer_required
 from ..extensions import db
 from ..feeds.profiles import exchange_name
@@ -49,8 +49,8 @@ def _date_arg(name: str, errors: list) -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
+        return params.parse_date(value)
+    except params.ParamError:  # not a date, or outside the range the figures support
         errors.append(name)
         return None
 

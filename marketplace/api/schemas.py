@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Optional
 from flask_babel import gettext as _
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from .. import params
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
 from ..stamps.sheets import LAYOUT_CHOICES
@@ -71,20 +72,17 @@ class Out(BaseModel):
 def _iso_moment(value):
     """ISO 8601 with a time zone, nothing else (pydantic would also read "0.0" as 1970)."""
     if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, str) and "T" in value.upper():
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("z", "Z"))
-        except ValueError:
-            raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ.")) from None
-    else:
+        value = value.isoformat()
+    if not isinstance(value, str):
         raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ."))
-    if moment.tzinfo is None:
-        raise ValueError(_("Thời điểm phải có múi giờ."))
     try:
-        return moment.astimezone(dt.timezone.utc)
-    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
-        raise ValueError(_("Thời điểm nằm ngoài khoảng cho phép.")) from None
+        return params.parse_moment(value, require_zone=True)
+    except params.ParamError as exc:
+        if exc.reason == "zone":
+            raise ValueError(_("Thời điểm phải có múi giờ.")) from None
+        if exc.reason == "range":
+            raise ValueError(_("Thời điểm nằm ngoài khoảng cho phép.")) from None
+        raise ValueError(_("Phải là thời điểm dạng ISO 8601, có múi giờ.")) from None
 
 
 Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]

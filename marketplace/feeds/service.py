@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, object_session
 
-from .. import public_facts
+from .. import params, public_facts
 from ..extensions import READER
 from ..models import Delivery, DeliveryStatus, Exchange, Product
 from ..models.base import local_today, utcnow
@@ -40,11 +40,13 @@ def parse_since(value: str | None) -> dt.datetime | None:
     if value is None or value == "":
         return None
     try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return params.parse_moment(value, date_ok=True)
+    except params.ParamError as exc:
+        if exc.reason == "range":
+            raise FeedError("invalid_updated_since", f"updated_since must be between {params.EARLIEST} and "
+                            f"{params.LATEST}", "updated_since") from None
         raise FeedError("invalid_updated_since", "updated_since must be an ISO 8601 date-time, "
                         "e.g. 2025-11-01T00:00:00+07:00", "updated_since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 @contextlib.contextmanager

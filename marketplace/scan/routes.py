@@ -47,8 +47,8 @@ def _is_test_scan(producer_id: int | None, cooperative_id: int | None) -> bool:
 @limiter.exempt  # no blanket limits here (there are none app-wide); unknown serials count in unknown.answer
 def stamp(serial: str):
     try:
-        serial = normalize(serial)  # the check symbol is verified before any query
-    except InvalidSerial:
+        serial = normalize(serial.rstrip("/"))  # (a trailing slash is the same page) the check
+    except InvalidSerial:                        # symbol is verified before any query
         return unknown.answer()
     now = utcnow()
     family = agent_family(request.headers.get("User-Agent"))
