@@ -5,7 +5,9 @@ from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter, Rule
+from werkzeug.routing import IntegerConverter
+
+from .internals import LazyBuildRule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,26 +18,6 @@ class BoundedInt(IntegerConverter):
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
-
-
-class LazyBuildRule(Rule):
-    """A URL rule whose URL-building code is generated on its first ``url_for``.
-
-    Werkzeug generates and compiles two Python functions per rule when the rule is added:
-    for our ~120 rules that was 90 % of ``create_app`` (48 of 53 ms; every gunicorn worker,
-    every ``flask`` command and every test pays it), while a process builds URLs for a few
-    dozen rules.  Matching is unchanged; the builders are Werkzeug's own, made on demand.
-    """
-
-    def _compile_builder(self, append_unknown: bool = True):
-        name = "_build_unknown" if append_unknown else "_build"
-
-        def build_on_first_use(rule, **values):
-            builder = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
-            setattr(rule, name, builder)  # later builds call Werkzeug's function directly
-            return builder(**values)
-
-        return build_on_first_use
 
 
 class Marketplace(Flask):

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 
 from flask import has_request_context, request
 from flask_babel import Babel
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -15,6 +14,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from .internals import RouteLimiter
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -36,27 +37,7 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
-class RouteLimiter(Limiter):
-    """Flask-Limiter with the limits decorated on views only.
-
-    The service sets no default, application or blueprint limits (a shop full of buyers
-    behind one address must never be turned away), so the check Flask-Limiter runs before
-    every request has nothing to enforce, yet it cost the busiest pages ~15 % of their time.
-    Decorated views still check their own limits (``in_middleware=False``).  A limit set at
-    app level would be ignored here, so :meth:`init_app` refuses one; blueprint-wide limits
-    (``limiter.limit(bp)``) would be ignored too: decorate the views instead.
-    """
-
-    def init_app(self, app) -> None:
-        if any(app.config.get(name) for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")):
-            raise RuntimeError("RouteLimiter enforces only view limits: no default, application or meta limits")
-        super().init_app(app)
-
-    def _check_request_limit(self, callable_name=None, in_middleware: bool = True) -> None:
-        if not in_middleware:
-            super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
-
-
+# Flask-Limiter with the limits decorated on views only (internals.RouteLimiter says why)
 limiter = RouteLimiter(key_func=get_remote_address, default_limits=[])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

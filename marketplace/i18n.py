@@ -11,8 +11,9 @@ from flask import current_app, has_request_context, request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 from flask_babel import get_locale, get_translations
-from jinja2.ext import _make_new_gettext, _make_new_ngettext, _make_new_npgettext, _make_new_pgettext
 from flask_login import current_user
+
+from .internals import newstyle_gettext
 
 LANG_COOKIE = "lang"
 
@@ -121,13 +122,7 @@ def bound_gettext() -> dict:
 def _gettext_callables(translations, language: str) -> dict:
     # Flask-Babel keeps one translations object per locale for the app's life, so these
     # wrappers are made once per language, not per render.
-    return {
-        "gettext": _make_new_gettext(translations.ugettext),
-        "ngettext": _make_new_ngettext(translations.ungettext),
-        "pgettext": _make_new_pgettext(translations.upgettext),
-        "npgettext": _make_new_npgettext(translations.unpgettext),
-        "current_language": lambda: language,
-    }
+    return {**newstyle_gettext(translations), "current_language": lambda: language}
 
 
 def register_filters(app) -> None:

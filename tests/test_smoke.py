@@ -14,7 +14,7 @@ def test_lazily_built_urls_are_werkzeugs_own(app):
     """Every rule builds (on first use) the same URL as Werkzeug's eagerly compiled rule."""
     from werkzeug.routing import AnyConverter, IntegerConverter, Map, Rule
 
-    from marketplace import LazyBuildRule
+    from marketplace.internals import LazyBuildRule
     from marketplace.resolver.routes import CompressedConverter
 
     def sample(converter):

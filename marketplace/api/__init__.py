@@ -6,6 +6,7 @@ from functools import partial
 from flask import Blueprint, current_app, g, request
 
 from ..extensions import csrf, db, short_write
+from ..internals import set_request_user
 from .framework import ApiError, error_response
 
 bp = Blueprint("api", __name__)
@@ -29,7 +30,7 @@ def authenticate():
 
     if request.endpoint == "api.reference":
         return  # a page for people: it only reads who is logged in, to offer the token page
-    g._login_user = bearer_user() or AnonymousUserMixin()
+    set_request_user(bearer_user() or AnonymousUserMixin())
 
 
 @bp.after_request

@@ -42,19 +42,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from typing import BinaryIO, Callable, Iterable, NamedTuple
 
-from reportlab import rl_config
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream, PDFZCompress
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from ..internals import binary_streams, last_page
 from ..stamps.serials import ALPHABET, GROUP, group_serial
 from .layouts import Layout
 from .qr import QUIET_ZONE, qr_runs
@@ -537,22 +536,11 @@ class _CompactCanvas(Canvas):
 
     def showPage(self) -> None:
         super().showPage()
-        page = self._doc.Pages.pages[-1]
+        page = last_page(self)
         if page.stream and not page.Contents:
             page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}),
                                       PDFZCompress.encode(page.stream))
             page.stream = None
-
-
-@contextmanager
-def _binary_streams():
-    """Compressed streams without the ASCII85 layer reportlab adds by default (−20 %)."""
-    saved = rl_config.useA85
-    rl_config.useA85 = 0
-    try:
-        yield
-    finally:
-        rl_config.useA85 = saved
 
 
 def render_label_sheet(labels: Iterable[LabelData], layout: Layout, out: BinaryIO, *,
@@ -586,6 +574,6 @@ def render_label_sheet(labels: Iterable[LabelData], layout: Layout, out: BinaryI
         canvas.showPage()
         if not chunk:
             break
-    with _binary_streams():
+    with binary_streams():
         canvas.save()
     return writer.page
