@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
+from lxml import etree
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 CODES = ("thanhhoa", "postmart", "google", "dfc")
@@ -145,6 +146,20 @@ def shipped(code: str) -> dict:
     return json.loads((PROFILE_DIR / f"{code}.json").read_text(encoding="utf-8"))
 
 
+GOOGLE_NS = "http://base.google.com/ns/1.0"
+XML_PREFIXES = {"g": GOOGLE_NS}  # the only namespace an RSS feed's field may use
+
+
+def xml_element_name(name: str) -> str:
+    """An exchange field name as an RSS element name: ``g:price`` → ``{Google's
+    namespace}price``, ``title`` → ``title``; ValueError unless it is an XML name (the XML
+    Name rule, checked by lxml) with no prefix or the ``g:`` prefix."""
+    prefix, colon, local = name.rpartition(":")
+    if colon and prefix not in XML_PREFIXES:
+        raise ValueError(f"unknown namespace prefix in {name!r} (only g: is declared)")
+    return etree.QName(XML_PREFIXES.get(prefix) if colon else None, local).text
+
+
 def parse(data: dict) -> Profile:
     """A profile from its JSON form, checked: known formats and canonical fields, unique
     exchange field names, non-negative integer limits."""
@@ -165,6 +180,12 @@ def parse(data: dict) -> Profile:
             raise ProfileError("fields", f"unknown canonical field {canonical!r} (for {name!r})")
         if name in seen:
             raise ProfileError("fields", f"exchange field {name!r} is mapped twice")
+        if "xml" in formats:
+            try:
+                xml_element_name(name)
+            except ValueError:
+                raise ProfileError("fields", f"exchange field {name!r} is not an XML element name "
+                                            f"(letters, digits, - _ . ; optionally the g: prefix)") from None
         seen.add(name)
     required = data.get("required", [])
     if not isinstance(required, list) or any(r not in FIELDS for r in required):
