@@ -92,6 +92,9 @@ def register_extensions(app: Flask) -> None:
     from .vocab import register_labels
 
     register_labels(app)
+    from .feeds.profiles import register_template_globals
+
+    register_template_globals(app)
     from . import changes
 
     changes.register()  # versions, search text and deliveries follow every change by themselves
@@ -108,7 +111,7 @@ def register_blueprints(app: Flask) -> None:
     from .dashboard.routes import bp as dashboard_bp
     from .admin import alerts as alert_pages  # noqa: F401  (adds the clone alerts to the admin blueprint)
     from .admin import dashboard as admin_dashboard  # noqa: F401  (the officers' dashboard /admin/)
-    from .feeds import admin as feeds_admin  # noqa: F401  (adds the exchange pages to the admin blueprint)
+    from .admin import exchanges as exchange_pages  # noqa: F401  (the exchanges' pages /admin/exchanges)
     from .feeds.routes import bp as feeds_bp
     from .reports.routes import bp as reports_bp
     from .resolver import bp as resolver_bp

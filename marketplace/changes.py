@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from . import geo
-from .feeds import outbox
+from . import outbox
 from .models import (Batch, Certification, OcopRecognition, Producer, Product, ProductGroup, ProductPhoto,
                      TraceEvent)
 from .models.base import utcnow

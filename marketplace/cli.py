@@ -1,4 +1,4 @@
-"""Command-line interface (DESIGN.md §8): ``flask --app wsgi <command>``."""
+"""Command-line interface (docs/architecture.md, "Command line"): ``flask --app wsgi <command>``."""
 from __future__ import annotations
 
 import sqlite3

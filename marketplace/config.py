@@ -1,4 +1,4 @@
-"""Configuration: defaults, then ``instance/config.py``, then the environment (DESIGN.md §2)."""
+"""Configuration: defaults, then ``instance/config.py``, then the environment (docs/architecture.md, "Configuration")."""
 from __future__ import annotations
 
 import os

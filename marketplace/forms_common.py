@@ -8,8 +8,9 @@ from flask import request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import DecimalField, SelectField
 from wtforms.validators import ValidationError
+from wtforms.widgets import TextInput
 
 from . import geo
 from .passwords import password_problem
@@ -155,3 +156,21 @@ class BaseForm(FlaskForm):
     class Meta:
         def get_translations(self, form):
             return WTFORMS_MESSAGES
+
+
+class CommaDecimalField(DecimalField):
+    """Decimal that accepts a Vietnamese decimal comma ("0,5"); NaN and infinities are refused.
+
+    Rendered as a text input (with ``inputmode="decimal"`` in the templates): a
+    ``type="number"`` input would let the browser drop the comma and send "15" for "1,5".
+    """
+
+    widget = TextInput()
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            valuelist = [(valuelist[0] or "").strip().replace(",", ".")]
+        super().process_formdata(valuelist)
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.gettext("Not a valid decimal value."))

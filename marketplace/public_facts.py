@@ -1,4 +1,4 @@
-"""What a buyer is told (DESIGN.md §5a): the one place that decides the public facts.
+"""What a buyer is told (docs/decisions/0001-one-truth.md): the one place that decides the public facts.
 
 Every channel (catalogue, product and producer pages, the stamp page and its JSON, lot pages,
 link sets, dashboards, officers' figures, every exchange's feed and push, the API, EPCIS)

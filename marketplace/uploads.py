@@ -4,10 +4,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, abort, current_app, send_from_directory
 from flask_babel import lazy_gettext as _l
 
-from .media import ImageRejected, StoredImage, store_image
+from .media import ImageRejected, StoredImage, is_safe_media_name, store_image
 
 IMAGE_ERRORS = {
     "too_large": _l("Ảnh quá lớn (tối đa 5 MB)."),
@@ -56,3 +56,16 @@ def save_document(file_storage) -> str:
 
 def image_error(exc: ImageRejected) -> str:
     return str(IMAGE_ERRORS.get(exc.code, IMAGE_ERRORS["corrupt"]))
+
+
+def send_document(cert) -> Response:
+    """A certification's scanned document (private: only its producer and officers reach
+    this), as a download that browsers never sniff or cache."""
+    if not cert.document or not is_safe_media_name(cert.document):
+        abort(404)
+    mimetype = "application/pdf" if cert.document.endswith(".pdf") else "image/jpeg"
+    response = send_from_directory(private_dir(), cert.document, mimetype=mimetype,
+                                   as_attachment=True, download_name=f"certificate-{cert.id}{cert.document[-4:]}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -82,18 +82,6 @@ def _lookup(table):
     return lambda code: str(table.get(code, code))
 
 
-def _exchange_name(code, fallback=""):
-    from .feeds.profiles import exchange_name
-
-    return exchange_name(code, fallback)
-
-
-def _profile_of(exchange):
-    from .feeds.profiles import profile_of
-
-    return profile_of(exchange)
-
-
 def register_labels(app) -> None:
     from . import geo
     from .i18n import current_language
@@ -105,9 +93,7 @@ def register_labels(app) -> None:
         event_kind_label=_lookup(EVENT_KIND_LABELS), batch_status_label=_lookup(BATCH_STATUS_LABELS),
         stamp_status_label=_lookup(STAMP_STATUS_LABELS), product_state_label=_lookup(PRODUCT_STATE_LABELS),
         availability_label=_lookup(AVAILABILITY_LABELS), exchange_state_label=_lookup(EXCHANGE_STATE_LABELS),
-        delivery_status_label=_lookup(DELIVERY_STATUS_LABELS),
-        exchange_formats=lambda exchange: _profile_of(exchange).formats,
-        exchange_name=_exchange_name, domain_error=domain_error,
+        delivery_status_label=_lookup(DELIVERY_STATUS_LABELS), domain_error=domain_error,
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
 

@@ -1,4 +1,4 @@
-"""The GS1-Conformant resolver (issue 4, DESIGN.md §5): Digital Link parsing, compression,
+"""The GS1-Conformant resolver (issue 4, docs/decisions/0007-digital-link-codec.md): Digital Link parsing, compression,
 link sets, and every resolver rule through the Flask test client.
 
 Compression vectors are the published examples of GS1's reference code and its Python port:

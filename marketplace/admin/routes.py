@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 from .. import audit, expiry, geo, public_facts
 from ..access import admin_required, officer_required, owned_or_404
 from ..catalogue import service
-from ..dashboard.routes import send_document
 from ..extensions import db
 from ..feeds.service import listing
 from ..models import (AuditEntry, Certification, OcopRecognition, Producer, ProducerStatus, Product,
@@ -25,6 +24,7 @@ from ..models import (AuditEntry, Certification, OcopRecognition, Producer, Prod
 from ..models.base import local_today, utcnow
 from ..passwords import hash_password
 from ..trace.report import csv_cell
+from ..uploads import send_document
 from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
 bp = Blueprint("admin", __name__)

@@ -1,4 +1,4 @@
-"""Accounts: register, log in, log out, change password (DESIGN.md §3)."""
+"""Accounts: register, log in, log out, change password (docs/architecture.md, "Roles and tenancy")."""
 from __future__ import annotations
 
 import logging

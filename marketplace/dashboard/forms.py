@@ -5,13 +5,11 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import (DateField, DecimalField, IntegerField, PasswordField, SelectField, StringField,
-                     TextAreaField)
+from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import TextInput
 
-from ..forms_common import (BaseForm, Phone, ProvinceField, StrongPassword, TaxCode, WardField, WardInProvince,
-                            coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
+from ..forms_common import (BaseForm, CommaDecimalField, Phone, ProvinceField, StrongPassword, TaxCode, WardField,
+                            WardInProvince, coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
 from ..models import UNITS
 from ..validators import InvalidValue, normalize_gtin
 
@@ -35,24 +33,6 @@ class VndField(IntegerField):
                 raise ValueError(str(_l("Nhập giá bằng số đồng nguyên, ví dụ 120000 hoặc 120.000.")))
             valuelist = [re.sub(r"[.,\s]", "", raw)]
         super().process_formdata(valuelist)
-
-
-class CommaDecimalField(DecimalField):
-    """Decimal that accepts a Vietnamese decimal comma ("0,5"); NaN and infinities are refused.
-
-    Rendered as a text input (with ``inputmode="decimal"`` in the templates): a
-    ``type="number"`` input would let the browser drop the comma and send "15" for "1,5".
-    """
-
-    widget = TextInput()
-
-    def process_formdata(self, valuelist):
-        if valuelist:
-            valuelist = [(valuelist[0] or "").strip().replace(",", ".")]
-        super().process_formdata(valuelist)
-        if self.data is not None and not self.data.is_finite():
-            self.data = None
-            raise ValueError(self.gettext("Not a valid decimal value."))
 
 
 class Gtin:

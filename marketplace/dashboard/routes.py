@@ -2,8 +2,7 @@
 the buyers' reports about its products."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   send_from_directory, url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -17,13 +16,13 @@ from ..extensions import db
 from ..feeds.service import listing
 from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
-from ..media import ImageRejected, is_safe_media_name, remove_image
+from ..media import ImageRejected, remove_image
 from ..models import BuyerReport, Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
 from ..models.base import local_today
 from ..reports import service as reports_service
 from ..reports.forms import reason_label
 from ..stamps.serials import group_serial
-from ..uploads import image_error, private_dir, save_document, save_image
+from ..uploads import image_error, save_document, save_image, send_document
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
 bp = Blueprint("dashboard", __name__)
@@ -277,17 +276,6 @@ def certifications():
 def certification_document(cert_id: int):
     cert = owned_or_404(Certification, cert_id)
     return send_document(cert)
-
-
-def send_document(cert: Certification):
-    if not cert.document or not is_safe_media_name(cert.document):
-        abort(404)
-    mimetype = "application/pdf" if cert.document.endswith(".pdf") else "image/jpeg"
-    response = send_from_directory(private_dir(), cert.document, mimetype=mimetype,
-                                   as_attachment=True, download_name=f"certificate-{cert.id}{cert.document[-4:]}")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.route("/members", methods=["GET", "POST"])

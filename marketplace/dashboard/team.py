@@ -1,4 +1,4 @@
-"""A producer's own accounts: the owner adds staff logins and locks them (DESIGN.md §3)."""
+"""A producer's own accounts: the owner adds staff logins and locks them (docs/architecture.md, "Roles and tenancy")."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for

@@ -1,5 +1,5 @@
 """The canonical catalogue item: one description of a published product that every exchange
-format is mapped from (DESIGN.md §7).
+format is mapped from (docs/architecture.md, "Exchanges").
 
 Items are built from plain rows, a chunk of products at a time (their photos, OCOP
 recognitions, certifications and latest batch fetched per chunk with ``IN`` lists), so a

@@ -1,4 +1,4 @@
-"""``flask --app wsgi feed export|push``, ``exchange token|set`` and ``worker`` (DESIGN.md §8)."""
+"""``flask --app wsgi feed export|push``, ``exchange token|set`` and ``worker`` (docs/architecture.md, "Command line")."""
 from __future__ import annotations
 
 import logging

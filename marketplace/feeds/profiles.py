@@ -1,4 +1,4 @@
-"""Exchange profiles: data, not code (DESIGN.md §7).
+"""Exchange profiles: data, not code (docs/architecture.md, "Exchanges").
 
 A profile names the exchange, the formats it takes, and how canonical fields map to its own
 field names (``fields``: ordered ``[exchange field, canonical field]`` pairs), which
@@ -261,3 +261,10 @@ def _getters(profile: Profile) -> tuple:
 def id_field(profile: Profile) -> str:
     """The exchange's name for the item id (tombstones carry it), ``id`` when unmapped."""
     return next((name for name, canonical in profile.fields if canonical == "id"), "id")
+
+
+def register_template_globals(app) -> None:
+    """The exchanges' names and formats, for templates (the exchanges' own vocabulary lives
+    here, not in marketplace.vocab, which knows nothing of feeds)."""
+    app.jinja_env.globals.update(exchange_name=exchange_name,
+                                 exchange_formats=lambda exchange: profile_of(exchange).formats)

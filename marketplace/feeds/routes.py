@@ -1,4 +1,4 @@
-"""Pull feeds: ``GET /feeds/<exchange>.<format>`` (DESIGN.md §7).
+"""Pull feeds: ``GET /feeds/<exchange>.<format>`` (docs/architecture.md, "Exchanges").
 
 Authenticated by the exchange's token (``Authorization: Bearer …``; 401 without or with a
 wrong one, 404 for an unknown exchange or a format it does not take), ``?updated_since=``

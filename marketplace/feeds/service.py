@@ -16,7 +16,7 @@ from ..extensions import READER
 from ..models import Delivery, DeliveryStatus, Exchange, Product
 from ..models.base import local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
-from .outbox import push_targets
+from ..outbox import push_targets
 from .profiles import FORMATS, Profile, profile_of, reasons
 
 # After a secret is replaced, the old one keeps signing (beside the new) this long, so a

@@ -1,4 +1,4 @@
-"""The delivery worker behind ``flask --app wsgi worker`` (DESIGN.md §7).
+"""The delivery worker behind ``flask --app wsgi worker`` (docs/decisions/0004-outbox-and-worker.md).
 
 Each round claims due deliveries (pending, due, not leased; of enabled exchanges) by
 setting a lease in a short transaction: on PostgreSQL the candidates are read ``FOR UPDATE

@@ -1,4 +1,4 @@
-"""Data model (DESIGN.md §4).  Import models from here."""
+"""Data model (docs/architecture.md, "Data model").  Import models from here."""
 from .audit import AuditEntry
 from .accounts import ApiToken, User, UserRole, ProducerRole
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem

@@ -1,4 +1,4 @@
-"""Exchanges the catalogue is published to (DESIGN.md §7): their profile, pull-feed token and
+"""Exchanges the catalogue is published to (docs/architecture.md, "Exchanges"): their profile, pull-feed token and
 push endpoint, and the deliveries (outbox) of product changes to them."""
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from ..internals import binary_streams, last_page
-from ..stamps.serials import ALPHABET, GROUP, group_serial
+from ..crockford import ALPHABET, GROUP, group
 from .layouts import Layout
 from .qr import QUIET_ZONE, qr_runs
 
@@ -441,7 +441,7 @@ class _SheetWriter:
         canvas.drawPath(path, stroke=0, fill=1)
         canvas.restoreState()
 
-        groups = group_serial(label.serial, " ").split(" ")
+        groups = group(label.serial, " ").split(" ")
         top, block, serial = _plan(_fields(label), len(groups), g.text_w, g.text_h, g.max_size,
                                    g.name_lines, label.scratch_code is not None)
         tx = x + g.text_x

@@ -4,7 +4,7 @@ The encoder is zxing-cpp (its C++ encoder behind a Python binding).  Measured on
 machine class, 1,000 stamp URLs: zxing-cpp 0.27 s (including turning the symbol into Python
 rows), segno 3.5 s, qrcode 3.4 s — the encoder is most of the PDF budget, so the others
 cannot meet the label-sheet benchmark (issue 3).  Error correction is M everywhere
-(DESIGN.md §6); stamp URLs are uppercase so they encode in alphanumeric mode and stay at
+(docs/decisions/0005-qr-encoder.md); stamp URLs are uppercase so they encode in alphanumeric mode and stay at
 version ≤ 3 (29×29 modules) for a short domain.
 
 Matrices come back WITHOUT a quiet zone; callers leave ``QUIET_ZONE`` light modules around.

@@ -1,6 +1,6 @@
 """GS1-Conformant resolver (GS1-Conformant Resolver standard 1.2) for the GTIN Digital Link URIs
 printed on stamps: ``/01/<gtin>[/10/<lot>[/21/<serial>]]``, compressed URIs, and the resolver
-description file at ``/.well-known/gs1resolver`` (DESIGN.md §5).
+description file at ``/.well-known/gs1resolver`` (docs/architecture.md, "URLs").
 
 Rules, in the order a request meets them:
 

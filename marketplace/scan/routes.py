@@ -1,4 +1,4 @@
-"""The stamp page: what a buyer sees after pointing a phone at a stamp (DESIGN.md §5)."""
+"""The stamp page: what a buyer sees after pointing a phone at a stamp (docs/architecture.md, "A stamp scan")."""
 from __future__ import annotations
 
 import hmac

@@ -1,4 +1,4 @@
-"""The one answer to a serial that does not exist (DESIGN.md §5a, issue 14).
+"""The one answer to a serial that does not exist (docs/decisions/0002-authenticity.md, issue 14).
 
 ``/s/<made-up>``, ``/01/<gtin>/10/<lot>/21/<made-up>``, ``/01/<gtin>/21/<made-up>`` and their
 compressed forms all get this answer: the same counterfeit page, the same status, counted

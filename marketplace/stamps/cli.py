@@ -1,4 +1,4 @@
-"""``flask --app wsgi stamps issue|pdf|csv`` (DESIGN.md §8)."""
+"""``flask --app wsgi stamps issue|pdf|csv`` (docs/architecture.md, "Command line")."""
 from __future__ import annotations
 
 import csv

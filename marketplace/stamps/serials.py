@@ -12,10 +12,10 @@ import base64
 import re
 import secrets
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+from ..crockford import ALPHABET, GROUP, group
+
 RANDOM_LENGTH = 15              # 75 bits ≥ the 72 the design asks for
 LENGTH = RANDOM_LENGTH + 1
-GROUP = 4
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_.]")
@@ -76,6 +76,4 @@ def is_valid(text: str) -> bool:
     return True
 
 
-def group_serial(serial: str, sep: str = "-") -> str:
-    """"K7M2P9QX4RT8W3ZA" → "K7M2-P9QX-4RT8-W3ZA": printed on labels for manual entry."""
-    return sep.join(serial[i:i + GROUP] for i in range(0, len(serial), GROUP))
+group_serial = group  # "K7M2P9QX4RT8W3ZA" → "K7M2-P9QX-4RT8-W3ZA" (marketplace.crockford)

@@ -9,8 +9,7 @@ from flask_wtf.file import FileField
 from wtforms import DateField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..dashboard.forms import CommaDecimalField
-from ..forms_common import BaseForm, coerce_int_or_none, strip
+from ..forms_common import BaseForm, CommaDecimalField, coerce_int_or_none, strip
 from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS, domain_error
 from ..models import UNITS
 from ..models.base import local_today

@@ -1,4 +1,4 @@
-"""Officers' forms for an exchange: push settings and the profile (DESIGN.md §7)."""
+"""Officers' forms for an exchange: push settings and the profile (docs/architecture.md, "Exchanges")."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
+from ..feeds import push
+from ..feeds.profiles import ProfileError, parse
 from ..forms_common import BaseForm, strip
-from . import push
-from .profiles import ProfileError, parse
 
 
 class PushSettingsForm(BaseForm):

@@ -1,5 +1,5 @@
 """The outbox: a delivery row per exchange that takes pushes, written in the same
-transaction as the change it carries (DESIGN.md §7).
+transaction as the change it carries (docs/decisions/0004-outbox-and-worker.md).
 
 :mod:`marketplace.changes` decides what changed (a product's public facts: the product, its
 photos, producer, OCOP recognitions, certificates, batches and recalls) and calls
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ..models import Delivery, Exchange, Product
-from ..models.base import utcnow
+from .models import Delivery, Exchange, Product
+from .models.base import utcnow
 
 
 def push_targets(session) -> list[int]:

@@ -1,5 +1,5 @@
 """Officers' pages for the exchanges (under ``/admin``): settings, tokens and secrets shown
-once, the profile mapping, pre-flight refusals and the deliveries (DESIGN.md §7)."""
+once, the profile mapping, pre-flight refusals and the deliveries (docs/architecture.md, "Exchanges")."""
 from __future__ import annotations
 
 import json
@@ -12,13 +12,13 @@ from sqlalchemy.orm import selectinload
 
 from .. import audit
 from ..access import officer_required
-from ..admin.routes import bp
 from ..extensions import db
+from ..feeds import push, worker
+from ..feeds.profiles import profile_of, shipped
+from ..feeds.service import all_exchanges, configure_push, enqueue_all, preflight
 from ..models import Delivery, DeliveryStatus, Exchange
-from . import push, worker
-from .forms import ProfileForm, PushSettingsForm
-from .profiles import profile_of, shipped
-from .service import all_exchanges, configure_push, enqueue_all, preflight
+from .exchange_forms import ProfileForm, PushSettingsForm
+from .routes import bp
 
 PUSH_FIELDS = ("endpoint_url", "enabled")
 
