@@ -103,15 +103,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .admin.routes import bp as admin_bp
+    """Each blueprint carries its own URL prefix and all its routes (its package imports its
+    page modules); the factory only registers them."""
+    from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth.routes import bp as auth_bp
     from .catalogue.routes import bp as catalogue_bp
-    from .dashboard import team  # noqa: F401  (adds the team pages to the dashboard blueprint)
-    from .dashboard.routes import bp as dashboard_bp
-    from .admin import alerts as alert_pages  # noqa: F401  (adds the clone alerts to the admin blueprint)
-    from .admin import dashboard as admin_dashboard  # noqa: F401  (the officers' dashboard /admin/)
-    from .admin import exchanges as exchange_pages  # noqa: F401  (the exchanges' pages /admin/exchanges)
+    from .dashboard import bp as dashboard_bp
     from .feeds.routes import bp as feeds_bp
     from .reports.routes import bp as reports_bp
     from .resolver import bp as resolver_bp
@@ -119,14 +117,6 @@ def register_blueprints(app: Flask) -> None:
     from .stamps.routes import bp as stamps_bp
     from .trace.routes import bp as trace_bp
 
-    app.register_blueprint(catalogue_bp)
-    app.register_blueprint(auth_bp, url_prefix="/account")
-    app.register_blueprint(dashboard_bp, url_prefix="/dashboard")
-    app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(trace_bp, url_prefix="/dashboard")
-    app.register_blueprint(stamps_bp, url_prefix="/dashboard")
-    app.register_blueprint(scan_bp)
-    app.register_blueprint(feeds_bp)
-    app.register_blueprint(reports_bp)
-    app.register_blueprint(resolver_bp)
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    for blueprint in (catalogue_bp, auth_bp, dashboard_bp, admin_bp, trace_bp, stamps_bp, scan_bp, feeds_bp,
+                      reports_bp, resolver_bp, api_bp):
+        app.register_blueprint(blueprint)

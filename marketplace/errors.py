@@ -37,6 +37,8 @@ def _render(code: int, message: str | None = None, back: str | None = None):
         # be built, so answer in plain text.
         return Response(f"{code} {title}\n", status=code, mimetype="text/plain")
     if request.path.startswith("/api/"):
+        # (imported here: the API package registers itself with the factory; loading it from
+        # this module, which every app imports first, would load the whole API with it)
         from .api.framework import error_response
 
         return error_response(code, message)

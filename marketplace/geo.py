@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .text import fold
+
 DATA_FILE = Path(__file__).parent / "data" / "admin_units.json"
 THANH_HOA = 38
 
@@ -55,8 +57,6 @@ def _units() -> _Units:
 def _collation_key(unit) -> tuple[str, str]:
     """Alphabetical as a Vietnamese reader expects: Đ with D, accents after the bare letter
     (code-point order would put every "Đ…" after "Y…")."""
-    from .text import fold
-
     return fold(unit.short), unit.short
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from . import geo
+from .i18n import current_language
 from .models import CertificationScheme, ProducerKind
 
 UNIT_LABELS = {
@@ -83,9 +85,6 @@ def _lookup(table):
 
 
 def register_labels(app) -> None:
-    from . import geo
-    from .i18n import current_language
-
     app.jinja_env.globals.update(
         unit_label=_lookup(UNIT_LABELS), status_label=_lookup(STATUS_LABELS),
         kind_label=_lookup(KIND_LABELS), scheme_label=_lookup(SCHEME_LABELS),

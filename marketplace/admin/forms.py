@@ -7,7 +7,7 @@ from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..forms_common import BaseForm, strip
-
+from ..models.base import local_today
 from ..vocab import ISSUER_LEVELS
 
 
@@ -53,8 +53,6 @@ class OcopForm(BaseForm):
         self.issuer_level.choices = list(ISSUER_LEVELS.items())
 
     def validate_decision_date(self, field):
-        from ..models.base import local_today
-
         # The OCOP programme began in 2018 (Decision 490/QĐ-TTg); decisions are never future-dated.
         if field.data and not dt.date(2018, 1, 1) <= field.data <= local_today():
             raise ValidationError(str(_l("Ngày quyết định phải từ năm 2018 đến hôm nay.")))

@@ -27,7 +27,7 @@ from ..trace.report import csv_cell
 from ..uploads import send_document
 from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
-bp = Blueprint("admin", __name__)
+bp = Blueprint("admin", __name__, url_prefix="/admin")
 OCOP_FIELDS = ("product_id", "stars", "score", "decision_no", "decision_date", "certificate_no", "issuer_level",
                "issuer_name", "valid_until")
 

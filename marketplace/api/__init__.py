@@ -9,7 +9,7 @@ from ..extensions import csrf, db, short_write
 from ..internals import set_request_user
 from .framework import ApiError, error_response
 
-bp = Blueprint("api", __name__)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # no cookies are read here: a bearer token is the only credential
 
 

@@ -19,7 +19,7 @@ from ..security import safe_next
 from ..text import fold
 from .forms import ChangePasswordForm, LoginForm, LogoutForm, RegisterForm, TokenForm
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, url_prefix="/account")
 log = logging.getLogger("marketplace.auth")
 
 

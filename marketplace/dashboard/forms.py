@@ -8,11 +8,13 @@ from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from .. import geo
+from ..catalogue.service import gtin_taken
+from ..extensions import db
 from ..forms_common import (BaseForm, CommaDecimalField, Phone, ProvinceField, StrongPassword, TaxCode, WardField,
                             WardInProvince, coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
 from ..models import UNITS
 from ..validators import InvalidValue, normalize_gtin
-
 from ..vocab import SCHEME_LABELS, UNIT_LABELS
 
 
@@ -72,16 +74,11 @@ class ProductForm(BaseForm):
 
     def validate_gtin(self, field):
         """A GTIN identifies one product: refuse one already used by another product."""
-        from ..catalogue.service import gtin_taken
-        from ..extensions import db
-
         if field.data:
             if gtin_taken(db.session, field.data, self._product_id):
                 raise ValidationError(str(_l("Mã GTIN này đã được dùng cho một sản phẩm khác.")))
 
     def validate_origin_ward_code(self, field):
-        from .. import geo
-
         if field.data is not None and geo.ward(field.data) is None:
             raise ValidationError(str(_l("Xã/phường không có trong danh mục.")))
 

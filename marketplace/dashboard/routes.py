@@ -25,7 +25,7 @@ from ..stamps.serials import group_serial
 from ..uploads import image_error, save_document, save_image, send_document
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
-bp = Blueprint("dashboard", __name__)
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 MAX_PHOTOS = 10
 

@@ -18,7 +18,7 @@ from .forms import RunForm, VoidForm
 from .scratch import key_from_config
 from .serials import InvalidSerial, normalize
 
-bp = Blueprint("stamps", __name__)
+bp = Blueprint("stamps", __name__, url_prefix="/dashboard")  # the producers' workspace (stamp runs)
 
 
 

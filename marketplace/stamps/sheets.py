@@ -1,4 +1,9 @@
-"""From a stamp run in the database to things a printer takes: label data, PDF parts, CSV."""
+"""From a stamp run in the database to things a printer takes: label data, PDF parts, CSV.
+
+``marketplace.printing`` (reportlab, the fonts, zxing-cpp's encoder) is imported inside the
+functions that print: a web worker, a command or a test that never prints a label does not
+load it (it was a large part of start-up).
+"""
 from __future__ import annotations
 
 import csv

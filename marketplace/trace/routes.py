@@ -26,7 +26,7 @@ from .epcis import batch_epcis_document
 from .forms import BatchForm, EventForm, LiftRecallForm, RecallForm
 from .report import lot_report_rows, write_csv, write_xlsx
 
-bp = Blueprint("trace", __name__)
+bp = Blueprint("trace", __name__, url_prefix="/dashboard")  # the producers' workspace (batches)
 
 
 
