@@ -40,7 +40,6 @@ from . import bp
 from . import schemas as s
 from .framework import fail, openapi_document, operation, page
 
-MAX_PHOTOS = 10
 
 
 def _absolute(endpoint: str, **values) -> str:
@@ -259,17 +258,13 @@ def upload_photo(product_id: int):
     upload = request.files.get("photo")
     if not isinstance(upload, FileStorage) or not upload.filename:
         fail(422, {"photo": _("Hãy chọn một ảnh.")})
-    if len(product.photos) >= MAX_PHOTOS:
-        fail(409, message=_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=MAX_PHOTOS))
+    if not catalogue.has_photo_room(product):
+        fail(409, message=_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=catalogue.MAX_PHOTOS))
     try:
         stored = save_image(upload)
     except ImageRejected as exc:
         fail(422, {"photo": image_error(exc)})
-    position = (db.session.scalar(select(func.max(ProductPhoto.position))
-                                  .where(ProductPhoto.product_id == product.id)) or 0) + 1
-    photo = ProductPhoto(product=product, stem=stored.stem, width=stored.width, height=stored.height,
-                         position=position)
-    db.session.add(photo)
+    photo = catalogue.add_photo(db.session, product, stored)
     db.session.commit()
     return s.PhotoOut(**_photo(photo))
 

@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import public_facts
-from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductStatus
+from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductPhoto, ProductStatus
 from ..models.base import local_today, utcnow
 from ..text import fold, unique_slug
 
@@ -56,6 +56,25 @@ def update_product(session, product: Product, data: dict) -> bool:
             setattr(product, field, data[field])
             changed = True
     return changed
+
+
+MAX_PHOTOS = 10  # photos per product, from the pages and the API alike
+
+
+def has_photo_room(product: Product) -> bool:
+    """Whether the product may take another photo (ask before storing the file)."""
+    return len(product.photos) < MAX_PHOTOS
+
+
+def add_photo(session, product: Product, stored) -> ProductPhoto:
+    """The product's next photo, after the others, from an image already stored
+    (``marketplace.media.StoredImage``); the caller commits."""
+    position = (session.scalar(select(func.max(ProductPhoto.position))
+                               .where(ProductPhoto.product_id == product.id)) or 0) + 1
+    photo = ProductPhoto(product=product, stem=stored.stem, width=stored.width, height=stored.height,
+                         position=position)
+    session.add(photo)
+    return photo
 
 
 def gtin_taken(session, gtin: str, product_id: int | None = None) -> bool:

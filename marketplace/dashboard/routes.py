@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import expiry, geo, public_facts
@@ -27,7 +27,6 @@ from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, Produ
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-MAX_PHOTOS = 10
 
 
 def _my_producers() -> list[Producer]:
@@ -131,7 +130,7 @@ def product(product_id: int):
     today = local_today()
     return render_template("dashboard/product.html", product=product, photo_form=PhotoForm(),
                            action_form=FlaskForm(), facts=public_facts.facts_of(product, today=today),
-                           max_photos=MAX_PHOTOS,
+                           max_photos=service.MAX_PHOTOS,
                            exchanges=listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"],
                                              today=today))
 
@@ -190,18 +189,15 @@ def upload_photo(product_id: int):
     form = PhotoForm()
     if not form.validate_on_submit():
         flash(_("Hãy chọn một ảnh."), "error")
-    elif len(product.photos) >= MAX_PHOTOS:
-        flash(_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=MAX_PHOTOS), "error")
+    elif not service.has_photo_room(product):
+        flash(_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=service.MAX_PHOTOS), "error")
     else:
         try:
             stored = save_image(form.photo.data)
         except ImageRejected as exc:
             flash(image_error(exc), "error")
             return redirect(url_for("dashboard.product", product_id=product.id), code=303)
-        position = (db.session.scalar(select(func.max(ProductPhoto.position))
-                                      .where(ProductPhoto.product_id == product.id)) or 0) + 1
-        db.session.add(ProductPhoto(product=product, stem=stored.stem, width=stored.width,
-                                    height=stored.height, position=position))
+        service.add_photo(db.session, product, stored)
         db.session.commit()
         flash(_("Đã thêm ảnh."), "success")
     return redirect(url_for("dashboard.product", product_id=product.id), code=303)
