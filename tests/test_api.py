@@ -590,7 +590,7 @@ def test_the_reference_page_lists_every_operation_in_both_languages(client):
 def test_a_unique_value_taken_by_a_parallel_request_is_a_409(api, db, world, monkeypatch):
     """Two integrations sending the same GTIN at once both pass the check before either
     commits: the database's unique index decides, and the loser gets a 409 naming the field."""
-    from marketplace.api import routes
+    from marketplace.api import products as routes
 
     taken = "08936045100912"
     world.published_a.gtin = taken

@@ -66,4 +66,4 @@ def api_error(e: ApiError):
     return error_response(e.status, e.message, e.fields, e.code)
 
 
-from . import routes  # noqa: E402,F401  (declares the operations on bp)
+from . import batches, products, routes, stamps  # noqa: E402,F401  (each declares its operations on bp)
