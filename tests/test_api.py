@@ -577,6 +577,16 @@ def test_the_openapi_document_is_valid_openapi_31(client):
         Draft202012Validator.check_schema(component)
 
 
+def test_the_document_describes_the_api_and_each_parameter_its_own(client):
+    """The document's description is the API's, not the last query parameter's (a local
+    variable once shadowed it)."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["info"]["description"].startswith("Products, batches, diaries and traceability stamps")
+    params = {p["name"]: p.get("description") for op in doc["paths"].values() for entry in op.values()
+              if isinstance(entry, dict) for p in entry.get("parameters", []) if p["in"] == "query"}
+    assert params["q"] == "words to search for" and params["part"] == "part of a run over 2,400 stamps"
+
+
 def test_the_reference_page_lists_every_operation_in_both_languages(client):
     vi = client.get("/api/v1/docs")
     assert vi.status_code == 200 and "<script" not in vi.get_data(as_text=True)

@@ -356,10 +356,10 @@ def openapi_document(*, title: str, version: str, description: str, server_url: 
             required = set(query_schema.get("required", ()))
             for name, schema in query_schema.get("properties", {}).items():
                 schema = {k: v for k, v in schema.items() if k != "title"}
-                description = schema.pop("description", None)
+                said = schema.pop("description", None)  # (not `description`: that is the document's)
                 param = {"name": name, "in": "query", "required": name in required, "schema": schema}
-                if description:
-                    param["description"] = description
+                if said:
+                    param["description"] = said
                 params.append(param)
         entry: dict[str, Any] = {
             "operationId": op.endpoint.split(".", 1)[1], "summary": op.summary, "tags": [op.tag],
