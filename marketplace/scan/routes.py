@@ -182,7 +182,7 @@ def scratch(serial: str):
         listed=public_facts.is_listed(product.status, product.producer.status))
     context = {"serial": serial, "serial_grouped": group_serial(serial, " "), "outcome": None, "error": None,
                "verdict": verdict.value, "test": False, "here": url_for("scan.stamp", serial=serial),
-               "hotline": current_app.config.get("REPORT_HOTLINE")}
+               "hotline_number": current_app.config.get("REPORT_HOTLINE")}
     status = 200
     if not stamp.run.scratch or stamp.status == StampStatus.void.value:
         context["error"], status = "no_code", 404

@@ -50,7 +50,7 @@ def no_store(response):
 def answer(*, gtin: str | None = None, lot: str | None = None, product_id: int | None = None):
     """The counterfeit page (404), or 429 once this client has asked for too many."""
     item = parse_limit(current_app.config["SCAN_NOT_FOUND_RATE"])
-    html = page.render("scan/not_found.html", here="/", hotline=current_app.config.get("REPORT_HOTLINE"))
+    html = page.render("scan/not_found.html", here="/", hotline_number=current_app.config.get("REPORT_HOTLINE"))
     if current_app.config.get("RATELIMIT_ENABLED", True) and not limiter.limiter.hit(
             item, LIMIT_KEY, client_key(get_remote_address())):
         response = current_app.make_response((html, 429))
