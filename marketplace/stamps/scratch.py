@@ -95,6 +95,14 @@ class Outcome:
     first_verified_at: dt.datetime | None
 
 
+def is_right(serial: str, entered: str, key: bytes) -> bool:
+    """Whether ``entered`` (as a buyer typed it) is the code of ``serial``, in constant time
+    (``hmac.compare_digest``).  Records nothing: :func:`verify` does."""
+    expected = code_for(serial, key)
+    entered_code = normalize_entry(entered) or ""
+    return hmac.compare_digest(expected.encode("ascii"), entered_code.encode("ascii"))
+
+
 def verify(session, stamp: Stamp, entered: str, *, key: bytes, now: dt.datetime) -> Outcome:
     """Check the code a buyer typed for ``stamp`` and record its first correct entry.
 
@@ -110,9 +118,7 @@ def verify(session, stamp: Stamp, entered: str, *, key: bytes, now: dt.datetime)
         raise ValueError(f"stamp {stamp.serial} is not of a scratch run")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    expected = code_for(stamp.serial, key)
-    entered_code = normalize_entry(entered) or ""
-    if not hmac.compare_digest(expected.encode("ascii"), entered_code.encode("ascii")):
+    if not is_right(stamp.serial, entered, key):
         return Outcome("wrong", None)
     session.flush()
     won = session.execute(
