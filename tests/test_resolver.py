@@ -148,6 +148,7 @@ def test_parse_levels_and_gtin_forms():
     ("0893604510091X", [], "gtin_format", "01"),
     ("089360451009", [], "gtin_check_digit", "01"),
     ("12345", [], "gtin_format", "01"),
+    ("\u0668\u0669\u0663\u0666\u0660\u0664\u0665\u0661\u0660\u0660\u0669\u0661\u0663", [], "gtin_format", "01"),
     (GTIN_PUB, ["21", "S", "10", "L"], "qualifier_order", "path"),
     (GTIN_PUB, ["10", "L", "22", "V"], "qualifier_order", "path"),
     (GTIN_PUB, ["10", "L", "10", "M"], "repeated_qualifier", "10"),

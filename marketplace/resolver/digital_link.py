@@ -1,12 +1,21 @@
 """GS1 Digital Link URIs: parsing and link sets (pure functions, no Flask, no DB).
 
-* :func:`parse_path` checks an uncompressed path ``/01/<gtin>[/22/<cpv>][/10/<lot>][/21/<serial>]``:
-  key qualifiers of a GTIN in the order 22, 10, 21 (GS1 Digital Link URI syntax), each at most
-  once; qualifier values 1–20 characters of the GS1 AI encodable character set 82 (AIs 22, 10
-  and 21 are all ``X..20``); the GTIN (8, 12, 13 or 14 digits) with its check digit verified
-  by ``biip``, returned as GTIN-14.
+* :func:`parse_path` reads an uncompressed path ``/01/<gtin>[/22/<cpv>][/10/<lot>][/21/<serial>]``
+  with biip (:class:`biip.gs1_digital_link_uris.GS1DigitalLinkURI`): biip splits the path into
+  element strings, matches each value against its AI's pattern (AIs 22, 10 and 21 are
+  ``X..20``: 1–20 characters of the GS1 AI encodable character set 82), takes key
+  qualifiers of a GTIN only in the order 22, 10, 21, each at most once, zero-fills the GTIN
+  and verifies its check digit; the GTIN is returned as GTIN-14.
+* What biip does not do is kept here: it raises one ``ParseError`` whose English text is
+  the only clue, and the resolver answers with a reason code (``qualifier_order``,
+  ``too_long``, ``bad_characters``… shown in Vietnamese or English); so when biip rejects a
+  path, or reads one we do not serve, :func:`_why_not` walks the path with our own checks,
+  in a fixed order, to name the reason.  We are also stricter than biip in two places: a
+  GTIN must have 8, 12, 13 or 14 digits (biip zero-fills any length), and only 22, 10 and
+  21 may follow it (biip also takes 235, the third-party-controlled extension).
 * The compression codec ("GS1 Digital Link: Compression") is :mod:`.compression`; its
-  public names are re-exported here.
+  public names are re-exported here.  A decompressed link (:func:`from_elements`) is
+  checked with the same qualifier checks and biip's AI table.
 * :func:`build_linkset` renders links as an RFC 9264 ``application/linkset+json`` document.
 """
 from __future__ import annotations
@@ -15,6 +24,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from biip import ParseError
+from biip.gs1_application_identifiers import GS1ApplicationIdentifier
+from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gtin import Gtin
 
 from .compression import (HEX, SAFE64, SAFE64_TOKEN, TABLE_F, TABLE_OPT, TABLE_P, CompressionError,  # noqa: F401
@@ -30,6 +42,9 @@ CSET82 = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abc
 GTIN_QUALIFIERS = ("22", "10", "21")     # the only path order GS1 Digital Link allows for AI 01
 QUALIFIER_MAX = {"22": 20, "10": 20, "21": 20}
 QUALIFIER_NAMES = {"22": "cpv", "10": "lot", "21": "serial"}
+GTIN_FORMAT = re.compile(r"[0-9]{8}|[0-9]{12,14}")  # ASCII digits only: \d would take any script's
+# biip reads a Digital Link URI, not a bare path: the host is never looked at
+_ROOT = "https://resolver.invalid"
 
 
 class DigitalLinkError(ValueError):
@@ -68,7 +83,7 @@ class DigitalLink:
 
 def check_gtin(value: str) -> str:
     """GTIN-8/12/13/14 with a correct check digit (via biip) → GTIN-14, else DigitalLinkError."""
-    if not re.fullmatch(r"\d{8}|\d{12,14}", value or ""):
+    if not GTIN_FORMAT.fullmatch(value or ""):
         raise DigitalLinkError("gtin_format", "01", value[:40])
     try:
         gtin = Gtin.parse(value)
@@ -88,31 +103,53 @@ def check_qualifier(ai: str, value: str) -> str:
 
 
 def parse_path(gtin: str, segments: list[str] | tuple[str, ...] = ()) -> DigitalLink:
-    """Check ``/01/<gtin>`` followed by ``segments`` (``["10", lot, "21", serial]``…)."""
-    gtin14 = check_gtin(gtin)
-    if len(segments) % 2:
-        raise DigitalLinkError("missing_value", "path", "/".join(segments)[:60])
-    values: dict[str, str] = {}
-    last = -1
-    for i in range(0, len(segments), 2):
-        ai, value = segments[i], segments[i + 1]
-        if ai not in GTIN_QUALIFIERS:
-            raise DigitalLinkError("not_a_qualifier", "path", ai[:20])
-        position = GTIN_QUALIFIERS.index(ai)
-        if ai in values:
-            raise DigitalLinkError("repeated_qualifier", ai)
-        if position < last:
-            raise DigitalLinkError("qualifier_order", "path", "/".join(segments[::2]))
-        last = position
-        values[ai] = check_qualifier(ai, value)
-    return DigitalLink(gtin=gtin14, cpv=values.get("22"), lot=values.get("10"), serial=values.get("21"))
+    """Read ``/01/<gtin>`` followed by ``segments`` (``["10", lot, "21", serial]``…, already
+    percent-decoded) with biip; DigitalLinkError with our reason when it is not a GTIN
+    Digital Link we serve."""
+    path = "/".join(["", "01", quote(gtin, safe=""), *(quote(part, safe="") for part in segments)])
+    try:
+        uri = GS1DigitalLinkURI.parse(_ROOT + path)
+    except ParseError as exc:
+        raise _why_not(gtin, segments, str(exc)) from exc
+    primary, *qualifiers = uri.element_strings
+    if (not GTIN_FORMAT.fullmatch(gtin) or primary.gtin is None
+            or any(es.ai.ai not in GTIN_QUALIFIERS for es in qualifiers)):
+        raise _why_not(gtin, segments, primary.gtin_error or "")
+    values = {es.ai.ai: es.value for es in qualifiers}
+    return DigitalLink(gtin=primary.gtin.as_gtin_14(), cpv=values.get("22"), lot=values.get("10"),
+                       serial=values.get("21"))
+
+
+def _why_not(gtin: str, segments: list[str] | tuple[str, ...], biip_says: str) -> DigitalLinkError:
+    """The reason a path biip rejected (or read as something we do not serve) is wrong:
+    our checks, in the order a reader meets the path (the GTIN, then each qualifier)."""
+    try:
+        check_gtin(gtin)
+        if len(segments) % 2:
+            raise DigitalLinkError("missing_value", "path", "/".join(segments)[:60])
+        seen: set[str] = set()
+        last = -1
+        for i in range(0, len(segments), 2):
+            ai, value = segments[i], segments[i + 1]
+            if ai not in GTIN_QUALIFIERS:
+                raise DigitalLinkError("not_a_qualifier", "path", ai[:20])
+            position = GTIN_QUALIFIERS.index(ai)
+            if ai in seen:
+                raise DigitalLinkError("repeated_qualifier", ai)
+            if position < last:
+                raise DigitalLinkError("qualifier_order", "path", "/".join(segments[::2]))
+            seen.add(ai)
+            last = position
+            check_qualifier(ai, value)
+    except DigitalLinkError as exc:
+        return exc
+    # our checks and biip's AI table agree on every path: this is a new biip refusing more
+    return DigitalLinkError("syntax", "path", biip_says[:200])
 
 
 def attribute_is_valid(ai: str, value: str) -> bool | None:
     """True/False for a known GS1 AI used as a data attribute (biip's AI table and
     patterns); None when ``ai`` is not a GS1 AI (then it is just another query parameter)."""
-    from biip.gs1_application_identifiers import GS1ApplicationIdentifier
-
     if not ai.isdigit():
         return None
     try:

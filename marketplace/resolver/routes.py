@@ -31,26 +31,24 @@ Rules, in the order a request meets them:
   expose it as ``rel="owl:sameAs"``.
 
 Absolute URLs (anchors, targets) are built from ``PUBLIC_BASE_URL``, never from the Host header.
+The views stay thin: parsing is :mod:`.digital_link`; what a link names and which of its
+links answers is :mod:`.links` (plain functions over the session, the site and ``Accept``).
 """
 from __future__ import annotations
 
 import json
-from functools import partial
 from urllib.parse import quote, unquote
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
-from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
-from .. import public_facts
 from ..extensions import db
 from ..i18n import current_language
-from ..models import Batch, Producer, ProducerStatus, Product, Stamp
 from ..models.base import local_today
 from ..scan import unknown
-from ..stamps.serials import InvalidSerial, group_serial, normalize
 from . import digital_link as gs1
-from .digital_link import CompressionError, DigitalLink, DigitalLinkError, Link
+from . import links
+from .digital_link import CompressionError, DigitalLink, DigitalLinkError
 
 bp = Blueprint("resolver", __name__)
 
@@ -88,6 +86,7 @@ MESSAGES = {
     "too_long": ("Giá trị dài quá 20 ký tự.", "The value is longer than 20 characters."),
     "bad_characters": ("Giá trị có ký tự ngoài bộ ký tự GS1 (CSET 82).",
                        "The value has characters outside GS1 character set 82."),
+    "syntax": ("Đường dẫn không phải là một GS1 Digital Link hợp lệ.", "The path is not a valid GS1 Digital Link."),
     "bad_attribute": ("Thuộc tính dữ liệu GS1 không đúng định dạng.", "A GS1 data attribute has the wrong format."),
     "no_gtin": ("Liên kết không có GTIN.", "The link has no GTIN."),
     "compressed": ("Không giải nén được phần nén của Digital Link.",
@@ -262,129 +261,22 @@ def _passed_on_query() -> list[str]:
     return parts
 
 
-def _find(link: DigitalLink):
-    """(product, batch, stamp) for the link, the last two None when unknown; None when
-    no product carries the GTIN.  The serial's check character is verified before any query."""
-    product = db.session.scalars(select(Product).where(Product.gtin == link.gtin)).first()
-    if product is None:
-        return None
-    batch = stamp = None
-    if link.lot is not None:
-        batch = _batch(product, link.lot)
-    if link.serial is not None and (link.lot is None or batch is not None):
-        try:
-            serial = normalize(link.serial)
-        except InvalidSerial:
-            serial = None
-        if serial is not None:
-            stamp = db.session.scalars(select(Stamp).where(Stamp.serial == serial)).first()
-            if stamp is not None and (stamp.batch.product_id != product.id
-                                      or (batch is not None and stamp.batch_id != batch.id)):
-                stamp = None
-            if stamp is not None and batch is None:
-                batch = stamp.batch  # /01/<gtin>/21/<serial>: the stamp still belongs to a lot
-    return product, batch, stamp
-
-
-def _batch(product: Product, lot: str) -> Batch | None:
-    query = select(Batch).where(Batch.product_id == product.id)
-    found = db.session.scalars(query.where(Batch.lot_code == lot)).first()
-    if found is None and lot.upper() != lot:  # lot codes are stored in capitals
-        found = db.session.scalars(query.where(Batch.lot_code == lot.upper())).first()
-    return found
-
-
-def _serial_links(stamp: Stamp) -> list[Link]:
-    shown = group_serial(stamp.serial)
-    return [Link(None, f"{_base()}/s/{stamp.serial}", f"Tem {shown}: nguồn gốc và xác thực",
-                 f"Stamp {shown}: origin and authenticity")]
-
-
-def _lot_links(batch: Batch) -> list[Link]:
-    base, lot_code = _base(), batch.lot_code
-    page = base + url_for("scan.batch", batch_id=batch.id)
-    if public_facts.recall_in_force(batch.status):  # the title states the recall status itself
-        recall = (f"Lô {lot_code} đang bị thu hồi: không sử dụng", f"Lot {lot_code} is recalled: do not use")
-    else:
-        recall = (f"Lô {lot_code} không bị thu hồi", f"Lot {lot_code} is not recalled")
-    return [
-        Link("traceability", page, f"Truy xuất nguồn gốc lô {lot_code}", f"Traceability of lot {lot_code}"),
-        Link("traceability", base + url_for("scan.batch_epcis", batch_id=batch.id),
-             f"Sự kiện EPCIS 2.0 của lô {lot_code}", f"EPCIS 2.0 events of lot {lot_code}",
-             type="application/ld+json", hreflang=()),
-        Link("recallStatus", page + "#recall", *recall),
-    ]
-
-
-def _product_links(product: Product) -> list[Link]:
-    producer: Producer = product.producer
-    if producer.status != ProducerStatus.approved.value:
-        return []
-    base, links = _base(), []
-    facts = public_facts.facts_of(product, today=local_today())
-    if facts.listed:
-        page = base + url_for("catalogue.product", slug=product.slug)
-        links.append(Link("pip", page, f"Thông tin sản phẩm: {product.name}", f"Product information: {product.name}"))
-        certified = facts.certifications
-    else:  # not listed: the producer's own page still shows its facility-wide certificates
-        page = base + url_for("catalogue.producer", slug=producer.slug)
-        certified = public_facts.facility_certifications(producer, today=local_today())
-    if certified:
-        links.append(Link("certificationInfo", page + "#certifications",
-                          f"Chứng nhận: {product.name}", f"Certifications: {product.name}"))
-    return links
-
-
-def _levels(found) -> list:
-    """Link builders, most specific level first (built lazily: a default redirect at serial
-    level needs no further query)."""
-    product, batch, stamp = found
-    levels = []
-    if stamp is not None:
-        levels.append(partial(_serial_links, stamp))
-    if batch is not None:
-        levels.append(partial(_lot_links, batch))
-    levels.append(partial(_product_links, product))
-    return levels
-
-
-def _choose(levels, wanted: str | None) -> Link | None:
-    """The link of type ``wanted`` (most specific level first), or the default link when
-    none is wanted; None when the item has no link of that type (the caller answers 404)."""
-    if wanted and wanted != "defaultLink":
-        for level in levels:
-            candidates = [link for link in level() if link.link_type == wanted]
-            if candidates:
-                best = request.accept_mimetypes.best_match([c.type for c in candidates])
-                return next((c for c in candidates if c.type == best), candidates[0])
-        return None
-    for level in levels:
-        links = level()
-        if links:
-            return links[0]
-    return None
-
-
 def _wants_linkset(link_type: str | None) -> bool:
     if link_type is not None:
         return link_type in LINKSET_VALUES
     return request.accept_mimetypes.best_match(["text/html", LINKSET]) == LINKSET
 
 
-def _with_query(href: str, parts: list[str]) -> str:
-    if not parts:
-        return href
-    target, hash_, fragment = href.partition("#")
-    target += ("&" if "?" in target else "?") + "&".join(parts)
-    return target + hash_ + fragment
+def _site() -> links.Site:
+    return links.Site(_base(), url_for, local_today())
 
 
 def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
-    found = _find(link)
-    if link.serial is not None and (found is None or found[2] is None):
+    found = links.find(db.session, link)
+    if link.serial is not None and (found is None or found.stamp is None):
         # a serial that does not exist (or not under this GTIN and lot): the one counterfeit
         # answer, exactly as /s/<made-up> gives it, never the genuine lot or product
-        return unknown.answer(gtin=link.gtin, lot=link.lot, product_id=found[0].id if found else None)
+        return unknown.answer(gtin=link.gtin, lot=link.lot, product_id=found.product.id if found else None)
     if found is None:
         return _error(404, "unknown_gtin", {"01": "unknown"})
     anchor = _base() + link.path()
@@ -393,13 +285,12 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     if compressed:
         same_as = anchor + (f"?{link.query()}" if link.attributes else "")
         headers.append(f'<{same_as}>; rel="owl:sameAs"')
-    levels = _levels(found)
+    levels = links.link_levels(_site(), found)
     link_type = request.args.get("linkType")
     if _wants_linkset(link_type):
-        every = [item for level in levels for item in level()]
-        if not every:
+        body = links.linkset(anchor, levels, found.product.name, current_language())
+        if body is None:
             return _error(404, "unknown_gtin", {"01": "unknown"})
-        body = gs1.build_linkset(anchor, every, every[0], found[0].name, current_language())
         best = request.accept_mimetypes.best_match([LINKSET, "application/json"])
         response = current_app.response_class(json.dumps(body, ensure_ascii=False),
                                               mimetype="application/json" if best == "application/json" else LINKSET)
@@ -409,7 +300,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
         wanted = None
         if link_type and link_type not in ("defaultLink", "gs1:defaultLink", gs1.GS1_VOC + "defaultLink"):
             wanted = gs1.link_type_name(link_type) or link_type  # an unknown type is simply never found
-        target = _choose(levels, wanted)
+        target = links.choose(levels, wanted, request.accept_mimetypes)
         if target is None:
             # GS1-Conformant resolver: a link type the item does not have is a 404, which
             # still points to what the item does have
@@ -418,7 +309,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
             response.headers["Link"] = ", ".join([linkset_link, *headers])
             return response
         query = ([link.query()] if link.attributes else []) + passed_on
-        response = redirect(_with_query(target.href, query), 307)
+        response = redirect(links.with_query(target.href, query), 307)
         headers.insert(0, linkset_link)
     response.headers["Link"] = ", ".join(headers)
     response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
