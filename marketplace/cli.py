@@ -12,9 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from . import audit, backup
+from .demo import seed_demo
 from .extensions import db
+from .feeds import dates
+from .feeds.cli import exchange_cli, feed_cli, worker_command
 from .models import Producer, ProducerRole, User, UserRole
+from .models.base import local_today
 from .passwords import MAX_LENGTH, hash_password, password_problem
+from .scan.scanner import forget_old_keys
+from .stamps.cli import stamps_cli
+from .trace.cli import batches_cli, trace_cli
 
 
 def fail(message: str) -> None:
@@ -70,8 +77,6 @@ def create_user(email: str, role: str, producer_slug: str | None, name: str, pas
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the Triệu Sơn demo data (idempotent)."""
-    from .demo import seed_demo
-
     seed_demo(db.session, current_app.config, echo=click.echo)
 
 
@@ -130,11 +135,6 @@ def expire_command() -> None:
     (or started) since the last run get a new version, queued for the exchanges.  Pages,
     labels and pull feeds already judge validity on the day they are made.  Idempotent: a
     second run on the same day does nothing (the worker runs it daily too)."""
-    from .feeds import dates
-    from .models.base import local_today
-
-    from .scan.scanner import forget_old_keys
-
     today = local_today()
     changed = dates.sweep(db.session, today=today)
     forget_old_keys(db.session, today)
@@ -145,10 +145,6 @@ def expire_command() -> None:
 
 
 def register_cli(app) -> None:
-    from .feeds.cli import exchange_cli, feed_cli, worker_command
-    from .stamps.cli import stamps_cli
-    from .trace.cli import batches_cli, trace_cli
-
     app.cli.add_command(batches_cli)
     app.cli.add_command(trace_cli)
     app.cli.add_command(stamps_cli)

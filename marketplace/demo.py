@@ -15,12 +15,14 @@ from sqlalchemy import select
 from . import geo
 from .catalogue import service
 from .media import store_image
-from .models import (Certification, OcopRecognition, Producer, ProducerRole, ProducerStatus,
+from .models import (Batch, Certification, OcopRecognition, Producer, ProducerRole, ProducerStatus,
                      Product, ProductGroup, ProductPhoto, User, UserRole)
 from .models.base import local_today, utcnow
 from .passwords import hash_password
+from .stamps import service as stamps
 from .text import fold
-from .validators import tax_code_check_digit
+from .trace import service as trace
+from .validators import normalize_gtin, tax_code_check_digit
 
 # The 8 communes of the former Triệu Sơn district after the July 2025 merger (2025 codes).
 COMMUNES = {
@@ -255,8 +257,6 @@ def gtin13(first12: str) -> str:
 
 
 def seed_gtins(session) -> None:
-    from .validators import normalize_gtin
-
     for name, first12 in GTIN_PRODUCTS.items():
         product = session.scalar(select(Product).where(Product.name == name))
         if product is not None and not product.gtin:
@@ -265,10 +265,6 @@ def seed_gtins(session) -> None:
 
 def seed_batches(session) -> int:
     """Batches with diaries, and one printed (active) stamp run (idempotent by lot code)."""
-    from .models import Batch
-    from .stamps import service as stamps
-    from .trace import service as trace
-
     created = 0
     for product_name, lot, days_ago, qty, unit, area, diary, run_size in BATCHES:
         product = session.scalar(select(Product).where(Product.name == product_name))

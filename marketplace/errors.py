@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from .extensions import db
 from .security import safe_next
 
-MESSAGES = {
+MESSAGES = {  # the pages' titles
     400: _l("Yêu cầu không hợp lệ."),
     403: _l("Bạn không có quyền truy cập trang này."),
     404: _l("Không tìm thấy trang bạn yêu cầu."),
@@ -23,6 +23,50 @@ MESSAGES = {
     500: _l("Đã có lỗi xảy ra. Vui lòng thử lại sau."),
 }
 
+
+# ---- the JSON API's error body: {"error": {"code", "message", "fields"}} -----------------------
+# Here, below the API: the handlers further down answer a failure under /api/ that no API
+# view caught (an unknown URL, a 405, a 413…) in the API's shape without loading the API's
+# blueprint and operations.  marketplace.api.framework re-exports these names.
+
+# HTTP status → the stable code machines switch on.
+API_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+    422: "invalid", 429: "rate_limited", 500: "server_error",
+}
+
+API_MESSAGES = {
+    400: _l("Yêu cầu không hợp lệ."),
+    401: _l("Cần mã truy cập hợp lệ (Authorization: Bearer …)."),
+    403: _l("Mã truy cập này không có quyền thực hiện thao tác."),
+    404: _l("Không tìm thấy."),
+    405: _l("Phương thức không được hỗ trợ."),
+    409: _l("Không thể thực hiện thao tác với trạng thái hiện tại."),
+    413: _l("Tệp tải lên quá lớn (tối đa 5 MB)."),
+    415: _l("Nội dung phải là JSON (Content-Type: application/json)."),
+    422: _l("Dữ liệu không hợp lệ."),
+    429: _l("Quá nhiều yêu cầu. Hãy thử lại sau số giây trong Retry-After."),
+    500: _l("Đã có lỗi xảy ra. Vui lòng thử lại sau."),
+}
+
+
+def error_body(status: int, message: str | None = None, fields: dict | None = None, code: str | None = None) -> dict:
+    return {"error": {"code": code or API_CODES.get(status, "error"),
+                      "message": message or str(API_MESSAGES.get(status, API_MESSAGES[500])),
+                      "fields": fields or {}}}
+
+
+def error_response(status: int, message: str | None = None, fields: dict | None = None, code: str | None = None):
+    response = jsonify(error_body(status, message, fields, code))
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'  # RFC 6750
+    return response
+
+
+# ---- handlers ----------------------------------------------------------------------------------
 
 def wants_json() -> bool:
     return request.path.startswith(("/api/", "/feeds/")) or (
@@ -37,10 +81,6 @@ def _render(code: int, message: str | None = None, back: str | None = None):
         # be built, so answer in plain text.
         return Response(f"{code} {title}\n", status=code, mimetype="text/plain")
     if request.path.startswith("/api/"):
-        # (imported here: the API package registers itself with the factory; loading it from
-        # this module, which every app imports first, would load the whole API with it)
-        from .api.framework import error_response
-
         return error_response(code, message)
     if wants_json():
         return jsonify(error={"code": code, "message": message or title, "fields": {}}), code

@@ -23,6 +23,7 @@ from typing import Callable
 
 from flask import g
 from flask_limiter import Limiter
+from flask_login import utils as flask_login_utils
 from jinja2 import ext as jinja_ext
 from reportlab import rl_config
 from werkzeug.routing import Rule
@@ -125,12 +126,14 @@ def _has_params(function, *names: str) -> bool:
 
 
 def _flask_login_reads_g() -> bool:
-    from flask_login import utils
-
-    return "_login_user" in inspect.getsource(utils._get_user)
+    return "_login_user" in inspect.getsource(flask_login_utils._get_user)
 
 
 def _reportlab_pages() -> bool:
+    """(reportlab's PDF document module is imported here, when the canary runs, not at the
+    top: the factory imports this module in every process, and ``pdfdoc`` would add ~10 ms
+    to each start for a check only ``tests/test_internals.py`` makes; printing loads it
+    itself, lazily, when a label sheet is made.)"""
     from reportlab.pdfbase.pdfdoc import PDFDocument
 
     document = PDFDocument()

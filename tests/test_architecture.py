@@ -36,3 +36,35 @@ def test_the_contracts_would_catch_a_cycle(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     report = done.stdout + done.stderr
     assert done.returncode != 0 and "BROKEN" in report, report[-2000:]
+
+
+# Where an import inside a function is allowed, and the docstring that says why.
+LAZY_IMPORTS = {
+    "marketplace/__init__.py": "the factory imports what it wires while it wires it",
+    "marketplace/stamps/sheets.py": "printing (reportlab, fonts, zxing-cpp) is loaded only to print",
+    "marketplace/internals.py": "reportlab's pdfdoc is loaded only when its canary runs",
+}
+
+
+def _function_level_imports(path: Path) -> list[int]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_checking = {id(node) for guard in ast.walk(tree) if isinstance(guard, ast.If)
+                     and "TYPE_CHECKING" in ast.unparse(guard.test) for node in ast.walk(guard)}
+    found = []
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += [node.lineno for node in ast.walk(function)
+                      if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_checking]
+    return sorted(set(found))
+
+
+def test_imports_inside_functions_only_where_a_docstring_says_why():
+    found = {str(path.relative_to(ROOT)): lines for path in sorted((ROOT / "marketplace").rglob("*.py"))
+             if (lines := _function_level_imports(path))}
+    assert set(found) <= set(LAZY_IMPORTS), {k: v for k, v in found.items() if k not in LAZY_IMPORTS}
+    sheets = (ROOT / "marketplace/stamps/sheets.py").read_text(encoding="utf-8")
+    assert "imported inside the functions that print" in sheets
+    internals = (ROOT / "marketplace/internals.py").read_text(encoding="utf-8")
+    assert "is imported here, when the canary runs, not at the" in internals

@@ -6,31 +6,39 @@ The same declaration routes the request, authenticates the bearer token, validat
 input (422 with the failing fields), shapes the answer, and becomes the operation's entry
 in the OpenAPI 3.1 document (:func:`openapi_document`): the document is generated from
 the code, never written by hand.
+
+This module handles requests; the declarations and the document are in :mod:`.openapi`,
+the error body in :mod:`marketplace.errors` (the app's error handlers answer ``/api/`` in
+it too).  Their names are re-exported here, so an operation module imports everything it
+needs from this one.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import re
-from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable
+from typing import Callable
 
 from flask import Response, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 from sqlalchemy import BigInteger, select
 
+from ..errors import API_CODES, API_MESSAGES, error_body, error_response
 from ..extensions import db, limiter
 from ..models import ApiToken, User
 from ..models.base import hash_token, utcnow
 from ..security import bearer_token
+from .openapi import API_PREFIX, MAX_ID, OPERATIONS, Operation, openapi_document, schema_text
 
-API_PREFIX = "/api/v1"
-MAX_ID = 2**31 - 1
+__all__ = [
+    "API_CODES", "API_MESSAGES", "API_PREFIX", "MAX_ID", "OPERATIONS", "ApiError", "Operation", "bearer_user",
+    "decode_cursor", "encode_cursor", "error_body", "error_response", "fail", "openapi_document", "operation",
+    "page", "parse_body", "parse_query", "rate_key", "schema_text", "validation_fields",
+]
 
 
 class ApiError(Exception):
@@ -41,48 +49,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
 
 
-# HTTP status → the stable code machines switch on.
-CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid", 429: "rate_limited", 500: "server_error",
-}
-
-MESSAGES = {
-    400: _l("Yêu cầu không hợp lệ."),
-    401: _l("Cần mã truy cập hợp lệ (Authorization: Bearer …)."),
-    403: _l("Mã truy cập này không có quyền thực hiện thao tác."),
-    404: _l("Không tìm thấy."),
-    405: _l("Phương thức không được hỗ trợ."),
-    409: _l("Không thể thực hiện thao tác với trạng thái hiện tại."),
-    413: _l("Tệp tải lên quá lớn (tối đa 5 MB)."),
-    415: _l("Nội dung phải là JSON (Content-Type: application/json)."),
-    422: _l("Dữ liệu không hợp lệ."),
-    429: _l("Quá nhiều yêu cầu. Hãy thử lại sau số giây trong Retry-After."),
-    500: _l("Đã có lỗi xảy ra. Vui lòng thử lại sau."),
-}
-
-
-def error_body(status: int, message: str | None = None, fields: dict | None = None, code: str | None = None) -> dict:
-    return {"error": {"code": code or CODES.get(status, "error"),
-                      "message": message or str(MESSAGES.get(status, MESSAGES[500])),
-                      "fields": fields or {}}}
-
-
-def error_response(status: int, message: str | None = None, fields: dict | None = None, code: str | None = None):
-    response = jsonify(error_body(status, message, fields, code))
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'  # RFC 6750
-    return response
-
-
 def fail(status: int, fields: dict[str, str | list[str]] | None = None, message: str | None = None,
          code: str | None = None):
     """Raise the API error for ``status``; ``fields`` maps a field to its message(s)."""
     fields = {k: [v] if isinstance(v, str) else list(v) for k, v in (fields or {}).items()}
-    raise ApiError(status, code or CODES.get(status, "error"), message or str(MESSAGES.get(status, MESSAGES[500])), fields)
+    raise ApiError(status, code or API_CODES.get(status, "error"),
+                   message or str(API_MESSAGES.get(status, API_MESSAGES[500])), fields)
 
 
 # ---- validation messages in the user's language -------------------------------------------
@@ -187,28 +159,6 @@ def _rate_limit() -> str:
 
 # ---- operations -----------------------------------------------------------------------------
 
-@dataclass
-class Operation:
-    endpoint: str
-    rule: str
-    method: str
-    summary: str
-    description: str
-    tag: str
-    access: str  # "public" | "token" | "producer" | "officer"
-    query: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-    multipart: dict[str, str] | None = None  # form field → its description
-    produces: str | None = None  # a non-JSON answer (application/pdf, text/csv)
-    errors: tuple[int, ...] = ()
-    path_params: dict[str, dict] = field(default_factory=dict)
-
-
-OPERATIONS: list[Operation] = []
-
-
 def operation(bp, rule: str, method: str = "GET", *, summary: str, tag: str, access: str = "token",
               query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200,
@@ -230,8 +180,6 @@ def operation(bp, rule: str, method: str = "GET", *, summary: str, tag: str, acc
 
         @wraps(view)
         def wrapped(**kwargs):
-            from flask_login import current_user
-
             if access != "public" and not current_user.is_authenticated:
                 fail(401)
             if access == "officer" and not current_user.is_officer:
@@ -302,139 +250,3 @@ def page(stmt, id_column, query, to_item: Callable) -> dict:
     rows = rows[:query.limit]
     return {"data": [to_item(row) for row in rows],
             "next_cursor": encode_cursor(rows[-1].id) if more and rows else None}
-
-
-# ---- the OpenAPI document -----------------------------------------------------------------------
-
-_PARAM = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
-_ERROR_REF = {"$ref": "#/components/schemas/Error"}
-
-
-def _path_and_params(op: Operation) -> tuple[str, list[dict]]:
-    params = []
-
-    def replace(match):
-        name, converter = match["name"], match["converter"] or "string"
-        schema = op.path_params.get(name) or (
-            {"type": "integer", "minimum": 1, "maximum": MAX_ID} if converter == "int" else {"type": "string"})
-        params.append({"name": name, "in": "path", "required": True, "schema": schema})
-        return "{" + name + "}"
-
-    return _PARAM.sub(replace, op.rule.removeprefix(API_PREFIX)), params
-
-
-def _error_schema() -> dict:
-    return {
-        "type": "object", "additionalProperties": False, "required": ["error"],
-        "properties": {"error": {
-            "type": "object", "additionalProperties": False, "required": ["code", "message", "fields"],
-            "properties": {
-                "code": {"type": "string", "description": "stable, for programs: " + ", ".join(sorted(set(CODES.values())))},
-                "message": {"type": "string", "description": "for people, in the request's language (Accept-Language)"},
-                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                           "description": "the invalid fields (dotted paths) and what is wrong with each"},
-            }}},
-    }
-
-
-def openapi_document(*, title: str, version: str, description: str, server_url: str) -> dict:
-    """The OpenAPI 3.1 document of every declared operation."""
-    wanted = []
-    for op in OPERATIONS:
-        if op.body is not None:
-            wanted.append((op.body, "validation"))
-        if op.response is not None:
-            wanted.append((op.response, "serialization"))
-    refs, defs = models_json_schema(wanted, ref_template="#/components/schemas/{model}") if wanted else ({}, {})
-    schemas = dict(defs.get("$defs", {}))
-    schemas["Error"] = _error_schema()
-    paths: dict[str, dict] = {}
-    for op in OPERATIONS:
-        path, params = _path_and_params(op)
-        if op.query is not None:
-            query_schema = op.query.model_json_schema(mode="validation")
-            required = set(query_schema.get("required", ()))
-            for name, schema in query_schema.get("properties", {}).items():
-                schema = {k: v for k, v in schema.items() if k != "title"}
-                said = schema.pop("description", None)  # (not `description`: that is the document's)
-                param = {"name": name, "in": "query", "required": name in required, "schema": schema}
-                if said:
-                    param["description"] = said
-                params.append(param)
-        entry: dict[str, Any] = {
-            "operationId": op.endpoint.split(".", 1)[1], "summary": op.summary, "tags": [op.tag],
-            "parameters": params, "responses": {},
-        }
-        if op.description:
-            entry["description"] = op.description
-        if op.access == "public":
-            entry["security"] = []
-        if op.body is not None:
-            entry["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": refs[(op.body, "validation")]}}}
-        elif op.multipart:
-            entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-                "type": "object", "required": list(op.multipart),
-                "properties": {name: {"type": "string", "format": "binary", "description": text}
-                               for name, text in op.multipart.items()}}}}}
-        if op.produces:
-            ok = {"description": "OK", "content": {op.produces: {"schema": {"type": "string", "format": "binary"}}}}
-        elif op.response is not None:
-            ok = {"description": "OK", "content": {"application/json": {"schema": refs[(op.response, "serialization")]}}}
-        else:
-            ok = {"description": "Done, nothing to return"}
-        entry["responses"][str(op.status if op.response or op.produces else 204)] = ok
-        statuses = set(op.errors) | {400, 404, 429}  # 400: a NUL character in the URL
-        if op.access != "public":
-            statuses |= {401}
-        if op.access in ("officer", "producer"):
-            statuses |= {403}
-        if op.body is not None or op.multipart:
-            statuses |= {413}
-        if op.query is not None or op.body is not None or op.multipart:
-            statuses |= {422}
-        if op.body is not None:
-            statuses |= {415}
-        for status in sorted(statuses):
-            entry["responses"][str(status)] = {
-                "description": str(MESSAGES.get(status, "")) or CODES.get(status, ""),
-                "content": {"application/json": {"schema": _ERROR_REF}}}
-        paths.setdefault(path, {})[op.method.lower()] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": description},
-        "servers": [{"url": server_url}],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {"bearerAuth": {
-                "type": "http", "scheme": "bearer",
-                "description": "A personal access token from the account page (Tài khoản → Mã truy cập API)."}},
-        },
-    }
-
-
-def schema_text(schema: dict) -> str:
-    """A JSON Schema in a few words for the reference page: ``integer 1…100``, ``list[Batch]``."""
-    if not isinstance(schema, dict):
-        return ""
-    if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " | ".join(schema_text(s) for s in schema["anyOf"])
-    if "enum" in schema or "const" in schema:
-        return " | ".join(repr(v) for v in schema.get("enum", [schema.get("const")]))
-    kind = schema.get("type", "any")
-    if kind == "array":
-        return f"list[{schema_text(schema.get('items', {}))}]"
-    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
-        return f"map[string, {schema_text(schema['additionalProperties'])}]"
-    text = schema.get("format", kind) if kind == "string" else kind
-    low = schema.get("minimum", schema.get("exclusiveMinimum", schema.get("minLength")))
-    high = schema.get("maximum", schema.get("maxLength"))
-    if low is not None or high is not None:
-        text += f" {'' if low is None else low}…{'' if high is None else high}"
-    if schema.get("pattern"):
-        text += f" /{schema['pattern']}/"
-    return text

@@ -6,8 +6,8 @@ import secrets
 from typing import TYPE_CHECKING, Optional
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, update
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, hash_token, utcnow
@@ -66,9 +66,6 @@ class User(UserMixin, db.Model):
     def revoke_credentials(self) -> None:
         """Every way in ends: browser sessions and personal access tokens (a password change
         or reset, a locked account; logging out ends only the sessions)."""
-        from sqlalchemy import update
-        from sqlalchemy.orm import object_session
-
         self.revoke_sessions()
         session = object_session(self)
         if session is not None and self.id is not None:

@@ -4,7 +4,7 @@ import datetime as dt
 import hashlib
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, TypeDecorator, func
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -16,8 +16,6 @@ def utcnow() -> dt.datetime:
 def local_day(dialect_name: str, column):
     """SQL for the local (Asia/Ho_Chi_Minh) calendar day of a stored UTC moment: a date on
     PostgreSQL, ``YYYY-MM-DD`` text on SQLite (naive UTC text; Vietnam keeps no DST)."""
-    from sqlalchemy import func
-
     if dialect_name == "postgresql":
         return func.date(func.timezone(LOCAL_TZ.key, column))
     return func.date(column, "+7 hours")

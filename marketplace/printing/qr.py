@@ -15,6 +15,7 @@ import io
 import re
 
 import zxingcpp
+from PIL import Image
 
 EC_LEVEL = "M"
 QUIET_ZONE = 4          # modules of light margin on every side (ISO/IEC 18004 minimum)
@@ -52,8 +53,6 @@ def qr_runs(data: str) -> tuple[int, list[tuple[int, int, int]]]:
 
 def qr_png(data: str, scale: int = 8) -> bytes:
     """A PNG of the QR (black on white, quiet zone of 4 modules), ``scale`` pixels a module."""
-    from PIL import Image
-
     if scale < 1:
         raise ValueError("scale must be ≥ 1")
     size, rows = qr_matrix(data)

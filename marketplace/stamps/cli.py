@@ -99,12 +99,10 @@ def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
                 bar.update(1)
                 yield label
 
-        from ..printing.pdf import render_label_sheet
-
         with open(output, "wb") as fh:
             if run.scratch:
                 _keep_private(output)
-            render_label_sheet(counted(), sheets.layout_or_none(layout), fh, calibration=calibration)
+            sheets.render_sheet(counted(), sheets.layout_or_none(layout), fh, calibration=calibration)
     run.downloads += 1
     db.session.commit()
     click.echo(f"wrote {output}: {run.count} labels ({layout})")

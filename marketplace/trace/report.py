@@ -50,6 +50,9 @@ import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, select
 
 from .. import geo
@@ -239,10 +242,6 @@ def write_xlsx(header: list[str], rows: list[list], out, *, labels: dict | None 
                title: str = "Lot") -> None:
     """Write an .xlsx workbook to the binary stream ``out``: bold header row, panes frozen at
     A2, an auto-filter over the table, column widths from the content, dates as Excel dates."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
     wb = Workbook()
     ws = wb.active
     ws.title = re.sub(r"[\[\]:*?/\\]", "-", title)[:31] or "Lot"
