@@ -66,8 +66,10 @@ def register_extensions(app: Flask) -> None:
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import register_filters, locale_selector
     from .security import refuse_nul_bytes, set_security_headers
+    from .transactions import install as install_transactions
 
     db.init_app(app)
+    install_transactions(app, db.session)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=locale_selector, default_translation_directories=str(ROOT / "marketplace" / "translations"))

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, request
 
-from .extensions import SAFE_METHODS
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # no body to read
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

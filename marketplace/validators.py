@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from biip.gtin import Gtin
 
 _MST_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 
 
+QUANTITY_PLACES = 3  # net quantities of products and quantities of batches: thousandths (g of a kg)
+
+
 class InvalidValue(ValueError):
     pass
+
+
+def quantity(value: float | Decimal) -> Decimal:
+    """A quantity as stored, to ``QUANTITY_PLACES`` decimals (a JSON number or a form's)."""
+    return Decimal(str(round(value, QUANTITY_PLACES)))
 
 
 def normalize_tax_code(value: str) -> str:

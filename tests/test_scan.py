@@ -6,8 +6,9 @@ requests would share the test's session (and, on SQLite, its read snapshot).  A 
 another app object pushes its own context and session, as every request does in production.
 
 On SQLite every transaction the test's own session opens outside a request is BEGIN
-IMMEDIATE (``extensions._sqlite_on_begin``), i.e. holds the write lock until it ends; the
-client below ends it before each request so that the page's scan write is not refused.
+IMMEDIATE (``marketplace.transactions``: outside a request, a writer), i.e. holds the write
+lock until it ends; the client below ends it before each request so that the page's scan
+write is not refused.
 """
 from __future__ import annotations
 

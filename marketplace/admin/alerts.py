@@ -17,6 +17,7 @@ from ..reports import service as reports
 from ..reports.forms import reason_label
 from ..stamps import service as stamps
 from ..stamps.serials import group_serial
+from ..transactions import writes
 from .routes import bp
 
 
@@ -58,6 +59,7 @@ def clone_alert(stamp_id: int):
 
 
 @bp.route("/alerts/<int:stamp_id>/void", methods=["POST"])
+@writes
 @officer_required
 def void_alert_stamp(stamp_id: int):
     stamp = _stamp_or_404(stamp_id)
@@ -74,6 +76,7 @@ def void_alert_stamp(stamp_id: int):
 
 
 @bp.route("/alerts/<int:stamp_id>/void-run", methods=["POST"])
+@writes
 @officer_required
 def void_alert_run(stamp_id: int):
     stamp = _stamp_or_404(stamp_id)
@@ -89,6 +92,7 @@ def void_alert_run(stamp_id: int):
 
 
 @bp.route("/alerts/<int:stamp_id>/handled", methods=["POST"])
+@writes
 @officer_required
 def handle_alert(stamp_id: int):
     stamp = _stamp_or_404(stamp_id)
@@ -113,6 +117,7 @@ def buyer_report(report_id: int):
 
 
 @bp.route("/reports/<int:report_id>/handled", methods=["POST"])
+@writes
 @officer_required
 def handle_report(report_id: int):
     report = owned_or_404(BuyerReport, report_id)

@@ -17,6 +17,7 @@ from ..feeds import push, worker
 from ..feeds.profiles import profile_of, shipped
 from ..feeds.service import all_exchanges, configure_push, enqueue_all, preflight
 from ..models import Delivery, DeliveryStatus, Exchange
+from ..transactions import writes
 from .exchange_forms import ProfileForm, PushSettingsForm
 from .routes import bp
 
@@ -60,6 +61,7 @@ def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=Non
 
 
 @bp.route("/exchanges/<code>", methods=["GET", "POST"])
+@writes
 @officer_required
 def exchange(code: str):
     exchange = _exchange_or_404(code)
@@ -87,6 +89,7 @@ def exchange(code: str):
 
 
 @bp.route("/exchanges/<code>/token", methods=["POST"])
+@writes
 @officer_required
 def exchange_token(code: str):
     exchange = _exchange_or_404(code)
@@ -100,6 +103,7 @@ def exchange_token(code: str):
 
 
 @bp.route("/exchanges/<code>/secret", methods=["POST"])
+@writes
 @officer_required
 def exchange_secret(code: str):
     exchange = _exchange_or_404(code)
@@ -113,6 +117,7 @@ def exchange_secret(code: str):
 
 
 @bp.route("/exchanges/<code>/profile", methods=["POST"])
+@writes
 @officer_required
 def exchange_profile(code: str):
     exchange = _exchange_or_404(code)
@@ -141,6 +146,7 @@ def exchange_profile(code: str):
 
 
 @bp.route("/exchanges/<code>/push", methods=["POST"])
+@writes
 @officer_required
 def exchange_push(code: str):
     exchange = _exchange_or_404(code)
@@ -169,6 +175,7 @@ def deliveries():
 
 
 @bp.route("/deliveries/<int:delivery_id>/replay", methods=["POST"])
+@writes
 @officer_required
 def replay_delivery(delivery_id: int):
     delivery = db.session.get(Delivery, delivery_id)

@@ -24,6 +24,7 @@ from ..models import (AuditEntry, Certification, OcopRecognition, Producer, Prod
 from ..models.base import local_today, utcnow
 from ..passwords import hash_password
 from ..trace.report import csv_cell
+from ..transactions import writes
 from ..uploads import send_document
 from .forms import OcopForm, ProducerReviewForm, ReviewForm
 
@@ -43,6 +44,7 @@ def producers():
 
 
 @bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])
+@writes
 @officer_required
 def producer(producer_id: int):
     producer = owned_or_404(Producer, producer_id)
@@ -84,6 +86,7 @@ def _render_product(product: Product, *, form=None, ocop_form=None, status: int 
 
 
 @bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+@writes
 @officer_required
 def product(product_id: int):
     product = owned_or_404(Product, product_id)
@@ -110,6 +113,7 @@ def product(product_id: int):
 
 
 @bp.route("/products/<int:product_id>/ocop", methods=["POST"])
+@writes
 @officer_required
 def add_ocop(product_id: int):
     product = owned_or_404(Product, product_id)
@@ -133,6 +137,7 @@ def add_ocop(product_id: int):
 
 
 @bp.route("/ocop/<int:recognition_id>/revoke", methods=["POST"])
+@writes
 @officer_required
 def revoke_ocop(recognition_id: int):
     rec = owned_or_404(OcopRecognition, recognition_id)
@@ -167,6 +172,7 @@ def certifications():
 
 
 @bp.route("/certifications/<int:cert_id>/verify", methods=["POST"])
+@writes
 @officer_required
 def verify_certification(cert_id: int):
     cert = owned_or_404(Certification, cert_id)
@@ -249,6 +255,7 @@ def users():
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
+@writes
 @admin_required
 def set_user_active(user_id: int):
     user = owned_or_404(User, user_id)
@@ -268,6 +275,7 @@ def set_user_active(user_id: int):
 
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
+@writes
 @admin_required
 def reset_password(user_id: int):
     """A farmer who forgot the password gets a temporary one from the district, read out on

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,15 +11,21 @@ from .. import audit
 from ..access import owned_or_404, scoped
 from ..extensions import db
 from ..models import Batch, BatchStatus, Product, ProductStatus, StampRun, TraceEvent
-from ..models.base import local_today, utcnow
+from ..models.base import utcnow
 from ..trace import service as trace
+from ..transactions import writes
+from ..validators import quantity
 from ..vocab import domain_error
-from . import bp
 from . import schemas as s
+from .routes import bp
 from .framework import fail, operation, page
-from .shapes import _saved, _since, batch_out, event_out
+from .shapes import _saved, _since, batch_out, event_out, refuse_nulls
 
 # ---- batches and the diary ----------------------------------------------------------------------
+
+DATE_FIELDS = {"production_date_range": "production_date", "expiry_before_production": "expiry_date",
+               "expiry_range": "expiry_date"}
+
 
 def _trace_error(exc: trace.TraceError, field: str):
     db.session.rollback()
@@ -43,22 +48,19 @@ def list_batches(query):
 
 @operation(bp, "/batches", "POST", summary="Create a batch (lot) of a product", access="producer", tag="batches",
            body=s.BatchCreate, response=s.BatchOut, status=201, errors=(409,))
+@writes
 def create_batch(body):
     product = owned_or_404(Product, body.product_id)
     if product.status == ProductStatus.archived.value:
         fail(409, message=_("Sản phẩm đã lưu trữ: khôi phục trước khi tạo lô."))
-    if not dt.date(2000, 1, 1) <= body.production_date <= local_today():
-        fail(422, {"production_date": _("Ngày sản xuất không hợp lệ (không được ở tương lai).")})
-    if body.expiry_date and body.expiry_date.year > 2100:
-        fail(422, {"expiry_date": _("Hạn sử dụng không hợp lệ.")})
     try:
         with _saved("lot_code"):
             batch = trace.create_batch(
-                db.session, product, lot_code=body.lot_code, quantity=Decimal(str(round(body.quantity, 3))),
+                db.session, product, lot_code=body.lot_code, quantity=quantity(body.quantity),
                 unit=body.unit, production_date=body.production_date, expiry_date=body.expiry_date,
                 growing_area=body.growing_area, user=current_user)
     except trace.TraceError as exc:
-        _trace_error(exc, "expiry_date" if exc.code == "expiry_before_production" else "lot_code")
+        _trace_error(exc, DATE_FIELDS.get(exc.code, "lot_code"))
     return batch_out(batch)
 
 
@@ -69,6 +71,7 @@ def get_batch(batch_id: int):
 
 @operation(bp, "/batches/<int:batch_id>", "PATCH", summary="Correct an open batch", access="producer", tag="batches",
            body=s.BatchUpdate, response=s.BatchOut, errors=(409,))
+@writes
 def update_batch(batch_id: int, body):
     """Quantity and growing area may be corrected while the batch is open; the expiry date
     (HSD) only until stamps are issued, since labels and stamp pages show it."""
@@ -76,18 +79,17 @@ def update_batch(batch_id: int, body):
     if batch.status != BatchStatus.open.value:
         fail(409, message=domain_error("not_open"))
     data = body.model_dump(exclude_unset=True)
-    for name in ("quantity", "growing_area"):
-        if name in data and data[name] is None:
-            fail(422, {name: _("Trường này không được để trống.")})
+    refuse_nulls(data, s.BatchUpdate)
     changed = False
     if "quantity" in data:
-        quantity = Decimal(str(round(data["quantity"], 3)))
-        changed |= quantity != batch.quantity
-        batch.quantity = quantity
+        new_quantity = quantity(data["quantity"])
+        changed |= new_quantity != batch.quantity
+        batch.quantity = new_quantity
     if "expiry_date" in data and data["expiry_date"] != batch.expiry_date:
         expiry = data["expiry_date"]
-        if expiry is not None and (expiry < batch.production_date or expiry.year > 2100):
-            fail(422, {"expiry_date": _("Hạn sử dụng phải sau ngày sản xuất.")})
+        problem = trace.date_problems(batch.production_date, expiry).get("expiry_date")
+        if problem:
+            fail(422, {"expiry_date": domain_error(problem)})
         if db.session.scalar(select(func.count(StampRun.id)).where(StampRun.batch_id == batch.id)):
             fail(409, {"expiry_date": _("Đã phát hành tem cho lô này: hạn sử dụng in trên nhãn không đổi được.")})
         batch.expiry_date, changed = expiry, True
@@ -100,6 +102,7 @@ def update_batch(batch_id: int, body):
 
 @operation(bp, "/batches/<int:batch_id>/close", "POST", summary="Close a batch (no more diary entries expected)",
            access="producer", tag="batches", response=s.BatchOut, errors=(409,))
+@writes
 def close_batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     try:
@@ -112,6 +115,7 @@ def close_batch(batch_id: int):
 
 @operation(bp, "/batches/<int:batch_id>/recall", "POST", summary="Recall a batch", tag="batches",
            body=s.RecallBody, response=s.BatchOut, errors=(409,))
+@writes
 def recall_batch(batch_id: int, body):
     """Every stamp of the batch shows the recall banner at its next scan, and the exchanges
     get the product as unavailable.  Audited."""
@@ -136,6 +140,7 @@ def list_events(batch_id: int):
 
 @operation(bp, "/batches/<int:batch_id>/events", "POST", summary="Append a diary entry", access="producer", tag="diary",
            body=s.EventCreate, response=s.EventOut, status=201)
+@writes
 def add_event(batch_id: int, body):
     """The diary is append-only and hash-chained: a correction is a new entry with ``corrects_id``."""
     batch = owned_or_404(Batch, batch_id)

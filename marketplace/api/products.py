@@ -1,8 +1,6 @@
 """``/api/v1`` operations on producers and products (photos included)."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -10,18 +8,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
-from .. import geo
 from ..access import owned_or_404, scoped
 from ..catalogue import service as catalogue
 from ..extensions import db
 from ..media import ImageRejected
-from ..models import Producer, Product, ProductGroup
+from ..models import Producer, Product
+from ..transactions import writes
 from ..uploads import image_error, save_image
-from ..validators import InvalidValue, normalize_gtin
-from . import bp
+from ..validators import quantity
+from ..vocab import domain_error
 from . import schemas as s
+from .routes import bp
 from .framework import fail, operation, page
-from .shapes import _photo, _saved, _since, producer_out, product_out
+from .shapes import _saved, _since, photo_out, producer_out, product_out, refuse_nulls
 
 # ---- producers ----------------------------------------------------------------------------------
 
@@ -41,26 +40,13 @@ def get_producer(producer_id: int):
 # ---- products -----------------------------------------------------------------------------------
 
 def _check_product_fields(data: dict, product_id: int | None) -> dict:
-    """The checks a JSON schema cannot make (they need the database); 422 names the field."""
-    errors = {}
-    if data.get("group_id") is not None:
-        group = db.session.get(ProductGroup, data["group_id"])
-        if group is None or group.parent_id is None:
-            errors["group_id"] = _("Chọn một nhóm con OCOP có trong danh mục.")
-    if data.get("origin_ward_code") is not None and geo.ward(data["origin_ward_code"]) is None:
-        errors["origin_ward_code"] = _("Xã/phường không có trong danh mục.")
-    if data.get("gtin"):
-        try:
-            data["gtin"] = normalize_gtin(data["gtin"])
-        except InvalidValue:
-            errors["gtin"] = _("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")
-        else:
-            if catalogue.gtin_taken(db.session, data["gtin"], product_id):
-                errors["gtin"] = _("Mã GTIN này đã được dùng cho một sản phẩm khác.")
-    if errors:
-        fail(422, errors)
+    """The product rules that need the database (``catalogue.product_problems``, as the
+    form uses them); 422 names the field."""
+    problems = catalogue.product_problems(db.session, data, product_id)
+    if problems:
+        fail(422, {field: domain_error(code) for field, code in problems.items()})
     if data.get("net_quantity") is not None:
-        data["net_quantity"] = Decimal(str(round(data["net_quantity"], 3)))
+        data["net_quantity"] = quantity(data["net_quantity"])
     return data
 
 
@@ -80,6 +66,7 @@ def list_products(query):
 
 @operation(bp, "/products", "POST", summary="Create a product (a draft)", access="producer", tag="products",
            body=s.ProductCreate, response=s.ProductOut, status=201, errors=(403,))
+@writes
 def create_product(body):
     """Officers manage products from the admin pages: only a producer's users create them."""
     producer = owned_or_404(Producer, body.producer_id or current_user.producer_id)
@@ -96,14 +83,12 @@ def get_product(product_id: int):
 
 @operation(bp, "/products/<int:product_id>", "PATCH", summary="Change a product's fields", access="producer", tag="products",
            body=s.ProductUpdate, response=s.ProductOut)
+@writes
 def update_product(product_id: int, body):
     """Only the fields sent change; a real change raises ``version`` and reaches the exchanges."""
     product = _product(product_id)
     data = body.model_dump(exclude_unset=True)
-    for name in ("name", "group_id", "net_quantity", "unit", "price_vnd", "stock", "description", "ingredients",
-                 "storage_instructions", "usage_instructions", "warnings"):
-        if name in data and data[name] is None:
-            fail(422, {name: _("Trường này không được để trống.")})
+    refuse_nulls(data, s.ProductUpdate)
     data = _check_product_fields(data, product.id)
     with _saved("gtin"):
         catalogue.update_product(db.session, product, data)
@@ -123,18 +108,21 @@ def _transition(product_id: int, change) -> s.ProductOut:
 
 @operation(bp, "/products/<int:product_id>/submit", "POST", summary="Send a draft for an officer's review",
            access="producer", tag="products", response=s.ProductOut, errors=(409,))
+@writes
 def submit_product(product_id: int):
     return _transition(product_id, catalogue.submit_product)
 
 
 @operation(bp, "/products/<int:product_id>/archive", "POST", summary="Stop selling a product", access="producer", tag="products",
            response=s.ProductOut, errors=(409,))
+@writes
 def archive_product(product_id: int):
     return _transition(product_id, catalogue.archive_product)
 
 
 @operation(bp, "/products/<int:product_id>/photos", "POST", summary="Add a photo (JPEG, PNG or WebP, ≤ 5 MB)",
            access="producer", tag="photos", multipart={"photo": "the image file"}, response=s.PhotoOut, status=201, errors=(409, 413))
+@writes
 def upload_photo(product_id: int):
     """The photo is re-encoded, stripped of EXIF and resized, like photos sent from the pages."""
     product = _product(product_id)
@@ -149,4 +137,4 @@ def upload_photo(product_id: int):
         fail(422, {"photo": image_error(exc)})
     photo = catalogue.add_photo(db.session, product, stored)
     db.session.commit()
-    return s.PhotoOut(**_photo(photo))
+    return photo_out(photo)

@@ -1,29 +1,81 @@
 """``/api/v1``: producers' and cooperatives' own software, mobile apps and officers.
 
+This module defines the blueprint and what every request to it goes through (the token
+is the only credential; a token's last use is recorded after the answer), and holds the
+officers' deliveries, the public catalogue and the OpenAPI document.
+
 Thin views: they check access with the same rules as the pages (:mod:`marketplace.access`:
 another tenant's object is 404), call the same domain functions as the pages, and shape
-the answer with :mod:`.schemas`.  Every operation is declared with
-:func:`.framework.operation`, which also writes it into the OpenAPI document.
-
-The operations live by resource: :mod:`.products` (producers, products, photos),
-:mod:`.batches` (batches, recalls, the diary), :mod:`.stamps` (runs and stamps); this module
-holds the officers' deliveries, the public catalogue and the document itself; :mod:`.shapes`
-shapes the answers.
+the answer with :mod:`.shapes`.  Every operation is declared with
+:func:`.framework.operation`, which also writes it into the OpenAPI document.  The other
+operations live by resource: :mod:`.products` (producers, products, photos),
+:mod:`.batches` (batches, recalls, the diary), :mod:`.stamps` (runs and stamps).
 """
 from __future__ import annotations
 
-from flask import current_app, render_template
-from sqlalchemy import or_, select
+from functools import partial
+
+from flask import Blueprint, current_app, g, render_template, request
+from flask_login import AnonymousUserMixin
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from ..catalogue import service as catalogue
 from ..catalogue.structured import absolute
-from ..extensions import db
-from ..models import Delivery, Exchange, Product
-from . import bp
+from ..extensions import csrf, db
+from ..internals import set_request_user
+from ..models import ApiToken, Delivery, Exchange, Product
+from ..models.base import utcnow
+from ..transactions import short_write
 from . import schemas as s
-from .framework import fail, openapi_document, operation, page
+from .framework import ApiError, bearer_user, error_response, fail, openapi_document, operation, page, schema_text
 from .shapes import _since, catalogue_item
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # no cookies are read here: a bearer token is the only credential
+
+
+@bp.app_template_filter("api_type")
+def api_type(schema):
+    return schema_text(schema)
+
+
+@bp.before_request
+def authenticate():
+    """Token or nobody: Flask-Login's user for this request is the token's user (or
+    anonymous), so a browser's session cookie never acts on the API."""
+    if request.endpoint == "api.reference":
+        return  # a page for people: it only reads who is logged in, to offer the token page
+    set_request_user(bearer_user() or AnonymousUserMixin())
+
+
+@bp.after_request
+def finish(response):
+    token_id = g.pop("api_touch_token", None)
+    if token_id is not None and response.status_code < 500:
+        response.call_on_close(partial(touch_token, current_app._get_current_object(), token_id))
+    if request.path != "/api/v1/openapi.json":
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.vary.add("Authorization")
+    return response
+
+
+def touch_token(app, token_id: int) -> None:
+    """Record when a token was last used (at most once a minute), once the answer is sent:
+    in a short transaction of its own that waits at most 1 s for SQLite's write lock, and
+    is simply skipped when the database is busy."""
+    try:
+        with app.app_context(), short_write(db.engine, 1000) as conn:
+            conn.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+    except Exception:  # noqa: BLE001 (bookkeeping must never fail an answer already sent)
+        app.logger.warning("could not record the use of API token %s", token_id)
+
+
+@bp.errorhandler(ApiError)
+def api_error(e: ApiError):
+    db.session.rollback()
+    return error_response(e.status, e.message, e.fields, e.code)
+
 
 # ---- deliveries (officers) and the public catalogue -----------------------------------------------
 

@@ -13,9 +13,11 @@ from flask_babel import gettext as _
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from .. import params
+from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
 from ..stamps.sheets import LAYOUT_CHOICES
+from ..trace.service import BATCH_QUANTITY, GROWING_AREA_MAX, LOT_MAX
 
 Unit = Literal[UNITS]  # type: ignore[valid-type]
 Kind = Literal[tuple(k.value for k in EventKind)]  # type: ignore[valid-type]
@@ -66,7 +68,8 @@ class Body(BaseModel):
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An answer: read from a model's attributes where the names agree (``shapes.shaped``)."""
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
 def _iso_moment(value):
@@ -153,22 +156,42 @@ class ProducerPage(Out):
 
 # ---- products ---------------------------------------------------------------------------------
 
+def _product_text(name: str):
+    least, most = PRODUCT_TEXT_LIMITS[name]
+    return Text(most, least)
+
+
+def _bound(value) -> int | float:
+    """A limit as JSON writes it (999999, not 999999.0)."""
+    return int(value) if value == int(value) else float(value)
+
+
+def _number(kind: type, limits: tuple, **extra):
+    return Annotated[kind, Field(ge=_bound(limits[0]), le=_bound(limits[1]), **extra)]
+
+
+def _product_number(name: str, kind: type, **extra):
+    return _number(kind, PRODUCT_NUMBER_LIMITS[name], **extra)
+
+
+GTIN = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]
+
+
 class ProductFields(Body):
-    name: Text(200, 3)
+    name: _product_text("name")
     group_id: Id = Field(description="an OCOP sub-group (see the catalogue's groups)")
-    description: Text(5000) = ""
-    ingredients: Text(2000) = ""
-    net_quantity: Annotated[float, Field(ge=0.001, le=999999, description="rounded to 3 decimals")]
+    description: _product_text("description") = ""
+    ingredients: _product_text("ingredients") = ""
+    net_quantity: _product_number("net_quantity", float, description="rounded to 3 decimals")
     unit: Unit
-    price_vnd: Annotated[int, Field(ge=1, le=1_000_000_000, description="whole đồng")]
-    stock: Annotated[int, Field(ge=0, le=100_000_000)] = 0
-    shelf_life_days: Optional[Annotated[int, Field(ge=1, le=3650)]] = None
-    storage_instructions: Text(2000) = ""
-    usage_instructions: Text(2000) = ""
-    warnings: Text(2000) = ""
+    price_vnd: _product_number("price_vnd", int, description="whole đồng")
+    stock: _product_number("stock", int) = 0
+    shelf_life_days: Optional[_product_number("shelf_life_days", int)] = None
+    storage_instructions: _product_text("storage_instructions") = ""
+    usage_instructions: _product_text("usage_instructions") = ""
+    warnings: _product_text("warnings") = ""
     origin_ward_code: Optional[Id] = Field(None, description="commune of origin, when not the producer's")
-    gtin: Optional[Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]] = Field(
-        None, description="GTIN-8, -12, -13 or -14 with a correct check digit")
+    gtin: Optional[GTIN] = Field(None, description="GTIN-8, -12, -13 or -14 with a correct check digit")
 
 
 class ProductCreate(ProductFields):
@@ -177,20 +200,25 @@ class ProductCreate(ProductFields):
 
 class ProductUpdate(Body):
     """Only the fields sent are changed."""
-    name: NotNull[Text(200, 3)] = None
+    name: NotNull[_product_text("name")] = None
     group_id: NotNull[Id] = None
-    description: NotNull[Text(5000)] = None
-    ingredients: NotNull[Text(2000)] = None
-    net_quantity: NotNull[Annotated[float, Field(ge=0.001, le=999999)]] = None
+    description: NotNull[_product_text("description")] = None
+    ingredients: NotNull[_product_text("ingredients")] = None
+    net_quantity: NotNull[_product_number("net_quantity", float)] = None
     unit: NotNull[Unit] = None
-    price_vnd: NotNull[Annotated[int, Field(ge=1, le=1_000_000_000)]] = None
-    stock: NotNull[Annotated[int, Field(ge=0, le=100_000_000)]] = None
-    shelf_life_days: Optional[Annotated[int, Field(ge=1, le=3650)]] = None
-    storage_instructions: NotNull[Text(2000)] = None
-    usage_instructions: NotNull[Text(2000)] = None
-    warnings: NotNull[Text(2000)] = None
+    price_vnd: NotNull[_product_number("price_vnd", int)] = None
+    stock: NotNull[_product_number("stock", int)] = None
+    shelf_life_days: Optional[_product_number("shelf_life_days", int)] = None
+    storage_instructions: NotNull[_product_text("storage_instructions")] = None
+    usage_instructions: NotNull[_product_text("usage_instructions")] = None
+    warnings: NotNull[_product_text("warnings")] = None
     origin_ward_code: Optional[Id] = None
-    gtin: Optional[Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]] = None
+    gtin: Optional[GTIN] = None
+
+
+def not_null(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` declared ``NotNull`` (the view answers 422 for a null)."""
+    return tuple(name for name, field in model.model_fields.items() if field.json_schema_extra is _without_null)
 
 
 class PhotoOut(Out):
@@ -261,25 +289,26 @@ class ProductPage(Out):
 
 # ---- batches and the diary --------------------------------------------------------------------
 
-LotCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20,
+LotCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=LOT_MAX,
                                            pattern=r"^[A-Za-z0-9-]*[A-Za-z0-9][A-Za-z0-9-]*$")]
+BatchQuantity = _number(float, BATCH_QUANTITY)
 
 
 class BatchCreate(Body):
     product_id: Id
     lot_code: LotCode = Field(description="A–Z, 0–9 and '-', up to 20 characters (upper-cased)")
-    quantity: Annotated[float, Field(ge=0.001, le=100_000_000, description="rounded to 3 decimals")]
+    quantity: Annotated[BatchQuantity, Field(description="rounded to 3 decimals")]
     unit: Unit
     production_date: dt.date
     expiry_date: Optional[dt.date] = Field(None, description="worked out from the product's shelf life when left out")
-    growing_area: Text(200) = ""
+    growing_area: Text(GROWING_AREA_MAX) = ""
 
 
 class BatchUpdate(Body):
     """Corrections while the batch is open; only the fields sent are changed."""
-    quantity: NotNull[Annotated[float, Field(ge=0.001, le=100_000_000)]] = None
+    quantity: NotNull[BatchQuantity] = None
     expiry_date: Optional[dt.date] = None
-    growing_area: NotNull[Text(200)] = None
+    growing_area: NotNull[Text(GROWING_AREA_MAX)] = None
 
 
 class RecallBody(Body):

@@ -14,9 +14,10 @@ from ..stamps import service as stamps
 from ..stamps import sheets
 from ..stamps.scratch import key_from_config
 from ..stamps.serials import InvalidSerial, normalize
+from ..transactions import writes
 from ..vocab import domain_error
-from . import bp
 from . import schemas as s
+from .routes import bp
 from .framework import fail, operation
 from .shapes import run_out, stamp_out
 
@@ -24,6 +25,7 @@ from .shapes import run_out, stamp_out
 
 @operation(bp, "/batches/<int:batch_id>/stamp-runs", "POST", summary="Issue a run of unique stamps",
            access="producer", tag="stamps", body=s.RunCreate, response=s.RunOut, status=201, errors=(409,))
+@writes
 def create_run(batch_id: int, body):
     batch = owned_or_404(Batch, batch_id)
     try:
@@ -45,6 +47,7 @@ def get_run(run_id: int):
 
 @operation(bp, "/stamp-runs/<int:run_id>/activate", "POST", summary="Activate a printed run (stuck on packages)",
            access="producer", tag="stamps", response=s.RunOut, errors=(409,))
+@writes
 def activate_run(run_id: int):
     """Its issued stamps become active: their pages say "genuine".  Refused (409) for a void
     run, or while the product is not listed (not published, or its producer not approved)."""
@@ -110,6 +113,7 @@ def get_stamp(serial: str):
 
 @operation(bp, "/stamps/<serial>/void", "POST", summary="Void one stamp (torn, lost, misprinted)", tag="stamps",
            response=s.StampOut, path_params={"serial": _SERIAL})
+@writes
 def void_stamp(serial: str):
     """A void stamp's page tells buyers it is void.  Voiding twice changes nothing."""
     stamp = _stamp(serial)

@@ -17,6 +17,7 @@ from ..models.base import utcnow
 from ..passwords import hash_password, verify_password
 from ..security import safe_next
 from ..text import fold
+from ..transactions import writes
 from .forms import ChangePasswordForm, LoginForm, LogoutForm, RegisterForm, TokenForm
 
 bp = Blueprint("auth", __name__, url_prefix="/account")
@@ -47,6 +48,7 @@ def home_for(user) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@writes
 @limiter.limit(_client_limit, methods=["POST"], deduct_when=_failed)
 @limiter.limit(_account_limit, key_func=_account_key, methods=["POST"], deduct_when=_failed)
 def login():
@@ -90,6 +92,7 @@ def _registered(response) -> bool:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@writes
 @limiter.limit(lambda: current_app.config["REGISTER_RATE_PER_CLIENT"], methods=["POST"], deduct_when=_registered)
 def register():
     if current_user.is_authenticated:
@@ -121,6 +124,7 @@ def register():
 
 
 @bp.route("/logout", methods=["POST"])
+@writes
 def logout():
     form = LogoutForm()
     if form.validate_on_submit() and current_user.is_authenticated:
@@ -142,6 +146,7 @@ def _user_key():
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@writes
 @login_required
 @limiter.limit(lambda: current_app.config["PASSWORD_CHANGE_RATE"], key_func=_user_key, methods=["POST"],
                deduct_when=_failed)
@@ -165,6 +170,7 @@ MAX_TOKENS = 20  # active tokens per account
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
+@writes
 @login_required
 def tokens():
     """Personal access tokens for ``/api/v1``: created here, shown once, revocable."""
@@ -189,6 +195,7 @@ def tokens():
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@writes
 @login_required
 def revoke_token(token_id: int):
     token = db.session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == current_user.id))

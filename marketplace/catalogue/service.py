@@ -6,14 +6,16 @@ the caller (the route or command that owns the unit of work).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import public_facts
+from .. import geo, public_facts
 from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductPhoto, ProductStatus
 from ..models.base import local_today, utcnow
 from ..text import fold, unique_slug
+from ..validators import InvalidValue, normalize_gtin
 
 # Fields a producer may write on a product; everything else (status, stars, version…) is
 # officer-owned or derived.  Forms are bound through this list, so an extra POSTed field
@@ -23,6 +25,44 @@ PRODUCT_FIELDS = (
     "stock", "shelf_life_days", "storage_instructions", "usage_instructions", "warnings",
     "origin_ward_code", "gtin",
 )
+
+# ---- the rules of a product's fields, stated once ----------------------------------------------
+# The product form builds its validators from these (dashboard/forms.py) and the API its
+# body types (api/schemas.py); the checks that need the database are product_problems().
+PRODUCT_REQUIRED = ("name", "group_id", "net_quantity", "unit", "price_vnd")
+PRODUCT_TEXT_LIMITS = {  # (at least, at most) characters
+    "name": (3, 200), "description": (0, 5000), "ingredients": (0, 2000),
+    "storage_instructions": (0, 2000), "usage_instructions": (0, 2000), "warnings": (0, 2000),
+}
+PRODUCT_NUMBER_LIMITS = {  # (at least, at most)
+    "net_quantity": (Decimal("0.001"), Decimal("999999")), "price_vnd": (1, 1_000_000_000),
+    "stock": (0, 100_000_000), "shelf_life_days": (1, 3650),
+}
+
+
+def product_problems(session, data: dict, product_id: int | None = None) -> dict[str, str]:
+    """What is wrong with the fields in ``data`` that only the database can tell, as
+    ``{field: code}`` (messages: ``vocab.domain_error``): a group that is not an OCOP
+    sub-group, a commune not in the list, a GTIN that is invalid or already another
+    product's.  A valid GTIN is normalised in ``data`` (to 14 digits)."""
+    problems = {}
+    if data.get("group_id") is not None:
+        group = session.get(ProductGroup, data["group_id"])
+        if group is None or group.parent_id is None:
+            problems["group_id"] = "group_unknown"
+    if data.get("origin_ward_code") is not None and geo.ward(data["origin_ward_code"]) is None:
+        problems["origin_ward_code"] = "ward_unknown"
+    if data.get("gtin"):
+        try:
+            data["gtin"] = normalize_gtin(data["gtin"])
+        except InvalidValue:
+            problems["gtin"] = "gtin_invalid"
+        else:
+            if gtin_taken(session, data["gtin"], product_id):
+                problems["gtin"] = "gtin_taken"
+    return problems
+
+
 PRODUCER_FIELDS = (
     "kind", "name", "representative", "tax_code", "phone", "email", "address_line",
     "province_code", "ward_code", "description",

@@ -1,21 +1,19 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import geo
-from ..catalogue.service import gtin_taken
+from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_TEXT_LIMITS, product_problems
 from ..extensions import db
 from ..forms_common import (BaseForm, CommaDecimalField, Phone, ProvinceField, StrongPassword, TaxCode, WardField,
                             WardInProvince, coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
 from ..models import UNITS
-from ..validators import InvalidValue, normalize_gtin
-from ..vocab import SCHEME_LABELS, UNIT_LABELS
+from ..validators import QUANTITY_PLACES
+from ..vocab import SCHEME_LABELS, UNIT_LABELS, domain_error
 
 
 class VndField(IntegerField):
@@ -37,50 +35,55 @@ class VndField(IntegerField):
         super().process_formdata(valuelist)
 
 
-class Gtin:
-    def __call__(self, form, field):
-        if not field.data:
-            field.data = None
-            return
-        try:
-            field.data = normalize_gtin(field.data)
-        except InvalidValue:
-            raise ValidationError(str(_l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng).")))
+def _length(name: str) -> Length:
+    least, most = PRODUCT_TEXT_LIMITS[name]
+    return Length(min=least or -1, max=most)
+
+
+def _range(name: str) -> NumberRange:
+    return NumberRange(*PRODUCT_NUMBER_LIMITS[name])
 
 
 class ProductForm(BaseForm):
+    """A product's fields, with the limits and checks of ``catalogue.service`` (the API's too)."""
+
     producer_id = SelectField(_l("Chủ thể sản xuất"), coerce=coerce_int_or_none)
-    name = StringField(_l("Tên sản phẩm"), validators=[DataRequired(), Length(min=3, max=200)], filters=[strip])
+    name = StringField(_l("Tên sản phẩm"), validators=[DataRequired(), _length("name")], filters=[strip])
     group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=[DataRequired()])
-    description = TextAreaField(_l("Mô tả"), validators=[Optional(), Length(max=5000)], filters=[strip])
-    ingredients = TextAreaField(_l("Thành phần"), validators=[Optional(), Length(max=2000)], filters=[strip])
-    net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=3,
-                                     validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("999999"))])
+    description = TextAreaField(_l("Mô tả"), validators=[Optional(), _length("description")], filters=[strip])
+    ingredients = TextAreaField(_l("Thành phần"), validators=[Optional(), _length("ingredients")], filters=[strip])
+    net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=QUANTITY_PLACES,
+                                     validators=[DataRequired(), _range("net_quantity")])
     unit = SelectField(_l("Đơn vị"), choices=[(u, UNIT_LABELS[u]) for u in UNITS], validators=[DataRequired()])
     # InputRequired, not DataRequired: the latter would wipe VndField's own "whole đồng" message.
-    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[InputRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")), NumberRange(min=1, max=1_000_000_000)])
-    stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=[Optional(), NumberRange(min=0, max=100_000_000)])
-    shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=[Optional(), NumberRange(min=1, max=3650)])
-    storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=[Optional(), Length(max=2000)], filters=[strip])
-    usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=[Optional(), Length(max=2000)], filters=[strip])
-    warnings = TextAreaField(_l("Cảnh báo"), validators=[Optional(), Length(max=2000)], filters=[strip])
+    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[InputRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")),
+                                                          _range("price_vnd")])
+    stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=[Optional(), _range("stock")])
+    shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=[Optional(), _range("shelf_life_days")])
+    storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=[Optional(), _length("storage_instructions")],
+                                         filters=[strip])
+    usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=[Optional(), _length("usage_instructions")],
+                                       filters=[strip])
+    warnings = TextAreaField(_l("Cảnh báo"), validators=[Optional(), _length("warnings")], filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
-    gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional(), Gtin()], filters=[strip, none_if_empty])
+    gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional()], filters=[strip, none_if_empty])
 
     def __init__(self, *args, product_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.unit.choices = [(u, UNIT_LABELS[u]) for u in UNITS]
         self._product_id = product_id
 
-    def validate_gtin(self, field):
-        """A GTIN identifies one product: refuse one already used by another product."""
-        if field.data:
-            if gtin_taken(db.session, field.data, self._product_id):
-                raise ValidationError(str(_l("Mã GTIN này đã được dùng cho một sản phẩm khác.")))
-
-    def validate_origin_ward_code(self, field):
-        if field.data is not None and geo.ward(field.data) is None:
-            raise ValidationError(str(_l("Xã/phường không có trong danh mục.")))
+    def validate(self, extra_validators=None) -> bool:
+        """The field validators, then ``catalogue.product_problems`` (sub-group, commune,
+        GTIN valid and not another product's) on the fields that passed them."""
+        valid = super().validate(extra_validators)
+        data = {name: self[name].data for name in ("group_id", "origin_ward_code", "gtin") if not self[name].errors}
+        for name, code in product_problems(db.session, data, self._product_id).items():
+            self[name].errors.append(domain_error(code))
+            valid = False
+        if data.get("gtin"):
+            self.gtin.data = data["gtin"]  # normalised (14 digits)
+        return valid
 
     def product_data(self) -> dict:
         data = {k: v for k, v in self.data.items() if k not in ("csrf_token", "producer_id")}

@@ -22,6 +22,7 @@ from ..models.base import local_today
 from ..reports import service as reports_service
 from ..reports.forms import reason_label
 from ..stamps.serials import group_serial
+from ..transactions import writes
 from ..uploads import image_error, save_document, save_image, send_document
 from .forms import CertificationForm, MemberForm, PhotoForm, ProducerForm, ProductForm
 
@@ -75,6 +76,7 @@ def index():
 
 
 @bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])
+@writes
 @producer_required
 def edit_producer(producer_id: int):
     producer = owned_or_404(Producer, producer_id)
@@ -106,6 +108,7 @@ def edit_producer(producer_id: int):
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
+@writes
 @producer_required
 def new_product():
     producers = _my_producers()
@@ -136,6 +139,7 @@ def product(product_id: int):
 
 
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+@writes
 @producer_required
 def edit_product(product_id: int):
     product = owned_or_404(Product, product_id)
@@ -165,24 +169,28 @@ def _transition(product_id: int, action, message: str):
 
 
 @bp.route("/products/<int:product_id>/submit", methods=["POST"])
+@writes
 @producer_required
 def submit_product(product_id: int):
     return _transition(product_id, service.submit_product, _("Đã gửi sản phẩm để cán bộ duyệt."))
 
 
 @bp.route("/products/<int:product_id>/archive", methods=["POST"])
+@writes
 @producer_required
 def archive_product(product_id: int):
     return _transition(product_id, service.archive_product, _("Đã lưu trữ sản phẩm (ngừng bán)."))
 
 
 @bp.route("/products/<int:product_id>/restore", methods=["POST"])
+@writes
 @producer_required
 def restore_product(product_id: int):
     return _transition(product_id, service.restore_product, _("Đã khôi phục sản phẩm về bản nháp."))
 
 
 @bp.route("/products/<int:product_id>/photos", methods=["POST"])
+@writes
 @producer_required
 def upload_photo(product_id: int):
     product = owned_or_404(Product, product_id)
@@ -204,6 +212,7 @@ def upload_photo(product_id: int):
 
 
 @bp.route("/photos/<int:photo_id>/delete", methods=["POST"])
+@writes
 @producer_required
 def delete_photo(photo_id: int):
     photo = owned_or_404(ProductPhoto, photo_id)
@@ -218,6 +227,7 @@ def delete_photo(photo_id: int):
 
 
 @bp.route("/photos/<int:photo_id>/first", methods=["POST"])
+@writes
 @producer_required
 def make_cover(photo_id: int):
     """Move a photo to the front: it becomes the cover in lists and feeds."""
@@ -233,6 +243,7 @@ def make_cover(photo_id: int):
 
 
 @bp.route("/certifications", methods=["GET", "POST"])
+@writes
 @producer_required
 def certifications():
     producers = _my_producers()
@@ -275,6 +286,7 @@ def certification_document(cert_id: int):
 
 
 @bp.route("/members", methods=["GET", "POST"])
+@writes
 @producer_required
 def members():
     me = db.session.get(Producer, current_user.producer_id)

@@ -11,6 +11,7 @@ from ..access import owned_or_404, producer_required, register_owner
 from ..extensions import db
 from ..models import Producer, ProducerRole, User, UserRole
 from ..passwords import hash_password
+from ..transactions import writes
 from .forms import StaffForm
 from .routes import bp, owner_required
 
@@ -18,6 +19,7 @@ register_owner(User, lambda: (User.producer_id, None))
 
 
 @bp.route("/team", methods=["GET", "POST"])
+@writes
 @producer_required
 def team():
     me = db.session.get(Producer, current_user.producer_id)
@@ -41,6 +43,7 @@ def team():
 
 
 @bp.route("/team/<int:user_id>/active", methods=["POST"])
+@writes
 @producer_required
 def set_staff_active(user_id: int):
     """Lock or unlock a staff login of the owner's own producer (never an owner's)."""

@@ -27,7 +27,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import public_facts, rawsql
-from ..extensions import short_write
+from ..transactions import short_write
 from ..models import Batch, FeedItem, Producer, Product
 from . import canonical
 from .profiles import Profile, mapped, reasons

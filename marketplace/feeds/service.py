@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, object_session
 
 from .. import params, public_facts
-from ..extensions import READER
+from ..transactions import reads
 from ..models import Delivery, DeliveryStatus, Exchange, Product
 from ..models.base import local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
@@ -54,13 +54,13 @@ def reading_session(engine):
     """A session of its own for a long read (a streamed feed, an export): it needs no Flask
     context, and on SQLite its transaction stays deferred, so writers are never held up."""
     with engine.connect() as connection:
-        connection.info[READER] = True
-        session = Session(bind=connection)
+        with reads():  # only around BEGIN: the stream's generator must not carry the scope
+            connection.begin()
+        session = Session(bind=connection)  # joins the reader transaction begun above
         try:
             yield session
         finally:
             session.close()
-            connection.info.pop(READER, None)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from ..scan.unknown import province_from_request  # the trusted proxy's header, 
 from ..media import ImageRejected, is_safe_media_name, remove_image, store_image
 from ..models import BuyerReport
 from ..stamps.serials import group_serial, is_valid
+from ..transactions import writes
 from ..uploads import image_error, private_dir
 from . import service
 from .forms import ReportForm
@@ -56,6 +57,7 @@ def _render_form(form, *, product, status: int = 200):
 
 
 @bp.route("/report", methods=["GET", "POST"])
+@writes
 @limiter.limit(_report_rate, methods=["POST"], key_func=lambda: client_key(get_remote_address()))
 def new():
     """``?s=<serial>`` from a stamp page, ``?p=<product slug>`` from a product page, neither

@@ -92,7 +92,7 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
 
     The stamp page is the busiest page of the service: going through the ORM session (and
     SQLAlchemy's transaction events) cost it ~10× this query, so it reads with the driver's
-    cursor.  On SQLite the connection runs in autocommit (``extensions._sqlite_on_connect``):
+    cursor.  On SQLite the connection runs in autocommit (``transactions._on_connect``):
     a single SELECT needs no transaction; on PostgreSQL the pool rolls back on return.
     """
     sql, order = rawsql.prepare(_LOOKUP, engine.dialect)

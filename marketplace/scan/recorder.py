@@ -20,7 +20,8 @@ from typing import NamedTuple
 from flask import current_app
 
 from .. import rawsql
-from ..extensions import WRITER, db
+from ..extensions import db
+from ..transactions import writes
 
 log = logging.getLogger("marketplace.scan")
 
@@ -181,17 +182,13 @@ class ScanRecorder:
         if not batch and not probes:
             return 0
         try:
-            with self._engine_getter().connect() as connection:
-                # a writer even when flushed inside a GET request (SQLite: BEGIN IMMEDIATE)
-                connection.info[WRITER] = True
-                try:
-                    with connection.begin():
-                        write_scans(connection, batch, probes)
-                    # written: their scanners now count in the stamps' rows, not as pending
-                    # (kept until now, so no page counts them in neither place, nor on failure)
-                    self._forget_new(batch)
-                finally:
-                    connection.info.pop(WRITER, None)
+            # a writer even when flushed inside a GET request (SQLite: BEGIN IMMEDIATE)
+            with writes(), self._engine_getter().connect() as connection:
+                with connection.begin():
+                    write_scans(connection, batch, probes)
+                # written: their scanners now count in the stamps' rows, not as pending
+                # (kept until now, so no page counts them in neither place, nor on failure)
+                self._forget_new(batch)
         except Exception:  # noqa: BLE001 - keep the scans for the next attempt, never crash the page
             log.exception("writing %d scans and %d probes failed; will retry", len(batch), len(probes))
             with self._lock:

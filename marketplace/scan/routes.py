@@ -17,6 +17,7 @@ from ..models.base import utcnow
 from ..stamps import scratch as scratch_codes
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from ..trace.epcis import batch_epcis_document
+from ..transactions import writes
 from . import page, unknown
 from .facts import FactsCache, stamp_state
 from .recorder import ScanRow, agent_family, app_recorder
@@ -155,6 +156,7 @@ def batch_epcis(batch_id: int):
 
 
 @bp.route("/s/<serial>/code", methods=["GET", "POST"])
+@writes
 @csrf.exempt  # like the stamp page, no session and no cookie: nothing a forged post could borrow
 @limiter.exempt  # entries are limited below, per stamp and per client
 def scratch(serial: str):

@@ -24,7 +24,7 @@ import threading
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..extensions import WRITER
+from ..transactions import reads, writes
 from ..models import ScannerKey
 
 log = logging.getLogger("marketplace.scan")
@@ -91,8 +91,7 @@ class DayKeys:
 
     @staticmethod
     def _load(engine, day: dt.date, create: bool) -> bytes | None:
-        with engine.connect() as connection:
-            connection.info[WRITER] = create  # SQLite: BEGIN IMMEDIATE when it may write
+        with (writes() if create else reads()), engine.connect() as connection:
             try:
                 with connection.begin():
                     found = connection.scalar(select(ScannerKey.key).where(ScannerKey.day == day))
@@ -104,8 +103,6 @@ class DayKeys:
             except IntegrityError:  # another process made it first
                 with connection.begin():
                     found = connection.scalar(select(ScannerKey.key).where(ScannerKey.day == day))
-            finally:
-                connection.info.pop(WRITER, None)
         return bytes.fromhex(found) if found else None
 
 

@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from .. import audit
 from ..access import owned_or_404, producer_required
 from ..extensions import db
+from ..transactions import writes
 from ..vocab import domain_error
 from ..models import Batch, Stamp, StampRun
 from . import service, sheets
@@ -23,6 +24,7 @@ bp = Blueprint("stamps", __name__, url_prefix="/dashboard")  # the producers' wo
 
 
 @bp.route("/batches/<int:batch_id>/runs", methods=["POST"])
+@writes
 @producer_required
 def create_run(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
@@ -88,6 +90,7 @@ def stamps_csv(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/activate", methods=["POST"])
+@writes
 @producer_required
 def activate(run_id: int):
     run = owned_or_404(StampRun, run_id)
@@ -103,6 +106,7 @@ def activate(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/void", methods=["POST"])
+@writes
 @producer_required
 def void(run_id: int):
     run = owned_or_404(StampRun, run_id)

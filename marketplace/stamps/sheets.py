@@ -1,38 +1,37 @@
 """From a stamp run in the database to things a printer takes: label data, PDF parts, CSV.
 
-``marketplace.printing`` (reportlab, the fonts, zxing-cpp's encoder) is imported inside the
-functions that print: a web worker, a command or a test that never prints a label does not
-load it (it was a large part of start-up).
+``marketplace.printing.pdf`` and ``.qr`` (reportlab's PDF machinery, the fonts, zxing-cpp's
+encoder) are imported inside the functions that print (:func:`label_data`,
+:func:`render_sheet`, :func:`single_qr`): the stamp pages and the ``stamps`` commands import
+this module, yet a web worker, a command or a test that never prints a label does not load
+them (they were a large part of start-up).  The label stocks (``printing.layouts``, plain
+data) are imported at the top.
 """
 from __future__ import annotations
 
 import csv
 import io
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import geo, public_facts
 from ..i18n import quantity as format_quantity
 from ..models import Batch, Stamp, StampRun
 from ..models.base import local_today
+from ..printing.layouts import LAYOUTS
+from ..transactions import writes
 from .scratch import code_for, format_code
 from .service import run_stamps, stamp_url
 
 PART_SIZE = 2_400  # labels per PDF downloaded from the web (100 A4 pages of 3×8)
 
 
-def layouts():
-    from ..printing.layouts import LAYOUTS
-
-    return LAYOUTS
-
-
 LAYOUT_CHOICES = ("a4-3x8", "a4-5x13", "roll-50x30", "roll-40x25")
 
 
 def layout_or_none(name: str):
-    return layouts().get(name)
+    return LAYOUTS.get(name)
 
 
 def parts(count: int) -> list[tuple[int, int]]:
@@ -97,12 +96,18 @@ def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: i
 def render_pdf(session, run: StampRun, layout, base_url: str, *, first: int = 1, last: int | None = None,
                calibration: bool = False, out=None, scratch_key: bytes | None = None) -> bytes | None:
     """Render positions first…last as a label sheet; bytes, or into ``out`` when given."""
+    target = out if out is not None else io.BytesIO()
+    render_sheet(label_data(session, run, base_url, first=first, last=last, scratch_key=scratch_key), layout,
+                 target, calibration=calibration)
+    return None if out is not None else target.getvalue()
+
+
+def render_sheet(labels: Iterable, layout, out, *, calibration: bool = False) -> None:
+    """Render ``labels`` (:func:`label_data`, perhaps wrapped, e.g. to count them) as a
+    label sheet into the binary stream ``out``."""
     from ..printing.pdf import render_label_sheet
 
-    target = out if out is not None else io.BytesIO()
-    render_label_sheet(label_data(session, run, base_url, first=first, last=last, scratch_key=scratch_key), layout,
-                       target, calibration=calibration)
-    return None if out is not None else target.getvalue()
+    render_label_sheet(labels, layout, out, calibration=calibration)
 
 
 def csv_rows(session, run: StampRun, base_url: str, *, scratch_key: bytes | None = None) -> Iterator[list[str]]:
@@ -120,18 +125,16 @@ def download_part(session, run: StampRun, layout, part: int, base_url: str, *, c
                   scratch_key: bytes | None = None) -> bytes:
     """The label sheet of part ``part`` (1-based) of a run, counted as one more download.
 
-    The count is a short write of its own once the sheet is rendered: the long read behind
-    it never has to become a write (SQLite refuses that when another writer, e.g. the scan
-    recorder, committed meanwhile)."""
-    from sqlalchemy import update
-
+    The count is a short write of its own once the sheet is rendered (``writes(session)``
+    ends the long read first): the read never has to become a write, which SQLite refuses
+    when another writer, e.g. the scan recorder, committed meanwhile."""
     first, last = parts(run.count)[part - 1]
     data = render_pdf(session, run, layout, base_url, first=first, last=last, calibration=calibration,
                       scratch_key=scratch_key)
     run_id = run.id
-    session.commit()  # end the read transaction
-    session.execute(update(StampRun).where(StampRun.id == run_id).values(downloads=StampRun.downloads + 1))
-    session.commit()
+    with writes(session):
+        session.execute(update(StampRun).where(StampRun.id == run_id).values(downloads=StampRun.downloads + 1))
+        session.commit()
     return data
 
 

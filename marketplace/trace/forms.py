@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -13,7 +12,8 @@ from ..forms_common import BaseForm, CommaDecimalField, coerce_int_or_none, stri
 from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS, domain_error
 from ..models import UNITS
 from ..models.base import local_today
-from ..trace.service import LOT_CODE, REQUIRED_DETAIL
+from ..validators import QUANTITY_PLACES
+from ..trace.service import BATCH_QUANTITY, GROWING_AREA_MAX, LOT_CODE, LOT_MAX, REQUIRED_DETAIL, date_problems
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -26,14 +26,16 @@ class BatchForm(BaseForm):
     # validate_choice off: another tenant's product must answer 404 (owned_or_404), not a form error
     product_id = SelectField(_l("Sản phẩm"), coerce=coerce_int_or_none, validators=[DataRequired()],
                              validate_choice=False)
-    lot_code = StringField(_l("Mã lô"), validators=[DataRequired(), Length(max=20)], filters=[_upper],
+    lot_code = StringField(_l("Mã lô"), validators=[DataRequired(), Length(max=LOT_MAX)], filters=[_upper],
                            description=_l("Chữ in hoa, số và dấu gạch ngang, tối đa 20 ký tự, ví dụ DT-2025-01."))
-    quantity = CommaDecimalField(_l("Số lượng"), places=3, validators=[DataRequired(), NumberRange(min=Decimal("0.001"), max=Decimal("100000000"))])
+    quantity = CommaDecimalField(_l("Số lượng"), places=QUANTITY_PLACES,
+                                 validators=[DataRequired(), NumberRange(*BATCH_QUANTITY)])
     unit = SelectField(_l("Đơn vị"), validators=[DataRequired()])
     production_date = DateField(_l("Ngày sản xuất / thu hoạch (NSX)"), validators=[DataRequired()])
     expiry_date = DateField(_l("Hạn sử dụng (HSD)"), validators=[Optional()],
                             description=_l("Để trống để tính theo hạn sử dụng của sản phẩm."))
-    growing_area = StringField(_l("Vùng trồng / thửa ruộng"), validators=[Optional(), Length(max=200)], filters=[strip])
+    growing_area = StringField(_l("Vùng trồng / thửa ruộng"), validators=[Optional(), Length(max=GROWING_AREA_MAX)],
+                               filters=[strip])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,14 +46,15 @@ class BatchForm(BaseForm):
             raise ValidationError(str(_l("Mã lô chỉ gồm chữ in hoa không dấu, số và dấu gạch ngang.")))
 
     def validate_production_date(self, field):
-        if field.data and not dt.date(2000, 1, 1) <= field.data <= local_today():
-            raise ValidationError(str(_l("Ngày sản xuất không hợp lệ (không được ở tương lai).")))
+        self._date_problem(field)
 
     def validate_expiry_date(self, field):
-        if field.data and self.production_date.data and field.data < self.production_date.data:
-            raise ValidationError(str(_l("Hạn sử dụng phải sau ngày sản xuất.")))
-        if field.data and field.data.year > 2100:
-            raise ValidationError(str(_l("Hạn sử dụng không hợp lệ.")))
+        self._date_problem(field)
+
+    def _date_problem(self, field):
+        problem = date_problems(self.production_date.data, self.expiry_date.data).get(field.name)
+        if problem:
+            raise ValidationError(domain_error(problem))
 
 
 class EventForm(BaseForm):

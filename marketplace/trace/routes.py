@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from .. import audit, public_facts
 from ..access import owned_or_404, producer_required, scoped
 from ..extensions import db
+from ..transactions import writes
 from ..vocab import domain_error
 from ..media import ImageRejected, remove_image
 from ..models import Batch, Product, ProductStatus, TraceEvent
@@ -45,6 +46,7 @@ def batches():
 
 
 @bp.route("/batches/new", methods=["GET", "POST"])
+@writes
 @producer_required
 def new_batch():
     form = BatchForm()
@@ -96,6 +98,7 @@ def _listed(batch: Batch) -> bool:
 
 
 @bp.route("/batches/<int:batch_id>/events", methods=["POST"])
+@writes
 @producer_required
 def add_event(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
@@ -128,6 +131,7 @@ def add_event(batch_id: int):
 
 
 @bp.route("/batches/<int:batch_id>/close", methods=["POST"])
+@writes
 @producer_required
 def close_batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
@@ -164,6 +168,7 @@ def _recall_action(batch_id: int, form, change, action: str, fields: tuple[tuple
 
 
 @bp.route("/batches/<int:batch_id>/recall", methods=["POST"])
+@writes
 @login_required
 def recall_batch(batch_id: int):
     """The batch's producer (or its cooperative) and district officers can recall a batch."""
@@ -173,6 +178,7 @@ def recall_batch(batch_id: int):
 
 
 @bp.route("/batches/<int:batch_id>/lift-recall", methods=["POST"])
+@writes
 @login_required
 def lift_recall(batch_id: int):
     """Lifting a recall: the recall stays on record beside who lifted it, when and why."""

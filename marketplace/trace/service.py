@@ -16,9 +16,15 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from ..models import Batch, BatchStatus, EventKind, Product, TraceEvent
-from ..models.base import LOCAL_TZ, utcnow  # noqa: F401  (LOCAL_TZ re-exported for callers)
+from ..models.base import LOCAL_TZ, local_today, utcnow  # noqa: F401  (LOCAL_TZ re-exported for callers)
 
-LOT_CODE = re.compile(r"(?=.*[A-Z0-9])[A-Z0-9-]{1,20}")  # at least one letter or digit
+# ---- the rules of a batch's fields, stated once (the batch form and the API read them) -----------
+LOT_MAX = 20
+LOT_CODE = re.compile(rf"(?=.*[A-Z0-9])[A-Z0-9-]{{1,{LOT_MAX}}}")  # at least one letter or digit
+BATCH_QUANTITY = (Decimal("0.001"), Decimal("100000000"))  # (at least, at most), in the batch's unit
+GROWING_AREA_MAX = 200
+EARLIEST_PRODUCTION = dt.date(2000, 1, 1)
+LATEST_EXPIRY_YEAR = 2100
 GENESIS = "0" * 64
 DETAIL_KEYS = ("input_name", "input_quantity", "input_lot", "supplier", "counterpart", "document_no")
 # The detail a diary entry of these kinds must name (the form and the API ask for it by field;
@@ -48,15 +54,30 @@ def default_expiry(product: Product, production_date: dt.date) -> dt.date | None
     return None
 
 
+def date_problems(production_date: dt.date | None, expiry_date: dt.date | None,
+                  today: dt.date | None = None) -> dict[str, str]:
+    """``{field: code}`` for a batch's dates: NSX from 2000 to today, HSD not before NSX
+    nor past ``LATEST_EXPIRY_YEAR``.  The batch form, the API and :func:`create_batch` ask."""
+    problems = {}
+    if production_date is not None and not EARLIEST_PRODUCTION <= production_date <= (today or local_today()):
+        problems["production_date"] = "production_date_range"
+    if expiry_date is not None:
+        if production_date is not None and expiry_date < production_date:
+            problems["expiry_date"] = "expiry_before_production"
+        elif expiry_date.year > LATEST_EXPIRY_YEAR:
+            problems["expiry_date"] = "expiry_range"
+    return problems
+
+
 def create_batch(session, product: Product, *, lot_code: str, quantity: Decimal, unit: str,
                  production_date: dt.date, expiry_date: dt.date | None = None,
                  growing_area: str = "", user=None) -> Batch:
     lot = normalize_lot(lot_code)
+    for code in date_problems(production_date, expiry_date).values():
+        raise TraceError(code)
     taken = session.scalar(select(Batch.id).where(Batch.product_id == product.id, Batch.lot_code == lot))
     if taken is not None:
         raise TraceError("lot_taken")
-    if expiry_date is not None and expiry_date < production_date:
-        raise TraceError("expiry_before_production")
     batch = Batch(product=product, lot_code=lot, quantity=quantity, unit=unit,
                   production_date=production_date,
                   expiry_date=expiry_date or default_expiry(product, production_date),

@@ -1,0 +1,195 @@
+"""Declared transaction intent: the code that writes says so (docs/decisions/0006).
+
+On SQLite a transaction that first reads and then writes fails at once with "database is
+locked" when another writer committed in between; a transaction that means to write must
+begin ``IMMEDIATE`` (take the write lock first, waiting up to ``busy_timeout``).  Readers
+must stay deferred, so that they never queue behind writers.  Which one a transaction is
+cannot be guessed from the HTTP method (a GET may write: the stamp page records scans; a
+POST may fail validation and only read), so it is declared:
+
+- ``@writes`` on a view: every transaction of the request begins as a writer.  Put it right
+  under the route (or ``operation``) decorator of each view that writes.  A view that
+  accepts a form or a JSON body but only reads says ``@reads`` instead: a test checks that
+  every view with an unsafe method declares one or the other.
+- ``with writes():`` around code that opens its own connection to write (the scan
+  recorder's flush, the day's scanner key, a token's last use); ``with reads():`` around a
+  long read outside the request's own view (a streamed feed: around its BEGIN only, since
+  a scope held across a generator's ``yield`` would leak into whatever the thread runs
+  while the generator waits).  Pass the session,
+  ``with writes(db.session):``, to turn a request that has only read so far into a writer:
+  its read transaction ends first.
+- Outside any request (the CLI, the worker, tests calling services) transactions are
+  writers.
+
+Undeclared writes are caught: a write statement in a transaction that began as a reader
+raises :class:`UndeclaredWrite` when the app runs strict (tests; ``STRICT_TRANSACTIONS``)
+and is logged otherwise.  On PostgreSQL the intent changes nothing but the check, so both
+test runs catch a missing declaration.
+
+:func:`install` attaches the engine hooks; the factory calls it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from contextvars import ContextVar
+from typing import Callable
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a statement waits for a lock before "database is locked"
+READ, WRITE = "read", "write"
+VIEW_ATTRIBUTE = "transaction_intent"
+_INFO_KEY = "marketplace_intent"  # Connection.info: how the open transaction began
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+_declared: ContextVar[str | None] = ContextVar("marketplace_transaction_intent", default=None)
+_strict = {"on": False}
+
+class UndeclaredWrite(RuntimeError):
+    """A write in a transaction declared (or defaulted) as a reader."""
+
+
+def writes(view_or_session=None):
+    """``@writes`` on a view; ``with writes():`` / ``with writes(session):`` around code."""
+    if callable(view_or_session) and not isinstance(view_or_session, (Session, scoped_session)):
+        setattr(view_or_session, VIEW_ATTRIBUTE, WRITE)
+        return view_or_session
+    return _scope(WRITE, view_or_session)
+
+
+def reads(view=None):
+    """``@reads`` on a view that takes a body but only reads; ``with reads():`` around a read."""
+    if view is not None:
+        setattr(view, VIEW_ATTRIBUTE, READ)
+        return view
+    return _scope(READ, None)
+
+
+def declared(view: Callable) -> str | None:
+    """What a view function declared (None: nothing, so a reader)."""
+    return getattr(view, VIEW_ATTRIBUTE, None)
+
+
+def _session(session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+@contextlib.contextmanager
+def _scope(intent: str, session):
+    session = _session(session) if session is not None else None
+    if session is not None and intent == WRITE and session.in_transaction():
+        connection = session.connection()
+        if connection.info.get(_INFO_KEY) == READ:
+            if session.new or session.dirty or session.deleted:
+                raise UndeclaredWrite("changes made before writes(session): declare the view @writes")
+            session.commit()  # ends the read snapshot; the next statement begins a writer
+    token = _declared.set(intent)
+    try:
+        yield
+    finally:
+        _declared.reset(token)
+
+
+def current_intent() -> str:
+    """The intent a transaction beginning now gets (see the module docstring)."""
+    intent = _declared.get()
+    if intent is not None:
+        return intent
+    if has_request_context():
+        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+        return WRITE if view is not None and declared(view) == WRITE else READ
+    return WRITE
+
+
+@contextlib.contextmanager
+def short_write(engine, wait_ms: int):
+    """A writer transaction of its own on ``engine`` that waits at most ``wait_ms`` for
+    SQLite's write lock (instead of the usual 10 s): for bookkeeping that may be skipped when
+    the database is busy (kept feed items, a token's last use).  Yields the connection, in
+    a transaction committed on leaving; the pooled connection goes back as it came."""
+    with writes(), engine.connect() as connection:
+        driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        if driver is not None:  # set before BEGIN IMMEDIATE, which waits on it
+            driver.execute(f"PRAGMA busy_timeout = {wait_ms}")
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            if driver is not None:
+                driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def install(app, session) -> None:
+    """Attach the engine hooks (once per process), take the app's strictness, and end with
+    each request the transactions it began (:func:`_end_with_request`)."""
+    _strict["on"] = bool(app.config.get("STRICT_TRANSACTIONS", app.testing))
+    app.before_request(lambda: _note_open(session))
+    app.teardown_request(lambda exc: _end_with_request(session))
+    for name, hook in (("connect", _on_connect), ("begin", _on_begin), ("commit", _on_end),
+                       ("rollback", _on_end), ("before_cursor_execute", _on_execute)):
+        if not event.contains(Engine, name, hook):
+            event.listen(Engine, name, hook)
+
+
+def _open_transaction(session):
+    """The session's transaction, without making a session where none exists yet (the
+    stamp page never opens one)."""
+    if isinstance(session, scoped_session) and not session.registry.has():
+        return None
+    return _session(session).get_transaction()
+
+
+def _note_open(session) -> None:
+    g.transaction_before_request = _open_transaction(session)
+
+
+def _end_with_request(session) -> None:
+    """A transaction the request began ends with it, as the session itself does when the
+    app context ends after a served request.  Where an app context outlives its requests
+    (tests, a shell) this keeps a request's reader or writer transaction from carrying on
+    into the caller's code and the next request; a transaction the caller had open before
+    the request is left to the caller."""
+    current = _open_transaction(session)
+    if current is not None and current is not g.pop("transaction_before_request", None):
+        _session(session).rollback()
+
+
+def _on_connect(dbapi_connection, connection_record):
+    """SQLite: WAL, busy timeout and foreign keys; SQLAlchemy emits BEGIN itself."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    dbapi_connection.isolation_level = None  # we emit BEGIN in _on_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_begin(connection):
+    intent = current_intent()
+    connection.info[_INFO_KEY] = intent
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if intent == WRITE else "BEGIN")
+
+
+def _on_end(connection):
+    connection.info.pop(_INFO_KEY, None)
+
+
+def _on_execute(connection, cursor, statement, parameters, context, executemany):
+    if connection.info.get(_INFO_KEY) != READ or not statement.lstrip()[:7].upper().startswith(_DML):
+        return
+    where = f"{request.method} {request.path}" if has_request_context() else "outside a request"
+    message = f"a write in a transaction declared as a reader ({where}): {statement[:80]!r}"
+    if _strict["on"]:
+        raise UndeclaredWrite(message)
+    log.warning(message)
