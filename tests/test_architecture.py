@@ -68,3 +68,16 @@ def test_imports_inside_functions_only_where_a_docstring_says_why():
     assert "imported inside the functions that print" in sheets
     internals = (ROOT / "marketplace/internals.py").read_text(encoding="utf-8")
     assert "is imported here, when the canary runs, not at the" in internals
+
+
+def test_no_module_over_400_lines_unless_its_docstring_says_why():
+    """Smaller rooms (issue 15, point 5): a longer module says in its docstring why it must
+    be one piece (the words "one piece")."""
+    import ast
+
+    too_long = {}
+    for path in sorted((ROOT / "marketplace").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 400 and "one piece" not in (ast.get_docstring(ast.parse(text)) or ""):
+            too_long[str(path.relative_to(ROOT))] = text.count("\n")
+    assert too_long == {}

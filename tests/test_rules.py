@@ -182,3 +182,16 @@ def test_batch_quantity_limits_are_the_same_through_both_doors(world, app, db, q
     assert (answer.status_code == 201) is allowed, answer.get_json()
     if not allowed:
         assert "quantity" in answer.get_json()["error"]["fields"]
+
+
+def test_required_fields_are_the_services_through_both_doors(doors):
+    from marketplace.api.schemas import ProductCreate
+
+    required = set(catalogue.PRODUCT_REQUIRED)
+    assert {name for name, f in ProductCreate.model_fields.items() if f.is_required()} == required
+    for field in sorted(required):
+        assert not doors.form(**{field: ""})[0], field
+        accepted, fields = doors.api(**{field: None})
+        assert not accepted and field in fields, field
+    for field in ("description", "stock", "shelf_life_days", "warnings"):  # optional: left empty is fine
+        assert doors.form(**{field: ""})[0], field

@@ -16,6 +16,7 @@ from ..trace import service as trace
 from ..transactions import writes
 from ..validators import quantity
 from ..vocab import domain_error
+from . import answers as a
 from . import schemas as s
 from .routes import bp
 from .framework import fail, operation, page
@@ -36,7 +37,7 @@ def _trace_error(exc: trace.TraceError, field: str):
 
 
 @operation(bp, "/batches", summary="Batches (lots) you act for", tag="batches", query=s.BatchListQuery,
-           response=s.BatchPage)
+           response=a.BatchPage)
 def list_batches(query):
     stmt = scoped(select(Batch), Batch)
     if query.product_id:
@@ -47,7 +48,7 @@ def list_batches(query):
 
 
 @operation(bp, "/batches", "POST", summary="Create a batch (lot) of a product", access="producer", tag="batches",
-           body=s.BatchCreate, response=s.BatchOut, status=201, errors=(409,))
+           body=s.BatchCreate, response=a.BatchOut, status=201, errors=(409,))
 @writes
 def create_batch(body):
     product = owned_or_404(Product, body.product_id)
@@ -64,13 +65,13 @@ def create_batch(body):
     return batch_out(batch)
 
 
-@operation(bp, "/batches/<int:batch_id>", summary="One batch", tag="batches", response=s.BatchOut)
+@operation(bp, "/batches/<int:batch_id>", summary="One batch", tag="batches", response=a.BatchOut)
 def get_batch(batch_id: int):
     return batch_out(owned_or_404(Batch, batch_id))
 
 
 @operation(bp, "/batches/<int:batch_id>", "PATCH", summary="Correct an open batch", access="producer", tag="batches",
-           body=s.BatchUpdate, response=s.BatchOut, errors=(409,))
+           body=s.BatchUpdate, response=a.BatchOut, errors=(409,))
 @writes
 def update_batch(batch_id: int, body):
     """Quantity and growing area may be corrected while the batch is open; the expiry date
@@ -101,7 +102,7 @@ def update_batch(batch_id: int, body):
 
 
 @operation(bp, "/batches/<int:batch_id>/close", "POST", summary="Close a batch (no more diary entries expected)",
-           access="producer", tag="batches", response=s.BatchOut, errors=(409,))
+           access="producer", tag="batches", response=a.BatchOut, errors=(409,))
 @writes
 def close_batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
@@ -114,7 +115,7 @@ def close_batch(batch_id: int):
 
 
 @operation(bp, "/batches/<int:batch_id>/recall", "POST", summary="Recall a batch", tag="batches",
-           body=s.RecallBody, response=s.BatchOut, errors=(409,))
+           body=s.RecallBody, response=a.BatchOut, errors=(409,))
 @writes
 def recall_batch(batch_id: int, body):
     """Every stamp of the batch shows the recall banner at its next scan, and the exchanges
@@ -132,14 +133,14 @@ def recall_batch(batch_id: int, body):
 
 
 @operation(bp, "/batches/<int:batch_id>/events", summary="The batch's diary, oldest first", tag="diary",
-           response=s.EventList)
+           response=a.EventList)
 def list_events(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
-    return s.EventList(data=[event_out(e) for e in batch.events])
+    return a.EventList(data=[event_out(e) for e in batch.events])
 
 
 @operation(bp, "/batches/<int:batch_id>/events", "POST", summary="Append a diary entry", access="producer", tag="diary",
-           body=s.EventCreate, response=s.EventOut, status=201)
+           body=s.EventCreate, response=a.EventOut, status=201)
 @writes
 def add_event(batch_id: int, body):
     """The diary is append-only and hash-chained: a correction is a new entry with ``corrects_id``."""

@@ -17,6 +17,7 @@ from ..transactions import writes
 from ..uploads import image_error, save_image
 from ..validators import quantity
 from ..vocab import domain_error
+from . import answers as a
 from . import schemas as s
 from .routes import bp
 from .framework import fail, operation, page
@@ -25,14 +26,14 @@ from .shapes import _saved, _since, photo_out, producer_out, product_out, refuse
 # ---- producers ----------------------------------------------------------------------------------
 
 @operation(bp, "/producers", summary="Your producer (and a cooperative's members); all for officers",
-           tag="producers", query=s.ListQuery, response=s.ProducerPage)
+           tag="producers", query=s.ListQuery, response=a.ProducerPage)
 def list_producers(query):
     stmt = _since(scoped(select(Producer), Producer), Producer.updated_at, query)
     return page(stmt, Producer.id, query, producer_out)
 
 
 @operation(bp, "/producers/<int:producer_id>", summary="One producer you act for", tag="producers",
-           response=s.ProducerOut)
+           response=a.ProducerOut)
 def get_producer(producer_id: int):
     return producer_out(owned_or_404(Producer, producer_id))
 
@@ -55,7 +56,7 @@ def _product(product_id: int) -> Product:
 
 
 @operation(bp, "/products", summary="Products you act for", tag="products", query=s.ProductListQuery,
-           response=s.ProductPage)
+           response=a.ProductPage)
 def list_products(query):
     stmt = scoped(select(Product), Product).options(selectinload(Product.photos), selectinload(Product.recognitions),
                                                     selectinload(Product.batches), selectinload(Product.producer))
@@ -65,7 +66,7 @@ def list_products(query):
 
 
 @operation(bp, "/products", "POST", summary="Create a product (a draft)", access="producer", tag="products",
-           body=s.ProductCreate, response=s.ProductOut, status=201, errors=(403,))
+           body=s.ProductCreate, response=a.ProductOut, status=201, errors=(403,))
 @writes
 def create_product(body):
     """Officers manage products from the admin pages: only a producer's users create them."""
@@ -76,13 +77,13 @@ def create_product(body):
     return product_out(product)
 
 
-@operation(bp, "/products/<int:product_id>", summary="One product", tag="products", response=s.ProductOut)
+@operation(bp, "/products/<int:product_id>", summary="One product", tag="products", response=a.ProductOut)
 def get_product(product_id: int):
     return product_out(_product(product_id))
 
 
 @operation(bp, "/products/<int:product_id>", "PATCH", summary="Change a product's fields", access="producer", tag="products",
-           body=s.ProductUpdate, response=s.ProductOut)
+           body=s.ProductUpdate, response=a.ProductOut)
 @writes
 def update_product(product_id: int, body):
     """Only the fields sent change; a real change raises ``version`` and reaches the exchanges."""
@@ -95,7 +96,7 @@ def update_product(product_id: int, body):
     return product_out(product)
 
 
-def _transition(product_id: int, change) -> s.ProductOut:
+def _transition(product_id: int, change) -> a.ProductOut:
     product = _product(product_id)
     try:
         change(product)
@@ -107,21 +108,21 @@ def _transition(product_id: int, change) -> s.ProductOut:
 
 
 @operation(bp, "/products/<int:product_id>/submit", "POST", summary="Send a draft for an officer's review",
-           access="producer", tag="products", response=s.ProductOut, errors=(409,))
+           access="producer", tag="products", response=a.ProductOut, errors=(409,))
 @writes
 def submit_product(product_id: int):
     return _transition(product_id, catalogue.submit_product)
 
 
 @operation(bp, "/products/<int:product_id>/archive", "POST", summary="Stop selling a product", access="producer", tag="products",
-           response=s.ProductOut, errors=(409,))
+           response=a.ProductOut, errors=(409,))
 @writes
 def archive_product(product_id: int):
     return _transition(product_id, catalogue.archive_product)
 
 
 @operation(bp, "/products/<int:product_id>/photos", "POST", summary="Add a photo (JPEG, PNG or WebP, ≤ 5 MB)",
-           access="producer", tag="photos", multipart={"photo": "the image file"}, response=s.PhotoOut, status=201, errors=(409, 413))
+           access="producer", tag="photos", multipart={"photo": "the image file"}, response=a.PhotoOut, status=201, errors=(409, 413))
 @writes
 def upload_photo(product_id: int):
     """The photo is re-encoded, stripped of EXIF and resized, like photos sent from the pages."""

@@ -27,6 +27,7 @@ from ..internals import set_request_user
 from ..models import ApiToken, Delivery, Exchange, Product
 from ..models.base import utcnow
 from ..transactions import short_write
+from . import answers as a
 from . import schemas as s
 from .framework import ApiError, bearer_user, error_response, fail, openapi_document, operation, page, schema_text
 from .shapes import _since, catalogue_item
@@ -80,7 +81,7 @@ def api_error(e: ApiError):
 # ---- deliveries (officers) and the public catalogue -----------------------------------------------
 
 @operation(bp, "/deliveries", summary="Pushes of product changes to the exchanges", tag="deliveries",
-           access="officer", query=s.DeliveryListQuery, response=s.DeliveryPage)
+           access="officer", query=s.DeliveryListQuery, response=a.DeliveryPage)
 def list_deliveries(query):
     stmt = select(Delivery).options(selectinload(Delivery.exchange))
     if query.exchange:
@@ -92,8 +93,8 @@ def list_deliveries(query):
         stmt = stmt.where(or_(Delivery.created_at >= since, Delivery.delivered_at >= since,
                               Delivery.next_attempt_at >= since))
 
-    def item(d: Delivery) -> s.DeliveryOut:
-        return s.DeliveryOut(id=d.id, exchange=d.exchange.code, product_id=d.product_id, version=d.version,
+    def item(d: Delivery) -> a.DeliveryOut:
+        return a.DeliveryOut(id=d.id, exchange=d.exchange.code, product_id=d.product_id, version=d.version,
                              status=d.status, attempts=d.attempts, last_status=d.last_status,
                              last_error=d.last_error or "", sent_version=d.sent_version, created_at=d.created_at,
                              next_attempt_at=d.next_attempt_at, delivered_at=d.delivered_at)
@@ -102,7 +103,7 @@ def list_deliveries(query):
 
 
 @operation(bp, "/catalogue", summary="Published products of approved producers", tag="catalogue",
-           access="public", query=s.CatalogueQuery, response=s.CataloguePage)
+           access="public", query=s.CatalogueQuery, response=a.CataloguePage)
 def catalogue_list(query):
     """Public: no token needed.  With ``updated_since``, products changed since then that are
     still listed; products that left the catalogue are not reported (the exchanges' feeds
@@ -112,7 +113,7 @@ def catalogue_list(query):
 
 
 @operation(bp, "/catalogue/<int:product_id>", summary="One published product", tag="catalogue",
-           access="public", response=s.CatalogueItem)
+           access="public", response=a.CatalogueItem)
 def catalogue_get(product_id: int):
     product = db.session.scalar(catalogue.public_products_query().where(Product.id == product_id))
     if product is None:

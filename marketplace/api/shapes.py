@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import Batch, Producer, Product, ProductPhoto, Stamp, StampRun, TraceEvent
 from ..models.base import local_today
 from ..stamps import sheets
+from . import answers as a
 from . import schemas as s
 from .framework import fail
 
@@ -52,19 +53,19 @@ class _Attributes:
         return computed[name] if name in computed else getattr(self._obj, name)
 
 
-def shaped(model: type[s.Out], obj, **computed) -> s.Out:
+def shaped(model: type[a.Out], obj, **computed) -> a.Out:
     """The answer ``model`` read from a database object's attributes (same names, pydantic's
     ``from_attributes``), with the fields that are not columns given as ``computed``."""
     return model.model_validate(_Attributes(obj, computed), from_attributes=True)
 
 
-def producer_out(p: Producer) -> s.ProducerOut:
-    return shaped(s.ProducerOut, p, place=_place(p.ward_code),
+def producer_out(p: Producer) -> a.ProducerOut:
+    return shaped(a.ProducerOut, p, place=_place(p.ward_code),
                   url=_absolute("catalogue.producer", slug=p.slug) if p.is_approved else None)
 
 
-def photo_out(photo: ProductPhoto) -> s.PhotoOut:
-    return shaped(s.PhotoOut, photo, url=_absolute("catalogue.media", name=f"{photo.stem}.jpg"),
+def photo_out(photo: ProductPhoto) -> a.PhotoOut:
+    return shaped(a.PhotoOut, photo, url=_absolute("catalogue.media", name=f"{photo.stem}.jpg"),
                   thumbnail_url=_absolute("catalogue.media", name=f"{photo.stem}-t.jpg"))
 
 
@@ -73,41 +74,41 @@ def facts_out(f: public_facts.ProductFacts) -> dict:
             "recalls": [{"lot_code": r.lot, "reason": r.reason, "recalled_at": r.recalled_at} for r in f.recalls]}
 
 
-def product_out(p: Product) -> s.ProductOut:
+def product_out(p: Product) -> a.ProductOut:
     facts = public_facts.facts_of(p, today=local_today(), with_certifications=False)
     ocop = facts.ocop
     return shaped(
-        s.ProductOut, p,
+        a.ProductOut, p,
         ocop={"stars": ocop.stars, "decision_no": ocop.decision_no, "valid_until": ocop.valid_until} if ocop else None,
         photos=[photo_out(ph) for ph in p.photos], facts=facts_out(facts),
         url=_absolute("catalogue.product", slug=p.slug) if facts.listed else None)
 
 
-def batch_out(b: Batch) -> s.BatchOut:
-    return shaped(s.BatchOut, b, recall_reason=b.recall_reason if b.is_recalled else "",
+def batch_out(b: Batch) -> a.BatchOut:
+    return shaped(a.BatchOut, b, recall_reason=b.recall_reason if b.is_recalled else "",
                   recalled_at=b.recalled_at if b.is_recalled else None,
                   trace_url=_absolute("scan.batch", batch_id=b.id))
 
 
-def event_out(e: TraceEvent) -> s.EventOut:
-    return shaped(s.EventOut, e, details=dict(e.details or {}))
+def event_out(e: TraceEvent) -> a.EventOut:
+    return shaped(a.EventOut, e, details=dict(e.details or {}))
 
 
-def run_out(run: StampRun) -> s.RunOut:
-    return shaped(s.RunOut, run, stamps=sheets.status_counts(db.session, run),
+def run_out(run: StampRun) -> a.RunOut:
+    return shaped(a.RunOut, run, stamps=sheets.status_counts(db.session, run),
                   pdf_url=_absolute("api.run_pdf", run_id=run.id), csv_url=_absolute("api.run_csv", run_id=run.id))
 
 
-def stamp_out(stamp: Stamp) -> s.StampOut:
-    return shaped(s.StampOut, stamp, url=sheets.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"]))
+def stamp_out(stamp: Stamp) -> a.StampOut:
+    return shaped(a.StampOut, stamp, url=sheets.url_for_stamp(stamp, current_app.config["PUBLIC_BASE_URL"]))
 
 
-def catalogue_item(p: Product) -> s.CatalogueItem:
+def catalogue_item(p: Product) -> a.CatalogueItem:
     facts = public_facts.facts_of(p, today=local_today(), with_certifications=False)
     ocop = facts.ocop
     cover = p.cover
     return shaped(
-        s.CatalogueItem, p, url=_absolute("catalogue.product", slug=p.slug), producer=p.producer.name,
+        a.CatalogueItem, p, url=_absolute("catalogue.product", slug=p.slug), producer=p.producer.name,
         producer_url=_absolute("catalogue.producer", slug=p.producer.slug),
         place=_place(p.origin_ward_code or p.producer.ward_code), in_stock=facts.sellable, sellable=facts.sellable,
         availability=facts.availability.value, recalls=facts_out(facts)["recalls"],

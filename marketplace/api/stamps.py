@@ -16,6 +16,7 @@ from ..stamps.scratch import key_from_config
 from ..stamps.serials import InvalidSerial, normalize
 from ..transactions import writes
 from ..vocab import domain_error
+from . import answers as a
 from . import schemas as s
 from .routes import bp
 from .framework import fail, operation
@@ -24,7 +25,7 @@ from .shapes import run_out, stamp_out
 # ---- stamp runs and stamps ----------------------------------------------------------------------
 
 @operation(bp, "/batches/<int:batch_id>/stamp-runs", "POST", summary="Issue a run of unique stamps",
-           access="producer", tag="stamps", body=s.RunCreate, response=s.RunOut, status=201, errors=(409,))
+           access="producer", tag="stamps", body=s.RunCreate, response=a.RunOut, status=201, errors=(409,))
 @writes
 def create_run(batch_id: int, body):
     batch = owned_or_404(Batch, batch_id)
@@ -40,13 +41,13 @@ def create_run(batch_id: int, body):
 
 
 @operation(bp, "/stamp-runs/<int:run_id>", summary="A stamp run and its stamps per status", tag="stamps",
-           response=s.RunOut)
+           response=a.RunOut)
 def get_run(run_id: int):
     return run_out(owned_or_404(StampRun, run_id))
 
 
 @operation(bp, "/stamp-runs/<int:run_id>/activate", "POST", summary="Activate a printed run (stuck on packages)",
-           access="producer", tag="stamps", response=s.RunOut, errors=(409,))
+           access="producer", tag="stamps", response=a.RunOut, errors=(409,))
 @writes
 def activate_run(run_id: int):
     """Its issued stamps become active: their pages say "genuine".  Refused (409) for a void
@@ -105,14 +106,14 @@ def _stamp(serial: str) -> Stamp:
     return found
 
 
-@operation(bp, "/stamps/<serial>", summary="One stamp of yours", tag="stamps", response=s.StampOut,
+@operation(bp, "/stamps/<serial>", summary="One stamp of yours", tag="stamps", response=a.StampOut,
            path_params={"serial": _SERIAL})
 def get_stamp(serial: str):
     return stamp_out(_stamp(serial))
 
 
 @operation(bp, "/stamps/<serial>/void", "POST", summary="Void one stamp (torn, lost, misprinted)", tag="stamps",
-           response=s.StampOut, path_params={"serial": _SERIAL})
+           response=a.StampOut, path_params={"serial": _SERIAL})
 @writes
 def void_stamp(serial: str):
     """A void stamp's page tells buyers it is void.  Voiding twice changes nothing."""

@@ -7,7 +7,7 @@ from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_TEXT_LIMITS, product_problems
+from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS, product_problems
 from ..extensions import db
 from ..forms_common import (BaseForm, CommaDecimalField, Phone, ProvinceField, StrongPassword, TaxCode, WardField,
                             WardInProvince, coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
@@ -35,36 +35,40 @@ class VndField(IntegerField):
         super().process_formdata(valuelist)
 
 
-def _length(name: str) -> Length:
-    least, most = PRODUCT_TEXT_LIMITS[name]
-    return Length(min=least or -1, max=most)
-
-
-def _range(name: str) -> NumberRange:
-    return NumberRange(*PRODUCT_NUMBER_LIMITS[name])
+def _rules(name: str, required=None) -> list:
+    """A product field's validators, from ``catalogue.service``'s rules: present when the
+    service requires it (``required`` replaces DataRequired), else Optional; then its length
+    or range."""
+    rules = [(required or DataRequired()) if name in PRODUCT_REQUIRED else Optional()]
+    if name in PRODUCT_TEXT_LIMITS:
+        least, most = PRODUCT_TEXT_LIMITS[name]
+        rules.append(Length(min=least or -1, max=most))
+    if name in PRODUCT_NUMBER_LIMITS:
+        rules.append(NumberRange(*PRODUCT_NUMBER_LIMITS[name]))
+    return rules
 
 
 class ProductForm(BaseForm):
     """A product's fields, with the limits and checks of ``catalogue.service`` (the API's too)."""
 
     producer_id = SelectField(_l("Chủ thể sản xuất"), coerce=coerce_int_or_none)
-    name = StringField(_l("Tên sản phẩm"), validators=[DataRequired(), _length("name")], filters=[strip])
-    group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=[DataRequired()])
-    description = TextAreaField(_l("Mô tả"), validators=[Optional(), _length("description")], filters=[strip])
-    ingredients = TextAreaField(_l("Thành phần"), validators=[Optional(), _length("ingredients")], filters=[strip])
+    name = StringField(_l("Tên sản phẩm"), validators=_rules("name"), filters=[strip])
+    group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=_rules("group_id"))
+    description = TextAreaField(_l("Mô tả"), validators=_rules("description"), filters=[strip])
+    ingredients = TextAreaField(_l("Thành phần"), validators=_rules("ingredients"), filters=[strip])
     net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=QUANTITY_PLACES,
-                                     validators=[DataRequired(), _range("net_quantity")])
-    unit = SelectField(_l("Đơn vị"), choices=[(u, UNIT_LABELS[u]) for u in UNITS], validators=[DataRequired()])
+                                     validators=_rules("net_quantity"))
+    unit = SelectField(_l("Đơn vị"), choices=[(u, UNIT_LABELS[u]) for u in UNITS], validators=_rules("unit"))
     # InputRequired, not DataRequired: the latter would wipe VndField's own "whole đồng" message.
-    price_vnd = VndField(_l("Giá bán (đồng)"), validators=[InputRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000.")),
-                                                          _range("price_vnd")])
-    stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=[Optional(), _range("stock")])
-    shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=[Optional(), _range("shelf_life_days")])
-    storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=[Optional(), _length("storage_instructions")],
+    price_vnd = VndField(_l("Giá bán (đồng)"),
+                         validators=_rules("price_vnd", InputRequired(message=_l("Nhập giá bán bằng số, ví dụ 120000."))))
+    stock = IntegerField(_l("Số lượng tồn kho"), default=0, validators=_rules("stock"))
+    shelf_life_days = IntegerField(_l("Hạn sử dụng (số ngày)"), validators=_rules("shelf_life_days"))
+    storage_instructions = TextAreaField(_l("Hướng dẫn bảo quản"), validators=_rules("storage_instructions"),
                                          filters=[strip])
-    usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=[Optional(), _length("usage_instructions")],
+    usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=_rules("usage_instructions"),
                                        filters=[strip])
-    warnings = TextAreaField(_l("Cảnh báo"), validators=[Optional(), _length("warnings")], filters=[strip])
+    warnings = TextAreaField(_l("Cảnh báo"), validators=_rules("warnings"), filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
     gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional()], filters=[strip, none_if_empty])
 
