@@ -60,6 +60,7 @@ DOMAIN_ERRORS = {
     "expiry_before_production": _l("Hạn sử dụng phải sau ngày sản xuất."),
     "expiry_range": _l("Hạn sử dụng không hợp lệ."),
     "production_date_range": _l("Ngày sản xuất không hợp lệ (không được ở tương lai)."),
+    "event_time_range": _l("Ngày không hợp lệ (không được ở tương lai)."),
     "group_unknown": _l("Chọn một nhóm con OCOP có trong danh mục."),
     "ward_unknown": _l("Xã/phường không có trong danh mục."),
     "gtin_invalid": _l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng)."),

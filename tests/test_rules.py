@@ -195,3 +195,35 @@ def test_required_fields_are_the_services_through_both_doors(doors):
         assert not accepted and field in fields, field
     for field in ("description", "stock", "shelf_life_days", "warnings"):  # optional: left empty is fine
         assert doors.form(**{field: ""})[0], field
+
+
+def test_a_diary_entrys_moment_is_one_rule_for_the_form_and_the_api(world, app, db):
+    """From 2000 to now (a phone clock 5 minutes ahead allowed), in the diary form and the
+    API alike; the form's entry without a time is at noon, or now while noon is to come."""
+    from marketplace.models import TraceEvent
+    from tests.conftest import signed_in
+
+    now = dt.datetime.now(trace.LOCAL_TZ)
+    assert trace.event_time_problem(now) is None
+    assert trace.event_time_problem(now + trace.CLOCK_SKEW - dt.timedelta(seconds=5)) is None
+    assert trace.event_time_problem(now + dt.timedelta(minutes=10)) == "event_time_range"
+    assert trace.event_time_problem(trace.EARLIEST_EVENT - dt.timedelta(seconds=1)) == "event_time_range"
+
+    batch = trace.create_batch(db.session, world.product_a, lot_code="D-1", quantity=Decimal(1), unit="kg",
+                               production_date=dt.date(2025, 10, 1))
+    db.session.commit()
+    page = signed_in(app, "a@example.vn")
+    secret = token_for(db, world.users["producer_a"])
+    later = now + dt.timedelta(hours=2) if now.hour < 21 else None
+    if later is not None:  # later today: refused by both doors with the same words
+        response = page.post(f"/dashboard/batches/{batch.id}/events", data={
+            "kind": "care", "date": later.date().isoformat(), "time": later.strftime("%H:%M")})
+        assert response.status_code == 422 and str(domain_error("event_time_range")) in response.get_data(as_text=True)
+        answer = app.test_client().post(f"/api/v1/batches/{batch.id}/events", headers=bearer(secret),
+                                        json={"kind": "care", "occurred_at": later.isoformat()})
+        assert answer.get_json()["error"]["fields"] == {"occurred_at": [domain_error("event_time_range")]}
+    # today without a time: accepted, and never after now
+    response = page.post(f"/dashboard/batches/{batch.id}/events", data={"kind": "care", "date": now.date().isoformat()})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    entry = db.session.scalars(select(TraceEvent).where(TraceEvent.batch_id == batch.id)).one()
+    assert entry.occurred_at <= dt.datetime.now(dt.timezone.utc)

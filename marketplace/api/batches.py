@@ -1,8 +1,6 @@
 """``/api/v1`` operations on batches (lots), their recalls and their diary."""
 from __future__ import annotations
 
-import datetime as dt
-
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -11,7 +9,6 @@ from .. import audit
 from ..access import owned_or_404, scoped
 from ..extensions import db
 from ..models import Batch, BatchStatus, Product, ProductStatus, StampRun, TraceEvent
-from ..models.base import utcnow
 from ..trace import service as trace
 from ..transactions import writes
 from ..validators import quantity
@@ -148,8 +145,9 @@ def add_event(batch_id: int, body):
     when = body.occurred_at
     if when.tzinfo is None:
         fail(422, {"occurred_at": _("Thời điểm phải có múi giờ.")})
-    if not dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) <= when <= utcnow() + dt.timedelta(minutes=5):
-        fail(422, {"occurred_at": _("Ngày không hợp lệ (không được ở tương lai).")})
+    problem = trace.event_time_problem(when)
+    if problem:
+        fail(422, {"occurred_at": domain_error(problem)})
     details = body.details.model_dump()
     needed = trace.REQUIRED_DETAIL.get(body.kind)
     if needed and not details[needed]:

@@ -11,9 +11,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from ..forms_common import BaseForm, CommaDecimalField, coerce_int_or_none, strip
 from ..vocab import EVENT_KIND_LABELS, UNIT_LABELS, domain_error
 from ..models import UNITS
-from ..models.base import local_today
 from ..validators import QUANTITY_PLACES
-from ..trace.service import BATCH_QUANTITY, GROWING_AREA_MAX, LOT_CODE, LOT_MAX, REQUIRED_DETAIL, date_problems
+from ..trace.service import (BATCH_QUANTITY, GROWING_AREA_MAX, LOT_CODE, LOT_MAX, REQUIRED_DETAIL, date_problems,
+                             event_time_problem)
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -81,8 +81,9 @@ class EventForm(BaseForm):
         self.kind.choices = list(EVENT_KIND_LABELS.items())
 
     def validate_date(self, field):
-        if field.data and not dt.date(2000, 1, 1) <= field.data <= local_today():
-            raise ValidationError(str(_l("Ngày không hợp lệ (không được ở tương lai).")))
+        problem = event_time_problem(self.occurred_at()) if field.data else None
+        if problem:
+            raise ValidationError(domain_error(problem))
 
     def _required_detail(self, field):
         if REQUIRED_DETAIL.get(self.kind.data) == field.name and not field.data:
@@ -91,8 +92,11 @@ class EventForm(BaseForm):
     validate_counterpart = validate_input_name = _required_detail
 
     def occurred_at(self) -> dt.datetime:
-        when = dt.datetime.combine(self.date.data, self.time.data or dt.time(12, 0))
-        return when.replace(tzinfo=LOCAL)
+        """The date at the time given; without one, noon, or now when noon is still to come."""
+        when = dt.datetime.combine(self.date.data, self.time.data or dt.time(12, 0)).replace(tzinfo=LOCAL)
+        if self.time.data is None:
+            when = min(when, dt.datetime.now(LOCAL).replace(second=0, microsecond=0))
+        return when
 
     def details(self) -> dict:
         return {name: self[name].data for name in ("input_name", "input_quantity", "input_lot", "supplier",

@@ -25,6 +25,8 @@ BATCH_QUANTITY = (Decimal("0.001"), Decimal("100000000"))  # (at least, at most)
 GROWING_AREA_MAX = 200
 EARLIEST_PRODUCTION = dt.date(2000, 1, 1)
 LATEST_EXPIRY_YEAR = 2100
+EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a phone whose clock runs a little ahead is not in the future
 GENESIS = "0" * 64
 DETAIL_KEYS = ("input_name", "input_quantity", "input_lot", "supplier", "counterpart", "document_no")
 # The detail a diary entry of these kinds must name (the form and the API ask for it by field;
@@ -67,6 +69,14 @@ def date_problems(production_date: dt.date | None, expiry_date: dt.date | None,
         elif expiry_date.year > LATEST_EXPIRY_YEAR:
             problems["expiry_date"] = "expiry_range"
     return problems
+
+
+def event_time_problem(occurred_at: dt.datetime, now: dt.datetime | None = None) -> str | None:
+    """``"event_time_range"`` unless a diary entry's moment is from ``EARLIEST_EVENT`` to now
+    (give or take ``CLOCK_SKEW``); the diary form and the API ask."""
+    if not EARLIEST_EVENT <= occurred_at <= (now or utcnow()) + CLOCK_SKEW:
+        return "event_time_range"
+    return None
 
 
 def create_batch(session, product: Product, *, lot_code: str, quantity: Decimal, unit: str,
