@@ -21,6 +21,7 @@ from .models.base import local_today
 from .passwords import MAX_LENGTH, hash_password, password_problem
 from .scan.scanner import forget_old_keys
 from .stamps.cli import stamps_cli
+from .text import clean
 from .trace.cli import batches_cli, trace_cli
 
 
@@ -37,7 +38,7 @@ def fail(message: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password as one line from standard input.")
 def create_user(email: str, role: str, producer_slug: str | None, name: str, password_stdin: bool) -> None:
     """Create an account.  Prompts for the password unless --password-stdin is given."""
-    email = email.strip().casefold()
+    email, name = clean(email).strip().casefold(), clean(name).strip()
     if "@" not in email:
         fail("--email must be an email address")
     producer = None

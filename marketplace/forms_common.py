@@ -8,12 +8,13 @@ from flask import request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, SelectField
+from wtforms import DecimalField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 from wtforms.widgets import TextInput
 
 from . import geo
 from .passwords import password_problem
+from .text import cleaner
 from .validators import InvalidValue, normalize_phone, normalize_tax_code
 
 from .vocab import KIND_LABELS as PRODUCER_KIND_LABELS
@@ -150,12 +151,26 @@ class _WTFormsMessages:
 WTFORMS_MESSAGES = _WTFormsMessages()
 
 
+_CLEAN_LINE, _CLEAN_LINES = cleaner(), cleaner(lines=True)
+
+
 class BaseForm(FlaskForm):
-    """Every form of the project: CSRF from Flask-WTF, messages in the user's language."""
+    """Every form of the project: CSRF from Flask-WTF, messages in the user's language, and
+    every text field cleaned first (``text.clean``: NFC, no control characters; lines only
+    in a text area), so that its validators and lengths see the text as it will be kept.
+    Passwords are taken as typed."""
 
     class Meta:
         def get_translations(self, form):
             return WTFORMS_MESSAGES
+
+        def bind_field(self, form, unbound_field, options):
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                first = _CLEAN_LINES if issubclass(field_class, TextAreaField) else _CLEAN_LINE
+                filters = [first, *unbound_field.kwargs.get("filters", ())]
+                return unbound_field.bind(form=form, filters=filters, **options)
+            return unbound_field.bind(form=form, **options)
 
 
 class CommaDecimalField(DecimalField):

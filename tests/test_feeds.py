@@ -896,3 +896,15 @@ def test_large_feed_is_complete_and_in_id_order(db, http, tokens):
 
     graph = json.loads(fetch(http, "dfc", "json", tokens["dfc"]).data)["@graph"]
     assert [n["dfc-b:sku"] for n in graph if n["@type"] == "dfc-b:CatalogItem"] == [f"OCOP-{pid}" for pid in ids]
+
+
+def test_machine_csv_carries_values_verbatim(db, catalogue, http, tokens):
+    """Issue 16, point 7: a feed is read by a machine, so a value that starts like a
+    spreadsheet formula is sent as it is (CSV quoting keeps it one cell); the guard belongs
+    to files people open (tests/test_spreadsheet_guard.py)."""
+    cat, s = catalogue, db.session
+    update_product(s, cat.rice, {"name": '=HYPERLINK("http://x.example")', "description": "-giảm giá +10%"})
+    s.commit()
+    rice = csv_rows(fetch(http, "thanhhoa", "csv", tokens["thanhhoa"]).data)[0]
+    assert rice["mo_ta"] == "-giảm giá +10%"
+    assert rice["ten_san_pham"] == '=HYPERLINK("http://x.example")'

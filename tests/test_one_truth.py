@@ -219,8 +219,9 @@ def read_feed(code: str, fmt: str, body: bytes) -> dict[int, dict]:
                 "stock": number(row["quantity"]), "price": number(row["price"]), "lots": recall_lots(row["recall"]),
                 "stars": number(row["ocop_star"])}
         else:
-            out[product_id(row["g:id"])] = {"sellable": row["g:availability"] == "in_stock",
-                                            "price": int(str(row["g:price"]).split()[0])}
+            row = {key.removeprefix("g:"): value for key, value in row.items()}  # JSON: g:id; CSV: id
+            out[product_id(row["id"])] = {"sellable": row["availability"] == "in_stock",
+                                          "price": int(str(row["price"]).split()[0])}
     return out
 
 

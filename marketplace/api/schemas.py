@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from .. import params
+from ..text import cleaner
 from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
@@ -30,10 +31,12 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0, pattern: str | None = None):  # noqa: N802 (a type factory)
-    """A string, trimmed, of at most ``max_length`` characters and without NUL."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length,
-                                            pattern=pattern), AfterValidator(_no_nul)]
+def Text(max_length: int, min_length: int = 0, pattern: str | None = None, *, lines: bool = False):  # noqa: N802
+    """A string cleaned as every door cleans text (``text.clean``: NFC, no control
+    characters, tab and newline only when ``lines``), then trimmed, of at most
+    ``max_length`` characters (counted after cleaning).  (A type factory.)"""
+    limits = StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern)
+    return Annotated[str, BeforeValidator(cleaner(lines=lines)), limits, AfterValidator(_no_nul)]
 
 
 def _without_null(schema: dict) -> None:
@@ -123,7 +126,7 @@ class CatalogueQuery(ListQuery):
 
 def _product_text(name: str):
     least, most = PRODUCT_TEXT_LIMITS[name]
-    return Text(most, least)
+    return Text(most, least, lines=name != "name")
 
 
 def _bound(value) -> int | float:
@@ -211,7 +214,7 @@ class BatchUpdate(Body):
 
 
 class RecallBody(Body):
-    reason: Text(2000, 1)
+    reason: Text(2000, 1, lines=True)
 
 
 class EventDetails(Body):
@@ -227,7 +230,7 @@ class EventCreate(Body):
     kind: Kind
     occurred_at: dt.datetime = Field(description="with a time zone; not in the future")
     place: Text(200) = ""
-    description: Text(2000) = ""
+    description: Text(2000, lines=True) = ""
     details: EventDetails = Field(default_factory=EventDetails)
     corrects_id: Optional[Id] = Field(None, description="the diary entry this one corrects (entries are never edited)")
 

@@ -71,8 +71,6 @@ def json_document(profile: p.Profile, bodies: Iterable[bytes], *, generated_at: 
 
 # Control characters that XML 1.0 (RSS, the XLSX parts) cannot carry; \t and \n can.
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-# A spreadsheet cell starting like this would be run as a formula: it is shown as text.
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def clean(text: str) -> str:
@@ -89,15 +87,11 @@ def _cell(value) -> str | int:
     return value
 
 
-def _csv_cell(value) -> str | int:
-    value = _cell(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value  # Excel opens these files: user text is never a formula
-    return value
-
-
 def _rows(profile: p.Profile, items: Iterable[dict], delta: bool) -> Iterator[list]:
-    columns = profile.columns + (["deleted"] if delta else [])
+    """A header and a row per item, for the text formats (CSV, XLSX).  A column named with an
+    XML namespace prefix (Google's ``g:id``) is headed by its local name (``id``): the prefix
+    belongs to the XML feed, and Google's text feeds use the plain attribute names."""
+    columns = [column.partition(":")[2] or column for column in profile.columns] + (["deleted"] if delta else [])
     yield columns
     for item in accepted(profile, items):
         if item.get("deleted"):  # a tombstone fills only the id and version columns
@@ -113,7 +107,7 @@ def write_csv(profile: p.Profile, items: Iterable[dict], *, delta: bool = False)
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\ufeff")
     for n, row in enumerate(_rows(profile, items, delta)):
-        writer.writerow([_csv_cell(v) for v in row])
+        writer.writerow(row)  # machine data: values as they are (text.spreadsheet_text says why)
         if n % FLUSH_EVERY == 0:
             yield out.getvalue()
             out.seek(0)

@@ -1,11 +1,15 @@
 """Pull feeds: ``GET /feeds/<exchange>.<format>`` (docs/architecture.md, "Exchanges").
 
-Authenticated by the exchange's token (``Authorization: Bearer …``; 401 without or with a
-wrong one, 404 for an unknown exchange or a format it does not take), ``?updated_since=``
+Authenticated by the exchange's token, as ``Authorization: Bearer <token>`` or as HTTP Basic
+with the exchange's code as the user name and the token as the password (what a scheduled
+fetch such as Google Merchant Center's supplies); 401 without or with a wrong one (both
+challenges offered), 404 for an unknown exchange or a format it does not take; ``?updated_since=``
 for deltas with tombstones, ``ETag``/``If-None-Match`` → 304 and ``Last-Modified``.  The
 body is streamed.  Errors are JSON: ``{"error": {"code", "message", "field"}}``.
 """
 from __future__ import annotations
+
+import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -20,9 +24,21 @@ def _error(status: int, code: str, message: str, field: str | None = None):
     response = jsonify({"error": {"code": code, "message": message, "field": field}})
     response.status_code = status
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="feeds"'
+        response.headers.add("WWW-Authenticate", 'Bearer realm="feeds"')
+        response.headers.add("WWW-Authenticate", 'Basic realm="feeds", charset="UTF-8"')
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _token(code: str) -> str | None:
+    """The token sent as a bearer token, or as the password of HTTP Basic whose user is the
+    exchange's code (compared in constant time; the token itself by its hash)."""
+    token = bearer_token()
+    auth = request.authorization
+    if token is None and auth is not None and auth.type == "basic":
+        if hmac.compare_digest((auth.username or "").encode(), code.encode()):
+            token = auth.password or None
+    return token
 
 
 @bp.route("/feeds/<code>.<fmt>", methods=["GET", "HEAD"])
@@ -32,8 +48,9 @@ def feed(code: str, fmt: str):
     exchange = find_exchange(db.session, code)
     if exchange is None:
         return _error(404, "unknown_exchange", f"no exchange {code!r}")
-    if not exchange.token_matches(bearer_token()):
-        return _error(401, "unauthorized", "send the exchange's feed token as 'Authorization: Bearer <token>'")
+    if not exchange.token_matches(_token(code)):
+        return _error(401, "unauthorized", "send the exchange's feed token as 'Authorization: Bearer <token>', "
+                                           "or as the password of HTTP Basic with the exchange's code as the user")
     try:
         since = parse_since(request.args.get("updated_since"))
         feed = open_feed(db.session, exchange, fmt, base_url=current_app.config["PUBLIC_BASE_URL"],

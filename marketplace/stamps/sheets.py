@@ -20,6 +20,7 @@ from ..i18n import quantity as format_quantity
 from ..models import Batch, Stamp, StampRun
 from ..models.base import local_today
 from ..printing.layouts import LAYOUTS
+from ..text import spreadsheet_text
 from ..transactions import writes
 from .scratch import code_for, format_code
 from .service import run_stamps, stamp_url
@@ -117,7 +118,8 @@ def csv_rows(session, run: StampRun, base_url: str, *, scratch_key: bytes | None
     codes = _scratch_codes(run, scratch_key)
     yield ["serial", "url", "lot", "product"] + (["scratch_code"] if codes else [])
     for serial, _position in run_stamps(session, run):
-        row = [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code), batch.lot_code, product.name]
+        row = [serial, stamp_url(base_url, serial, gtin=product.gtin, lot=batch.lot_code),
+               spreadsheet_text(batch.lot_code), spreadsheet_text(product.name)]  # a print shop opens it in Excel
         yield (row + [codes(serial)]) if codes else row
 
 

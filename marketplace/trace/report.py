@@ -58,6 +58,7 @@ from sqlalchemy import case, func, select
 from .. import geo
 from ..models import Batch, Delivery, EventKind, Exchange, Scan, Stamp, StampRun, StampStatus, TraceEvent
 from ..models.base import LOCAL_TZ, local_day
+from ..text import spreadsheet_text
 
 COLUMNS = (
     "section", "date", "kind", "item", "quantity", "lot", "counterpart", "document_no", "place",
@@ -200,7 +201,6 @@ def _delivery_rows(session, batch: Batch) -> list[list]:
 
 # ---- writers ----------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # openpyxl refuses these control characters in cell text
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
@@ -219,8 +219,7 @@ def csv_cell(value) -> str:
     if isinstance(value, Decimal):
         return _plain(value)
     if isinstance(value, str):
-        # CSV/formula injection: a cell starting like a formula is shown as text
-        return "'" + value if value.startswith(_FORMULA_START) else value
+        return spreadsheet_text(value)
     return str(value)
 
 
