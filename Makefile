@@ -42,6 +42,7 @@ bench: $(VENV)/.dev translations
 	$(BIN)/python bench/labels.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/feeds.py
+	$(BIN)/python bench/epcis.py
 	$(BIN)/python bench/mixed.py
 
 clean:

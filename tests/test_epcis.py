@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from marketplace.trace import service
-from marketplace.trace.epcis import EPCIS_CONTEXT, batch_epcis_document
+from marketplace.trace.epcis import EPCIS_CONTEXT, batch_epcis_document, iter_epcis_json
 
 STANDARDS = Path(__file__).resolve().parents[2] / "shared" / "standards"
 SCHEMA_DIR = STANDARDS / "epcis" / "JSON-Schema"
@@ -155,6 +155,17 @@ def test_document_validates_against_gs1_schema(app, db, world, validator, varian
     assert json.loads(json.dumps(doc, ensure_ascii=False)) == doc
 
 
+@pytest.mark.parametrize("variant", ["diary", "gtin", "recalled", "no-diary"])
+def test_streamed_text_and_one_master_data_form(app, db, world, variant):
+    """The streamed writer (routes, CLI) writes the dict form's JSON exactly; the document
+    spells CBV master data one way only, ``cbvmda:`` (never ``urn:epcglobal:cbv:mda#…``)."""
+    batch = _variant(db, world, variant)
+    text = "".join(iter_epcis_json(batch, base_url=BASE_URL, now=NOW))
+    assert text == json.dumps(batch_epcis_document(batch, base_url=BASE_URL, now=NOW), ensure_ascii=False)
+    assert "urn:epcglobal:cbv:mda" not in text
+    assert set(re.findall(r'"([^"]+):(?:lotNumber|itemExpirationDate|name)"', text)) == {"cbvmda"}
+
+
 def test_validator_is_not_vacuous(app, db, world, validator):
     """The same document, broken in ways the schema forbids, is rejected."""
     batch, _ = make_diary_batch(db, world)
@@ -245,6 +256,8 @@ def test_event_order_and_bizsteps(app, db, world):
     names = {el["id"]: el["attributes"][0]["attribute"]
              for el in vocabularies["urn:epcglobal:epcis:vtype:BusinessLocation"]["vocabularyElementList"]}
     assert names[diary[0]["readPoint"]["id"]] == "Thửa 12"
+    assert {a["id"] for v in vocabularies.values() for el in v["vocabularyElementList"] for a in el["attributes"]} == {
+        "cbvmda:name"}  # CBV 2.0's urn:epcglobal:cbv:mda:name, as the ILMD's cbvmda:lotNumber
     assert names[first["bizLocation"]["id"]] == "Cánh đồng Đồng Tiến, thửa 12"
     inspection = next(e for e in diary if e["bizStep"] == "inspecting")
     assert "readPoint" not in inspection  # no place recorded

@@ -1,9 +1,7 @@
 """The stamp page: what a buyer sees after pointing a phone at a stamp (docs/architecture.md, "A stamp scan")."""
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, request, stream_with_context, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse as parse_limit
@@ -16,7 +14,7 @@ from ..models import Batch, Stamp, StampStatus
 from ..models.base import utcnow
 from ..stamps import scratch as scratch_codes
 from ..stamps.serials import InvalidSerial, group_serial, normalize
-from ..trace.epcis import batch_epcis_document
+from ..trace.epcis import stream_batch_epcis
 from ..transactions import writes
 from . import page, unknown
 from .facts import FactsCache, stamp_state
@@ -144,12 +142,17 @@ def batch(batch_id: int):
 
 @bp.route("/lot/<int:batch_id>/epcis.json", methods=["GET", "HEAD"])
 def batch_epcis(batch_id: int):
-    """The batch's EPCIS 2.0 JSON-LD document, public like the stamps that point to it."""
+    """The batch's EPCIS 2.0 JSON-LD document, public like the stamps that point to it;
+    streamed (a lot's stamps may be 100,000 package URIs)."""
     found = db.session.get(Batch, batch_id)
     if found is None:
         abort(404)
-    document = batch_epcis_document(found, base_url=current_app.config["PUBLIC_BASE_URL"])
-    response = current_app.response_class(json.dumps(document, ensure_ascii=False), mimetype="application/ld+json")
+    if request.method == "HEAD":  # the headers only: no stamp is read
+        body = iter(())
+    else:
+        body = stream_with_context(stream_batch_epcis(db.session, found.id,
+                                                      base_url=current_app.config["PUBLIC_BASE_URL"]))
+    response = current_app.response_class(body, mimetype="application/ld+json")
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -1,9 +1,13 @@
-"""EPCIS 2.0 JSON-LD export of one batch (lô) and its diary.
+"""EPCIS 2.0 JSON-LD export of one batch (lô), its diary and its packages (stamps).
 
-:func:`batch_epcis_document` returns a plain ``dict`` (serialise it with ``json.dumps(...,
-ensure_ascii=False)``; media type ``application/ld+json``).  It validates against the GS1
-EPCIS 2.0 JSON Schema (``tests/test_epcis.py``).  No database session is needed: the batch's
-diary is read through the batch's own session.
+:func:`iter_epcis_json` writes the document as text pieces (media type
+``application/ld+json``) with flat memory, whatever the number of stamps: ``flask trace
+epcis`` uses it, and the HTTP routes through :func:`stream_batch_epcis`.
+:func:`batch_epcis_document` returns the same document as a plain ``dict`` (every stamp URI
+in memory: for small batches and tests);
+``json.dumps(batch_epcis_document(…), ensure_ascii=False)`` is exactly the streamed text.
+It validates against the GS1 EPCIS 2.0 JSON Schema (``tests/test_epcis.py``).  No database
+session is passed: the diary and the stamps are read through the batch's own session.
 
 What goes in, and why
 ---------------------
@@ -16,6 +20,10 @@ What goes in, and why
   - otherwise a URI of our own: ``<base_url>/lot/<batch id>`` (an identifier; no page has to
     answer there).
 
+* **The packages** are instance-level identifiers: each stamp's URI as its QR carries it (the
+  Digital Link ``…/01/<gtin14>/10/<LOT>/21/<SERIAL>`` with a GTIN, else ``<BASE>/S/<SERIAL>``);
+  see :mod:`.epcis_packages` for their events and the CBV words chosen.
+
 * **Events**, in this order (the list is in *recording* order, not sorted by ``eventTime``:
   seeding naturally happens before the lot exists):
 
@@ -23,10 +31,13 @@ What goes in, and why
      the batch's production date (00:00 Asia/Ho_Chi_Minh), with the quantity, ILMD
      (``cbvmda:lotNumber``, ``cbvmda:itemExpirationDate``) and the growing area;
   2. one ``ObjectEvent`` ``OBSERVE`` per diary entry, in ``seq`` order (see *Diary kinds*);
-  3. for a recalled batch, an ``ObjectEvent`` ``OBSERVE`` with disposition ``recalled`` at the
-     recall time, with ``ocop:recallReason``; when an officer has lifted that recall, a last
-     ``OBSERVE`` with disposition ``conformant`` at the lift time.  So the newest event's
-     disposition is ``recalled`` exactly while the recall is in force
+  3. per stamp run, in issue order: its commissioning (``ADD``, ``epcList`` = its stamps),
+     then its voidings (``DELETE``, ``decommissioning``, ``inactive``);
+  4. for a recalled batch, an ``ObjectEvent`` ``OBSERVE`` with disposition ``recalled`` at the
+     recall time, with ``ocop:recallReason``, the lot in ``quantityList`` and its packages of
+     that moment in ``epcList``; when an officer has lifted that recall, a last ``OBSERVE``
+     with disposition ``conformant`` at the lift time, naming the packages again.  So the last
+     event's disposition is ``recalled`` exactly while the recall is in force
      (:func:`marketplace.public_facts.recall_in_force`).
 
 * **Diary kinds → bizStep.**  CBV 2.0 words where one fits — ``packing``, ``inspecting``,
@@ -41,8 +52,9 @@ What goes in, and why
   diary's own SHA-256 chain hash: stable, unique, tamper-evident).  We deliberately do not
   write it as ``ni:///sha-256;…?ver=CBV2.0``: that form promises the hash was computed with
   the CBV 2.0 event-hash algorithm, and a consumer re-computing it would find a mismatch.
-  The synthetic events use ``<base_url>/epcis/event/lot-<batch id>-commissioning`` and
-  ``…-recall``.  The hash is also given as ``ocop:entryHash``.
+  The synthetic events use ``<base_url>/epcis/event/lot-<batch id>-commissioning``,
+  ``…-recall``, ``…/run-<run id>-commissioning`` and ``…/run-<run id>-void-<audit entry id>``.
+  The hash is also given as ``ocop:entryHash``.
 
 * **Corrections** (EPCIS 2.0 §7.4.1.4, error declarations).  The diary is append-only: an
   entry C with ``corrects_id`` → E is a new entry.  At C's place in the list we emit
@@ -59,7 +71,11 @@ What goes in, and why
   ``<base_url>/epcis/loc/<producer id>/<slug of the text>`` used as ``readPoint`` (and as
   ``bizLocation`` except for shipping, where the goods are in transit); the text itself is
   in ``ocop:place`` and in the document's master data (``epcisHeader.epcisMasterData``,
-  vocabularies ``BusinessLocation`` and ``ReadPoint``, attribute ``urn:epcglobal:cbv:mda#name``).
+  vocabularies ``BusinessLocation`` and ``ReadPoint``, attribute ``cbvmda:name``).
+
+* **One master-data form.**  Every CBV master-data attribute is written ``cbvmda:<name>``, the
+  prefix GS1's EPCIS 2.0 context binds to CBV 2.0's ``urn:epcglobal:cbv:mda:``; the CBV 1.x
+  spelling ``urn:epcglobal:cbv:mda#name`` is gone (:mod:`.epcis_common`).
 
 * **Parties.**  Shipping carries ``sourceList`` = our producer (``owning_party``), receiving
   ``destinationList`` = our producer, the producer's URI being its public page
@@ -70,19 +86,14 @@ What goes in, and why
   ``<base_url>/epcis/voc/``: ``ocop:diarySeq``, ``ocop:diaryKind``, ``ocop:entryHash``,
   ``ocop:place``, ``ocop:description``, ``ocop:inputName``, ``ocop:inputQuantity``,
   ``ocop:inputLot``, ``ocop:supplier``, ``ocop:counterpart``, ``ocop:documentNumber``,
-  ``ocop:corrects``, and on the commissioning event ``ocop:productName``,
-  ``ocop:producerName``, ``ocop:origin``, ``ocop:growingArea``, ``ocop:unit``.
-
-* **Stamp runs are omitted.**  Stamps are labels, not supply-chain events of the lot, and
-  listing their serials (up to 100,000 per run) as instance-level EPCs would swamp the
-  document; run counts are in the lot report (:mod:`marketplace.trace.report`).  Photos
-  and who recorded an entry are not exported either.
+  ``ocop:corrects``, ``ocop:stampRun`` (the run id, on stamp events), and on the commissioning
+  event ``ocop:productName``, ``ocop:producerName``, ``ocop:origin``, ``ocop:growingArea``,
+  ``ocop:unit``.  Photos and who recorded an entry are not exported.
 """
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
@@ -91,10 +102,13 @@ from .. import geo, public_facts
 from ..models import Batch, EventKind, TraceEvent
 from ..models.base import LOCAL_TZ, utcnow
 from ..text import slugify
+from .epcis_common import (EPCIS_CONTEXT, PREFIX, SCHEMA_VERSION, UOM, base_of, event_uri, ext, local_time,
+                           lot_class_uri, lot_ilmd, mda, number, utc_text, vocab_namespace)
+from .epcis_json import Streamed, iter_json, materialize
+from .epcis_packages import Packages
 
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
-SCHEMA_VERSION = "2.0"
-PREFIX = "ocop"
+__all__ = ["EPCIS_CONTEXT", "batch_epcis_document", "iter_epcis_json", "lot_class_uri", "stream_batch_epcis",
+           "vocab_namespace"]
 
 # Diary kind -> a CBV 2.0 bizStep word, or None for a URI of our own (see ``OWN_BIZSTEPS``).
 CBV_BIZSTEPS = {
@@ -111,28 +125,16 @@ OWN_BIZSTEPS = {
     EventKind.processing.value: "processing",
 }
 DISPOSITIONS = {EventKind.shipping.value: "in_transit", EventKind.receiving.value: "in_progress"}
-# UN/ECE Recommendation 20 codes for measured units; counted units (piece, box, bottle…) carry
-# no ``uom``, which in EPCIS means "number of instances".
-UOM = {"g": "GRM", "kg": "KGM", "ml": "MLT", "l": "LTR"}
 DETAIL_FIELDS = {
     "input_name": "inputName", "input_quantity": "inputQuantity", "input_lot": "inputLot",
     "supplier": "supplier", "counterpart": "counterpart", "document_no": "documentNumber",
 }
 VTYPE_BUSINESS_LOCATION = "urn:epcglobal:epcis:vtype:BusinessLocation"
 VTYPE_READ_POINT = "urn:epcglobal:epcis:vtype:ReadPoint"
-MDA_NAME = "urn:epcglobal:cbv:mda#name"
+MDA_NAME = mda("name")
 
 
 # ---- identifiers ----------------------------------------------------------------------
-
-def _base(base_url: str) -> str:
-    return base_url.strip().rstrip("/")
-
-
-def vocab_namespace(base_url: str) -> str:
-    """The namespace of our extension fields and bizSteps (bound to the ``ocop`` prefix)."""
-    return f"{_base(base_url)}/epcis/voc/"
-
 
 def bizstep_for(kind: str, base_url: str) -> str:
     """The ``bizStep`` of a diary kind: a CBV word, or a URI under :func:`vocab_namespace`."""
@@ -141,78 +143,31 @@ def bizstep_for(kind: str, base_url: str) -> str:
     return f"{vocab_namespace(base_url)}BizStep-{OWN_BIZSTEPS.get(kind, kind)}"
 
 
-def lot_class_uri(batch: Batch, base_url: str) -> str:
-    """The lot as an EPC class: GS1 Digital Link for a GTIN product, else our own URI."""
-    gtin = batch.product.gtin
-    if gtin:
-        return f"https://id.gs1.org/01/{gtin.zfill(14)}/10/{batch.lot_code}"
-    return f"{_base(base_url)}/lot/{batch.id}"
-
-
 def event_id(event: TraceEvent, base_url: str) -> str:
-    return f"{_base(base_url)}/epcis/event/{event.entry_hash}"
+    return event_uri(base_url, event.entry_hash)
 
 
 def location_uri(batch: Batch, place: str, base_url: str) -> str:
-    return f"{_base(base_url)}/epcis/loc/{batch.product.producer_id}/{slugify(place, max_length=80)}"
+    return f"{base_of(base_url)}/epcis/loc/{batch.product.producer_id}/{slugify(place, max_length=80)}"
 
 
 def producer_uri(batch: Batch, base_url: str) -> str:
-    return f"{_base(base_url)}/producers/{batch.product.producer.slug}"
-
-
-# ---- times ----------------------------------------------------------------------------
-
-def _zone(name: str | None) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name) if name else LOCAL_TZ
-    except (ZoneInfoNotFoundError, ValueError):
-        return LOCAL_TZ
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
-
-
-def _utc(moment: dt.datetime) -> str:
-    return _iso(moment.astimezone(dt.timezone.utc)).replace("+00:00", "Z")
-
-
-def _offset(moment: dt.datetime) -> str:
-    """"+07:00" for an aware datetime (EPCIS wants ±hh:mm)."""
-    minutes = int(moment.utcoffset().total_seconds() // 60)
-    sign = "-" if minutes < 0 else "+"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"{sign}{hours:02d}:{mins:02d}"
-
-
-def _local_time(moment: dt.datetime, zone: str | None) -> tuple[str, str]:
-    local = moment.astimezone(_zone(zone))
-    return _iso(local), _offset(local)
+    return f"{base_of(base_url)}/producers/{batch.product.producer.slug}"
 
 
 # ---- building blocks ------------------------------------------------------------------
 
-def _number(value: Decimal | int | float) -> int | float:
-    value = Decimal(value)
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _quantity_element(batch: Batch, base_url: str, *, with_quantity: bool = False) -> dict:
     element: dict = {"epcClass": lot_class_uri(batch, base_url)}
     if with_quantity:
-        element["quantity"] = _number(batch.quantity)
+        element["quantity"] = number(batch.quantity)
         if batch.unit in UOM:
             element["uom"] = UOM[batch.unit]
     return element
 
 
-def _ext(name: str) -> str:
-    return f"{PREFIX}:{name}"
-
-
 class _Places:
-    """Collects the location URIs used, with their text, for the master data."""
+    """The location URIs used, with their text, for the master data."""
 
     def __init__(self, batch: Batch, base_url: str):
         self.batch, self.base_url, self.names = batch, base_url, {}
@@ -231,42 +186,39 @@ class _Places:
 
 def _commissioning(batch: Batch, base_url: str, places: _Places) -> dict:
     start = dt.datetime.combine(batch.production_date, dt.time(0, 0), tzinfo=LOCAL_TZ)
-    event_time, offset = _local_time(start, None)
+    event_time, offset = local_time(start)
     product = batch.product
     event = {
         "type": "ObjectEvent",
         "eventTime": event_time,
         "eventTimeZoneOffset": offset,
-        "eventID": f"{_base(base_url)}/epcis/event/lot-{batch.id}-commissioning",
+        "eventID": event_uri(base_url, f"lot-{batch.id}-commissioning"),
         "action": "ADD",
         "bizStep": "commissioning",
         "disposition": "active",
         "quantityList": [_quantity_element(batch, base_url, with_quantity=True)],
     }
     if batch.created_at:
-        event["recordTime"] = _utc(batch.created_at)
+        event["recordTime"] = utc_text(batch.created_at)
     if batch.growing_area:
         uri = places.uri(batch.growing_area)
         event["readPoint"] = {"id": uri}
         event["bizLocation"] = {"id": uri}
-    ilmd = {"cbvmda:lotNumber": batch.lot_code}
-    if batch.expiry_date:
-        ilmd["cbvmda:itemExpirationDate"] = batch.expiry_date.isoformat()
-    event["ilmd"] = ilmd
-    event[_ext("productName")] = product.name
-    event[_ext("producerName")] = product.producer.name
+    event["ilmd"] = lot_ilmd(batch)
+    event[ext("productName")] = product.name
+    event[ext("producerName")] = product.producer.name
     origin = geo.place_name(product.origin_ward_code or product.producer.ward_code)
     if origin:
-        event[_ext("origin")] = origin
+        event[ext("origin")] = origin
     if batch.growing_area:
-        event[_ext("growingArea")] = batch.growing_area
-    event[_ext("unit")] = batch.unit
+        event[ext("growingArea")] = batch.growing_area
+    event[ext("unit")] = batch.unit
     return event
 
 
 def _diary_event(batch: Batch, event: TraceEvent, base_url: str, places: _Places,
                  ids: dict[int, str]) -> dict:
-    event_time, offset = _local_time(event.occurred_at, event.timezone)
+    event_time, offset = local_time(event.occurred_at, event.timezone)
     out: dict = {
         "type": "ObjectEvent",
         "eventTime": event_time,
@@ -279,7 +231,7 @@ def _diary_event(batch: Batch, event: TraceEvent, base_url: str, places: _Places
         out["disposition"] = DISPOSITIONS[event.kind]
     out["quantityList"] = [_quantity_element(batch, base_url)]
     if event.recorded_at:
-        out["recordTime"] = _utc(event.recorded_at)
+        out["recordTime"] = utc_text(event.recorded_at)
     if event.place:
         uri = places.uri(event.place)
         out["readPoint"] = {"id": uri}
@@ -291,35 +243,40 @@ def _diary_event(batch: Batch, event: TraceEvent, base_url: str, places: _Places
         out["sourceList"] = party
     elif event.kind == EventKind.receiving.value:
         out["destinationList"] = party
-    out[_ext("diarySeq")] = event.seq
-    out[_ext("diaryKind")] = event.kind
-    out[_ext("entryHash")] = event.entry_hash
+    out[ext("diarySeq")] = event.seq
+    out[ext("diaryKind")] = event.kind
+    out[ext("entryHash")] = event.entry_hash
     if event.place:
-        out[_ext("place")] = event.place
+        out[ext("place")] = event.place
     if event.description:
-        out[_ext("description")] = event.description
+        out[ext("description")] = event.description
     details = event.details or {}
     for key, name in DETAIL_FIELDS.items():
         if details.get(key):
-            out[_ext(name)] = str(details[key])
+            out[ext(name)] = str(details[key])
     if event.corrects_id is not None and event.corrects_id in ids:
-        out[_ext("corrects")] = ids[event.corrects_id]
+        out[ext("corrects")] = ids[event.corrects_id]
     return out
 
 
-def _observed(batch: Batch, base_url: str, moment: dt.datetime, name: str, disposition: str, **extra) -> dict:
-    """An ``OBSERVE`` of the whole lot with a new disposition (its recall, or its lifting)."""
-    event_time, offset = _local_time(moment, None)
-    return {
+def _observed(batch: Batch, base_url: str, moment: dt.datetime, name: str, disposition: str,
+              packages: Streamed | None, **extra) -> dict:
+    """An ``OBSERVE`` of the whole lot with a new disposition (its recall, or its lifting),
+    naming its packages of that moment when it has any."""
+    event_time, offset = local_time(moment)
+    event = {
         "type": "ObjectEvent",
         "eventTime": event_time,
         "eventTimeZoneOffset": offset,
-        "eventID": f"{_base(base_url)}/epcis/event/lot-{batch.id}-{name}",
+        "eventID": event_uri(base_url, f"lot-{batch.id}-{name}"),
         "action": "OBSERVE",
         "disposition": disposition,
-        "quantityList": [_quantity_element(batch, base_url)],
-        **extra,
     }
+    if packages is not None:
+        event["epcList"] = packages
+    event["quantityList"] = [_quantity_element(batch, base_url)]
+    event.update(extra)
+    return event
 
 
 def _events_of(batch: Batch) -> list[TraceEvent]:
@@ -332,45 +289,83 @@ def _events_of(batch: Batch) -> list[TraceEvent]:
                                 .order_by(TraceEvent.seq)))
 
 
-# ---- the document ---------------------------------------------------------------------
-
-def batch_epcis_document(batch: Batch, *, base_url: str, now: dt.datetime | None = None) -> dict:
-    """The EPCIS 2.0 JSON-LD document (``EPCISDocument``) of ``batch``; see the module doc.
-
-    ``base_url`` is the site's public base URL (``PUBLIC_BASE_URL``, never the request's
-    Host); ``now`` (aware) sets ``creationDate`` and defaults to the current time.
-    """
-    places = _Places(batch, base_url)
-    events = _events_of(batch)
+def _event_list(batch: Batch, base_url: str, places: _Places, events: list[TraceEvent],
+                packages: Packages) -> Iterator[dict]:
+    """The events in document order, one at a time (stamp lists stay :class:`Streamed`)."""
     ids = {e.id: event_id(e, base_url) for e in events}
     by_id = {e.id: e for e in events}
-
-    event_list = [_commissioning(batch, base_url, places)]
+    yield _commissioning(batch, base_url, places)
     for event in events:
         corrected = by_id.get(event.corrects_id) if event.corrects_id is not None else None
         if corrected is not None:
             declaration = _diary_event(batch, corrected, base_url, places, ids)
             declaration["errorDeclaration"] = {
-                "declarationTime": _utc(event.recorded_at or event.occurred_at),
+                "declarationTime": utc_text(event.recorded_at or event.occurred_at),
                 "reason": "incorrect_data",
                 "correctiveEventIDs": [ids[event.id]],
             }
-            event_list.append(declaration)
-        event_list.append(_diary_event(batch, event, base_url, places, ids))
+            yield declaration
+        yield _diary_event(batch, event, base_url, places, ids)
+    yield from packages.run_events()
     if batch.recalled_at:
-        event_list.append(_observed(batch, base_url, batch.recalled_at, "recall", "recalled",
-                                    **{_ext("recallReason"): batch.recall_reason or ""}))
+        yield _observed(batch, base_url, batch.recalled_at, "recall", "recalled", packages.live_at(batch.recalled_at),
+                        **{ext("recallReason"): batch.recall_reason or ""})
         if not public_facts.recall_in_force(batch.status) and batch.recall_lifted_at:
-            event_list.append(_observed(batch, base_url, batch.recall_lifted_at, "recall-lifted", "conformant"))
+            yield _observed(batch, base_url, batch.recall_lifted_at, "recall-lifted", "conformant",
+                            packages.live_at(batch.recall_lifted_at))
 
+
+# ---- the document ---------------------------------------------------------------------
+
+def _document(batch: Batch, base_url: str, now: dt.datetime | None) -> dict:
+    """The document with its event list and stamp lists as :class:`Streamed` arrays."""
+    now = now or utcnow()
+    events = _events_of(batch)
+    places = _Places(batch, base_url)
+    # Master data comes before the body: collect the places first, in order of first use.
+    for place in [batch.growing_area] + [e.place for e in events]:
+        if place:
+            places.uri(place)
+    packages = Packages(object_session(batch), batch, base_url, now)
     document: dict = {
         "@context": [EPCIS_CONTEXT, {PREFIX: vocab_namespace(base_url)}],
         "type": "EPCISDocument",
         "schemaVersion": SCHEMA_VERSION,
-        "creationDate": _utc(now or utcnow()),
+        "creationDate": utc_text(now),
     }
     master_data = places.master_data()
     if master_data:
         document["epcisHeader"] = {"epcisMasterData": {"vocabularyList": master_data}}
-    document["epcisBody"] = {"eventList": event_list}
+    document["epcisBody"] = {"eventList": Streamed.of(lambda: _event_list(batch, base_url, places, events, packages))}
     return document
+
+
+def batch_epcis_document(batch: Batch, *, base_url: str, now: dt.datetime | None = None) -> dict:
+    """The EPCIS 2.0 JSON-LD document (``EPCISDocument``) of ``batch`` as a ``dict``, every
+    stamp URI included (see :func:`iter_epcis_json` for large batches).
+
+    ``base_url`` is the site's public base URL (``PUBLIC_BASE_URL``, never the request's
+    Host); ``now`` (aware) sets ``creationDate`` and defaults to the current time.
+    """
+    return materialize(_document(batch, base_url, now))
+
+
+def iter_epcis_json(batch: Batch, *, base_url: str, now: dt.datetime | None = None) -> Iterator[str]:
+    """The same document as JSON text in pieces of about 64 KB, stamps read a page at a time:
+    ``"".join(iter_epcis_json(b, …)) == json.dumps(batch_epcis_document(b, …), ensure_ascii=False)``.
+
+    Nothing is read before the first piece is asked for; the batch's session must stay open
+    until the last (in an HTTP response, use :func:`stream_batch_epcis`).
+    """
+    yield from iter_json(_document(batch, base_url, now))
+
+
+def stream_batch_epcis(session, batch_id: int, *, base_url: str, now: dt.datetime | None = None) -> Iterator[str]:
+    """:func:`iter_epcis_json` of the batch ``batch_id``, loaded through ``session`` (the
+    scoped ``db.session``) when the first piece is asked for: a streamed response's body is
+    read after its view returned and its app context, with the view's session, ended
+    (``stream_with_context`` pushes a new one, with a session of its own)."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise LookupError(f"no batch {batch_id}")
+    yield from iter_epcis_json(batch, base_url=base_url, now=now)

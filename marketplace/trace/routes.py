@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import io
-import json
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -23,7 +23,7 @@ from ..models.base import local_today
 from ..stamps.forms import RunForm
 from ..uploads import image_error, save_image
 from . import service
-from .epcis import batch_epcis_document
+from .epcis import stream_batch_epcis
 from .forms import BatchForm, EventForm, LiftRecallForm, RecallForm
 from .report import lot_report_rows, write_csv, write_xlsx
 
@@ -202,10 +202,11 @@ REPORT_LABELS = {
 @bp.route("/batches/<int:batch_id>/epcis.json")
 @producer_required
 def epcis(batch_id: int):
-    """The batch as an EPCIS 2.0 JSON-LD document (GS1), for partners' traceability systems."""
+    """The batch as an EPCIS 2.0 JSON-LD document (GS1), for partners' traceability systems;
+    streamed (a lot's stamps may be 100,000 package URIs)."""
     batch = owned_or_404(Batch, batch_id)
-    document = batch_epcis_document(batch, base_url=current_app.config["PUBLIC_BASE_URL"])
-    return Response(json.dumps(document, ensure_ascii=False, indent=1), mimetype="application/ld+json",
+    body = stream_batch_epcis(db.session, batch.id, base_url=current_app.config["PUBLIC_BASE_URL"])
+    return Response(stream_with_context(body), mimetype="application/ld+json",
                     headers={"Content-Disposition": f'attachment; filename="epcis-{batch.lot_code}.jsonld"'})
 
 
