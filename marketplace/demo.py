@@ -109,6 +109,24 @@ PRODUCTS = [
     ("co-so-thu-cong-tan-ninh", "Đèn lồng tre trang trí", "5.1", "1", "piece", 250000, 20, None, (170, 120, 60), None),
 ]
 
+# Each demo product packed as the post office weighs and measures it: grams, then length,
+# width and height in centimetres.
+PACKAGES = {
+    "Gạo nếp cái hoa vàng Đồng Tiến": (2080, "30", "20", "6"), "Gạo tám thơm Đồng Tiến": (5120, "40", "28", "8"),
+    "Rau cải ngọt VietGAP": (560, "30", "18", "8"), "Bột nếp cái hoa vàng": (530, "20", "14", "5"),
+    "Nếp cái hoa vàng hộ Trịnh Văn Nam": (1040, "25", "16", "6"), "Bí đỏ hồ lô Đồng Tiến": (1100, "20", "15", "15"),
+    "Dưa lưới nhà màng": (1150, "18", "18", "16"), "Nem chua Thọ Phú": (620, "22", "16", "6"),
+    "Chè lam Thọ Phú": (340, "20", "12", "4"), "Bánh gai lá gai rừng": (900, "25", "20", "8"),
+    "Nem nắm truyền thống": (480, "20", "15", "6"), "Mật ong hoa vải": (820, "8", "8", "20"),
+    "Mật ong rừng keo": (1550, "10", "10", "28"), "Tinh bột nghệ vàng An Nông": (560, "12", "12", "14"),
+    "Tinh bột nghệ đen": (560, "12", "12", "14"), "Nghệ sấy lát": (240, "20", "14", "4"),
+    "Nước mắm cốt Triệu Sơn": (850, "7", "7", "27"), "Tương bần truyền thống": (820, "8", "8", "22"),
+    "Muối vừng lạc": (230, "10", "10", "8"), "Chè xanh búp Thọ Ngọc": (250, "18", "12", "6"),
+    "Chè vằng sẻ": (340, "22", "15", "6"), "Rượu nếp cái hoa vàng Hợp Tiến": (900, "8", "8", "30"),
+    "Dưa hấu Hợp Tiến": (1100, "20", "20", "20"), "Giỏ mây đan tay": (450, "35", "35", "20"),
+    "Khay tre đựng bánh kẹo": (380, "30", "30", "6"), "Đèn lồng tre trang trí": (300, "30", "30", "40"),
+}
+
 
 def _months_before(day: dt.date, months: int) -> dt.date:
     index = day.year * 12 + day.month - 1 - months
@@ -172,6 +190,8 @@ def seed_demo(session, config, echo=print) -> None:
             "description": f"{name}, sản phẩm của {producer.name} ({geo.place_name(producer.ward_code)}).",
             "ingredients": "", "storage_instructions": "Bảo quản nơi khô ráo, thoáng mát." if shelf else "",
             "usage_instructions": "", "warnings": "", "origin_ward_code": producer.ward_code,
+            **dict(zip(("packed_weight_g", "package_length_cm", "package_width_cm", "package_height_cm"),
+                       PACKAGES.get(name, (None, None, None, None)))),
         })
         stored = store_image(demo_photo(name, colour), config["UPLOAD_DIR"],
                              max_bytes=config["MAX_PHOTO_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"])

@@ -10,7 +10,7 @@ table and offers as CSV.  Filters: commune, producer, product group, date range.
 * ``producers``: approved producers per commune.
 * ``activity``: stamps issued and scans per day or week (local dates), last 90 days by
   default.
-* ``deliveries``: deliveries per exchange and status (pending, delivered, dead, superseded).
+* ``deliveries``: deliveries per exchange and status (pending, delivered, dead, superseded, unneeded).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from .models.base import LOCAL_TZ, local_day
 
 ACTIVITY_DAYS = 90
 STAR_LEVELS = ("3", "4", "5", "none")
-DELIVERY_STATES = (DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.dead, DeliveryStatus.superseded)
+DELIVERY_STATES = (DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.dead, DeliveryStatus.superseded,
+                   DeliveryStatus.unneeded)
 
 
 @dataclass(frozen=True)

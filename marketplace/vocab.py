@@ -52,7 +52,7 @@ EXCHANGE_STATE_LABELS = {"listed": _l("Đang đăng"), "waiting": _l("Chờ sàn
 BATCH_STATUS_LABELS = {"open": _l("Đang mở"), "closed": _l("Đã đóng"), "recalled": _l("Đã thu hồi")}
 STAMP_STATUS_LABELS = {"issued": _l("Đã phát hành"), "active": _l("Đang dùng"), "void": _l("Đã hủy")}
 DELIVERY_STATUS_LABELS = {"pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"),
-                          "superseded": _l("Đã thay bằng bản mới")}
+                          "superseded": _l("Đã thay bằng bản mới"), "unneeded": _l("Không cần gửi")}
 # Messages for the codes of TraceError / StampError (domain refusals shown to users).
 DOMAIN_ERRORS = {
     "lot_taken": _l("Sản phẩm này đã có lô với mã này."),
@@ -65,6 +65,7 @@ DOMAIN_ERRORS = {
     "ward_unknown": _l("Xã/phường không có trong danh mục."),
     "gtin_invalid": _l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng)."),
     "gtin_taken": _l("Mã GTIN này đã được dùng cho một sản phẩm khác."),
+    "package_sides": _l("Ghi đủ ba kích thước của kiện hàng (dài, rộng, cao), hoặc để trống cả ba."),
     "not_open": _l("Lô không còn mở."),
     "already_recalled": _l("Lô đã bị thu hồi trước đó."),
     "not_recalled": _l("Lô không ở trạng thái thu hồi."),

@@ -213,6 +213,11 @@ def make_user(session, email, *, role="producer", producer=None, producer_role="
     return u
 
 
+# A package every exchange can price shipping for (Postmart requires one).
+PACKED = {"packed_weight_g": 1050, "package_length_cm": Decimal("25"), "package_width_cm": Decimal("15"),
+          "package_height_cm": Decimal("8")}
+
+
 def make_product(session, producer, name, *, status="draft", price=120000):
     from marketplace.catalogue import service
     from marketplace.models import ProductGroup
@@ -220,7 +225,7 @@ def make_product(session, producer, name, *, status="draft", price=120000):
     group = session.scalars(_db.select(ProductGroup).where(ProductGroup.code == "1.2")).one()
     p = service.create_product(session, producer, {
         "name": name, "group_id": group.id, "net_quantity": Decimal("1"), "unit": "kg",
-        "price_vnd": price, "stock": 10,
+        "price_vnd": price, "stock": 10, **PACKED,
     })
     if status in ("pending", "published"):
         service.submit_product(p)

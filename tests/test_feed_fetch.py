@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Google Merchant Center's product data specification: attribute names in text feeds
 GOOGLE_TEXT_ATTRIBUTES = {"id", "title", "description", "link", "image_link", "additional_image_link",
                           "availability", "price", "gtin", "identifier_exists", "brand", "condition",
-                          "product_type"}
+                          "product_type", "google_product_category", "shipping_weight", "shipping_length",
+                          "shipping_width", "shipping_height"}
 
 
 def basic(user: str, password: str) -> dict:

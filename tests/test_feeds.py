@@ -42,6 +42,7 @@ from tests.conftest import make_producer
 BASE = "http://127.0.0.1:5000"
 BOM = b"\xef\xbb\xbf"
 G = "{http://base.google.com/ns/1.0}"
+DFC_PT = "https://github.com/datafoodconsortium/taxonomies/releases/latest/download/productTypes.rdf#"
 DFC_B = "https://github.com/datafoodconsortium/ontology/releases/latest/download/DFC_BusinessOntology.owl#"
 CODES = ("thanhhoa", "postmart", "google", "dfc")
 
@@ -123,10 +124,12 @@ def add_photo(session, product, position, upload_dir: Path) -> str:
 
 
 def add_product(session, producer, name, upload_dir, *, description="Đặc sản xứ Thanh.", price=120000, stock=10,
-                gtin=None, origin=None, photos=1, publish=True, net=Decimal("1"), unit="kg"):
+                gtin=None, origin=None, photos=1, publish=True, net=Decimal("1"), unit="kg",
+                packed=(1080, "30", "20", "6.5")):
     product = create_product(session, producer, {
         "name": name, "group_id": group(session).id, "description": description, "net_quantity": net,
         "unit": unit, "price_vnd": price, "stock": stock, "gtin": gtin, "origin_ward_code": origin,
+        **dict(zip(("packed_weight_g", "package_length_cm", "package_width_cm", "package_height_cm"), packed)),
     })
     session.flush()
     stems = [add_photo(session, product, n, upload_dir) for n in range(photos)]
@@ -276,11 +279,16 @@ def test_canonical_item_describes_the_product_for_every_exchange(db, catalogue, 
     assert RICE in http.get(urlsplit(rice["link"]).path).get_data(as_text=True)
 
     assert rice["producer"] == {
-        "name": "HTX Nông nghiệp Đồng Tiến", "kind": "cooperative", "link": f"{BASE}/producers/{cat.coop.slug}",
+        "name": "HTX Nông nghiệp Đồng Tiến", "kind": "cooperative", "slug": cat.coop.slug,
+        "link": f"{BASE}/producers/{cat.coop.slug}",
         "tax_code": TAX_CODE, "phone": "0912345678",
         "address": {"line": "Thôn Đông Tiến 3", "province_code": 38, "province_name": "Tỉnh Thanh Hóa",
                     "commune_code": 15724, "commune_name": "Xã Đồng Tiến"}}
     assert honey["producer"]["tax_code"] == ""  # a 12-digit personal ID is never published
+    # The package as shipped, beside the label's net quantity; VAT from the group (1.2: 5 %).
+    assert rice["shipping"] == {"weight_g": 1080, "length_cm": "30", "width_cm": "20", "height_cm": "6.5"}
+    assert (rice["net_quantity"], rice["unit"]) == ("1", "kg")
+    assert rice["vat_rate"] == 5 and rice["short_title"] == ""
     assert PERSONAL_ID not in json.dumps(found)
     assert honey["producer"]["address"]["commune_name"] == "Xã Thọ Bình"
     assert rice["origin"] == {"province_code": 40, "province_name": "Tỉnh Nghệ An", "commune_code": ORIGIN_WARD,
@@ -721,6 +729,8 @@ def test_dfc_catalogue_is_json_ld(catalogue, http, tokens):
     offers = [n for n in doc["@graph"] if n["@type"] == "dfc-b:Offer"]
     assert len(offers) == 4
     assert all(o["dfc-b:hasPrice"]["dfc-b:hasUnit"] == "ocop:VND" for o in offers)
+    assert all(o["dfc-b:hasPrice"]["dfc-b:VATrate"] == 5 and o["dfc-b:offeredTo"] == "ocop:every-buyer"
+               for o in offers)
 
     graph = rdflib.Graph().parse(data=response.data.decode("utf-8"), format="json-ld")
     dfc = rdflib.Namespace(DFC_B)
@@ -745,9 +755,15 @@ def test_dfc_catalogue_is_json_ld(catalogue, http, tokens):
     assert {str(graph.value(e, dfc.name)) for e in enterprises} == {"HTX Nông nghiệp Đồng Tiến",
                                                                    "Hộ kinh doanh Lê Thị Bình"}
     assert {o for e in enterprises for o in graph.objects(e, dfc.supplies)} == products
-    # Named after the producer's page, so every feed (and a delta) agrees on who is who.
-    assert {str(e) for e in enterprises} == {f"{BASE}/producers/{cat.coop.slug}#enterprise",
-                                             f"{BASE}/producers/{cat.household.slug}#enterprise"}
+    # Named by the producer's slug, so every feed (and a delta) agrees on who is who; the
+    # IRI dereferences (tests/test_dfc_connector.py fetches every node through a server).
+    assert {str(e) for e in enterprises} == {f"{BASE}/dfc/enterprises/{cat.coop.slug}",
+                                             f"{BASE}/dfc/enterprises/{cat.household.slug}"}
+    coop = rdflib.URIRef(f"{BASE}/dfc/enterprises/{cat.coop.slug}")
+    address = graph.value(coop, dfc.hasAddress)
+    assert str(graph.value(address, dfc.hasCity)) == "Xã Đồng Tiến" and str(graph.value(coop, dfc.VATnumber)) == TAX_CODE
+    kinds = {str(graph.value(p, dfc.name)): str(graph.value(p, dfc.hasType)) for p in products}
+    assert kinds[RICE] == DFC_PT + "dried_goods"  # the DFC profile's product type of group 1.2
 
 
 def test_xlsx_survives_a_pasted_line_break(db, catalogue, http, tokens):

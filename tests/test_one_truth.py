@@ -50,7 +50,7 @@ from marketplace.scan import page as scan_page
 from marketplace.scan import routes as scan_routes
 from marketplace.stamps import service as stamps
 from marketplace.trace import service as trace
-from tests.conftest import PG_URL, TEST_PASSWORD, _truncate, login, make_producer, make_user
+from tests.conftest import PACKED, PG_URL, TEST_PASSWORD, _truncate, login, make_producer, make_user
 from tests.test_push import Receiver
 
 EXAMPLES = int(os.environ.get("ONE_TRUTH_EXAMPLES", "4"))
@@ -321,7 +321,7 @@ class OneTruth(RuleBasedStateMachine):
             product = catalogue.create_product(s, producer, {
                 "name": NAMES[n], "group_id": group.id, "net_quantity": Decimal("1"), "unit": "kg",
                 "price_vnd": 100000 + n * 10000, "stock": 10, "description": f"Đặc sản số {n} của Triệu Sơn.",
-                "gtin": GTIN if n == 0 else None})
+                "gtin": GTIN if n == 0 else None, **PACKED})
             catalogue.submit_product(product)
             catalogue.publish_product(product)
             s.flush()

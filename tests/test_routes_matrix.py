@@ -127,11 +127,17 @@ ENTRIES = {
     "admin.exchange_token": (lambda w: "/admin/exchanges/postmart/token", {"POST": OFFICER}),
     "admin.exchange_secret": (lambda w: "/admin/exchanges/postmart/secret", {"POST": OFFICER}),
     "admin.exchange_profile": (lambda w: "/admin/exchanges/postmart/profile", {"POST": ok(OFFICER, 422)}),
+    "admin.exchange_categories": (lambda w: "/admin/exchanges/postmart/categories",
+                                  {"GET": OFFICER, "POST": ok(OFFICER, 302)}),
     "admin.exchange_push": (lambda w: "/admin/exchanges/postmart/push", {"POST": ok(OFFICER, 302)}),
     "admin.deliveries": (lambda w: "/admin/deliveries", {"GET": OFFICER}),
     "admin.replay_delivery": (lambda w: f"/admin/deliveries/{w.delivery.id}/replay", {"POST": ok(OFFICER, 302)}),
     # Pull feeds answer to the exchange's bearer token, never to a login.
     "feeds.feed": (lambda w: "/feeds/thanhhoa.json", {"GET": dict.fromkeys(ROLES, 401)}),
+    # The DFC catalogue's IRIs dereference for anyone, as the product pages do.
+    "feeds.dfc_vocabulary": (lambda w: "/ns/dfc", {"GET": PUBLIC}),
+    "feeds.dfc_item": (lambda w: f"/dfc/ocop-{w.published_a.id}", {"GET": PUBLIC}),
+    "feeds.dfc_enterprise": (lambda w: f"/dfc/enterprises/{w.a.slug}", {"GET": PUBLIC}),
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.stats_csv": (lambda w: "/admin/stats/products.csv", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),

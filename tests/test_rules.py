@@ -84,20 +84,37 @@ def test_text_limits_are_the_same_through_the_form_and_the_api(doors, field):
 
 def _typed(field: str, value: Decimal | int) -> tuple[str, float | int]:
     """The value as the form gets it (text, comma decimals) and as the API gets it (JSON)."""
-    if field == "net_quantity":
+    if isinstance(value, Decimal) and value != int(value) or field in catalogue.PACKAGE_SIDES:
         return format(value, "f").replace(".", ","), float(value)
     return str(int(value)), int(value)
+
+
+_STEPS = {"net_quantity": Decimal("0.001"), **dict.fromkeys(catalogue.PACKAGE_SIDES, Decimal("0.1"))}
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
 def test_number_limits_are_the_same_through_the_form_and_the_api(doors, field):
     least, most = catalogue.PRODUCT_NUMBER_LIMITS[field]
-    step = Decimal("0.001") if field == "net_quantity" else 1
+    step = _STEPS.get(field, 1)
+    # A package's sides come together: the others are given, on a value within their limits.
+    others = {side: Decimal("10") for side in catalogue.PACKAGE_SIDES if field in catalogue.PACKAGE_SIDES
+              and side != field}
     for value, allowed in ((least, True), (most, True), (least - step, False), (most + step, False)):
-        as_text, as_json = _typed(field, value)
-        assert doors.form(**{field: as_text})[0] is allowed, (field, value)
-        accepted, fields = doors.api(**{field: as_json})
+        values = {field: value, **others}
+        assert doors.form(**{k: _typed(k, v)[0] for k, v in values.items()})[0] is allowed, (field, value)
+        accepted, fields = doors.api(**{k: _typed(k, v)[1] for k, v in values.items()})
         assert accepted is allowed and (allowed or field in fields), (field, value, fields)
+
+
+def test_a_package_has_all_three_sides_or_none_through_both_doors(doors):
+    for given in ({"package_length_cm": 20}, {"package_length_cm": 20, "package_width_cm": 10}):
+        missing = next(side for side in catalogue.PACKAGE_SIDES if side not in given)
+        created, page = doors.form(**{k: str(v) for k, v in given.items()})
+        assert not created and str(domain_error("package_sides")) in page
+        accepted, fields = doors.api(**given)
+        assert not accepted and fields == {missing: [domain_error("package_sides")]}, fields
+    whole = dict.fromkeys(catalogue.PACKAGE_SIDES, 12)
+    assert doors.form(**{k: "12,5" for k in whole})[0] and doors.api(**whole)[0]
 
 
 def test_checks_that_need_the_database_say_the_same_through_both_doors(doors, db, world):

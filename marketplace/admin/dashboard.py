@@ -29,6 +29,7 @@ COLUMN_LABELS = {
     "commune": _l("Xã/phường"), "producers": _l("Chủ thể"),
     "period": _l("Từ ngày"), "stamps_issued": _l("Tem phát hành"), "scans": _l("Lượt quét"),
     "pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"), "superseded": _l("Thay bằng bản mới"),
+    "unneeded": _l("Không cần gửi"),
 }
 TITLES = {
     "products": _l("Sản phẩm trên Chợ OCOP theo nhóm và hạng sao"),

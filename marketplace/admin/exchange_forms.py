@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..feeds import push
@@ -41,3 +41,26 @@ class ProfileForm(BaseForm):
         except ProfileError as exc:
             raise ValidationError(str(_l("Hồ sơ không hợp lệ (%(field)s): %(message)s",
                                          field=exc.field, message=exc.message))) from None
+
+
+class CategoryForm(BaseForm):
+    """One select per OCOP sub-group: the exchange's category for that group's products
+    (fields ``group_<code>``, made by :func:`category_form`)."""
+
+
+def category_field_name(group_code: str) -> str:
+    return "group_" + group_code.replace(".", "_")
+
+
+def category_form(groups, profile, formdata=None) -> CategoryForm:
+    """The form for ``profile``'s category mapping over ``groups`` (OCOP sub-groups, each
+    with ``code`` and a ``label``), filled with the profile's mapping."""
+    class Form(CategoryForm):
+        pass
+
+    choices = [("", str(_l("— chưa gắn (sàn không nhận nhóm này) —")))] + [
+        (code, f"{label} ({code})") for code, label in profile.category_list]
+    for group in groups:
+        setattr(Form, category_field_name(group.code), SelectField(group.label, choices=choices))
+    data = {category_field_name(g.code): (profile.categories or {}).get(g.code, "") for g in groups}
+    return Form(formdata=formdata, data=data)

@@ -3,6 +3,7 @@ once, the profile mapping, pre-flight refusals and the deliveries (docs/architec
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -16,9 +17,11 @@ from ..extensions import db
 from ..feeds import push, worker
 from ..feeds.profiles import profile_of, shipped
 from ..feeds.service import all_exchanges, configure_push, enqueue_all, preflight
-from ..models import Delivery, DeliveryStatus, Exchange
+from ..i18n import current_language
+from ..models import Delivery, DeliveryStatus, Exchange, ProductGroup
+from ..vocab import DELIVERY_STATUS_LABELS
 from ..transactions import writes
-from .exchange_forms import ProfileForm, PushSettingsForm
+from .exchange_forms import ProfileForm, PushSettingsForm, category_field_name, category_form
 from .routes import bp
 
 PUSH_FIELDS = ("endpoint_url", "enabled")
@@ -134,15 +137,49 @@ def exchange_profile(code: str):
     form = ProfileForm()
     if not form.validate_on_submit():
         return _render_exchange(exchange, profile_form=form, status=422)
-    data = form.parsed.as_dict()
-    data.pop("code", None)
-    before = exchange.profile
-    exchange.set_profile(None if data == {k: v for k, v in shipped(code).items() if k != "code"} else data)
-    audit.record(db.session, "exchange.profile", exchange, summary=exchange.code, before={"profile": before},
-                 after={"profile": exchange.profile})
+    _save_profile(exchange, form.parsed.as_dict(), exchange.code)
     db.session.commit()
     flash(_("Đã lưu hồ sơ của sàn."), "success")
     return redirect(url_for("admin.exchange", code=code))
+
+
+def _sub_groups() -> list:
+    """The OCOP sub-groups, each with its label ("group › sub-group") in the page's language."""
+    groups = db.session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
+    parents, lang = {g.id: g for g in groups if g.parent_id is None}, current_language()
+    return [SimpleNamespace(code=g.code, label=f"{parents[g.parent_id].display_name(lang)} › {g.display_name(lang)}")
+            for g in groups if g.parent_id in parents]
+
+
+def _save_profile(exchange: Exchange, data: dict, summary: str) -> None:
+    """Store an officer's profile (the shipped one when it is the same) and audit it."""
+    data.pop("code", None)
+    before = exchange.profile
+    exchange.set_profile(None if data == {k: v for k, v in shipped(exchange.code).items() if k != "code"} else data)
+    audit.record(db.session, "exchange.profile", exchange, summary=summary, before={"profile": before},
+                 after={"profile": exchange.profile})
+
+
+@bp.route("/exchanges/<code>/categories", methods=["GET", "POST"])
+@writes
+@officer_required
+def exchange_categories(code: str):
+    """The exchange's category for each OCOP sub-group, one select per group."""
+    exchange = _exchange_or_404(code)
+    profile, groups = profile_of(exchange), _sub_groups()
+    form = category_form(groups, profile, request.form if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.validate():
+            return render_template("admin/exchange_categories.html", exchange=exchange, form=form, groups=groups,
+                                   profile=profile), 422
+        categories = {g.code: form[category_field_name(g.code)].data for g in groups
+                      if form[category_field_name(g.code)].data}
+        _save_profile(exchange, dict(profile.as_dict(), categories=categories), f"{exchange.code}: categories")
+        db.session.commit()
+        flash(_("Đã lưu danh mục của sàn cho từng nhóm sản phẩm."), "success")
+        return redirect(url_for("admin.exchange", code=code))
+    return render_template("admin/exchange_categories.html", exchange=exchange, form=form, groups=groups,
+                           profile=profile)
 
 
 @bp.route("/exchanges/<code>/push", methods=["POST"])
@@ -166,7 +203,7 @@ def deliveries():
     code = request.args.get("exchange")
     stmt = (select(Delivery).options(selectinload(Delivery.exchange), selectinload(Delivery.product))
             .order_by(Delivery.id.desc()).limit(DELIVERY_PAGE))
-    if status in (DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.dead, DeliveryStatus.superseded):
+    if status in DELIVERY_STATUS_LABELS:
         stmt = stmt.where(Delivery.status == status)
     if code:
         stmt = stmt.join(Exchange, Exchange.id == Delivery.exchange_id).where(Exchange.code == code)

@@ -104,6 +104,12 @@ class ProductOut(Out):
     warnings: str
     origin_ward_code: Optional[int]
     gtin: Optional[str]
+    short_name: str
+    packed_weight_g: Optional[int]
+    package_length_cm: Optional[float]
+    package_width_cm: Optional[float]
+    package_height_cm: Optional[float]
+    vat_rate: Optional[int] = Field(description="its own rate; null: its group's usual rate")
     version: int
     ocop: Optional[OcopOut] = Field(description="the OCOP recognition in force (most stars)")
     photos: list[PhotoOut]

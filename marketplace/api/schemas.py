@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .. import params
 from ..text import cleaner
-from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS
+from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS, VAT_RATES
 from ..models import UNITS, EventKind
 from ..stamps.service import MAX_RUN
 from ..stamps.sheets import LAYOUT_CHOICES
@@ -109,7 +109,7 @@ class BatchListQuery(ListQuery):
 
 class DeliveryListQuery(ListQuery):
     exchange: Optional[Annotated[str, StringConstraints(max_length=32)]] = Field(None, description="exchange code")
-    status: Optional[Literal["pending", "delivered", "dead", "superseded"]] = None
+    status: Optional[Literal["pending", "delivered", "dead", "superseded", "unneeded"]] = None
 
 
 class PdfQuery(BaseModel):
@@ -126,7 +126,7 @@ class CatalogueQuery(ListQuery):
 
 def _product_text(name: str):
     least, most = PRODUCT_TEXT_LIMITS[name]
-    return Text(most, least, lines=name != "name")
+    return Text(most, least, lines=name not in ("name", "short_name"))
 
 
 def _bound(value) -> int | float:
@@ -143,6 +143,11 @@ def _product_number(name: str, kind: type, **extra):
 
 
 GTIN = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$|^[0-9]{12,14}$")]
+VatRate = Literal[VAT_RATES]  # type: ignore[valid-type]
+_SHORT_NAME = "for exchanges whose titles are shorter than the name (Postmart 120, Google 150)"
+_WEIGHT = "grams, packed as a carrier weighs it (not the net quantity of the label)"
+_SIDE = "centimetres, to 1 decimal; give all three sides or none"
+_VAT = "percent; null: the product group's usual rate"
 
 
 class ProductFields(Body):
@@ -160,6 +165,12 @@ class ProductFields(Body):
     warnings: _product_text("warnings") = ""
     origin_ward_code: Optional[Id] = Field(None, description="commune of origin, when not the producer's")
     gtin: Optional[GTIN] = Field(None, description="GTIN-8, -12, -13 or -14 with a correct check digit")
+    short_name: _product_text("short_name") = Field("", description=_SHORT_NAME)
+    packed_weight_g: Optional[_product_number("packed_weight_g", int)] = Field(None, description=_WEIGHT)
+    package_length_cm: Optional[_product_number("package_length_cm", float)] = Field(None, description=_SIDE)
+    package_width_cm: Optional[_product_number("package_width_cm", float)] = Field(None, description=_SIDE)
+    package_height_cm: Optional[_product_number("package_height_cm", float)] = Field(None, description=_SIDE)
+    vat_rate: Optional[VatRate] = Field(None, description=_VAT)
 
 
 class ProductCreate(ProductFields):
@@ -182,6 +193,12 @@ class ProductUpdate(Body):
     warnings: NotNull[_product_text("warnings")] = None
     origin_ward_code: Optional[Id] = None
     gtin: Optional[GTIN] = None
+    short_name: NotNull[_product_text("short_name")] = None
+    packed_weight_g: Optional[_product_number("packed_weight_g", int)] = Field(None, description=_WEIGHT)
+    package_length_cm: Optional[_product_number("package_length_cm", float)] = Field(None, description=_SIDE)
+    package_width_cm: Optional[_product_number("package_width_cm", float)] = Field(None, description=_SIDE)
+    package_height_cm: Optional[_product_number("package_height_cm", float)] = Field(None, description=_SIDE)
+    vat_rate: Optional[VatRate] = Field(None, description=_VAT)
 
 
 def not_null(model: type[BaseModel]) -> tuple[str, ...]:

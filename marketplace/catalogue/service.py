@@ -6,7 +6,7 @@ the caller (the route or command that owns the unit of work).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -23,7 +23,8 @@ from ..validators import InvalidValue, normalize_gtin
 PRODUCT_FIELDS = (
     "name", "group_id", "description", "ingredients", "net_quantity", "unit", "price_vnd",
     "stock", "shelf_life_days", "storage_instructions", "usage_instructions", "warnings",
-    "origin_ward_code", "gtin",
+    "origin_ward_code", "gtin", "short_name", "packed_weight_g", "package_length_cm", "package_width_cm",
+    "package_height_cm", "vat_rate",
 )
 
 # ---- the rules of a product's fields, stated once ----------------------------------------------
@@ -33,11 +34,29 @@ PRODUCT_REQUIRED = ("name", "group_id", "net_quantity", "unit", "price_vnd")
 PRODUCT_TEXT_LIMITS = {  # (at least, at most) characters
     "name": (3, 200), "description": (0, 5000), "ingredients": (0, 2000),
     "storage_instructions": (0, 2000), "usage_instructions": (0, 2000), "warnings": (0, 2000),
+    "short_name": (0, 120),
 }
 PRODUCT_NUMBER_LIMITS = {  # (at least, at most)
     "net_quantity": (Decimal("0.001"), Decimal("999999")), "price_vnd": (1, 1_000_000_000),
     "stock": (0, 100_000_000), "shelf_life_days": (1, 3650),
+    # The package as sent: up to a carrier's heaviest parcel, and its sides in centimetres
+    # from 1 (Google takes 1 to 400 cm) to a parcel's longest.
+    "packed_weight_g": (1, 100_000), "package_length_cm": (Decimal("1"), Decimal("300")),
+    "package_width_cm": (Decimal("1"), Decimal("300")), "package_height_cm": (Decimal("1"), Decimal("300")),
 }
+PACKAGE_SIDES = ("package_length_cm", "package_width_cm", "package_height_cm")
+SIDE_PLACES = 1  # millimetres: what a ruler reads
+
+# VAT rates of Vietnam's law on VAT (2024) in percent; a product without its own rate takes
+# its group's usual one: 5 % for unprocessed and minimally processed farm produce, else 10 %.
+VAT_RATES = (0, 5, 8, 10)
+GROUP_VAT_RATES = {"1.1": 5, "1.2": 5}
+STANDARD_VAT_RATE = 10
+
+
+def vat_rate_of(own: int | None, group_code: str) -> int:
+    """The VAT rate a product is sold at: its own, else its group's usual one."""
+    return own if own is not None else GROUP_VAT_RATES.get(group_code, STANDARD_VAT_RATE)
 
 
 def product_problems(session, data: dict, product_id: int | None = None) -> dict[str, str]:
@@ -52,6 +71,14 @@ def product_problems(session, data: dict, product_id: int | None = None) -> dict
             problems["group_id"] = "group_unknown"
     if data.get("origin_ward_code") is not None and geo.ward(data["origin_ward_code"]) is None:
         problems["origin_ward_code"] = "ward_unknown"
+    sides = [name for name in PACKAGE_SIDES if name in data]
+    if sides:  # all three sides or none (a PATCH may send one: the others are the product's)
+        current = session.get(Product, product_id) if product_id is not None else None
+        values = {name: data[name] if name in data else getattr(current, name, None) for name in PACKAGE_SIDES}
+        if any(v is not None for v in values.values()):
+            missing = next((name for name in PACKAGE_SIDES if values[name] is None), None)
+            if missing is not None:
+                problems[missing if missing in data else sides[0]] = "package_sides"
     if data.get("gtin"):
         try:
             data["gtin"] = normalize_gtin(data["gtin"])
@@ -77,11 +104,19 @@ def _slug_taken(session, model):
     return lambda s: session.scalar(select(exists().where(model.slug == s)))
 
 
+def _as_stored(field: str, value):
+    """A value as its column keeps it, so that saving the same value again is no change: the
+    package's sides to the millimetre."""
+    if field in PACKAGE_SIDES and value is not None:
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-SIDE_PLACES), ROUND_HALF_UP)
+    return value
+
+
 def create_product(session, producer: Producer, data: dict) -> Product:
     product = Product(producer=producer, status=ProductStatus.draft.value, version=1)
     for field in PRODUCT_FIELDS:
         if field in data:
-            setattr(product, field, data[field])
+            setattr(product, field, _as_stored(field, data[field]))
     product.slug = unique_slug(product.name, _slug_taken(session, Product))
     session.add(product)
     return product
@@ -92,8 +127,9 @@ def update_product(session, product: Product, data: dict) -> bool:
     stays published (its new version reaches the exchanges: ``marketplace.changes``)."""
     changed = False
     for field in PRODUCT_FIELDS:
-        if field in data and getattr(product, field) != data[field]:
-            setattr(product, field, data[field])
+        value = _as_stored(field, data.get(field))
+        if field in data and getattr(product, field) != value:
+            setattr(product, field, value)
             changed = True
     return changed
 

@@ -7,7 +7,8 @@ from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..catalogue.service import PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS, product_problems
+from ..catalogue.service import (PACKAGE_SIDES, PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS,
+                                 SIDE_PLACES, VAT_RATES, product_problems)
 from ..extensions import db
 from ..forms_common import (BaseForm, CommaDecimalField, Phone, ProvinceField, StrongPassword, TaxCode, WardField,
                             WardInProvince, coerce_int_or_none, none_if_empty, producer_kind_choices, strip)
@@ -71,17 +72,28 @@ class ProductForm(BaseForm):
     warnings = TextAreaField(_l("Cảnh báo"), validators=_rules("warnings"), filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
     gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional()], filters=[strip, none_if_empty])
+    short_name = StringField(_l("Tên ngắn (cho sàn giới hạn độ dài tên)"), validators=_rules("short_name"),
+                             filters=[strip])
+    packed_weight_g = IntegerField(_l("Khối lượng cả bao bì (gam)"), validators=_rules("packed_weight_g"),
+                                   description=_l("Cân cả gói như khi gửi bưu điện, để sàn tính phí vận chuyển. "
+                                                  "Khác khối lượng tịnh ghi trên nhãn."))
+    package_length_cm = CommaDecimalField(_l("Dài (cm)"), places=SIDE_PLACES, validators=_rules("package_length_cm"))
+    package_width_cm = CommaDecimalField(_l("Rộng (cm)"), places=SIDE_PLACES, validators=_rules("package_width_cm"))
+    package_height_cm = CommaDecimalField(_l("Cao (cm)"), places=SIDE_PLACES, validators=_rules("package_height_cm"))
+    vat_rate = SelectField(_l("Thuế suất GTGT"), coerce=coerce_int_or_none, validate_choice=True)
 
     def __init__(self, *args, product_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.unit.choices = [(u, UNIT_LABELS[u]) for u in UNITS]
+        self.vat_rate.choices = [("", _l("— theo nhóm sản phẩm —"))] + [(r, f"{r} %") for r in VAT_RATES]
         self._product_id = product_id
 
     def validate(self, extra_validators=None) -> bool:
         """The field validators, then ``catalogue.product_problems`` (sub-group, commune,
         GTIN valid and not another product's) on the fields that passed them."""
         valid = super().validate(extra_validators)
-        data = {name: self[name].data for name in ("group_id", "origin_ward_code", "gtin") if not self[name].errors}
+        data = {name: self[name].data for name in ("group_id", "origin_ward_code", "gtin", *PACKAGE_SIDES)
+                if not self[name].errors}
         for name, code in product_problems(db.session, data, self._product_id).items():
             self[name].errors.append(domain_error(code))
             valid = False

@@ -13,7 +13,7 @@ from .. import expiry, geo, public_facts
 from ..access import owned_or_404, owned_producer_ids, producer_required, scoped
 from ..catalogue import service
 from ..extensions import db
-from ..feeds.service import listing
+from ..feeds.service import listing, short_name_needed, title_limits
 from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, remove_image
@@ -107,6 +107,25 @@ def edit_producer(producer_id: int):
     return render_template("dashboard/producer_form.html", form=form, producer=producer)
 
 
+def _limits_text(limits) -> str:
+    return ", ".join(_("%(exchange)s: %(n)d ký tự", exchange=name, n=limit) for name, limit in limits)
+
+
+def _product_form(form: ProductForm, product: Product | None):
+    limits = title_limits(db.session)
+    hint = _("Sàn giới hạn độ dài tên (%(limits)s): khi tên dài hơn, sàn nhận tên ngắn này.",
+             limits=_limits_text(limits)) if limits else None
+    return render_template("dashboard/product_form.html", form=form, product=product, title_hint=hint)
+
+
+def _flash_title_notice(product: Product) -> None:
+    """Say which exchanges will leave the product out for its long name (pre-flight says it too)."""
+    needed = short_name_needed(title_limits(db.session), product.name, product.short_name)
+    if needed:
+        flash(_("Tên dài %(n)d ký tự: các sàn sau sẽ không nhận sản phẩm cho tới khi có tên ngắn vừa giới hạn "
+                "của sàn: %(limits)s.", n=len(product.name), limits=_limits_text(needed)), "warning")
+
+
 @bp.route("/products/new", methods=["GET", "POST"])
 @writes
 @producer_required
@@ -122,8 +141,9 @@ def new_product():
         product = service.create_product(db.session, producer, form.product_data())
         db.session.commit()
         flash(_("Đã lưu sản phẩm (bản nháp). Thêm ảnh rồi gửi duyệt."), "success")
+        _flash_title_notice(product)
         return redirect(url_for("dashboard.product", product_id=product.id))
-    return render_template("dashboard/product_form.html", form=form, product=None)
+    return _product_form(form, None)
 
 
 @bp.route("/products/<int:product_id>")
@@ -150,8 +170,9 @@ def edit_product(product_id: int):
         if service.update_product(db.session, product, form.product_data()):
             db.session.commit()
             flash(_("Đã lưu thay đổi."), "success")
+            _flash_title_notice(product)
         return redirect(url_for("dashboard.product", product_id=product.id))
-    return render_template("dashboard/product_form.html", form=form, product=product)
+    return _product_form(form, product)
 
 
 def _transition(product_id: int, action, message: str):

@@ -31,13 +31,14 @@ from sqlalchemy.types import NullType
 from .. import geo, public_facts
 from ..models import Batch, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
 from ..models.base import LOCAL_TZ
+from ..catalogue.service import vat_rate_of
 from ..models.products import Product
 
 ID_PREFIX = "ocop-"
 CHUNK = 1000
 # The shape of the items built here: bump it with any change of what build_item writes (or
 # of the names it reads from seeded rows), so that items kept between feeds are built again.
-ITEM_SCHEMA = 4
+ITEM_SCHEMA = 5
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t]+")
@@ -99,6 +100,12 @@ def _moment(value) -> dt.datetime | None:
 _THOUSANDTHS = Decimal("0.001")
 
 
+def _side(value) -> str | None:
+    """A package side in centimetres, to the millimetre ("12.5", "20")."""
+    return None if value is None else _decimal_text(
+        (value if isinstance(value, Decimal) else Decimal(str(value))).quantize(Decimal("0.1")))
+
+
 def _quantity(value) -> str:
     """A NUMERIC(12, 3) quantity as short text ("2", "0.5") from any driver's form: SQLite
     may hand back the float it stored, unrounded."""
@@ -108,7 +115,9 @@ def _quantity(value) -> str:
 _COLUMNS = (
     Product.id, Product.slug, Product.name, Product.description, Product.gtin, _raw(Product.net_quantity),
     Product.unit, Product.price_vnd, Product.stock, Product.status, Product.version, _raw(Product.updated_at),
-    Product.origin_ward_code, ProductGroup.code.label("group_code"), ProductGroup.name_vi.label("group_name"),
+    Product.origin_ward_code, Product.short_name, Product.packed_weight_g, _raw(Product.package_length_cm),
+    _raw(Product.package_width_cm), _raw(Product.package_height_cm), Product.vat_rate,
+    ProductGroup.code.label("group_code"), ProductGroup.name_vi.label("group_name"),
     Producer.id.label("producer_id"), Producer.slug.label("producer_slug"), Producer.name.label("producer_name"),
     Producer.kind.label("producer_kind"),
     Producer.tax_code, Producer.phone, Producer.address_line, Producer.province_code, Producer.ward_code,
@@ -253,6 +262,7 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "id": item_id(row.id),
         "sku": f"OCOP-{row.id}",
         "title": row.name,
+        "short_title": row.short_name or "",
         "description": plain_text(row.description),
         "category": row.group_name,
         "category_code": row.group_code,
@@ -262,6 +272,10 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "unit": row.unit,
         "price": row.price_vnd,
         "currency": "VND",
+        "vat_rate": vat_rate_of(row.vat_rate, row.group_code),
+        # The package as a carrier weighs and measures it (the net quantity is the label's).
+        "shipping": {"weight_g": row.packed_weight_g, "length_cm": _side(row.package_length_cm),
+                     "width_cm": _side(row.package_width_cm), "height_cm": _side(row.package_height_cm)},
         # What may be sold now: nothing while a recall is in force (``recalls`` says why).
         "stock": facts.stock_for_sale,
         "availability": "in_stock" if facts.sellable else "out_of_stock",
@@ -288,7 +302,7 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
 def _producer(base_url, slug, name, kind, tax_code, phone, address_line, province_code, ward_code) -> dict:
     """A producer's part of its items: built once per producer, shared (read-only) by them."""
     return {
-        "name": name, "kind": kind, "link": f"{base_url}/producers/{slug}",
+        "name": name, "kind": kind, "slug": slug, "link": f"{base_url}/producers/{slug}",
         # A household may register with a person's 12-digit citizen ID: never published.
         "tax_code": "" if len(tax_code or "") == 12 else tax_code,
         "phone": phone,

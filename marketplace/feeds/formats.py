@@ -142,6 +142,9 @@ def write_xlsx(profile: p.Profile, items: Iterable[dict], *, delta: bool = False
             yield chunk
 
 
+XML_NSMAP = {"g": p.GOOGLE_NS}
+
+
 def write_rss(profile: p.Profile, items: Iterable[dict], *, title: str, link: str,
               description: str) -> Iterator[bytes]:
     """Google Merchant RSS 2.0: a ``g:`` element per mapped field, repeated for lists.
@@ -160,7 +163,7 @@ def write_rss(profile: p.Profile, items: Iterable[dict], *, title: str, link: st
 
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
-        with xf.element("rss", version="2.0", nsmap={"g": p.GOOGLE_NS}):
+        with xf.element("rss", version="2.0", nsmap=XML_NSMAP):
             with xf.element("channel"):
                 for tag, text in (("title", title), ("link", link), ("description", description)):
                     element = etree.Element(tag)
@@ -170,7 +173,9 @@ def write_rss(profile: p.Profile, items: Iterable[dict], *, title: str, link: st
                 for item in accepted(profile, items):
                     if item.get("deleted"):
                         continue
-                    element = etree.Element("item")
+                    # The g: prefix on each item (written apart from the root, lxml declares
+                    # it again there): "<g:id>", as Google's examples, not "<ns0:id xmlns:ns0=…>".
+                    element = etree.Element("item", nsmap=XML_NSMAP)
                     for name, value in p.mapped(profile, item).items():
                         for one in value if isinstance(value, list) else [value]:
                             if one is None or one == "":

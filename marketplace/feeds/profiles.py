@@ -3,13 +3,16 @@
 A profile names the exchange, the formats it takes, and how canonical fields map to its own
 field names (``fields``: ordered ``[exchange field, canonical field]`` pairs), which
 canonical fields it requires and its limits (``title`` and ``description`` length, number
-of ``images``).  The shipped profiles are JSON files beside this module; an officer's edit is
+of ``images``), and how product groups map to the exchange's own categories (``categories``:
+OCOP sub-group code → one of the exchange's ``category_list`` codes; the canonical field
+``exchange_category`` reads it).  The shipped profiles are JSON files beside this module; an officer's edit is
 stored on the exchange row and validated here: a mapping to a canonical field that does not
 exist is refused.
 
 Canonical fields are addressed flat (``producer.name``, ``ocop.stars``, ``image_link``…),
 see :data:`FIELDS`.  Pre-flight (:func:`reasons`) lists why an exchange would refuse an
-item; such items are left out of that exchange's feed, never sent half-filled.
+item; such items are left out of that exchange's feed, never sent half-filled.  A profile
+with a ``title`` limit sends the product's short name when its name is longer.
 """
 from __future__ import annotations
 
@@ -39,6 +42,13 @@ def _certifications(item: dict) -> str:
     return "; ".join(f"{c['scheme']} {c['number']} ({c['body']})" for c in item["certifications"])
 
 
+def _shipping(key: str, unit: str = ""):
+    def read(item):
+        value = item["shipping"][key]
+        return None if value is None else (f"{value} {unit}" if unit else value)
+    return read
+
+
 def _ocop(key: str):
     return lambda item: item["ocop"][key] if item["ocop"] else None
 
@@ -48,9 +58,13 @@ FIELDS = {
     "id": lambda i: i["id"],
     "sku": lambda i: i["sku"],
     "title": lambda i: i["title"],
+    "short_title": lambda i: i["short_title"],
     "description": lambda i: i["description"],
     "category": lambda i: i["category"],
     "category_code": lambda i: i["category_code"],
+    # The exchange's own category of the item's group (the profile's ``categories``; read
+    # through _reader, which knows the profile).
+    "exchange_category": lambda i: None,
     "gtin": lambda i: i["gtin"],
     "identifier_exists": lambda i: i["identifier_exists"],
     "net_quantity": lambda i: i["net_quantity"],
@@ -59,6 +73,16 @@ FIELDS = {
     "price": lambda i: i["price"],
     "currency": lambda i: i["currency"],
     "price_text": lambda i: f"{i['price']} {i['currency']}",
+    "vat_rate": lambda i: i["vat_rate"],
+    "shipping.weight_g": _shipping("weight_g"),
+    "shipping.length_cm": _shipping("length_cm"),
+    "shipping.width_cm": _shipping("width_cm"),
+    "shipping.height_cm": _shipping("height_cm"),
+    # As Google's shipping attributes are written: a number and its unit.
+    "shipping_weight": _shipping("weight_g", "g"),
+    "shipping_length": _shipping("length_cm", "cm"),
+    "shipping_width": _shipping("width_cm", "cm"),
+    "shipping_height": _shipping("height_cm", "cm"),
     "stock": lambda i: i["stock"],
     "availability": lambda i: i["availability"],
     "sellable": lambda i: i["sellable"],
@@ -100,6 +124,12 @@ FIELD_LABELS = {
     "link": _l("đường dẫn"), "availability": _l("tình trạng hàng"), "net_quantity": _l("khối lượng tịnh"),
     "producer.name": _l("tên cơ sở sản xuất"), "producer.phone": _l("số điện thoại của cơ sở"),
     "origin.province_name": _l("tỉnh xuất xứ"), "gtin": _l("mã GTIN"),
+    "shipping.weight_g": _l("khối lượng cả bao bì (gam)"), "shipping_weight": _l("khối lượng cả bao bì (gam)"),
+    "shipping.length_cm": _l("chiều dài kiện hàng"), "shipping_length": _l("chiều dài kiện hàng"),
+    "shipping.width_cm": _l("chiều rộng kiện hàng"), "shipping_width": _l("chiều rộng kiện hàng"),
+    "shipping.height_cm": _l("chiều cao kiện hàng"), "shipping_height": _l("chiều cao kiện hàng"),
+    "exchange_category": _l("danh mục của sàn cho nhóm sản phẩm"),
+    "producer.address": _l("địa chỉ của cơ sở"), "producer.tax_code": _l("mã số thuế của cơ sở"),
 }
 
 
@@ -131,6 +161,8 @@ class Profile:
     fields: tuple[tuple[str, str], ...]
     required: tuple[str, ...]
     limits: dict
+    categories: dict = None            # OCOP sub-group code → the exchange's category code
+    category_list: tuple = ()          # the exchange's categories: (code, label) pairs
 
     @property
     def columns(self) -> list[str]:
@@ -139,7 +171,11 @@ class Profile:
     def as_dict(self) -> dict:
         return {"code": self.code, "name": self.name, "formats": list(self.formats),
                 "fields": [list(f) for f in self.fields], "required": list(self.required),
-                "limits": dict(self.limits)}
+                "limits": dict(self.limits), "categories": dict(self.categories or {}),
+                "category_list": [list(c) for c in self.category_list]}
+
+    def category_label(self, code: str | None) -> str:
+        return next((label for c, label in self.category_list if c == code), code or "")
 
 
 def shipped(code: str) -> dict:
@@ -195,8 +231,23 @@ def parse(data: dict) -> Profile:
     if not isinstance(limits, dict) or any(k not in ("title", "description", "images") for k in limits) or any(
             not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in limits.values()):
         raise ProfileError("limits", "limits are title, description and images, as whole numbers ≥ 0")
+    category_list = data.get("category_list", [])
+    if not isinstance(category_list, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) and x.strip() for x in c) for c in category_list):
+        raise ProfileError("category_list", "category_list is a list of [code, label] pairs")
+    codes = {c for c, _ in category_list}
+    if len(codes) != len(category_list):
+        raise ProfileError("category_list", "a category code is listed twice")
+    categories = data.get("categories", {})
+    if not isinstance(categories, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in categories.items()):
+        raise ProfileError("categories", "categories map product group codes to category codes (text)")
+    unknown = sorted(v for v in categories.values() if codes and v not in codes)
+    if unknown:
+        raise ProfileError("categories", f"not in the exchange's category_list: {', '.join(unknown)}")
     return Profile(code=str(data.get("code", "")), name=str(data.get("name", "")), formats=tuple(formats),
-                   fields=tuple((n, c) for n, c in fields), required=tuple(required), limits=dict(limits))
+                   fields=tuple((n, c) for n, c in fields), required=tuple(required), limits=dict(limits),
+                   categories=dict(categories), category_list=tuple((c, label) for c, label in category_list))
 
 
 def profile_of(exchange) -> Profile:
@@ -207,7 +258,9 @@ def profile_of(exchange) -> Profile:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why an exchange (its code) would refuse an item: ``kind`` is missing or too_long."""
+    """Why an exchange (its code) would refuse an item: ``kind`` is missing, unmapped (the
+    item's group has no category of the exchange), too_long (a title: no short name that
+    fits either) or too_many (images)."""
     exchange: str
     field: str
     kind: str
@@ -217,6 +270,10 @@ class Reason:
         label = FIELD_LABELS.get(self.field, self.field)
         if self.kind == "missing":
             text = _l("thiếu %(field)s", field=label)
+        elif self.kind == "unmapped":
+            text = _l("nhóm sản phẩm chưa gắn với danh mục nào của sàn")
+        elif self.kind == "too_long" and self.field == "title":
+            text = _l("tên dài quá %(n)d ký tự: ghi tên ngắn (tối đa %(n)d ký tự)", n=self.limit)
         elif self.kind == "too_long":
             text = _l("%(field)s dài quá %(n)d ký tự", field=label, n=self.limit)
         else:
@@ -228,12 +285,36 @@ def _empty(value) -> bool:
     return value is None or value == "" or value == []
 
 
+def title_for(profile: Profile, item: dict) -> str:
+    """The title the exchange gets: the name, or the short name where the name is longer than
+    the exchange's limit (and the short name not empty)."""
+    limit = profile.limits.get("title")
+    if limit is None or len(item["title"] or "") <= limit:
+        return item["title"]
+    return item.get("short_title") or item["title"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _reader(profile: Profile, canonical: str):
+    """How ``profile`` reads a canonical field: through the profile for the fields it shapes
+    (its categories, its title limit), else as :data:`FIELDS` does."""
+    if canonical == "exchange_category":
+        categories = profile.categories or {}
+        return lambda item: categories.get(item["category_code"])
+    if canonical == "title" and profile.limits.get("title") is not None:
+        return lambda item: title_for(profile, item)
+    return FIELDS[canonical]
+
+
 def reasons(profile: Profile, item: dict) -> list[Reason]:
     """Everything that would make ``profile``'s exchange refuse ``item`` (empty: it is sent)."""
-    found = [Reason(profile.code, field, "missing") for field in profile.required if _empty(FIELDS[field](item))]
+    found = []
+    for field in profile.required:
+        if _empty(_reader(profile, field)(item)):
+            found.append(Reason(profile.code, field, "unmapped" if field == "exchange_category" else "missing"))
     for field in ("title", "description"):
         limit = profile.limits.get(field)
-        if limit is not None and len(item[field] or "") > limit:
+        if limit is not None and len((title_for(profile, item) if field == "title" else item[field]) or "") > limit:
             found.append(Reason(profile.code, field, "too_long", limit))
     return found
 
@@ -249,7 +330,7 @@ def _getters(profile: Profile) -> tuple:
     limit = profile.limits.get("images")
     pairs = []
     for name, canonical in profile.fields:
-        getter = FIELDS[canonical]
+        getter = _reader(profile, canonical)
         if limit is not None and canonical == "images":
             getter = (lambda g, n: lambda item: g(item)[:n])(getter, limit)
         elif limit is not None and canonical == "additional_image_links":

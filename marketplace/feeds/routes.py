@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hmac
 
+import orjson
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import csrf, db, limiter
 from ..security import bearer_token
-from .service import FeedError, find_exchange, open_feed, parse_since
+from . import dfc
+from .formats import MEDIA_TYPES
+from .service import FeedError, dfc_enterprise_document, dfc_item_document, find_exchange, open_feed, parse_since
 
 bp = Blueprint("feeds", __name__)
 
@@ -72,3 +75,28 @@ def feed(code: str, fmt: str):
     response.headers["Cache-Control"] = "private, no-cache"
     response.vary.add("Authorization")
     return response
+
+
+def _json_ld(document: dict | None):
+    if document is None:
+        return _error(404, "not_found", "no such node in the DFC catalogue")
+    response = current_app.response_class(orjson.dumps(document), mimetype=MEDIA_TYPES["jsonld"])
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"  # read by other platforms' pages too
+    return response
+
+
+# The DFC catalogue's IRIs dereference (issue 16, point 4): public, as the product pages are.
+@bp.route("/ns/dfc")
+def dfc_vocabulary():
+    return _json_ld(dfc.vocabulary(current_app.config["PUBLIC_BASE_URL"]))
+
+
+@bp.route("/dfc/ocop-<int:product_id>")
+def dfc_item(product_id: int):
+    return _json_ld(dfc_item_document(db.session, product_id, base_url=current_app.config["PUBLIC_BASE_URL"]))
+
+
+@bp.route("/dfc/enterprises/<slug>")
+def dfc_enterprise(slug: str):
+    return _json_ld(dfc_enterprise_document(db.session, slug, base_url=current_app.config["PUBLIC_BASE_URL"]))

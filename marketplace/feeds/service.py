@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session, object_session
 
 from .. import params, public_facts
 from ..transactions import reads
-from ..models import Delivery, DeliveryStatus, Exchange, Product
+from ..models import Delivery, DeliveryStatus, Exchange, Producer, ProducerStatus, Product
 from ..models.base import local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
 from ..outbox import push_targets
-from .profiles import FORMATS, Profile, profile_of, reasons
+from .profiles import FORMATS, Profile, exchange_name, profile_of, reasons
 
 # After a secret is replaced, the old one keeps signing (beside the new) this long, so a
 # receiver can switch at its own pace.
@@ -204,6 +204,52 @@ def preflight(session, exchanges: list[Exchange], *, base_url: str, today: dt.da
         if any(found.values()):
             refused.append({"item": item, "reasons": found})
     return refused
+
+
+def dfc_item_document(session, product_id: int, *, base_url: str, today: dt.date | None = None) -> dict | None:
+    """What ``<base>/dfc/ocop-<id>`` answers: the product's DFC nodes, while the DFC feed
+    carries it (None: not found)."""
+    exchange = find_exchange(session, "dfc")
+    item = canonical.item_for(session, product_id, base_url=base_url, today=today or local_today())
+    if exchange is None or item is None or item.get("deleted") or reasons(profile_of(exchange), item):
+        return None
+    return dfc.document(dfc.item_nodes(item, base_url, profile_of(exchange)), base_url)
+
+
+def dfc_enterprise_document(session, slug: str, *, base_url: str, today: dt.date | None = None) -> dict | None:
+    """What ``<base>/dfc/enterprises/<slug>`` answers: the producer as a DFC enterprise, with
+    what the DFC feed carries of its products (None: no such producer in the feed)."""
+    exchange = find_exchange(session, "dfc")
+    producer = session.scalars(select(Producer).where(Producer.slug == slug)).first()
+    if exchange is None or producer is None or producer.status != ProducerStatus.approved.value:
+        return None
+    profile = profile_of(exchange)
+    ids = list(session.scalars(select(Product.id).where(Product.producer_id == producer.id).order_by(Product.id)))
+    items = [item for _, item, _ in canonical.built_items(session, ids, base_url=base_url, today=today or local_today())
+             if not reasons(profile, item)]
+    if not items:
+        return None
+    supplies = [f"{dfc.node_base(i, base_url)}#product" for i in items]
+    manages = [f"{dfc.node_base(i, base_url)}#item" for i in items]
+    return dfc.document(dfc.enterprise_nodes(items[0]["producer"], base_url, supplies, manages), base_url)
+
+
+def title_limits(session) -> list[tuple[str, int]]:
+    """``(exchange name, limit)`` of the exchanges whose titles are limited, shortest first:
+    what the product form tells a producer about its short name."""
+    found = []
+    for exchange in all_exchanges(session):
+        limit = profile_of(exchange).limits.get("title")
+        if limit is not None:
+            found.append((exchange_name(exchange.code, exchange.name), limit))
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def short_name_needed(limits: list[tuple[str, int]], name: str, short_name: str) -> list[tuple[str, int]]:
+    """The exchanges (of ``title_limits``) that would refuse a product named ``name``
+    because neither it nor its ``short_name`` fits their title."""
+    return [(exchange, limit) for exchange, limit in limits
+            if len(name or "") > limit and not (short_name and len(short_name) <= limit)]
 
 
 def delivered_pushes(session, product_ids=None) -> dict[tuple[int, int], tuple[int | None, bool]]:

@@ -8,6 +8,9 @@ written:
 
 * a newer pending delivery of the same product to the same exchange: this one is
   ``superseded`` and not sent (the newer carries the latest version anyway);
+* a deletion for an exchange that does not hold the item (it never acknowledged the item,
+  or its last acknowledged push was already a deletion) and no older delivery still in
+  flight: ``unneeded`` and not sent (an exchange is never told to drop what it never had);
 * 2xx: ``delivered`` (``sent_version`` is the version in the payload);
 * 410 Gone: the exchange's push is disabled and the delivery ``dead``;
 * anything else (an error status, a timeout, a refused connection, an endpoint that is
@@ -131,6 +134,19 @@ def _finish(session, delivery_id: int, lease: dt.datetime, **values) -> bool:
     return done.rowcount == 1
 
 
+def _may_hold(session, delivery: Delivery) -> bool:
+    """Whether the exchange may hold the item: its newest acknowledged push of the product
+    carried the item (an unknown kind counts as holding), or an older delivery of it is still
+    pending (it may be on its way now)."""
+    same = (Delivery.exchange_id == delivery.exchange_id, Delivery.product_id == delivery.product_id)
+    last = session.execute(select(Delivery.sent_deleted).where(*same, Delivery.status == DeliveryStatus.delivered)
+                           .order_by(Delivery.id.desc()).limit(1)).first()
+    if last is not None and last.sent_deleted is not True:
+        return True
+    return session.scalar(select(exists().where(*same, Delivery.status == DeliveryStatus.pending,
+                                                Delivery.id < delivery.id))) is True
+
+
 def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -> str:
     """Send one claimed delivery and record the outcome; returns its new status."""
     lease = _renew(session, delivery_id, lease, settings)
@@ -152,6 +168,11 @@ def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -
     except Exception as exc:  # noqa: BLE001 - a row that cannot be built still counts its attempts
         log.exception("building delivery %s failed", delivery_id)
         body, version, deleted, build_error = None, None, None, f"{type(exc).__name__}: {exc}"[:500]
+    if deleted and not _may_hold(session, delivery):
+        session.commit()
+        _finish(session, delivery_id, lease, status=DeliveryStatus.unneeded, attempts=delivery.attempts,
+                last_error="not sent: the exchange never received this item")
+        return DeliveryStatus.unneeded
     # Everything the send needs, read before the transaction ends: nothing may be loaded
     # (a new transaction; on SQLite, the write lock) while the request is out.
     secrets_now = signing_secrets(exchange, now)

@@ -72,6 +72,7 @@ class DeliveryStatus:
     delivered = "delivered"
     dead = "dead"
     superseded = "superseded"  # a newer change of the same product went (or goes) instead
+    unneeded = "unneeded"      # a deletion for an exchange that never received the item: not sent
 
 
 class Delivery(db.Model):

@@ -79,6 +79,16 @@ class Product(db.Model):
     warnings: Mapped[str] = mapped_column(Text, default="")
     origin_ward_code: Mapped[Optional[int]] = mapped_column(index=True)
     gtin: Mapped[Optional[str]] = mapped_column(String(14), unique=True)
+    # A shorter name for the exchanges whose titles are shorter than ours (Postmart: 120).
+    short_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    # The package as a carrier weighs and measures it (shipping prices), beside the net
+    # quantity the label states: grams and centimetres.
+    packed_weight_g: Mapped[Optional[int]] = mapped_column()
+    package_length_cm: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 1))
+    package_width_cm: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 1))
+    package_height_cm: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 1))
+    # VAT rate in percent; None: the product group's usual rate (catalogue.service.vat_rate_of).
+    vat_rate: Mapped[Optional[int]] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.draft.value, index=True)
     review_note: Mapped[str] = mapped_column(Text, default="")
     # Folded (no diacritics, lower case) name + producer + description for search.
