@@ -1,6 +1,7 @@
 """Human labels for stored codes (units, statuses, kinds, schemes), in both languages."""
 from __future__ import annotations
 
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from . import geo
@@ -12,6 +13,12 @@ UNIT_LABELS = {
     "box": _l("hộp"), "bottle": _l("chai"), "bag": _l("túi"), "jar": _l("hũ"),
     "bunch": _l("bó"), "tray": _l("khay"),
 }
+# The word a net quantity is stated with, as labels word it: mass for g and kg, volume for ml
+# and l, a count for every other unit of ``models.products.UNITS``.  The one place that decides
+# it: the printed labels (stamps.sheets) and the pages (the stamp page's facts) both ask
+# :func:`quantity_word`.
+MASS_UNITS, VOLUME_UNITS = frozenset({"g", "kg"}), frozenset({"ml", "l"})
+QUANTITY_WORDS = {"mass": _l("Khối lượng tịnh"), "volume": _l("Thể tích thực"), "count": _l("Số lượng")}
 STATUS_LABELS = {
     "draft": _l("Bản nháp"), "pending": _l("Chờ duyệt"), "published": _l("Đã đăng"),
     "rejected": _l("Bị từ chối"), "archived": _l("Đã lưu trữ"), "approved": _l("Đã duyệt"),
@@ -101,8 +108,25 @@ def register_labels(app) -> None:
         stamp_status_label=_lookup(STAMP_STATUS_LABELS), product_state_label=_lookup(PRODUCT_STATE_LABELS),
         availability_label=_lookup(AVAILABILITY_LABELS), exchange_state_label=_lookup(EXCHANGE_STATE_LABELS),
         delivery_status_label=_lookup(DELIVERY_STATUS_LABELS), domain_error=domain_error,
+        quantity_word=quantity_word,
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
+
+
+def quantity_kind(unit: str) -> str:
+    """"mass", "volume" or "count": what a net quantity in ``unit`` measures."""
+    return "mass" if unit in MASS_UNITS else "volume" if unit in VOLUME_UNITS else "count"
+
+
+def quantity_word(unit: str, language: str | None = None) -> str:
+    """The word before a net quantity in ``unit``: "Khối lượng tịnh" (g, kg), "Thể tích
+    thực" (ml, l), "Số lượng" (pieces, boxes, bottles…), in the page's language, or in
+    ``language`` when given (a label is printed in Vietnamese, ``"vi"``, whatever the page's)."""
+    word = QUANTITY_WORDS[quantity_kind(unit)]
+    if language is None:
+        return str(word)
+    with force_locale(language):
+        return str(word)
 
 
 def domain_error(code: str) -> str:

@@ -18,6 +18,7 @@ from marketplace.printing.layouts import LAYOUTS, Layout, UnknownLayout, get_lay
 from marketplace.printing.pdf import LabelData, TextBox, render_label_sheet
 from marketplace.printing.qr import QUIET_ZONE, qr_matrix, qr_png, qr_runs, qr_svg
 from marketplace.stamps.serials import group_serial, new_serial
+from marketplace.vocab import quantity_word
 from tests.conftest import PG_URL
 
 BASE = "HTTP://127.0.0.1:5000/S/"
@@ -39,7 +40,8 @@ def make_labels(count: int, **overrides) -> list[LabelData]:
             url=BASE + serial, serial=serial, product_name="Mật ong hoa nhãn Triệu Sơn",
             producer_name="HTX Nông nghiệp Đồng Tiến", place="Xã Đồng Tiến, Thanh Hóa",
             lot="L2025-0001", production_date=dt.date(2025, 3, 1),
-            expiry_date=dt.date(2026, 3, 1), net_quantity="500 g", ocop_stars=4)
+            expiry_date=dt.date(2026, 3, 1), net_quantity="500 g", net_word=quantity_word("g", "vi"),
+            origin="Việt Nam", ocop_stars=4)
         fields.update(overrides)
         labels.append(LabelData(**fields))
     return labels
@@ -133,10 +135,15 @@ def test_every_qr_decodes_to_its_label_and_text_stays_inside(name):
 def test_vietnamese_wording_on_a4():
     text = pdf_text(make_labels(3))
     for wording in ("Mật ong hoa nhãn Triệu Sơn", "Cơ sở SX: HTX Nông nghiệp", "Đồng Tiến",
-                    "Xã Đồng Tiến, Thanh Hóa", "Khối lượng tịnh: 500 g", "NSX: 01/03/2025",
-                    "HSD: 01/03/2026", "OCOP"):
+                    "Xã Đồng Tiến, Thanh Hóa", "Xuất xứ: Việt Nam", "Khối lượng tịnh: 500 g",
+                    "NSX: 01/03/2025", "HSD: 01/03/2026", "OCOP"):
         assert wording in text
-    assert "Thể tích thực: 750 ml" in pdf_text(make_labels(1, net_quantity="750 ml"))
+    assert "Thể tích thực: 750 ml" in pdf_text(make_labels(1, net_quantity="750 ml",
+                                                           net_word=quantity_word("ml", "vi")))
+    assert "Số lượng: 6 hũ" in pdf_text(make_labels(1, net_quantity="6 hũ", net_word=quantity_word("jar", "vi")))
+    # the printing module only prints the word it is given (vocab.quantity_word decides it)
+    bare = pdf_text(make_labels(1, net_quantity="750 ml", net_word=""))
+    assert "750 ml" in bare and "Khối lượng" not in bare and "Thể tích" not in bare
 
 
 def pdf_text(labels, layout: Layout = LAYOUTS["a4-3x8"]) -> str:
@@ -165,6 +172,11 @@ def test_long_texts_shrink_and_truncate_but_never_leave_the_label(name):
     assert "Lô: L2025-0001" in text
     for label in labels:
         assert all(group in text for group in group_serial(label.serial, " ").split())
+    for number, page in enumerate(pdf):                 # the producer and the commune: never dropped
+        textpage = page.get_textpage()
+        for index, _ in enumerate(labels[number * layout.per_page:(number + 1) * layout.per_page]):
+            cell = " ".join(textpage.get_text_bounded(*cells_pt(layout)[index]).split())
+            assert "SX: " in cell and ("Đồng Tiến" in cell or "Thanh Hóa" in cell), cell
     for number, page in enumerate(pdf):
         on_page = labels[number * layout.per_page:(number + 1) * layout.per_page]
         assert set(decode_page(raster(page), layout)) == {label.url for label in on_page}
@@ -240,6 +252,10 @@ def test_layouts_are_data_that_fit_their_pages():
                                        + (layout.rows - 1) * layout.gap_y)
         assert right == pytest.approx(layout.margin_left)      # centred on the page
         assert bottom == pytest.approx(layout.margin_top)
+    for layout in LAYOUTS.values():   # office printers cannot print an A4 page's outer 3–5 mm
+        assert layout.safe_margin == (4 if layout.name.startswith("a4-") else 0)
+    assert LAYOUTS["a4-3x8"].edge_inset() == pytest.approx((4, 3.5))   # into the outer labels
+    assert LAYOUTS["a4-5x13"].edge_inset() == (0, 0)                    # already inside it
     a4 = LAYOUTS["a4-3x8"]
     assert (a4.page_width, a4.page_height, a4.label_width, a4.label_height) == (210, 297, 70, 37)
     assert a4.per_page == 24 and a4.margin_top == pytest.approx(0.5)

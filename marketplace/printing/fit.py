@@ -1,20 +1,30 @@
 """Fitting the text of a stamp (tem) into its label: what :mod:`.pdf` draws, planned here.
 
 Fitting: text shrinks together, from a size set by the label height down to ``MIN_SIZE``;
-when it still does not fit, lines are dropped, least important first (``DROP_ORDER``):
-place, producer, OCOP, net quantity, NSX.  Product name, lot, HSD and serial are always
-printed: the stamp sits on a package whose main label carries the full mandatory content,
-and these four identify the batch, its safety date and the code a buyer can type in.  The
-name and then any over-long line are cut with "…"; the serial is never cut (it wraps between
-groups).  Nothing is drawn outside ``pad`` of the label's edge (:class:`Geometry`).
+when it still does not fit, the text is made shorter, one step at a time and each step at
+every size again (:mod:`.wording`): the producer and the address run on as one paragraph (tried
+together with the separate lines, size by size: whichever fits the larger text), the place
+and the producer's name abbreviated ("X." for "Xã", "TP." for "Thành phố", "HTX" for "Hợp
+tác xã", "NN" for "Nông nghiệp"…), lines dropped, least important first (OCOP, net
+quantity, NSX, the address line: village, street…, the origin, the province), and "Cơ sở
+SX:" shortened to "SX:".  Product name, lot, HSD and serial are always printed, and so are
+the producer and the commune: the stamp sits on a package whose main label carries the full
+mandatory content, and these identify the batch, its safety date, the code a buyer can type
+in and who made it where.  Text that fits no way whole is cut with "…" at ``MIN_SIZE``
+(the same ways tried in order, the least shortened that fits wins): the name, then any
+over-long line; an address is cut only when it is the commune alone, and the last ways give
+the producer and the commune one line each, then the name one line.  The serial is never
+cut (it wraps between groups).  Nothing is drawn outside the text area of :class:`Geometry`
+(the label's padding, and on an A4 sheet the printer's safe margin, see :mod:`.layouts`).
 
 A label with a scratch-off code (tem cào) gets a box just above the serial, captioned "Mã
 cào" (left of the box when the column is wide enough, above it otherwise), with the code in
 bold inside: the sticker goes over the box.  It sits in the text column, so the QR keeps its
 size and quiet zone, and is never dropped.  Its size depends on the stock only
 (:func:`scratch_box_mm`: the sticker to order), never on the product; the text fits around
-it.  On the smallest stock (38×21.2 mm) the product name then takes one line instead of two
-when that is what keeps the lot, HSD and serial.
+it.  On the smallest stocks the product name may then take one line instead of two: that is
+the last way of shortening the text (above), and it keeps the lot, HSD, serial, producer and
+commune.
 
 Plans are cached per kind of label (:func:`plan`): the fields of a product/batch repeat
 across a run.  Widths are measured with the fonts' metrics, so :func:`register_fonts` must
@@ -33,6 +43,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 
 from ..crockford import ALPHABET, GROUP
 from .layouts import Layout
+from .wording import (LOSSLESS, ORIGIN_PREFIX, PRODUCER_PREFIX, SHORT_PRODUCER_PREFIX, Variant, abbreviate_name,
+                      abbreviate_place, split_place, variants)
 
 REGULAR, BOLD = "BeVietnamPro", "BeVietnamPro-Bold"
 ELLIPSIS = "…"
@@ -40,9 +52,10 @@ MIN_SIZE = 5.0          # pt, smallest body text (name is NAME_SCALE × body)
 MAX_SIZE = 8.0
 NAME_SCALE = 1.15
 STEP = 0.25
-DROP_ORDER = ("place", "producer", "ocop", "net", "nsx")
 LINE_HEIGHT = 1.265     # Be Vietnam Pro: ascent 1000, descent −265 per 1000 units
 CAP_HEIGHT = 0.74       # … and its capital height
+GLYPH_TOP = 1.223       # … and the top of its bounding box (bold: marks stacked on capitals), in em
+EDGE_SLACK = 0.2        # mm kept beyond a safe margin's reach: overhanging glyphs, rounded coordinates
 SCRATCH_CAPTION = "Mã cào"
 CODE_SCALE = 1.25       # scratch-off code: at most this × the stock's largest body text
 # pt: the caption (MIN_SIZE) goes beside the box only if the code stays this big, which also
@@ -111,15 +124,6 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
-def _net_label(net: str) -> str:
-    unit = net.strip().split()[-1].lower() if net.strip() else ""
-    if unit in {"ml", "l", "lít", "lit"}:
-        return "Thể tích thực"
-    if unit in {"g", "kg", "mg", "gam", "gram"}:
-        return "Khối lượng tịnh"
-    return "Số lượng"
-
-
 class Line(NamedTuple):
     kind: str               # "text", "stars" or "serial"
     font: str
@@ -176,53 +180,76 @@ def plan(fields: tuple, serial_groups: int, width: float, height: float, max_siz
          ) -> tuple[tuple[Line, ...], Scratch | None, tuple[Line, ...]]:
     """Fit the text of one kind of label into ``width`` × ``height`` points.
 
+    ``fields``: (name, producer, address line, place, origin, lot, NSX, HSD, net quantity
+    with its word, OCOP stars), text already formatted; the place is "<commune>, <province>".
+
     Returns (top lines, scratch-off box or None, serial lines); the serial lines sit at the
     bottom, the box just above them.  Serials are planned at a width that only 1 group in
     ~1,000 exceeds; such a line is drawn slightly narrower (horizontal scaling), so every
     label of a run has the same layout.
     """
-    name, producer, place, lot, nsx, hsd, net, stars = fields
+    name, producer, address_line, place, origin, lot, nsx, hsd, net, stars = fields
+    commune, province = split_place(place)
     group_em = _serial_group_em()
     space_em = string_width(" ", BOLD, 1)
-    optional = {
-        "producer": f"Cơ sở SX: {producer}" if producer else "",
-        "place": place, "net": f"{_net_label(net)}: {net}" if net else "",
-        "nsx": f"NSX: {nsx}" if nsx else "", "ocop": stars,
-    }
-    droppable = [key for key in DROP_ORDER if optional[key]]
 
-    def lay_out(s: float, dropped: set) -> tuple[list[Line], list[Line], float, bool]:
-        clean, top = True, []
+    def texts(v: Variant) -> tuple[str, str, str]:
+        """(producer line, address, the commune as the address writes it) for ``v``."""
+        if v.bare:
+            return "", "", ""
+        place_part = abbreviate_place if v.abbreviate else (lambda part: part)
+        prefix = SHORT_PRODUCER_PREFIX if v.short_prefix else PRODUCER_PREFIX
+        maker = prefix + (abbreviate_name(producer) if v.abbreviate else producer) if producer else ""
+        town = place_part(commune)
+        parts = ("" if "address_line" in v.dropped else address_line, town,
+                 "" if "province" in v.dropped else place_part(province))
+        return maker, ", ".join(part for part in parts if part), town
+
+    def lay_out(s: float, v: Variant):
+        """(top lines, serial lines, height used, nothing cut, allowed, scratch block)."""
+        clean = allowed = True
+        top: list[Line] = []
         ns = s * NAME_SCALE
         name_rows = wrap(name, BOLD, ns, width) or [""]
-        if len(name_rows) > name_lines:
+        if len(name_rows) > v.name_lines:
             clean = False
-            rest = " ".join(name_rows[name_lines - 1:])
-            name_rows = name_rows[:name_lines - 1] + [truncate(rest, BOLD, ns, width)]
+            rest = " ".join(name_rows[v.name_lines - 1:])
+            name_rows = name_rows[:v.name_lines - 1] + [truncate(rest, BOLD, ns, width)]
         top += [Line("text", BOLD, ns, row) for row in name_rows]
 
-        def add(text: str, rows: int = 1) -> None:
+        def add(text: str, rows: int = 1) -> bool:
+            """Add ``text`` in at most ``rows`` rows; True when it had to be cut."""
             nonlocal clean
             wrapped = wrap(text, REGULAR, s, width) if rows > 1 else [text]
-            if len(wrapped) > rows or string_width(wrapped[-1], REGULAR, s) > width:
+            cut = len(wrapped) > rows or string_width(wrapped[-1], REGULAR, s) > width
+            if cut:
                 clean = False
                 wrapped = wrapped[:rows - 1] + [
                     truncate(" ".join(wrapped[rows - 1:]), REGULAR, s, width)]
             top.extend(Line("text", REGULAR, s, row) for row in wrapped)
+            return cut
 
-        for key in ("producer", "place"):
-            if optional[key] and key not in dropped:
-                add(optional[key], rows=2)
+        maker, address, town = texts(v)
+        if v.join and maker and address:
+            # one paragraph, never cut: a cut could take the commune
+            allowed = not add(f"{maker}, {address}", v.producer_rows + v.address_rows)
+        else:
+            if maker:
+                add(maker, v.producer_rows)
+            if address and add(address, v.address_rows) and address != town:
+                allowed = False         # cut: the commune might be what was cut away
+        if origin and "origin" not in v.dropped:
+            add(ORIGIN_PREFIX + origin)
         add(f"Lô: {lot}")
-        if optional["net"] and "net" not in dropped:
-            add(optional["net"])
-        dates = [d for d in (None if "nsx" in dropped else optional["nsx"],
+        if net and "net" not in v.dropped:
+            add(net)
+        dates = [d for d in ("" if "nsx" in v.dropped else f"NSX: {nsx}" if nsx else "",
                              f"HSD: {hsd}" if hsd else "") if d]
         if len(dates) == 2 and string_width("   ".join(dates), REGULAR, s) <= width:
             dates = ["   ".join(dates)]
         for text in dates:
             add(text)
-        if stars and "ocop" not in dropped:
+        if stars and "ocop" not in v.dropped:
             diameter, gap = star_size(s)
             if string_width("OCOP ", BOLD, s) + stars * (diameter + gap) <= width:
                 top.append(Line("stars", BOLD, s, "OCOP", stars))
@@ -240,22 +267,31 @@ def plan(fields: tuple, serial_groups: int, width: float, height: float, max_siz
         block = scratch_block(width, max_size) if scratch else None
         if block:
             used += block.height
-        return top, serial, used, clean, block
+        return top, serial, used, clean, allowed, block
 
     sizes = [max_size - STEP * i for i in range(int((max_size - MIN_SIZE) / STEP) + 1)]
+    ways, seen = [], set()
+    for v in variants(name_lines):      # without the steps that change nothing here
+        lines_dropped = {key for key, there in (("ocop", stars), ("net", net), ("nsx", nsx), ("origin", origin))
+                         if there and key in v.dropped}
+        key = (texts(v), v.name_lines, v.join and all(texts(v)[:2]), v.producer_rows, v.address_rows,
+               frozenset(lines_dropped))
+        if key not in seen:
+            seen.add(key)
+            ways.append(v)
+    lossless = [v for v in ways if v in variants(name_lines)[:LOSSLESS]]
+    tries = ([(s, v) for s in sizes for v in lossless]                         # largest text first
+             + [(s, v) for v in ways if v not in lossless for s in sizes])  # then least shortened
     for require_clean in (True, False):
-        for n_dropped in range(len(droppable) + 1):
-            dropped = set(droppable[:n_dropped])
-            for s in (sizes if require_clean else sizes[-1:]):
-                top, serial, used, clean, block = lay_out(s, dropped)
-                if used <= height and (clean or not require_clean):
-                    return tuple(top), block, tuple(serial)
-    if scratch and name_lines > 1:  # the box took the room: a one-line name keeps lot and HSD
-        return plan(fields, serial_groups, width, height, max_size, 1, scratch)
-    # Degenerate stock: keep the serial, then as many mandatory lines as fit, below MIN_SIZE.
-    s = MIN_SIZE
+        for s, v in (tries if require_clean else [(sizes[-1], v) for v in ways]):
+            top, serial, used, clean, allowed, block = lay_out(s, v)
+            if allowed and used <= height and (clean or not require_clean):
+                return tuple(top), block, tuple(serial)
+    # Degenerate stock: keep the serial, then as many of the name, lot and HSD as fit, below
+    # MIN_SIZE.
+    bare, s = ways[-1]._replace(bare=True), MIN_SIZE
     while True:
-        top, serial, used, _, block = lay_out(s, set(droppable))
+        top, serial, used, _, _, block = lay_out(s, bare)
         while top and used > height:
             used -= LINE_HEIGHT * top.pop().size
         if used <= height or s < 1:
@@ -283,25 +319,54 @@ def _code_em() -> float:
 
 
 class Geometry(NamedTuple):
+    """Where the parts of a label go, in points from its cell's bottom-left corner: the same
+    for every label of a layout, so a sheet's labels look alike and share one text plan.
+
+    The QR sits on the left, its square (quiet zone included) ending where the text column
+    starts; the text keeps ``pad`` from the label's edges.  On a sheet with a safe margin
+    (:meth:`.layouts.Layout.edge_inset`) every label keeps as far inside its edges as the
+    margin reaches into the outermost ones (plus ``EDGE_SLACK``, and room at the top for the
+    marks stacked on a capital of the name): the text by that much, and the QR's symbol, whose
+    square gives up that much width so the text column keeps its width.  The QR's quiet zone
+    may lie in that band: unprinted label paper is as light as a quiet zone must be, and it
+    stays inside the label.
+    """
     width: float
     height: float
-    pad: float
-    qr_box: float
+    pad: float              # the label's padding (the text area may keep further in: text_y…)
+    qr_box: float           # the QR's square, quiet zone included: at most this side
     text_x: float           # offsets from the cell's bottom-left, points
     text_w: float
     text_h: float
     max_size: float
     name_lines: int
+    text_y: float = 0.0     # bottom of the text area
+    qr_inset_x: float = 0.0  # the QR's symbol keeps this far from the label's left edge,
+    qr_inset_y: float = 0.0  # and this far from its top and bottom edges
 
     @classmethod
     def for_layout(cls, layout: Layout) -> "Geometry":
         w, h = layout.label_width * mm, layout.label_height * mm
         pad = min(2 * mm, max(1 * mm, 0.05 * h))
-        qr_box = min(h, 0.45 * w)
+        edge_x, edge_y = ((inset + EDGE_SLACK) * mm if inset else 0.0 for inset in layout.edge_inset())
+        qr_box = min(h, 0.45 * w) - edge_x
         max_size = min(MAX_SIZE, max(MIN_SIZE + 0.5, 0.21 * layout.label_height))
-        if w - qr_box - pad < 10 * mm or h - 2 * pad < 8 * mm:
+        # the first line (the name) is drawn from its ascent, and marks stacked on a capital
+        # rise above that: they keep inside the safe margin too
+        edge_top = edge_y + (GLYPH_TOP - 1) * NAME_SCALE * max_size if edge_y else 0.0
+        pad_x, pad_top, pad_bottom = max(pad, edge_x), max(pad, edge_top), max(pad, edge_y)
+        text_h = h - pad_top - pad_bottom
+        if w - qr_box - pad_x < 10 * mm or text_h < 8 * mm or qr_box < 2 * edge_x:
             raise ValueError(f"{layout.name}: a {layout.label_width:g}×{layout.label_height:g}"
                              " mm label is too small for a QR and its text")
-        return cls(w, h, pad, qr_box, qr_box, w - qr_box - pad, h - 2 * pad, max_size,
-                   3 if layout.label_height >= 30 else 2)
+        return cls(w, h, pad, qr_box, qr_box, w - qr_box - pad_x, text_h, max_size,
+                   3 if layout.label_height >= 30 else 2, pad_bottom, edge_x, edge_y)
 
+    def qr_square(self, modules: int, quiet: int) -> tuple[float, float, float]:
+        """(x, y, side) of the QR's square, ``quiet`` modules of quiet zone included, for a
+        symbol ``modules`` wide: right edge at the text column, centred in height, ``qr_box``
+        a side unless the insets need it smaller."""
+        full = modules + 2 * quiet
+        side = min(self.qr_box, (self.text_x - self.qr_inset_x) * full / (modules + quiet),
+                   (self.height - 2 * self.qr_inset_y) * full / modules)
+        return self.text_x - side, (self.height - side) / 2, side

@@ -7,17 +7,20 @@ Decree 43/2017 and 111/2021:
 
     <product name, bold, up to 3 lines (2 on labels under 30 mm high)>
     Cơ sở SX: <producer>
-    <commune, province>
+    <address line, commune, province>
+    Xuất xứ: <origin>
     Lô: <lot>
-    Khối lượng tịnh | Thể tích thực | Số lượng: <net quantity>
+    <Khối lượng tịnh | Thể tích thực | Số lượng>: <net quantity>
     NSX: dd/mm/yyyy  HSD: dd/mm/yyyy      (two lines when one is too narrow)
     OCOP ★★★★                             (stars drawn as vector shapes)
     Mã cào [ABCD-EFGH]                    (scratch runs: a box for the scratch-off sticker)
     <serial in groups of 4, bold, at the bottom>
 
-How the text is fitted (sizes, lines dropped when it does not fit, the scratch-off box) is
-:mod:`.fit`; this module draws what it plans.  Labels without a scratch-off code are drawn
-exactly as before the box existed.
+How the text is fitted (sizes, abbreviations and lines dropped when it does not fit, the
+scratch-off box) and where it and the QR go on the label (inside an A4 sheet's safe margin)
+is :mod:`.fit`; this module draws what it plans.  The word before the net quantity comes with
+the label (``LabelData.net_word``: ``vocab.quantity_word`` decides it, for the pages too).
+Labels without a scratch-off code are drawn exactly as before the box existed.
 
 Labels are read from the iterable one page at a time and each finished page is deflated at
 once, but reportlab writes the file only at ``save()``: memory grows by ~1.5 KB a label
@@ -62,13 +65,16 @@ class LabelData:
     serial: str
     product_name: str
     producer_name: str
-    place: str
+    place: str                          # "<commune>, <province>": the commune is always printed
     lot: str
     production_date: dt.date | None = None
     expiry_date: dt.date | None = None
-    net_quantity: str = ""
+    net_quantity: str = ""              # "500 g"
     ocop_stars: int | None = None
     scratch_code: str | None = None     # "ABCD-EFGH" under a scratch-off sticker
+    address_line: str = ""              # the producer's village, street…: before the place
+    net_word: str = ""                  # "Khối lượng tịnh": printed before the net quantity
+    origin: str = ""                    # "Việt Nam": printed as "Xuất xứ: Việt Nam"
 
     def __post_init__(self) -> None:
         if self.ocop_stars is not None and not 1 <= self.ocop_stars <= 5:
@@ -92,9 +98,10 @@ def _fields(label: LabelData) -> tuple:
     def fmt(day: dt.date | None) -> str:
         return day.strftime("%d/%m/%Y") if day else ""
 
-    return (label.product_name.strip(), label.producer_name.strip(), label.place.strip(),
-            label.lot.strip(), fmt(label.production_date), fmt(label.expiry_date),
-            label.net_quantity.strip(), label.ocop_stars or 0)
+    net, word = label.net_quantity.strip(), label.net_word.strip()
+    return (label.product_name.strip(), label.producer_name.strip(), " ".join(label.address_line.split()),
+            label.place.strip(), label.origin.strip(), label.lot.strip(), fmt(label.production_date),
+            fmt(label.expiry_date), f"{word}: {net}" if net and word else net, label.ocop_stars or 0)
 
 
 class _SheetWriter:
@@ -152,10 +159,10 @@ class _SheetWriter:
         cell = (x, y, x + w, y + h)
         # QR: one path, a rectangle per dark run, in module units (short integer operands).
         size, runs = qr_runs(label.url)
-        module = g.qr_box / (size + 2 * QUIET_ZONE)
+        qx, qy, side = g.qr_square(size, QUIET_ZONE)
+        module = side / (size + 2 * QUIET_ZONE)
         canvas.saveState()
-        canvas.translate(x + QUIET_ZONE * module,
-                         y + (g.height - g.qr_box) / 2 + QUIET_ZONE * module)
+        canvas.translate(x + qx + QUIET_ZONE * module, y + qy + QUIET_ZONE * module)
         canvas.scale(module, module)
         path = canvas.beginPath()
         top_row = size - 1
@@ -170,7 +177,7 @@ class _SheetWriter:
         tx = x + g.text_x
         text = canvas.beginText()
         stars = []
-        baseline = y + g.height - g.pad
+        baseline = y + g.text_y + g.text_h
         for line in top:
             baseline -= line.size                              # ascent: 1 em
             text.setFont(line.font, line.size)
@@ -182,7 +189,7 @@ class _SheetWriter:
                 self._record(cell, tx, baseline, tx + _sw(line.text, line.font, line.size),
                              line.text, line.font, line.size)
             baseline -= (LINE_HEIGHT - 1) * line.size         # descent
-        baseline = y + g.pad + (LINE_HEIGHT - 1) * serial[-1].size
+        baseline = y + g.text_y + (LINE_HEIGHT - 1) * serial[-1].size
         for line in reversed(serial):
             a, b = map(int, line.text.split(":"))
             value = " ".join(groups[a:b])

@@ -22,6 +22,7 @@ from ..models.base import local_today
 from ..printing.layouts import LAYOUTS
 from ..text import spreadsheet_text
 from ..transactions import writes
+from ..vocab import quantity_word
 from .scratch import code_for, format_code
 from .service import run_stamps, stamp_url
 
@@ -51,6 +52,8 @@ def url_for_stamp(stamp: Stamp, base_url: str) -> str:
 
 
 # Mandatory label wording is Vietnamese whatever the interface language (Decree 43/2017).
+LABEL_LANGUAGE = "vi"
+ORIGIN = "Việt Nam"     # every producer here is in Vietnam (``geo`` knows no other country)
 UNIT_WORDS_VI = {"g": "g", "kg": "kg", "ml": "ml", "l": "lít", "piece": "cái", "box": "hộp", "bottle": "chai",
                  "bag": "túi", "jar": "hũ", "bunch": "bó", "tray": "khay"}
 
@@ -58,6 +61,14 @@ UNIT_WORDS_VI = {"g": "g", "kg": "kg", "ml": "ml", "l": "lít", "piece": "cái",
 def _net_quantity(batch: Batch) -> str:
     product = batch.product
     return f"{format_quantity(product.net_quantity, 'vi')} {UNIT_WORDS_VI.get(product.unit, product.unit)}"
+
+
+def _place(producer) -> str:
+    """"Xã Đồng Tiến, Tỉnh Thanh Hóa": the commune and the province as the label prints them
+    (whole names: the label abbreviates them itself when it must)."""
+    ward = geo.ward(producer.ward_code)
+    province = geo.province(ward.province_code if ward else producer.province_code)
+    return ", ".join(name for name in (ward.name if ward else "", province.name if province else "") if name)
 
 
 def _scratch_codes(run: StampRun, scratch_key: bytes | None):
@@ -80,9 +91,11 @@ def label_data(session, run: StampRun, base_url: str, *, first: int = 1, last: i
     product, producer = batch.product, batch.product.producer
     ocop = public_facts.ocop_in_force(product.recognitions, local_today())  # the stars a label may print
     common = dict(
-        product_name=product.name, producer_name=producer.name, place=geo.place_name(producer.ward_code),
+        product_name=product.name, producer_name=producer.name, address_line=producer.address_line or "",
+        place=_place(producer), origin=ORIGIN,
         lot=batch.lot_code, production_date=batch.production_date, expiry_date=batch.expiry_date,
-        net_quantity=_net_quantity(batch), ocop_stars=ocop.stars if ocop else None,
+        net_quantity=_net_quantity(batch), net_word=quantity_word(product.unit, LABEL_LANGUAGE),
+        ocop_stars=ocop.stars if ocop else None,
     )
     last = last or run.count
     for serial, position in run_stamps(session, run):
