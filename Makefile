@@ -27,10 +27,16 @@ extract-messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
 	$(BIN)/pybabel update -i marketplace/translations/messages.pot -d marketplace/translations --no-fuzzy-matching
 
+# `make run PORT=5310 HOST=0.0.0.0`: where the development server listens (PUBLIC_BASE_URL,
+# the address printed in stamps, defaults to http://127.0.0.1:$(PORT)).
+PORT ?= 5000
+HOST ?= 127.0.0.1
+run: export PORT := $(PORT)
 run: $(VENV)/.runtime translations
 	$(BIN)/flask db upgrade
 	@if $(BIN)/flask db-empty; then $(BIN)/flask seed-demo; fi
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	@$(BIN)/flask check-base-url
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # PYTEST_ARGS: what to run (default: the whole suite), e.g. `make test PYTEST_ARGS=tests/test_one_truth.py`
 test: $(VENV)/.dev translations

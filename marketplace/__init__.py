@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from .config import is_loopback_url
 from .internals import LazyBuildRule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,8 @@ def register_extensions(app: Flask) -> None:
     from .feeds.profiles import register_template_globals
 
     register_template_globals(app)
+    # Stamp pages warn when the links they print would open on this computer only.
+    app.jinja_env.globals["loopback_base"] = is_loopback_url(app.config["PUBLIC_BASE_URL"])
     from . import changes
 
     changes.register()  # versions, search text and deliveries follow every change by themselves

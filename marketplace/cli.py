@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from . import audit, backup
+from .config import is_loopback_url
 from .demo import seed_demo
 from .extensions import db
 from .feeds import dates
@@ -87,6 +88,19 @@ def db_empty_command() -> None:
     sys.exit(0 if db.session.scalar(select(Producer.id).limit(1)) is None else 1)
 
 
+@click.command("check-base-url")
+@with_appcontext
+def check_base_url_command() -> None:
+    """Warn when PUBLIC_BASE_URL names this machine only (used by `make run`): stamps printed
+    then carry links no buyer's phone can open."""
+    url = current_app.config["PUBLIC_BASE_URL"]
+    if is_loopback_url(url):
+        click.echo(f"warning: PUBLIC_BASE_URL is {url}: labels printed now encode a link that opens on this "
+                   f"computer only, never on a buyer's phone. Set PUBLIC_BASE_URL to the address phones "
+                   f"reach (e.g. PUBLIC_BASE_URL=https://cho-ocop.example.vn make run) before printing stamps.",
+                   err=True)
+
+
 def _sqlite_database(path: Path) -> Path:
     """The instance's SQLite file; on PostgreSQL, how to use pg_dump instead (and exit)."""
     url = current_app.config["SQLALCHEMY_DATABASE_URI"]
@@ -155,6 +169,7 @@ def register_cli(app) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(db_empty_command)
+    app.cli.add_command(check_base_url_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(expire_command)
     app.cli.add_command(restore_command)

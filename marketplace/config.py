@@ -1,9 +1,11 @@
 """Configuration: defaults, then ``instance/config.py``, then the environment (docs/architecture.md, "Configuration")."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _secret_key(instance_path: str) -> str:
@@ -19,6 +21,19 @@ def _secret_key(instance_path: str) -> str:
     return key
 
 
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine only (localhost, 127.x, ::1, 0.0.0.0): links to it
+    printed on stamps open on no buyer's phone."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default
@@ -31,7 +46,9 @@ def load_config(app, overrides: dict | None) -> None:
     cfg = app.config
     cfg.update(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(instance) / 'marketplace.db'}",
-        PUBLIC_BASE_URL="http://127.0.0.1:5000",
+        # Where buyers' phones reach the service: printed in every stamp's QR.  The default
+        # follows `make run PORT=…`, and only suits trying the service on this machine.
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{os.environ.get('PORT') or 5000}",
         UPLOAD_DIR=str(Path(instance) / "uploads"),
         RATELIMIT_STORAGE_URI="memory://",
         RATELIMIT_HEADERS_ENABLED=True,

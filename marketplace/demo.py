@@ -6,13 +6,11 @@ missing.  Later capabilities extend it (batches, stamp runs, exchanges).
 from __future__ import annotations
 
 import datetime as dt
-import io
 from decimal import Decimal
 
-from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from . import geo
+from . import demo_photos, geo
 from .catalogue import service
 from .media import store_image
 from .models import (Batch, Certification, OcopRecognition, Producer, ProducerRole, ProducerStatus,
@@ -20,7 +18,6 @@ from .models import (Batch, Certification, OcopRecognition, Producer, ProducerRo
 from .models.base import local_today, utcnow
 from .passwords import hash_password
 from .stamps import service as stamps
-from .text import fold
 from .trace import service as trace
 from .validators import normalize_gtin, tax_code_check_digit
 
@@ -109,6 +106,25 @@ PRODUCTS = [
     ("co-so-thu-cong-tan-ninh", "Đèn lồng tre trang trí", "5.1", "1", "piece", 250000, 20, None, (170, 120, 60), None),
 ]
 
+# English names, so that English pages read English and "honey" finds the honey.
+ENGLISH_NAMES = {
+    "Gạo nếp cái hoa vàng Đồng Tiến": "Dong Tien yellow-flower glutinous rice",
+    "Gạo tám thơm Đồng Tiến": "Dong Tien fragrant Tam rice", "Rau cải ngọt VietGAP": "VietGAP choy sum",
+    "Bột nếp cái hoa vàng": "Yellow-flower glutinous rice flour",
+    "Nếp cái hoa vàng hộ Trịnh Văn Nam": "Trinh Van Nam's yellow-flower glutinous rice",
+    "Bí đỏ hồ lô Đồng Tiến": "Dong Tien butternut pumpkin", "Dưa lưới nhà màng": "Greenhouse cantaloupe",
+    "Nem chua Thọ Phú": "Tho Phu fermented pork rolls (nem chua)", "Chè lam Thọ Phú": "Tho Phu ginger rice cakes (che lam)",
+    "Bánh gai lá gai rừng": "Ramie leaf sticky rice cakes (banh gai)", "Nem nắm truyền thống": "Traditional pork skin rolls (nem nam)",
+    "Mật ong hoa vải": "Lychee blossom honey", "Mật ong rừng keo": "Acacia forest honey",
+    "Tinh bột nghệ vàng An Nông": "An Nong yellow turmeric starch", "Tinh bột nghệ đen": "Black turmeric starch",
+    "Nghệ sấy lát": "Dried turmeric slices", "Nước mắm cốt Triệu Sơn": "Trieu Son first-press fish sauce",
+    "Tương bần truyền thống": "Traditional Ban soybean sauce", "Muối vừng lạc": "Sesame and peanut salt",
+    "Chè xanh búp Thọ Ngọc": "Tho Ngoc green tea buds", "Chè vằng sẻ": "Jasmine vine herbal tea (che vang)",
+    "Rượu nếp cái hoa vàng Hợp Tiến": "Hop Tien yellow-flower glutinous rice wine",
+    "Dưa hấu Hợp Tiến": "Hop Tien watermelon", "Giỏ mây đan tay": "Hand-woven rattan basket",
+    "Khay tre đựng bánh kẹo": "Bamboo candy tray", "Đèn lồng tre trang trí": "Decorative bamboo lantern",
+}
+
 # Each demo product packed as the post office weighs and measures it: grams, then length,
 # width and height in centimetres.
 PACKAGES = {
@@ -134,31 +150,8 @@ def _months_before(day: dt.date, months: int) -> dt.date:
 
 
 def demo_photo(title: str, colour: tuple[int, int, int]) -> bytes:
-    """A simple, recognisable placeholder photo generated on the fly (no binary in the repo)."""
-    img = Image.new("RGB", (800, 600), colour)
-    draw = ImageDraw.Draw(img)
-    r, g, b = colour
-    shade = (max(r - 60, 0), max(g - 60, 0), max(b - 60, 0))
-    draw.ellipse((220, 120, 580, 480), fill=shade)
-    try:
-        font = ImageFont.load_default(size=42)
-    except TypeError:  # Pillow without FreeType
-        font = ImageFont.load_default()
-    text_colour = (255, 255, 255) if sum(colour) < 450 else (40, 40, 40)
-    # Pillow's built-in font has no Vietnamese glyphs: write the name without diacritics.
-    words, lines, line = fold(title).upper().split(), [], ""
-    for word in words:
-        if len(line) + len(word) > 22:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    for i, text in enumerate(lines):
-        draw.text((400, 260 + i * 54), text, fill=text_colour, font=font, anchor="mm")
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=80)
-    return out.getvalue()
+    """The product drawn as what it is, its name on it: an 800×600 JPEG (:mod:`.demo_photos`)."""
+    return demo_photos.photo(title, colour)
 
 
 def seed_demo(session, config, echo=print) -> None:
@@ -171,7 +164,7 @@ def seed_demo(session, config, echo=print) -> None:
         if slug in producers:
             continue
         p = Producer(slug=slug, kind=kind, name=name, representative=rep, phone=phone,
-                     tax_code=_tax(tax), province_code=THANH_HOA, ward_code=COMMUNES[commune],
+                     tax_code=_tax(tax), province_code=THANH_HOA, ward_code=COMMUNES[commune], zalo_phone=phone,
                      address_line="", description=desc, status=ProducerStatus.approved.value,
                      reviewed_at=utcnow(), cooperative=producers.get(coop) if coop else None)
         session.add(p)
@@ -190,6 +183,7 @@ def seed_demo(session, config, echo=print) -> None:
             "description": f"{name}, sản phẩm của {producer.name} ({geo.place_name(producer.ward_code)}).",
             "ingredients": "", "storage_instructions": "Bảo quản nơi khô ráo, thoáng mát." if shelf else "",
             "usage_instructions": "", "warnings": "", "origin_ward_code": producer.ward_code,
+            "name_en": ENGLISH_NAMES.get(name, ""),
             **dict(zip(("packed_weight_g", "package_length_cm", "package_width_cm", "package_height_cm"),
                        PACKAGES.get(name, (None, None, None, None)))),
         })

@@ -10,7 +10,7 @@ from babel.numbers import format_currency
 from flask import current_app, has_request_context, request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
-from flask_babel import get_locale, get_translations
+from flask_babel import get_locale, get_translations, ngettext
 from flask_login import current_user
 
 from .internals import newstyle_gettext
@@ -108,6 +108,34 @@ def quantity(value, language: str | None = None) -> str:
     return text.replace(".", ",") if (language or current_language()) == "vi" else text
 
 
+def shelf_life(days: int | None) -> str:
+    """A shelf life as a label states it: whole years as months up to two years ("24 tháng"),
+    then years ("5 năm"); whole months of 30 days ("6 tháng"); else days.  Counted from the
+    production date."""
+    if not days:
+        return ""
+    if days % 365 == 0 and days // 365 > 2:
+        return ngettext("%(num)d năm kể từ ngày sản xuất", "%(num)d năm kể từ ngày sản xuất", days // 365)
+    if days % 365 == 0 or days % 30 == 0:
+        months = days // 365 * 12 if days % 365 == 0 else days // 30
+        return ngettext("%(num)d tháng kể từ ngày sản xuất", "%(num)d tháng kể từ ngày sản xuất", months)
+    return ngettext("%(num)d ngày kể từ ngày sản xuất", "%(num)d ngày kể từ ngày sản xuất", days)
+
+
+def localized(vietnamese: str, english: str | None) -> str:
+    """A producer's own text in the page's language: the English version on English pages
+    when the producer gave one, else the Vietnamese."""
+    return english if english and current_language() == "en" else vietnamese
+
+
+def zalo_link(number: str | None) -> str:
+    """The chat link Zalo opens for a Vietnamese phone number ("0912 345 678")."""
+    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    if digits.startswith("84"):
+        digits = "0" + digits[2:]
+    return f"https://zalo.me/{digits}" if digits else ""
+
+
 def bound_gettext() -> dict:
     """Templates' ``_()``, ``gettext``… bound to this request's translations once per render.
 
@@ -131,4 +159,7 @@ def register_filters(app) -> None:
     app.jinja_env.filters["date_vn"] = date_vn
     app.jinja_env.filters["qty"] = quantity
     app.jinja_env.filters["iso_date_vn"] = iso_date_vn
+    app.jinja_env.filters["shelf_life"] = shelf_life
     app.jinja_env.globals["current_language"] = current_language
+    app.jinja_env.globals["localized"] = localized
+    app.jinja_env.filters["zalo_link"] = zalo_link

@@ -1,9 +1,10 @@
 """Officer decisions on producers: approve, reject, suspend (with a reason), and their effect."""
 from __future__ import annotations
 
+import lxml.html
 import pytest
 
-from tests.conftest import login
+from tests.conftest import login, make_product
 
 
 def test_suspending_a_producer_needs_a_reason_and_hides_its_products(app, world, db):
@@ -39,6 +40,74 @@ def test_unknown_decision_is_a_form_error(app, world, db):
     assert "Lựa chọn không hợp lệ" in r.get_data(as_text=True)
     r = officer.post(f"/admin/products/{world.product_a.id}", data={"decision": "suspend", "note": "x"})
     assert r.status_code == 200  # products have no "suspend"
+
+
+def _pending(db, product):
+    from marketplace.catalogue.service import submit_product
+
+    submit_product(product)
+    db.session.commit()
+    return product
+
+
+def _flashes(response) -> list[str]:
+    return [p.text_content().strip() for p in lxml.html.fromstring(response.get_data(as_text=True)).cssselect(".flash")]
+
+
+def test_a_decision_is_never_chosen_beforehand(app, world, db):
+    """Issue 17: the decision forms start with nothing chosen; sending one without a choice
+    is a clear form error and changes nothing."""
+    product = _pending(db, world.product_b)
+    world.b.status = "pending"
+    db.session.commit()
+    officer = app.test_client()
+    login(officer, "officer@example.vn")
+    for url, message in ((f"/admin/products/{product.id}", "Hãy chọn duyệt hay từ chối."),
+                         (f"/admin/producers/{world.b.id}", "Hãy chọn duyệt, từ chối hoặc tạm ngừng.")):
+        radios = lxml.html.fromstring(officer.get(url).get_data(as_text=True)).cssselect('input[name="decision"]')
+        assert len(radios) >= 2 and all(r.get("type") == "radio" and r.get("checked") is None for r in radios)
+        r = officer.post(url, data={"note": "Đủ hồ sơ"})
+        assert r.status_code == 200 and message in r.get_data(as_text=True)
+        assert 'aria-describedby="decision-error"' in r.get_data(as_text=True)
+        assert officer.post(url, data={"decision": "", "note": ""}).status_code == 200
+    db.session.expire_all()
+    assert product.status == "pending" and world.b.status == "pending"
+
+
+def test_decision_messages_name_the_product_and_the_outcome(app, world, db):
+    officer = app.test_client()
+    login(officer, "officer@example.vn")
+    honey = _pending(db, world.product_b)
+    r = officer.post(f"/admin/products/{honey.id}", data={"decision": "approve"}, follow_redirects=True)
+    assert "Đã duyệt sản phẩm «Mật ong hoa vải»: sản phẩm hiện công khai." in _flashes(r)
+    rice = _pending(db, world.product_a)
+    r = officer.post(f"/admin/products/{rice.id}", data={"decision": "reject", "note": "Thiếu ảnh nhãn"},
+                     follow_redirects=True)
+    assert any(f.startswith("Đã từ chối sản phẩm «Gạo nếp cái hoa vàng»:") for f in _flashes(r))
+    # Approved while its producer is not: the officer is told it is not public yet.
+    world.a.status = "pending"
+    db.session.commit()
+    pickle = _pending(db, make_product(db.session, world.a, "Dưa muối"))
+    r = officer.post(f"/admin/products/{pickle.id}", data={"decision": "approve"}, follow_redirects=True)
+    assert any(f.startswith("Đã duyệt sản phẩm «Dưa muối», nhưng sản phẩm chưa hiện công khai") for f in _flashes(r))
+    r = officer.post(f"/admin/producers/{world.a.id}", data={"decision": "approve"}, follow_redirects=True)
+    assert any(f.startswith("Đã duyệt chủ thể «Hộ Trịnh Văn A»:") for f in _flashes(r))
+    r = officer.post(f"/admin/producers/{world.a.id}", data={"decision": "suspend", "note": "Hết hạn ATTP"},
+                     follow_redirects=True)
+    assert any(f.startswith("Đã tạm ngừng chủ thể «Hộ Trịnh Văn A»:") for f in _flashes(r))
+    assert not any("Đã cập nhật trạng thái" in f for f in _flashes(r))
+
+
+def test_only_officers_decide(app, world, db):
+    product = _pending(db, world.product_b)
+    for email in ("b@example.vn", "coop@example.vn"):
+        client = app.test_client()
+        login(client, email)
+        assert client.post(f"/admin/products/{product.id}", data={"decision": "approve"}).status_code == 403
+        r = client.post(f"/admin/producers/{world.b.id}", data={"decision": "suspend", "note": "x"})
+        assert r.status_code == 403
+    db.session.expire_all()
+    assert product.status == "pending" and world.b.status == "approved"
 
 
 def test_producer_sees_why_it_was_suspended(app, world, db):

@@ -59,7 +59,7 @@ def test_each_officer_action_is_recorded_with_before_and_after(app, db, world, o
         "stars": "4", "decision_no": "12/QĐ-UBND", "decision_date": "2025-06-01", "issuer_level": "provincial",
         "issuer_name": "UBND tỉnh Thanh Hóa"}).status_code == 302
     rec = s.scalars(select(OcopRecognition)).one()
-    assert officer.post(f"/admin/ocop/{rec.id}/revoke").status_code == 302
+    assert officer.post(f"/admin/ocop/{rec.id}/revoke", data={"confirm": "1"}).status_code == 302
     assert officer.post(f"/admin/certifications/{ids['cert']}/verify").status_code == 302
 
     by_action = {e.action: e for e in entries(db)}
@@ -107,7 +107,8 @@ def test_recall_void_and_account_actions_are_recorded(app, db, world, officer, a
     batch_id, run_id, delivery_id = world.batch_a.id, world.run_a.id, world.delivery.id
     producer = signed_in(app, "a@example.vn")
     assert producer.post(f"/dashboard/runs/{run_id}/void", data={"first": "1", "last": "2"}).status_code == 302
-    assert officer.post(f"/dashboard/batches/{batch_id}/recall", data={"reason": "Nhiễm nấm mốc"}).status_code == 302
+    assert officer.post(f"/dashboard/batches/{batch_id}/recall", data={"reason": "Nhiễm nấm mốc", "confirm": "1"}
+                        ).status_code == 302
     assert officer.post(f"/admin/deliveries/{delivery_id}/replay").status_code == 302
     user_b = world.users["producer_b"].id
     assert admin.post(f"/admin/users/{user_b}/active", data={"active": "0"}).status_code == 302

@@ -214,7 +214,7 @@ def test_farmer_to_visitor_journey_on_a_phone(app_factory, tmp_path):
                 assert page.url == f"{base}/admin/", _form_problems(page)
 
                 page.get_by_role("link", name=PRODUCER_NAME, exact=True).click()
-                page.get_by_label("Quyết định", exact=True).select_option(label="Duyệt")
+                page.get_by_role("group", name="Quyết định").get_by_label("Duyệt", exact=True).check()  # no default
                 page.get_by_role("button", name="Lưu quyết định").click()
                 page.wait_for_load_state()
                 assert page.url == f"{base}/admin/", _form_problems(page)
@@ -222,7 +222,7 @@ def test_farmer_to_visitor_journey_on_a_phone(app_factory, tmp_path):
 
                 page.get_by_role("link", name=PRODUCT_NAME, exact=True).click()
                 expect(page.get_by_role("img", name="Ảnh 1")).to_be_visible()
-                page.get_by_label("Quyết định", exact=True).select_option(label="Duyệt")
+                page.get_by_role("group", name="Quyết định").get_by_label("Duyệt", exact=True).check()  # no default
                 page.get_by_role("button", name="Lưu quyết định").click()
                 page.wait_for_load_state()
                 assert page.url == f"{base}/admin/", _form_problems(page)

@@ -68,10 +68,12 @@ def test_officer_reads_figures_and_recalls_a_batch_on_a_phone(app_factory):
                 page.screenshot(path=str(ARTIFACTS / "officer-dashboard-390px.png"), full_page=True)
 
                 page.goto(f"{base}/admin/products/{product_id}")
-                page.get_by_text("Thu hồi lô (khi phát hiện sản phẩm không an toàn)").click()
+                page.get_by_role("link", name="Thu hồi lô hàng…").click()  # to the confirmation page
+                expect(page.get_by_role("heading", name="Thu hồi lô hàng DT-2025-12")).to_be_visible()
+                assert _no_horizontal_overflow(page)
                 page.get_by_label("Lý do thu hồi").fill("Dư lượng thuốc bảo vệ thực vật vượt ngưỡng")
-                page.get_by_role("button", name="Thu hồi lô").click()
-                expect(page.get_by_text("Đã thu hồi lô DT-2025-12.")).to_be_visible()
+                page.get_by_role("button", name="Xác nhận thu hồi lô hàng").click()
+                expect(page.get_by_text("Đã thu hồi lô hàng DT-2025-12.")).to_be_visible()
                 assert _no_horizontal_overflow(page)
 
                 stamp = context.new_page()

@@ -88,10 +88,11 @@ def test_a_recall_reaches_every_channel_and_its_lifting_too(app_factory, databas
 
                     officer.goto(f"{base}/admin/products/{product_id}")
                     lot = officer.locator("#batches + ul > li", has_text="DT-NEP-2025-10")
-                    lot.get_by_text("Thu hồi lô (khi phát hiện sản phẩm không an toàn)").click()
-                    lot.get_by_label("Lý do thu hồi").fill(REASON)
-                    lot.get_by_role("button", name="Thu hồi lô").click()
-                    expect(officer.get_by_text("Đã thu hồi lô DT-NEP-2025-10.")).to_be_visible()
+                    lot.get_by_role("link", name="Thu hồi lô hàng…").click()  # to the confirmation page
+                    expect(officer.get_by_role("heading", name="Thu hồi lô hàng DT-NEP-2025-10")).to_be_visible()
+                    officer.get_by_label("Lý do thu hồi").fill(REASON)
+                    officer.get_by_role("button", name="Xác nhận thu hồi lô hàng").click()
+                    expect(officer.get_by_text("Đã thu hồi lô hàng DT-NEP-2025-10.")).to_be_visible()
                     expect(officer.locator("h1 [data-state]")).to_have_attribute("data-state", "recalled")
                     assert _no_horizontal_overflow(officer)
                     ARTIFACTS.mkdir(exist_ok=True)

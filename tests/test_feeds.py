@@ -466,13 +466,13 @@ def test_preflight_reasons(db, catalogue):
     for code in ("postmart", "google", "thanhhoa"):
         reasons = profiles.reasons(shipped[code], tea)
         assert Reason(code, "image_link", "missing") in reasons
-        assert all(str(r).startswith(profiles.exchange_name(code) + ":") for r in reasons)
+        assert all(str(r).startswith(profiles.exchange_short_name(code) + ": ") for r in reasons)
     assert profiles.reasons(shipped["dfc"], tea) == []
 
     assert len(LONG) > 150
     google = profiles.reasons(shipped["google"], long)
     assert google == [Reason("google", "title", "too_long", 150)]
-    assert str(google[0]).startswith("Google Merchant Center") and "150" in str(google[0])
+    assert str(google[0]).startswith("Google: ") and "150" in str(google[0])  # a sentence, naming it once
     assert profiles.reasons(shipped["thanhhoa"], long) == []  # its limit is 200
     assert all(profiles.reasons(shipped[code], rice) == [] for code in CODES)
 

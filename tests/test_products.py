@@ -543,7 +543,7 @@ def test_producer_cannot_post_officer_actions(client_a, world, db):
         (f"/admin/products/{world.published_a.id}/ocop", {
             "stars": "5", "decision_no": "9/QĐ", "decision_date": "2025-01-01",
             "issuer_level": "central", "issuer_name": "Bộ NN"}),
-        (f"/admin/ocop/{rec.id}/revoke", {}),
+        (f"/admin/ocop/{rec.id}/revoke", {"confirm": "1"}),
         (f"/admin/certifications/{cert.id}/verify", {}),
         (f"/admin/producers/{world.a.id}", {"decision": "approve"}),
         (f"/admin/users/{world.users['producer_a'].id}/active", {"active": "0"}),
@@ -654,9 +654,17 @@ def test_revoke_ocop(officer, world, db):
                  data=ocop_form(decision_date=local_today().isoformat()))
     [rec] = reload(db, world.published_a).recognitions
     assert "★" in officer.get(f"/p/{world.published_a.slug}").get_data(as_text=True)
+    # GET is the confirmation page; a post without confirm=1 changes nothing and leads to it
+    page = officer.get(f"/admin/ocop/{rec.id}/revoke")
+    assert page.status_code == 200 and "Xác nhận hủy công nhận OCOP" in page.get_data(as_text=True)
     response = officer.post(f"/admin/ocop/{rec.id}/revoke")
+    assert response.status_code == 302 and response.headers["Location"] == f"/admin/ocop/{rec.id}/revoke"
+    assert not reload(db, rec).revoked
+    response = officer.post(f"/admin/ocop/{rec.id}/revoke", data={"confirm": "1"})
     assert response.status_code == 302
     assert reload(db, rec).revoked
+    done = officer.get(response.headers["Location"]).get_data(as_text=True)  # the flash is read here
+    assert "Đã hủy công nhận OCOP 4★ của sản phẩm «" in done
     assert "★" not in officer.get(f"/p/{world.published_a.slug}").get_data(as_text=True)
 
 

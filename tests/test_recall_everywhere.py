@@ -85,7 +85,7 @@ def test_a_recall_on_the_demo_data_is_told_the_same_everywhere(app, db, client, 
         s.rollback()  # no transaction of this test's session may hold the write lock during a scan
         officer = app.test_client()
         login(officer, *OFFICER)
-        assert officer.post(f"/dashboard/batches/{batch_id}/recall", data={"reason": REASON}).status_code == 302
+        assert officer.post(f"/dashboard/batches/{batch_id}/recall", data={"reason": REASON, "confirm": "1"}).status_code == 302
         drain(db, app)
 
         # the public product page: no "Còn hàng", a red notice naming the lot and the reason

@@ -680,7 +680,8 @@ def test_resolver_routes_do_not_shadow_the_site(client, web, dl):
     for path in ("/", f"/p/{dl.slug}", f"/s/{dl.serial}", "/static/style.css", "/account/login", "/healthz"):
         assert client.get(path).status_code == 200, path
     assert client.get("/dashboard").status_code == 308  # the blueprint prefix still redirects
-    assert client.get("/favicon.ico").status_code == 404
+    # The site's own icon, not a key the resolver would try (issue 17: it used to be 404).
+    assert adapter.match("/favicon.ico")[0] == "catalogue.favicon" and client.get("/favicon.ico").status_code == 200
 
 
 def test_resolver_description(client, dl):

@@ -494,7 +494,8 @@ def test_run_count_out_of_range_is_refused(client_a, batch_a, db, value):
 
 
 def test_recalled_batch_issues_no_stamps(client_a, batch_a, db):
-    assert client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Dư lượng thuốc"}).status_code == 302
+    assert client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Dư lượng thuốc", "confirm": "1"}
+                         ).status_code == 302
     r = client_a.post(f"/dashboard/batches/{batch_a}/runs", data={"count": "10"})
     assert r.status_code == 302
     assert "Lô đã bị thu hồi: không phát hành thêm tem." in " ".join(flashes(html(client_a.get(r.headers["Location"]))))
@@ -682,37 +683,46 @@ def test_unknown_run_and_stamp_are_404(client_a, batch_a, db):
 # ---- recall ------------------------------------------------------------------------
 
 def test_producer_recalls_with_a_reason(client_a, batch_a, db):
+    # a post without confirm=1 (not from the confirmation page) recalls nothing: it leads there
     r = client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Phát hiện nấm mốc"})
+    assert r.status_code == 302 and r.headers["Location"].startswith(f"/dashboard/batches/{batch_a}/recall")
+    assert db.session.get(Batch, batch_a).status == "open"
+    confirm = client_a.get(r.headers["Location"])
+    assert confirm.status_code == 200 and "Xác nhận thu hồi lô hàng" in html(confirm)
+    assert "Phát hiện nấm mốc" in html(confirm)  # the reason it carried is filled in
+    r = client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Phát hiện nấm mốc", "confirm": "1"})
     assert r.status_code == 302
     db.session.expire_all()
     batch = db.session.get(Batch, batch_a)
     assert batch.status == "recalled" and batch.recall_reason == "Phát hiện nấm mốc"
     assert batch.recalled_at is not None and batch.recalled_by_id is not None
     page = html(client_a.get(f"/dashboard/batches/{batch_a}"))
-    assert "Phát hiện nấm mốc" in page and "Đã thu hồi lô DT-2025-01." in page
+    assert "Phát hiện nấm mốc" in page and "Đã thu hồi lô hàng DT-2025-01." in page
     assert f"/dashboard/batches/{batch_a}/runs" not in page   # no more stamps from this batch's page
     assert f"/dashboard/batches/{batch_a}/events" not in page  # nor diary entries
     # recalling again is refused and keeps the first reason
-    client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Lần hai"})
+    client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Lần hai", "confirm": "1"})
     assert "Lô đã bị thu hồi trước đó." in " ".join(flashes(html(client_a.get(f"/dashboard/batches/{batch_a}"))))
     assert db.session.get(Batch, batch_a).recall_reason == "Phát hiện nấm mốc"
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_recall_without_reason_is_refused(client_a, batch_a, db, reason):
-    r = client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": reason})
-    assert r.status_code == 302
-    assert "Hãy ghi lý do thu hồi." in " ".join(flashes(html(client_a.get(r.headers["Location"]))))
+    r = client_a.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": reason, "confirm": "1"})
+    assert r.status_code == 422
+    assert field_errors(html(r), "reason") == ["Vui lòng điền mục này."]
     assert db.session.get(Batch, batch_a).status == "open"
 
 
 def test_officer_can_recall_producer_b_cannot(app, db, batch_a, world):
     client_b = as_user(app, "b@example.vn")
-    assert client_b.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Phá"}).status_code == 404
+    assert client_b.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Phá", "confirm": "1"}
+                          ).status_code == 404
     assert db.session.get(Batch, batch_a).status == "open"
 
     officer = as_user(app, "officer@example.vn")
-    r = officer.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Kết quả xét nghiệm vượt ngưỡng"})
+    r = officer.post(f"/dashboard/batches/{batch_a}/recall", data={"reason": "Kết quả xét nghiệm vượt ngưỡng",
+                                                                      "confirm": "1"})
     assert r.status_code == 302
     assert r.headers["Location"] == f"/admin/products/{world.product_a.id}"
     db.session.expire_all()

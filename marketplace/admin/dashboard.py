@@ -31,6 +31,21 @@ COLUMN_LABELS = {
     "pending": _l("Chờ gửi"), "delivered": _l("Đã gửi"), "dead": _l("Hỏng"), "superseded": _l("Thay bằng bản mới"),
     "unneeded": _l("Không cần gửi"),
 }
+
+# Okabe and Ito's colours, told apart with the common colour-vision deficiencies
+# (https://jfly.uni-koeln.de/color/); neighbours in a bar also differ by a pattern (hatched,
+# dotted), for greyscale prints and the rarer deficiencies.  Grey is "none".
+OKABE_ITO = ORANGE, SKY_BLUE, BLUISH_GREEN, YELLOW, BLUE, VERMILLION, REDDISH_PURPLE, BLACK = (
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+GREY = "#999999"
+SERIES = {  # column key → (colour, pattern: None, "hatch" or "dots"), drawn by templates/admin/_charts.html
+    "3": (SKY_BLUE, None), "4": (ORANGE, "hatch"), "5": (BLUE, None), "none": (GREY, "dots"),
+    "listed": (BLUISH_GREEN, None), "waiting": (ORANGE, "hatch"), "refused": (VERMILLION, "dots"),
+    "producers": (BLUE, None),
+    "pending": (ORANGE, "hatch"), "delivered": (BLUISH_GREEN, None), "dead": (VERMILLION, "dots"),
+    "superseded": (SKY_BLUE, None), "unneeded": (GREY, "hatch"),
+    "scans": (BLUE, None), "stamps_issued": (ORANGE, None),
+}
 TITLES = {
     "products": _l("Sản phẩm trên Chợ OCOP theo nhóm và hạng sao"),
     "listed": _l("Sản phẩm đăng trên từng sàn"),
@@ -97,7 +112,7 @@ def index():
                                   .order_by(ProductGroup.position)).all(),
         products=db.session.execute(select(Product.id, Product.name).where(Product.status == ProductStatus.published.value)
                                     .order_by(Product.name)).all(),
-        exchange_name=exchange_name)
+        exchange_name=exchange_name, palette=SERIES)
 
 
 @bp.route("/stats/<key>.csv")

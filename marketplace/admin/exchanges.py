@@ -21,7 +21,7 @@ from ..i18n import current_language
 from ..models import Delivery, DeliveryStatus, Exchange, ProductGroup
 from ..vocab import DELIVERY_STATUS_LABELS
 from ..transactions import writes
-from .exchange_forms import ProfileForm, PushSettingsForm, category_field_name, category_form
+from .exchange_forms import ProfileFieldsForm, ProfileForm, PushSettingsForm, category_field_name, category_form
 from .routes import bp
 
 PUSH_FIELDS = ("endpoint_url", "enabled")
@@ -52,14 +52,19 @@ def exchanges():
     return render_template("admin/exchanges.html", exchanges=found, counts=_counts(), refused=refused)
 
 
-def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=None, shown=None, status=200):
+def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=None, fields_form=None, shown=None,
+                     status=200):
+    """The exchange's page: settings, the profile as a form (and as JSON under "advanced"),
+    the products it would refuse."""
+    profile = profile_of(exchange)
     settings_form = settings_form or PushSettingsForm(obj=exchange)
-    profile_form = profile_form or ProfileForm(data={"profile": json.dumps(profile_of(exchange).as_dict(),
-                                                                           ensure_ascii=False, indent=2)})
+    profile_form = profile_form or ProfileForm(formdata=None, data={
+        "profile": json.dumps(profile.as_dict(), ensure_ascii=False, indent=2)})
+    fields_form = fields_form or ProfileFieldsForm.of(profile)
     refused = preflight(db.session, [exchange], base_url=current_app.config["PUBLIC_BASE_URL"])
     return render_template("admin/exchange.html", exchange=exchange, settings_form=settings_form,
-                           profile_form=profile_form, action_form=FlaskForm(), refused=refused,
-                           counts=_counts().get(exchange.id, {}), shown=shown,
+                           profile_form=profile_form, fields_form=fields_form, action_form=FlaskForm(),
+                           refused=refused, counts=_counts().get(exchange.id, {}), shown=shown,
                            edited=exchange.profile is not None), status
 
 
@@ -101,7 +106,7 @@ def exchange_token(code: str):
     token = exchange.new_feed_token()
     audit.record(db.session, "exchange.token", exchange, summary=exchange.code)  # never the token itself
     db.session.commit()
-    flash(_("Mã truy cập feed mới đã được tạo; mã cũ không còn dùng được."), "success")
+    flash(_("Đã tạo mã truy cập nguồn dữ liệu mới; mã cũ không còn dùng được."), "success")
     return _render_exchange(exchange, shown={"kind": "token", "value": token})
 
 
@@ -143,6 +148,22 @@ def exchange_profile(code: str):
     return redirect(url_for("admin.exchange", code=code))
 
 
+@bp.route("/exchanges/<code>/fields", methods=["POST"])
+@writes
+@officer_required
+def exchange_fields(code: str):
+    """The profile's field mapping, required fields and limits from the form; the rest of the
+    profile (formats, categories and their list) stays as it is."""
+    exchange = _exchange_or_404(code)
+    form = ProfileFieldsForm(base=profile_of(exchange))
+    if not form.validate_on_submit():
+        return _render_exchange(exchange, fields_form=form, status=422)
+    _save_profile(exchange, form.parsed.as_dict(), f"{exchange.code}: fields")
+    db.session.commit()
+    flash(_("Đã lưu hồ sơ của sàn."), "success")
+    return redirect(url_for("admin.exchange", code=code) + "#profile")
+
+
 def _sub_groups() -> list:
     """The OCOP sub-groups, each with its label ("group › sub-group") in the page's language."""
     groups = db.session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
@@ -152,10 +173,14 @@ def _sub_groups() -> list:
 
 
 def _save_profile(exchange: Exchange, data: dict, summary: str) -> None:
-    """Store an officer's profile (the shipped one when it is the same) and audit it."""
+    """Store an officer's profile (the shipped one when it is the same) and audit it; saving
+    it unchanged changes and records nothing."""
     data.pop("code", None)
     before = exchange.profile
-    exchange.set_profile(None if data == {k: v for k, v in shipped(exchange.code).items() if k != "code"} else data)
+    after = None if data == {k: v for k, v in shipped(exchange.code).items() if k != "code"} else data
+    if after == before:
+        return
+    exchange.set_profile(after)
     audit.record(db.session, "exchange.profile", exchange, summary=summary, before={"profile": before},
                  after={"profile": exchange.profile})
 

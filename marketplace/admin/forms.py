@@ -3,27 +3,44 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from ..forms_common import BaseForm, strip
 from ..models.base import local_today
 from ..vocab import ISSUER_LEVELS
 
 
+class DecisionField(RadioField):
+    """Radio buttons with none chosen beforehand: the officer picks the outcome, and sending
+    the form without one is a single clear error (not WTForms' "Not a valid choice" and
+    "This field is required" together)."""
+
+    missing = None  # the message when none is chosen (the form sets it)
+    REQUIRED = "This field is required."  # else WTForms' own, in the page's language (forms_common)
+
+    def pre_validate(self, form):
+        if self.data in (None, ""):
+            raise StopValidation(str(self.missing or self.gettext(self.REQUIRED)))
+        super().pre_validate(form)
+
+
 class ReviewForm(BaseForm):
-    """Approve or reject a pending product; a rejection needs a reason the producer will read."""
+    """Approve or reject a pending product; a rejection needs a reason the producer will read.
+    No decision is chosen beforehand (issue 17): a slip of the thumb must not publish."""
 
     DECISIONS = (("approve", _l("Duyệt")), ("reject", _l("Từ chối")))
     NEEDS_REASON = ("reject",)
+    MISSING = _l("Hãy chọn duyệt hay từ chối.")  # the error when no decision is chosen
 
-    decision = SelectField(_l("Quyết định"), validators=[DataRequired()])
+    decision = DecisionField(_l("Quyết định"))
     # No Optional(): it would stop the chain before validate_note() asks for a reason.
     note = TextAreaField(_l("Lý do (bắt buộc khi từ chối hoặc tạm ngừng)"), validators=[Length(max=2000)], filters=[strip])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.decision.choices = list(self.DECISIONS)
+        self.decision.missing = self.MISSING
 
     def validate_note(self, field):
         if self.decision.data in self.NEEDS_REASON and not field.data:
@@ -36,6 +53,7 @@ class ProducerReviewForm(ReviewForm):
     DECISIONS = (("approve", _l("Duyệt")), ("reject", _l("Từ chối")),
                  ("suspend", _l("Tạm ngừng")))
     NEEDS_REASON = ("reject", "suspend")
+    MISSING = _l("Hãy chọn duyệt, từ chối hoặc tạm ngừng.")
 
 
 class OcopForm(BaseForm):

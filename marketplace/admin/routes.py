@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import audit, expiry, geo, public_facts
@@ -19,8 +19,8 @@ from ..access import admin_required, officer_required, owned_or_404
 from ..catalogue import service
 from ..extensions import db
 from ..feeds.service import listing
-from ..models import (AuditEntry, Certification, OcopRecognition, Producer, ProducerStatus, Product,
-                      ProductStatus, User)
+from ..models import (AuditEntry, Batch, Certification, OcopRecognition, Producer, ProducerStatus, Product,
+                      ProductStatus, Stamp, StampStatus, User)
 from ..models.base import local_today, utcnow
 from ..passwords import hash_password
 from ..trace.report import csv_cell
@@ -43,6 +43,15 @@ def producers():
     return render_template("admin/producers.html", producers=db.session.scalars(stmt).all(), status=status, geo=geo)
 
 
+def _producer_outcome(decision: str, name: str) -> str:
+    """What the officer is told after deciding: whom, and what follows from it."""
+    if decision == "approve":
+        return _("Đã duyệt chủ thể «%(name)s»: sản phẩm đã duyệt của chủ thể hiện công khai.", name=name)
+    if decision == "reject":
+        return _("Đã từ chối hồ sơ chủ thể «%(name)s»: chủ thể sẽ thấy lý do, sửa rồi gửi lại.", name=name)
+    return _("Đã tạm ngừng chủ thể «%(name)s»: sản phẩm của chủ thể không còn hiện công khai.", name=name)
+
+
 @bp.route("/producers/<int:producer_id>", methods=["GET", "POST"])
 @writes
 @officer_required
@@ -55,7 +64,7 @@ def producer(producer_id: int):
         audit.record(db.session, f"producer.{form.decision.data}", producer, summary=producer.name, before=before,
                      after=audit.snapshot(producer, ("status", "review_note")))
         db.session.commit()
-        flash(_("Đã cập nhật trạng thái chủ thể."), "success")
+        flash(_producer_outcome(form.decision.data, producer.name), "success")
         return redirect(url_for("admin.index"))
     return render_template("admin/producer.html", producer=producer, form=form, geo=geo,
                            facts=public_facts.facts_of_many(db.session, producer.products, today=local_today()))
@@ -104,10 +113,14 @@ def product(product_id: int):
         audit.record(db.session, f"product.{form.decision.data}", product, summary=product.name, before=before,
                      after=audit.snapshot(product, ("status", "review_note")))
         db.session.commit()
-        if product.is_published and not public_facts.is_listed(product.status, product.producer.status):
-            flash(_("Đã duyệt sản phẩm. Lưu ý: chủ thể chưa được duyệt nên sản phẩm chưa hiện công khai."), "warning")
+        if not product.is_published:
+            flash(_("Đã từ chối sản phẩm «%(name)s»: chủ thể sẽ thấy lý do, sửa rồi gửi duyệt lại.",
+                    name=product.name), "success")
+        elif public_facts.is_listed(product.status, product.producer.status):
+            flash(_("Đã duyệt sản phẩm «%(name)s»: sản phẩm hiện công khai.", name=product.name), "success")
         else:
-            flash(_("Đã cập nhật trạng thái sản phẩm."), "success")
+            flash(_("Đã duyệt sản phẩm «%(name)s», nhưng sản phẩm chưa hiện công khai vì chủ thể chưa được duyệt.",
+                    name=product.name), "warning")
         return redirect(url_for("admin.index"))
     return _render_product(product, form=form)
 
@@ -136,20 +149,60 @@ def add_ocop(product_id: int):
     return _render_product(product, ocop_form=form, status=422)
 
 
-@bp.route("/ocop/<int:recognition_id>/revoke", methods=["POST"])
+@bp.app_template_global()
+def exchanges_told(product: Product) -> list[dict]:
+    """The exchanges that hear of a change to ``product`` (a recall, a revoked recognition),
+    by ``feeds.service.listing``, the definition the product pages show: an exchange that
+    takes pushes and has the item or is about to take it is sent the change now (``push``);
+    one that pulls the feed and has the item sees it at its next pull.  An exchange that
+    refuses the item, or takes nothing from us, is not told.
+
+    A template global so that the recall's confirmation page (the trace blueprint, which
+    cannot import feeds: feeds imports scan, which imports trace) gives the same answer."""
+    told = []
+    for row in listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"], today=local_today()):
+        exchange, state = row["exchange"], row["state"]
+        push = bool(exchange.enabled and exchange.endpoint_url)
+        if (push and state.state in (public_facts.ExchangeState.listed, public_facts.ExchangeState.waiting)) or (
+                state.pullable and state.listed):
+            told.append({"exchange": exchange, "push": push})
+    return told
+
+
+def _confirm_revoke(rec: OcopRecognition):
+    """Before "Hủy công nhận OCOP": which stars buyers stop seeing (or see instead), on how
+    many stamp pages, and which exchanges are told."""
+    product, today = rec.product, local_today()
+    shown = public_facts.ocop_in_force(product.recognitions, today)
+    after = public_facts.ocop_in_force([r for r in product.recognitions if r.id != rec.id], today)
+    stamps = db.session.scalar(select(func.count()).select_from(Stamp).join(Batch, Batch.id == Stamp.batch_id)
+                               .where(Batch.product_id == product.id, Stamp.status != StampStatus.void.value))
+    return render_template("admin/ocop_revoke.html", rec=rec, product=product, changes=shown is rec, after=after,
+                           stamps=stamps, told=exchanges_told(product),
+                           in_force=public_facts.recognition_in_force(rec, today))
+
+
+@bp.route("/ocop/<int:recognition_id>/revoke", methods=["GET", "POST"])
 @writes
 @officer_required
 def revoke_ocop(recognition_id: int):
+    """Revoking a recognition: GET is the confirmation page; only a POST from it (with
+    ``confirm``) revokes, any other post changes nothing and leads to the page."""
     rec = owned_or_404(OcopRecognition, recognition_id)
+    if request.method == "GET":
+        return _confirm_revoke(rec)
     if not FlaskForm().validate_on_submit():
         abort(400)
+    if request.form.get("confirm") != "1":
+        return redirect(url_for("admin.revoke_ocop", recognition_id=rec.id))
     if rec.revoked:  # a second submit changes nothing (and records nothing)
         return redirect(url_for("admin.product", product_id=rec.product_id))
     rec.revoked = True
     audit.record(db.session, "ocop.revoke", rec, summary=f"{rec.product.name}: {rec.stars}★",
                  before={"revoked": False}, after={"revoked": True})
     db.session.commit()
-    flash(_("Đã thu hồi công nhận OCOP."), "success")
+    flash(_("Đã hủy công nhận OCOP %(stars)d★ của sản phẩm «%(name)s».", stars=rec.stars, name=rec.product.name),
+          "success")
     return redirect(url_for("admin.product", product_id=rec.product_id))
 
 

@@ -39,6 +39,7 @@ class ProducerOut(Out):
     status: str
     representative: str
     phone: str
+    zalo_phone: str = Field(description="the number buyers message on Zalo; empty: none")
     email: str
     address_line: str
     place: Place
@@ -88,11 +89,13 @@ class ProductOut(Out):
     id: int
     producer_id: int
     name: str
+    name_en: str
     slug: str
     status: str
     review_note: str
     group_id: int
     description: str
+    description_en: str
     ingredients: str
     net_quantity: float
     unit: str

@@ -126,7 +126,7 @@ class CatalogueQuery(ListQuery):
 
 def _product_text(name: str):
     least, most = PRODUCT_TEXT_LIMITS[name]
-    return Text(most, least, lines=name not in ("name", "short_name"))
+    return Text(most, least, lines=name not in ("name", "short_name", "name_en"))
 
 
 def _bound(value) -> int | float:
@@ -152,8 +152,10 @@ _VAT = "percent; null: the product group's usual rate"
 
 class ProductFields(Body):
     name: _product_text("name")
+    name_en: _product_text("name_en") = Field("", description="English name (English pages, search)")
     group_id: Id = Field(description="an OCOP sub-group (see the catalogue's groups)")
     description: _product_text("description") = ""
+    description_en: _product_text("description_en") = ""
     ingredients: _product_text("ingredients") = ""
     net_quantity: _product_number("net_quantity", float, description="rounded to 3 decimals")
     unit: Unit
@@ -180,6 +182,8 @@ class ProductCreate(ProductFields):
 class ProductUpdate(Body):
     """Only the fields sent are changed."""
     name: NotNull[_product_text("name")] = None
+    name_en: NotNull[_product_text("name_en")] = None
+    description_en: NotNull[_product_text("description_en")] = None
     group_id: NotNull[Id] = None
     description: NotNull[_product_text("description")] = None
     ingredients: NotNull[_product_text("ingredients")] = None

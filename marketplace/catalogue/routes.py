@@ -134,3 +134,24 @@ def wards():
 def healthz():
     db.session.execute(select(1))
     return {"status": "ok", "language": current_language()}
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it at the root, whatever the page says."""
+    response = send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=7 * 24 * 3600)
+    return response
+
+
+@bp.route("/manifest.webmanifest")
+def manifest():
+    """The web-app manifest: "add to home screen" gives the catalogue its name and icon."""
+    icon = lambda size: {"src": url_for("static", filename=f"icon-{size}.png"), "sizes": f"{size}x{size}",  # noqa: E731
+                         "type": "image/png", "purpose": "any"}
+    response = jsonify({"name": "Chợ OCOP Triệu Sơn", "short_name": "Chợ OCOP", "lang": "vi", "start_url": "/",
+                        "scope": "/", "display": "standalone", "background_color": "#fbfaf6",
+                        "theme_color": "#0b5d2a", "icons": [icon(192), icon(512)]})
+    response.mimetype = "application/manifest+json"
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -3,9 +3,10 @@ from __future__ import annotations
 import re
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, MultipleFileField
 from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (DataRequired, Email, InputRequired, Length, NumberRange, Optional, StopValidation,
+                                ValidationError)
 
 from ..catalogue.service import (PACKAGE_SIDES, PRODUCT_NUMBER_LIMITS, PRODUCT_REQUIRED, PRODUCT_TEXT_LIMITS,
                                  SIDE_PLACES, VAT_RATES, product_problems)
@@ -54,8 +55,12 @@ class ProductForm(BaseForm):
 
     producer_id = SelectField(_l("Chủ thể sản xuất"), coerce=coerce_int_or_none)
     name = StringField(_l("Tên sản phẩm"), validators=_rules("name"), filters=[strip])
+    name_en = StringField(_l("Tên tiếng Anh (không bắt buộc)"), validators=_rules("name_en"), filters=[strip],
+                          description=_l("Trang tiếng Anh hiện tên này; người mua tìm được bằng tiếng Anh, ví dụ \"honey\"."))
     group_id = SelectField(_l("Nhóm sản phẩm OCOP"), coerce=coerce_int_or_none, validators=_rules("group_id"))
     description = TextAreaField(_l("Mô tả"), validators=_rules("description"), filters=[strip])
+    description_en = TextAreaField(_l("Mô tả tiếng Anh (không bắt buộc)"), validators=_rules("description_en"),
+                                   filters=[strip])
     ingredients = TextAreaField(_l("Thành phần"), validators=_rules("ingredients"), filters=[strip])
     net_quantity = CommaDecimalField(_l("Khối lượng/thể tích tịnh"), places=QUANTITY_PLACES,
                                      validators=_rules("net_quantity"))
@@ -72,6 +77,8 @@ class ProductForm(BaseForm):
     warnings = TextAreaField(_l("Cảnh báo"), validators=_rules("warnings"), filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
     gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional()], filters=[strip, none_if_empty])
+    # Only on a new product (a product's page adds more later): stored once the product is.
+    photos = MultipleFileField(_l("Ảnh sản phẩm (chọn được nhiều ảnh; JPEG, PNG hoặc WebP, tối đa 5 MB mỗi ảnh)"))
     short_name = StringField(_l("Tên ngắn (cho sàn giới hạn độ dài tên)"), validators=_rules("short_name"),
                              filters=[strip])
     packed_weight_g = IntegerField(_l("Khối lượng cả bao bì (gam)"), validators=_rules("packed_weight_g"),
@@ -102,9 +109,18 @@ class ProductForm(BaseForm):
         return valid
 
     def product_data(self) -> dict:
-        data = {k: v for k, v in self.data.items() if k not in ("csrf_token", "producer_id")}
+        data = {k: v for k, v in self.data.items() if k not in ("csrf_token", "producer_id", "photos")}
         data["stock"] = data.get("stock") or 0
         return data
+
+
+class ChosenFile:
+    """At least one file chosen (an empty file input still sends a nameless part)."""
+
+    def __call__(self, form, field):
+        if not any(getattr(f, "filename", "") for f in field.data or ()):
+            field.errors[:] = []
+            raise StopValidation(str(_l("Chưa chọn ảnh nào: bấm \"Chọn tệp\" để chọn ảnh trong máy, rồi bấm \"Tải ảnh lên\".")))
 
 
 class ProducerForm(BaseForm):
@@ -113,6 +129,8 @@ class ProducerForm(BaseForm):
     representative = StringField(_l("Người đại diện"), validators=[DataRequired(), Length(max=120)], filters=[strip])
     tax_code = StringField(_l("Mã số thuế / số đăng ký kinh doanh"), validators=[Optional(), TaxCode()], filters=[strip])
     phone = StringField(_l("Số điện thoại"), validators=[DataRequired(), Phone()], filters=[strip])
+    zalo_phone = StringField(_l("Số Zalo (không bắt buộc)"), validators=[Optional(), Phone()], filters=[strip],
+                             description=_l("Người mua bấm \"Nhắn Zalo\" trên trang sản phẩm để nhắn cho cơ sở."))
     email = StringField(_l("Email liên hệ"), validators=[Optional(), Email(check_deliverability=False), Length(max=254)], filters=[strip])
     address_line = StringField(_l("Địa chỉ (thôn, xóm, số nhà)"), validators=[Optional(), Length(max=255)], filters=[strip])
     province_code = ProvinceField(validators=[DataRequired()])
@@ -129,7 +147,8 @@ class ProducerForm(BaseForm):
 
 
 class PhotoForm(BaseForm):
-    photo = FileField(_l("Ảnh sản phẩm (JPEG, PNG hoặc WebP, tối đa 5 MB)"), validators=[DataRequired(message=_l("Hãy chọn một ảnh."))])
+    photo = MultipleFileField(_l("Ảnh sản phẩm (JPEG, PNG hoặc WebP, tối đa 5 MB mỗi ảnh; chọn được nhiều ảnh)"),
+                              validators=[ChosenFile()])
 
 
 class CertificationForm(BaseForm):

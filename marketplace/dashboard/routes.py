@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -140,7 +141,9 @@ def new_product():
         producer = owned_or_404(Producer, form.producer_id.data)
         product = service.create_product(db.session, producer, form.product_data())
         db.session.commit()
-        flash(_("Đã lưu sản phẩm (bản nháp). Thêm ảnh rồi gửi duyệt."), "success")
+        added = _store_photos(product, request.files.getlist("photos"))
+        flash(_("Đã lưu sản phẩm (bản nháp) với %(n)d ảnh. Xem lại ảnh rồi gửi duyệt.", n=added) if added
+              else _("Đã lưu sản phẩm (bản nháp). Thêm ảnh rồi gửi duyệt."), "success")
         _flash_title_notice(product)
         return redirect(url_for("dashboard.product", product_id=product.id))
     return _product_form(form, None)
@@ -149,13 +152,16 @@ def new_product():
 @bp.route("/products/<int:product_id>")
 @producer_required
 def product(product_id: int):
-    product = owned_or_404(Product, product_id)
+    return _product_page(owned_or_404(Product, product_id))
+
+
+def _product_page(product: Product, *, photo_form: PhotoForm | None = None, status: int = 200):
     today = local_today()
-    return render_template("dashboard/product.html", product=product, photo_form=PhotoForm(),
+    return render_template("dashboard/product.html", product=product, photo_form=photo_form or PhotoForm(),
                            action_form=FlaskForm(), facts=public_facts.facts_of(product, today=today),
                            max_photos=service.MAX_PHOTOS,
                            exchanges=listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"],
-                                             today=today))
+                                             today=today)), status
 
 
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -217,19 +223,48 @@ def upload_photo(product_id: int):
     product = owned_or_404(Product, product_id)
     form = PhotoForm()
     if not form.validate_on_submit():
-        flash(_("Hãy chọn một ảnh."), "error")
-    elif not service.has_photo_room(product):
+        # Beside the field, where the producer looks (a flash at the top of a phone's page is
+        # out of sight): the page again, with the message.
+        return _product_page(product, photo_form=form, status=422)
+    if not service.has_photo_room(product):
         flash(_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=service.MAX_PHOTOS), "error")
-    else:
+    elif added := _store_photos(product, form.photo.data):
+        flash(_("Đã thêm ảnh.") if added == 1 else ngettext("Đã thêm %(num)d ảnh.", "Đã thêm %(num)d ảnh.", added),
+              "success")
+    return redirect(url_for("dashboard.product", product_id=product.id), code=303)
+
+
+PHOTO_VIEWS = ("dashboard.new_product", "dashboard.upload_photo")
+
+
+@bp.url_value_preprocessor
+def _room_for_photos(endpoint, values) -> None:
+    """The views that take several photos at once read a request as large as those photos
+    (each still at most MAX_PHOTO_BYTES); URL preprocessors run before every before_request
+    hook, so before CSRF's check reads the form."""
+    if endpoint in PHOTO_VIEWS:
+        request.max_content_length = service.MAX_PHOTOS * current_app.config["MAX_PHOTO_BYTES"] + 64 * 1024
+
+
+def _store_photos(product: Product, files) -> int:
+    """Store each chosen file as the product's next photo, committing each (one refused
+    image loses none of the others, nor the product); says why a file was refused."""
+    added = 0
+    for upload in files or ():
+        if not getattr(upload, "filename", ""):
+            continue  # an empty file input sends one nameless part
+        if not service.has_photo_room(product):
+            flash(_("Mỗi sản phẩm có tối đa %(n)d ảnh.", n=service.MAX_PHOTOS), "error")
+            break
         try:
-            stored = save_image(form.photo.data)
+            stored = save_image(upload)
         except ImageRejected as exc:
-            flash(image_error(exc), "error")
-            return redirect(url_for("dashboard.product", product_id=product.id), code=303)
+            flash(f"{upload.filename}: {image_error(exc)}", "error")
+            continue
         service.add_photo(db.session, product, stored)
         db.session.commit()
-        flash(_("Đã thêm ảnh."), "success")
-    return redirect(url_for("dashboard.product", product_id=product.id), code=303)
+        added += 1
+    return added
 
 
 @bp.route("/photos/<int:photo_id>/delete", methods=["POST"])

@@ -38,7 +38,7 @@ ID_PREFIX = "ocop-"
 CHUNK = 1000
 # The shape of the items built here: bump it with any change of what build_item writes (or
 # of the names it reads from seeded rows), so that items kept between feeds are built again.
-ITEM_SCHEMA = 5
+ITEM_SCHEMA = 6
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t]+")
@@ -115,7 +115,7 @@ def _quantity(value) -> str:
 _COLUMNS = (
     Product.id, Product.slug, Product.name, Product.description, Product.gtin, _raw(Product.net_quantity),
     Product.unit, Product.price_vnd, Product.stock, Product.status, Product.version, _raw(Product.updated_at),
-    Product.origin_ward_code, Product.short_name, Product.packed_weight_g, _raw(Product.package_length_cm),
+    Product.origin_ward_code, Product.short_name, Product.name_en, Product.description_en, Product.packed_weight_g, _raw(Product.package_length_cm),
     _raw(Product.package_width_cm), _raw(Product.package_height_cm), Product.vat_rate,
     ProductGroup.code.label("group_code"), ProductGroup.name_vi.label("group_name"),
     Producer.id.label("producer_id"), Producer.slug.label("producer_slug"), Producer.name.label("producer_name"),
@@ -263,6 +263,8 @@ def build_item(row, *, base_url: str, today: dt.date, photos: list[str], recogni
         "sku": f"OCOP-{row.id}",
         "title": row.name,
         "short_title": row.short_name or "",
+        # The producer's English, for an exchange whose profile wants English ("" when none).
+        "title_en": row.name_en or "", "description_en": plain_text(row.description_en),
         "description": plain_text(row.description),
         "category": row.group_name,
         "category_code": row.group_code,

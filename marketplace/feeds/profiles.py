@@ -59,6 +59,8 @@ FIELDS = {
     "sku": lambda i: i["sku"],
     "title": lambda i: i["title"],
     "short_title": lambda i: i["short_title"],
+    "title_en": lambda i: i["title_en"],
+    "description_en": lambda i: i["description_en"],
     "description": lambda i: i["description"],
     "category": lambda i: i["category"],
     "category_code": lambda i: i["category_code"],
@@ -141,8 +143,17 @@ EXCHANGE_NAMES = {
 }
 
 
+# Short names, where a sentence names the exchange ("Postmart: thiếu ảnh sản phẩm").
+EXCHANGE_SHORT_NAMES = {"thanhhoa": _l("Sàn Thanh Hóa"), "postmart": "Postmart", "google": "Google",
+                        "dfc": "DFC"}
+
+
 def exchange_name(code: str, fallback: str = "") -> str:
     return str(EXCHANGE_NAMES.get(code, fallback or code))
+
+
+def exchange_short_name(code: str, fallback: str = "") -> str:
+    return str(EXCHANGE_SHORT_NAMES.get(code) or exchange_name(code, fallback))
 
 
 class ProfileError(ValueError):
@@ -267,6 +278,12 @@ class Reason:
     limit: int | None = None
 
     def __str__(self) -> str:
+        """As a sentence that names the exchange: "Postmart: thiếu ảnh sản phẩm"."""
+        return f"{exchange_short_name(self.exchange)}: {self.text}"
+
+    @property
+    def text(self) -> str:
+        """What is wrong, where the exchange is named already (its row of a table)."""
         label = FIELD_LABELS.get(self.field, self.field)
         if self.kind == "missing":
             text = _l("thiếu %(field)s", field=label)
@@ -278,7 +295,7 @@ class Reason:
             text = _l("%(field)s dài quá %(n)d ký tự", field=label, n=self.limit)
         else:
             text = _l("quá %(n)d ảnh", n=self.limit)
-        return f"{exchange_name(self.exchange)}: {text}"
+        return str(text)
 
 
 def _empty(value) -> bool:

@@ -39,6 +39,8 @@ class Producer(db.Model):
     representative: Mapped[str] = mapped_column(String(120), default="")
     tax_code: Mapped[str] = mapped_column(String(20), default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
+    # The number buyers message on Zalo (often the phone itself); empty: no Zalo link.
+    zalo_phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     address_line: Mapped[str] = mapped_column(String(255), default="")
     province_code: Mapped[int] = mapped_column()

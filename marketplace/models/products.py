@@ -65,6 +65,9 @@ class Product(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     producer_id: Mapped[int] = mapped_column(ForeignKey("producer.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Optional English name and description: English pages show them, search finds them.
+    name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    description_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     slug: Mapped[str] = mapped_column(String(220), unique=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("product_group.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import DateField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..forms_common import BaseForm, CommaDecimalField, coerce_int_or_none, strip
@@ -104,7 +104,15 @@ class EventForm(BaseForm):
 
 
 class RecallForm(BaseForm):
+    """A batch recall, sent from its confirmation page: ``confirm`` is "1" only there, so an
+    older one-step form (or a stray post) leads to that page instead of recalling."""
+
     reason = TextAreaField(_l("Lý do thu hồi"), validators=[DataRequired(), Length(max=2000)], filters=[strip])
+    confirm = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "1"
 
 
 class LiftRecallForm(BaseForm):

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import audit, public_facts
@@ -18,7 +18,7 @@ from ..extensions import db
 from ..transactions import writes
 from ..vocab import domain_error
 from ..media import ImageRejected, remove_image
-from ..models import Batch, Product, ProductStatus, TraceEvent
+from ..models import Batch, Product, ProductStatus, Stamp, StampStatus, TraceEvent
 from ..models.base import local_today
 from ..stamps.forms import RunForm
 from ..uploads import image_error, save_image
@@ -88,7 +88,7 @@ def _event_form(batch: Batch) -> EventForm:
 def batch(batch_id: int):
     batch = owned_or_404(Batch, batch_id)
     return render_template("trace/batch.html", batch=batch, listed=_listed(batch), events=service.timeline(batch),
-                           event_form=_event_form(batch), run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(),
+                           event_form=_event_form(batch), run_form=RunForm(), lift_form=LiftRecallForm(),
                            action_form=FlaskForm())
 
 
@@ -127,7 +127,7 @@ def add_event(batch_id: int):
                 flash(_("Đã ghi nhật ký."), "success")
                 return redirect(url_for("trace.batch", batch_id=batch.id) + "#nhat-ky", code=303)
     return render_template("trace/batch.html", batch=batch, listed=_listed(batch), events=service.timeline(batch), event_form=form,
-                           run_form=RunForm(), recall_form=RecallForm(), lift_form=LiftRecallForm(), action_form=FlaskForm()), 422
+                           run_form=RunForm(), lift_form=LiftRecallForm(), action_form=FlaskForm()), 422
 
 
 @bp.route("/batches/<int:batch_id>/close", methods=["POST"])
@@ -146,35 +146,59 @@ def close_batch(batch_id: int):
     return redirect(url_for("trace.batch", batch_id=batch.id))
 
 
-def _recall_action(batch_id: int, form, change, action: str, fields: tuple[tuple, tuple], done: str):
-    """Recall or lift a recall: the batch's producer (or its cooperative) and district
-    officers; audited; back to the page the user came from."""
-    batch = owned_or_404(Batch, batch_id)
-    if not form.validate_on_submit():
-        flash(domain_error("reason_required"), "error")
-    else:
-        try:
-            before = audit.snapshot(batch, fields[0])
-            change(batch, form.data, user=current_user)
-            audit.record(db.session, action, batch, summary=f"{batch.product.name}: {batch.lot_code}",
-                         before=before, after=audit.snapshot(batch, fields[1]))
-            db.session.commit()
-            flash(done % {"lot": batch.lot_code}, "success")
-        except service.TraceError as exc:
-            flash(domain_error(exc.code), "error")
+def _back_url(batch: Batch) -> str:
+    """The page a recall starts from: the officer's product page or the producer's batch."""
     if current_user.is_officer:
-        return redirect(url_for("admin.product", product_id=batch.product_id))
-    return redirect(url_for("trace.batch", batch_id=batch.id))
+        return url_for("admin.product", product_id=batch.product_id)
+    return url_for("trace.batch", batch_id=batch.id)
 
 
-@bp.route("/batches/<int:batch_id>/recall", methods=["POST"])
+def _recall_change(batch: Batch, change, action: str, fields: tuple[tuple, tuple], done: str) -> None:
+    """Recall or lift a recall, audited and committed; the outcome is flashed."""
+    try:
+        before = audit.snapshot(batch, fields[0])
+        change(batch, user=current_user)
+        audit.record(db.session, action, batch, summary=f"{batch.product.name}: {batch.lot_code}",
+                     before=before, after=audit.snapshot(batch, fields[1]))
+        db.session.commit()
+        flash(done % {"lot": batch.lot_code}, "success")
+    except service.TraceError as exc:
+        flash(domain_error(exc.code), "error")
+
+
+def _render_recall(batch: Batch, form: RecallForm, status: int = 200):
+    """What recalling ``batch`` does, before it is done: the lot, the stamps whose page will
+    show the recall (every stamp of the lot but the void ones), the product off sale, and the
+    exchanges told (the template asks ``exchanges_told``, a global of the admin blueprint)."""
+    stamps = dict(db.session.execute(
+        select(Stamp.status, func.count()).where(Stamp.batch_id == batch.id, Stamp.status != StampStatus.void.value)
+        .group_by(Stamp.status)).all())
+    others = [b for b in batch.product.batches if b.id != batch.id and b.is_recalled]
+    return render_template("trace/recall.html", batch=batch, form=form, stamps=sum(stamps.values()),
+                           active=stamps.get(StampStatus.active.value, 0), other_recalls=others,
+                           back=_back_url(batch)), status
+
+
+@bp.route("/batches/<int:batch_id>/recall", methods=["GET", "POST"])
 @writes
 @login_required
 def recall_batch(batch_id: int):
-    """The batch's producer (or its cooperative) and district officers can recall a batch."""
-    return _recall_action(batch_id, RecallForm(), lambda b, data, user: service.recall_batch(b, data["reason"], user),
-                          "batch.recall", (("status",), ("status", "recall_reason", "recalled_at")),
-                          _("Đã thu hồi lô %(lot)s."))
+    """The batch's producer (or its cooperative) and district officers can recall a batch.
+    GET is the confirmation page ("Thu hồi lô hàng": what will happen, the reason; ``?reason=``
+    fills it in); only a POST from it (with ``confirm``) recalls, any other post changes
+    nothing and leads to the page (with the reason it carried)."""
+    batch = owned_or_404(Batch, batch_id)
+    if request.method == "GET":
+        return _render_recall(batch, RecallForm(data={"reason": request.args.get("reason", "")[:2000]}))
+    form = RecallForm()
+    if not form.confirmed:
+        reason = (form.reason.data or "")[:2000]
+        return redirect(url_for("trace.recall_batch", batch_id=batch.id, **({"reason": reason} if reason else {})))
+    if not form.validate_on_submit():
+        return _render_recall(batch, form, status=422)
+    _recall_change(batch, lambda b, user: service.recall_batch(b, form.reason.data, user), "batch.recall",
+                   (("status",), ("status", "recall_reason", "recalled_at")), _("Đã thu hồi lô hàng %(lot)s."))
+    return redirect(_back_url(batch))
 
 
 @bp.route("/batches/<int:batch_id>/lift-recall", methods=["POST"])
@@ -182,10 +206,15 @@ def recall_batch(batch_id: int):
 @login_required
 def lift_recall(batch_id: int):
     """Lifting a recall: the recall stays on record beside who lifted it, when and why."""
-    return _recall_action(batch_id, LiftRecallForm(), lambda b, data, user: service.lift_recall(b, data["note"], user),
-                          "batch.recall_lift", (("status", "recall_reason", "recalled_at"),
-                                                ("status", "recall_lift_note", "recall_lifted_at")),
-                          _("Đã dỡ bỏ thu hồi lô %(lot)s."))
+    batch = owned_or_404(Batch, batch_id)
+    form = LiftRecallForm()
+    if not form.validate_on_submit():
+        flash(domain_error("reason_required"), "error")
+    else:
+        _recall_change(batch, lambda b, user: service.lift_recall(b, form.note.data, user), "batch.recall_lift",
+                       (("status", "recall_reason", "recalled_at"), ("status", "recall_lift_note", "recall_lifted_at")),
+                       _("Đã dỡ bỏ thu hồi lô %(lot)s."))
+    return redirect(_back_url(batch))
 
 
 # Column titles of the lot report in the user's language (the report keys are stable English).
