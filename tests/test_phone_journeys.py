@@ -229,3 +229,18 @@ def test_a_draft_shows_what_each_exchange_would_say_once_published(client_a, wor
     page = client_a.get(f"/dashboard/products/{world.product_a.id}").get_data(as_text=True)
     assert "Khi được đăng, sàn sẽ không nhận: thiếu ảnh sản phẩm." in page
     assert "Sẵn sàng cho sàn này khi được đăng." in page
+
+
+@pytest.mark.parametrize("zalo, saved", [("0912 345 678", "0912345678"), ("zalo-của-tôi", None), ("12", None)])
+def test_the_zalo_number_is_checked_like_a_phone(client_a, db, world, zalo, saved):
+    producer = world.a
+    data = {"kind": producer.kind, "name": producer.name, "representative": "Trịnh Văn A", "tax_code": "",
+            "phone": "0912345601", "zalo_phone": zalo, "email": "", "address_line": "Thôn 3",
+            "province_code": str(producer.province_code), "ward_code": str(producer.ward_code), "description": ""}
+    response = client_a.post(f"/dashboard/producers/{producer.id}", data=data)
+    db.session.expire_all()
+    if saved is None:
+        assert response.status_code in (200, 422) and 'id="zalo_phone-error"' in response.get_data(as_text=True)
+        assert db.session.get(type(producer), producer.id).zalo_phone == ""  # nothing saved
+    else:
+        assert response.status_code == 302 and db.session.get(type(producer), producer.id).zalo_phone == saved

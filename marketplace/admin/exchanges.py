@@ -18,7 +18,8 @@ from ..feeds import push, worker
 from ..feeds.profiles import profile_of, shipped
 from ..feeds.service import all_exchanges, configure_push, enqueue_all, preflight
 from ..i18n import current_language
-from ..models import Delivery, DeliveryStatus, Exchange, ProductGroup
+from ..catalogue.service import sub_groups
+from ..models import Delivery, DeliveryStatus, Exchange
 from ..vocab import DELIVERY_STATUS_LABELS
 from ..transactions import writes
 from .exchange_forms import ProfileFieldsForm, ProfileForm, PushSettingsForm, category_field_name, category_form
@@ -166,10 +167,8 @@ def exchange_fields(code: str):
 
 def _sub_groups() -> list:
     """The OCOP sub-groups, each with its label ("group › sub-group") in the page's language."""
-    groups = db.session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
-    parents, lang = {g.id: g for g in groups if g.parent_id is None}, current_language()
-    return [SimpleNamespace(code=g.code, label=f"{parents[g.parent_id].display_name(lang)} › {g.display_name(lang)}")
-            for g in groups if g.parent_id in parents]
+    return [SimpleNamespace(code=group.code, label=label)
+            for group, label in sub_groups(db.session, current_language())]
 
 
 def _save_profile(exchange: Exchange, data: dict, summary: str) -> None:

@@ -54,6 +54,15 @@ GROUP_VAT_RATES = {"1.1": 5, "1.2": 5}
 STANDARD_VAT_RATE = 10
 
 
+def sub_groups(session, language: str) -> list[tuple[ProductGroup, str]]:
+    """The OCOP sub-groups in order, each with its label "group › sub-group" in ``language``
+    (what the product form and the exchanges' category form offer)."""
+    groups = session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
+    parents = {g.id: g for g in groups if g.parent_id is None}
+    return [(g, f"{parents[g.parent_id].display_name(language)} › {g.display_name(language)}")
+            for g in groups if g.parent_id in parents]
+
+
 def vat_rate_of(own: int | None, group_code: str) -> int:
     """The VAT rate a product is sold at: its own, else its group's usual one."""
     return own if own is not None else GROUP_VAT_RATES.get(group_code, STANDARD_VAT_RATE)

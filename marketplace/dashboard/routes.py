@@ -18,7 +18,7 @@ from ..feeds.service import listing, short_name_needed, title_limits
 from ..forms_common import bind_ward_choices, refreshing_wards
 from ..i18n import current_language
 from ..media import ImageRejected, remove_image
-from ..models import BuyerReport, Certification, Producer, ProducerRole, Product, ProductGroup, ProductPhoto
+from ..models import BuyerReport, Certification, Producer, ProducerRole, Product, ProductPhoto
 from ..models.base import local_today
 from ..reports import service as reports_service
 from ..reports.forms import reason_label
@@ -36,12 +36,7 @@ def _my_producers() -> list[Producer]:
 
 
 def _group_choices():
-    groups = db.session.scalars(select(ProductGroup).order_by(ProductGroup.position)).all()
-    lang = current_language()
-    children = [g for g in groups if g.parent_id is not None]
-    by_parent = {g.id: g for g in groups if g.parent_id is None}
-    return [(g.id, f"{by_parent[g.parent_id].display_name(lang)} › {g.display_name(lang)}")
-            for g in children if g.parent_id in by_parent]
+    return [(group.id, label) for group, label in service.sub_groups(db.session, current_language())]
 
 
 def _bind_product_form(form: ProductForm, producers: list[Producer], province_code: int) -> None:

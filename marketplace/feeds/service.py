@@ -211,9 +211,10 @@ def dfc_item_document(session, product_id: int, *, base_url: str, today: dt.date
     carries it (None: not found)."""
     exchange = find_exchange(session, "dfc")
     item = canonical.item_for(session, product_id, base_url=base_url, today=today or local_today())
-    if exchange is None or item is None or item.get("deleted") or reasons(profile_of(exchange), item):
+    profile = profile_of(exchange) if exchange is not None else None
+    if profile is None or item is None or item.get("deleted") or reasons(profile, item):
         return None
-    return dfc.document(dfc.item_nodes(item, base_url, profile_of(exchange)), base_url)
+    return dfc.document(dfc.item_nodes(item, base_url, profile), base_url)
 
 
 def dfc_enterprise_document(session, slug: str, *, base_url: str, today: dt.date | None = None) -> dict | None:

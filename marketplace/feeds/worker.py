@@ -34,6 +34,7 @@ from ..models import Delivery, DeliveryStatus, Exchange
 from ..models.base import local_today, utcnow
 from . import canonical, push
 from .profiles import id_field, mapped, profile_of, reasons
+from .service import delivered_pushes
 
 log = logging.getLogger("marketplace.push")
 
@@ -138,13 +139,13 @@ def _may_hold(session, delivery: Delivery) -> bool:
     """Whether the exchange may hold the item: its newest acknowledged push of the product
     carried the item (an unknown kind counts as holding), or an older delivery of it is still
     pending (it may be on its way now)."""
-    same = (Delivery.exchange_id == delivery.exchange_id, Delivery.product_id == delivery.product_id)
-    last = session.execute(select(Delivery.sent_deleted).where(*same, Delivery.status == DeliveryStatus.delivered)
-                           .order_by(Delivery.id.desc()).limit(1)).first()
-    if last is not None and last.sent_deleted is not True:
+    key = (delivery.exchange_id, delivery.product_id)
+    _, deleted = delivered_pushes(session, [delivery.product_id]).get(key, (None, True))
+    if not deleted:
         return True
-    return session.scalar(select(exists().where(*same, Delivery.status == DeliveryStatus.pending,
-                                                Delivery.id < delivery.id))) is True
+    return session.scalar(select(exists().where(
+        Delivery.exchange_id == delivery.exchange_id, Delivery.product_id == delivery.product_id,
+        Delivery.status == DeliveryStatus.pending, Delivery.id < delivery.id))) is True
 
 
 def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -> str:
