@@ -91,7 +91,7 @@ TRACKED: dict[type, Tracked] = {
 
 # What the search text is made of (:func:`search_text`): a change of one of these rebuilds it.
 SEARCHED = {Product: frozenset({"name", "description", "ingredients", "group_id", "origin_ward_code", "producer_id",
-                                 "name_en", "description_en"}),
+                                 "name_en", "description_en", "ingredients_en"}),
             Producer: frozenset({"name", "ward_code"})}
 
 
@@ -204,10 +204,10 @@ def _collect(session, flush_context, instances) -> None:
 
 def search_text(product: Product, producer: Producer, group: ProductGroup | None) -> str:
     """Folded (no diacritics, lower case) name, producer, description, ingredients, group and
-    place, with the English name and description: what the catalogue's search matches words
+    place, with the English name, description and ingredients: what the catalogue's search matches words
     against, in either language."""
     parts = [product.name, product.name_en, producer.name, product.description, product.description_en,
-             product.ingredients]
+             product.ingredients, product.ingredients_en]
     if group is not None:
         parts += [group.name_vi, group.name_en]
     parts.append(geo.place_name(product.origin_ward_code or producer.ward_code))

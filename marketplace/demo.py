@@ -184,6 +184,9 @@ def seed_demo(session, config, echo=print) -> None:
             "ingredients": "", "storage_instructions": "Bảo quản nơi khô ráo, thoáng mát." if shelf else "",
             "usage_instructions": "", "warnings": "", "origin_ward_code": producer.ward_code,
             "name_en": ENGLISH_NAMES.get(name, ""),
+            "description_en": (f"{ENGLISH_NAMES[name]}, made by {producer.name} ({geo.place_name(producer.ward_code)})."
+                               if name in ENGLISH_NAMES else ""),
+            "storage_instructions_en": "Store in a cool, dry place." if shelf else "",
             **dict(zip(("packed_weight_g", "package_length_cm", "package_width_cm", "package_height_cm"),
                        PACKAGES.get(name, (None, None, None, None)))),
         })

@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import lxml.html
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -19,7 +20,8 @@ from marketplace.config import is_loopback_url
 from marketplace.demo import DEMO_ACCOUNTS
 from marketplace.i18n import zalo_link
 from marketplace.models import Batch, Product, ProductGroup
-from tests.conftest import login, make_config, signed_in
+from tests.conftest import listed, login, make_config, signed_in
+from tests.test_api import bearer, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +104,20 @@ def test_stamp_pages_warn_while_labels_would_open_on_this_computer_only(app_fact
                 assert "PUBLIC_BASE_URL" in page and base in page
 
 
+def test_the_run_page_speaks_vietnamese_and_keeps_the_checkbox_beside_its_words(client_a, db, world):
+    _batch, run = _batch_with_run(db, world)
+    page = lxml.html.fromstring(client_a.get(f"/dashboard/runs/{run.id}").get_data(as_text=True))
+    box = page.cssselect('input[name="calibration"]')[0]
+    label = box.getparent()
+    assert label.tag == "label" and "check" in label.get("class").split()
+    assert label.text_content().strip() == "Vẽ khung từng tem (để căn chỉnh máy in)"
+    text = page.text_content()
+    assert "serial" not in text and "url," not in text
+    assert "Tải CSV cho nhà in (mã tem, đường dẫn, lô, sản phẩm)" in text
+    css = (ROOT / "static" / "style.css").read_text(encoding="utf-8")
+    assert "label.check{display:flex;" in css  # beside, not above (the browser journey measures it)
+
+
 def test_the_readme_lists_every_demo_account():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for email, password, _role, _producer in DEMO_ACCOUNTS:
@@ -145,7 +161,6 @@ def test_english_names_are_shown_and_searched_in_both_languages(client_a, db, wo
     assert response.status_code == 302
     product = db.session.scalars(select(Product).where(Product.name == "Mật ong hoa vải Thọ Bình")).one()
     assert (product.name_en, product.description_en) == ("Lychee blossom honey", "Raw honey from lychee orchards.")
-    from tests.conftest import listed
     listed(product)
     db.session.commit()
     client.set_cookie("lang", "en")
@@ -159,6 +174,67 @@ def test_english_names_are_shown_and_searched_in_both_languages(client_a, db, wo
             client.set_cookie("lang", language)
             page = client.get(f"/?q={query}").get_data(as_text=True)
             assert f"/p/{product.slug}" in page, (query, language)
+
+
+ENGLISH_WORDS = {"ingredients_en": "Lychee honey, nothing added.", "storage_instructions_en": "Store in a cool, dry place.",
+                 "usage_instructions_en": "Stir into warm water.", "warnings_en": "Not for infants under one year."}
+
+
+def test_english_pages_give_the_producers_own_english_words(client_a, db, world, client):
+    """The stumble: "Storage: Bảo quản nơi khô ráo…" on an English page.  A producer may give
+    ingredients, storage, usage and warnings in English too; English pages show those, and
+    Vietnamese words only where no English was given (marked lang="vi")."""
+    page = lxml.html.fromstring(client_a.get("/dashboard/products/new").get_data(as_text=True))
+    english = page.cssselect("details.english")[0]
+    assert english.get("open") is None  # folded away until used
+    assert {e.get("name") for e in english.cssselect("textarea")} == {"description_en", *ENGLISH_WORDS}
+    response = client_a.post("/dashboard/products/new", data=new_product_form(
+        db, world.a, ingredients="Mật ong hoa vải nguyên chất.", storage_instructions="Bảo quản nơi khô ráo.",
+        usage_instructions="Pha với nước ấm.", warnings="Không dùng cho trẻ dưới một tuổi.", **ENGLISH_WORDS))
+    assert response.status_code == 302
+    product = db.session.scalars(select(Product).where(Product.name == "Mật ong hoa vải Thọ Bình")).one()
+    assert {key: getattr(product, key) for key in ENGLISH_WORDS} == ENGLISH_WORDS
+    edit = lxml.html.fromstring(client_a.get(f"/dashboard/products/{product.id}/edit").get_data(as_text=True))
+    assert edit.cssselect("details.english")[0].get("open") is not None  # unfolded once filled in
+    listed(product)
+    db.session.commit()
+
+    def facts(language):
+        client.set_cookie("lang", language)
+        page = lxml.html.fromstring(client.get(f"/p/{product.slug}").get_data(as_text=True))
+        return {dd.get("data-fact"): (dd.text_content(), dd.get("lang")) for dd in page.cssselect("dd[data-fact]")}
+
+    assert facts("en") == {"ingredients": ("Lychee honey, nothing added.", None),
+                           "storage": ("Store in a cool, dry place.", None),
+                           "usage": ("Stir into warm water.", None),
+                           "warnings": ("Not for infants under one year.", None)}
+    assert facts("vi")["storage"] == ("Bảo quản nơi khô ráo.", None)
+    product.storage_instructions_en = ""
+    db.session.commit()
+    assert facts("en")["storage"] == ("Bảo quản nơi khô ráo.", "vi")  # no English: Vietnamese, marked so
+    officer = signed_in(client.application, "officer@example.vn")
+    review = officer.get(f"/admin/products/{product.id}").get_data(as_text=True)
+    assert "Not for infants under one year." in review and "Stir into warm water." in review
+
+
+def test_english_words_through_the_api_and_in_search(app, db, world, client):
+    headers = bearer(token_for(db, world.users["producer_a"]))
+    body = {"name": "Mật ong hoa vải Thọ Bình", "group_id": int(new_product_form(db, world.a)["group_id"]),
+            "net_quantity": 500, "unit": "ml", "price_vnd": 180000, **ENGLISH_WORDS}
+    created = client.post("/api/v1/products", json=body, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert {key: created.get_json()[key] for key in ENGLISH_WORDS} == ENGLISH_WORDS
+    product_id = created.get_json()["id"]
+    too_long = client.patch(f"/api/v1/products/{product_id}", json={"warnings_en": "x" * 2001}, headers=headers)
+    assert too_long.status_code == 422 and "warnings_en" in json.dumps(too_long.get_json())
+    changed = client.patch(f"/api/v1/products/{product_id}", json={"usage_instructions_en": "Eat with a spoon."},
+                           headers=headers)
+    assert changed.status_code == 200 and changed.get_json()["usage_instructions_en"] == "Eat with a spoon."
+    product = db.session.get(Product, product_id)
+    listed(product)
+    db.session.commit()
+    client.set_cookie("lang", "en")
+    assert f"/p/{product.slug}" in client.get("/?q=lychee").get_data(as_text=True)  # from ingredients_en
 
 
 def test_a_zalo_number_gives_a_message_link_beside_the_call(client_a, db, world, client):

@@ -105,6 +105,10 @@ class ProductOut(Out):
     storage_instructions: str
     usage_instructions: str
     warnings: str
+    ingredients_en: str
+    storage_instructions_en: str
+    usage_instructions_en: str
+    warnings_en: str
     origin_ward_code: Optional[int]
     gtin: Optional[str]
     short_name: str

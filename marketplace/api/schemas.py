@@ -165,6 +165,10 @@ class ProductFields(Body):
     storage_instructions: _product_text("storage_instructions") = ""
     usage_instructions: _product_text("usage_instructions") = ""
     warnings: _product_text("warnings") = ""
+    ingredients_en: _product_text("ingredients_en") = ""
+    storage_instructions_en: _product_text("storage_instructions_en") = ""
+    usage_instructions_en: _product_text("usage_instructions_en") = ""
+    warnings_en: _product_text("warnings_en") = ""
     origin_ward_code: Optional[Id] = Field(None, description="commune of origin, when not the producer's")
     gtin: Optional[GTIN] = Field(None, description="GTIN-8, -12, -13 or -14 with a correct check digit")
     short_name: _product_text("short_name") = Field("", description=_SHORT_NAME)
@@ -195,6 +199,10 @@ class ProductUpdate(Body):
     storage_instructions: NotNull[_product_text("storage_instructions")] = None
     usage_instructions: NotNull[_product_text("usage_instructions")] = None
     warnings: NotNull[_product_text("warnings")] = None
+    ingredients_en: NotNull[_product_text("ingredients_en")] = None
+    storage_instructions_en: NotNull[_product_text("storage_instructions_en")] = None
+    usage_instructions_en: NotNull[_product_text("usage_instructions_en")] = None
+    warnings_en: NotNull[_product_text("warnings_en")] = None
     origin_ward_code: Optional[Id] = None
     gtin: Optional[GTIN] = None
     short_name: NotNull[_product_text("short_name")] = None

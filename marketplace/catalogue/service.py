@@ -24,7 +24,8 @@ PRODUCT_FIELDS = (
     "name", "group_id", "description", "ingredients", "net_quantity", "unit", "price_vnd",
     "stock", "shelf_life_days", "storage_instructions", "usage_instructions", "warnings",
     "origin_ward_code", "gtin", "short_name", "packed_weight_g", "package_length_cm", "package_width_cm",
-    "package_height_cm", "vat_rate", "name_en", "description_en",
+    "package_height_cm", "vat_rate", "name_en", "description_en", "ingredients_en", "storage_instructions_en",
+    "usage_instructions_en", "warnings_en",
 )
 
 # ---- the rules of a product's fields, stated once ----------------------------------------------
@@ -34,7 +35,8 @@ PRODUCT_REQUIRED = ("name", "group_id", "net_quantity", "unit", "price_vnd")
 PRODUCT_TEXT_LIMITS = {  # (at least, at most) characters
     "name": (3, 200), "description": (0, 5000), "ingredients": (0, 2000),
     "storage_instructions": (0, 2000), "usage_instructions": (0, 2000), "warnings": (0, 2000),
-    "short_name": (0, 120), "name_en": (0, 200), "description_en": (0, 5000),
+    "short_name": (0, 120), "name_en": (0, 200), "description_en": (0, 5000), "ingredients_en": (0, 2000),
+    "storage_instructions_en": (0, 2000), "usage_instructions_en": (0, 2000), "warnings_en": (0, 2000),
 }
 PRODUCT_NUMBER_LIMITS = {  # (at least, at most)
     "net_quantity": (Decimal("0.001"), Decimal("999999")), "price_vnd": (1, 1_000_000_000),

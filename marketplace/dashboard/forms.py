@@ -75,6 +75,13 @@ class ProductForm(BaseForm):
     usage_instructions = TextAreaField(_l("Hướng dẫn sử dụng"), validators=_rules("usage_instructions"),
                                        filters=[strip])
     warnings = TextAreaField(_l("Cảnh báo"), validators=_rules("warnings"), filters=[strip])
+    ingredients_en = TextAreaField(_l("Thành phần bằng tiếng Anh"), validators=_rules("ingredients_en"),
+                                   filters=[strip])
+    storage_instructions_en = TextAreaField(_l("Hướng dẫn bảo quản bằng tiếng Anh"),
+                                            validators=_rules("storage_instructions_en"), filters=[strip])
+    usage_instructions_en = TextAreaField(_l("Hướng dẫn sử dụng bằng tiếng Anh"),
+                                          validators=_rules("usage_instructions_en"), filters=[strip])
+    warnings_en = TextAreaField(_l("Cảnh báo bằng tiếng Anh"), validators=_rules("warnings_en"), filters=[strip])
     origin_ward_code = SelectField(_l("Xã/phường xuất xứ"), coerce=coerce_int_or_none, validate_choice=False)
     gtin = StringField(_l("Mã vạch GTIN (nếu có)"), validators=[Optional()], filters=[strip, none_if_empty])
     # Only on a new product (a product's page adds more later): stored once the product is.

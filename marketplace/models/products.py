@@ -80,6 +80,11 @@ class Product(db.Model):
     storage_instructions: Mapped[str] = mapped_column(Text, default="")
     usage_instructions: Mapped[str] = mapped_column(Text, default="")
     warnings: Mapped[str] = mapped_column(Text, default="")
+    # The same in English, optional: English pages show them instead of the Vietnamese.
+    ingredients_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    storage_instructions_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    usage_instructions_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    warnings_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     origin_ward_code: Mapped[Optional[int]] = mapped_column(index=True)
     gtin: Mapped[Optional[str]] = mapped_column(String(14), unique=True)
     # A shorter name for the exchanges whose titles are shorter than ours (Postmart: 120).
