@@ -177,7 +177,11 @@ def test_every_admin_table_scrolls_inside_its_own_box(app, db, recognised):
     found = 0
     for url in (*ADMIN_PAGES, f"/admin/products/{recognised.product_a.id}"):
         for table in page_of(admin.get(url)).cssselect("table"):
-            assert "table-scroll" in (table.getparent().get("class") or "").split(), (url, table.get("class"))
+            box = table.getparent()
+            assert "table-scroll" in (box.get("class") or "").split(), (url, table.get("class"))
+            # a keyboard reaches it to scroll it, a screen reader names it (axe: scrollable-region-focusable)
+            assert box.get("tabindex") == "0" and box.get("role") == "region", url
+            assert box.get("aria-label") or box.get("aria-labelledby"), url
             found += 1
     assert found >= 8
     css = (ROOT / "static" / "style.css").read_text(encoding="utf-8")
