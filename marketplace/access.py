@@ -9,23 +9,47 @@ from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from . import geo
 from .extensions import db
-from .models import (Batch, Certification, OcopRecognition, Producer, Product, ProductPhoto, Stamp, StampRun,
-                     TraceEvent)
+from .models import (Batch, Certification, Delivery, OcopRecognition, OfficerScope, Producer, Product, ProductPhoto,
+                     Stamp, StampRun, TraceEvent)
 
 MAX_ID = 2**31 - 1  # INTEGER primary keys
+
+PROVINCE = geo.THANH_HOA  # the province this service serves; commune officers' wards are of it
+
+
+def parse_scope(text: str) -> list[int] | None:
+    """``province`` → None; ``15724,15667`` → those ward codes, each a ward of the province.
+    Raises ValueError with a message naming what is wrong (the CLI's ``--scope``)."""
+    text = (text or "").strip()
+    if text == OfficerScope.province.value:
+        return None
+    codes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not geo.ward_in_province(int(part), PROVINCE):
+            raise ValueError(f"{part!r} is not the 2025 code of a commune or ward of province {PROVINCE}")
+        codes.append(int(part))
+    if not codes:
+        raise ValueError("give 'province' or a comma-separated list of ward codes")
+    return sorted(set(codes))
 
 
 def owned_producer_ids(user) -> set[int] | None:
     """Producer ids ``user`` acts for: its producer and, for a cooperative, its members.
 
-    ``None`` means "all" (officers and admins).  An anonymous user or a user without a
+    ``None`` means "all" (admins and the province's officers); a commune officer acts for
+    the producers of its communes (issue 18).  An anonymous user or a user without a
     producer acts for nobody (empty set).
     """
     if not getattr(user, "is_authenticated", False):
         return set()
     if user.is_officer:
-        return None
+        wards = user.ward_scope
+        if wards is None:
+            return None
+        return set(db.session.scalars(select(Producer.id).where(Producer.ward_code.in_(wards or {-1}))))
     if user.producer_id is None:
         return set()
     ids = {user.producer_id}
@@ -49,6 +73,7 @@ _OWNER_COLUMN = {
                        (Product, Batch.product_id == Product.id)),
     Stamp: lambda: (Product.producer_id, (Batch, Stamp.batch_id == Batch.id),
                     (Product, Batch.product_id == Product.id)),
+    Delivery: lambda: (Product.producer_id, (Product, Delivery.product_id == Product.id)),
 }
 
 
@@ -89,36 +114,27 @@ def owned_or_404(model, ident, user=None):
     return obj
 
 
-def producer_required(view):
-    """A logged-in user who acts for a producer (officers use the admin pages)."""
+def _required(allowed, doc: str):
+    """A view decorator: a logged-in user for whom ``allowed(user)`` holds, else 403."""
 
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if current_user.producer_id is None:
-            abort(403)
-        return view(*args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not allowed(current_user):
+                abort(403)
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
 
-
-def officer_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_officer:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+    decorator.__doc__ = doc
+    return decorator
 
 
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+producer_required = _required(lambda user: user.producer_id is not None,
+                              "A logged-in user who acts for a producer (officers use the admin pages).")
+officer_required = _required(lambda user: user.is_officer, "An officer (of the province or of communes) or an admin.")
+province_required = _required(lambda user: user.is_province_officer,
+                              "An officer of the whole province, or an admin: what is the province's (OCOP "
+                              "recognitions, the exchanges) is not a commune officer's to change (403).")
+admin_required = _required(lambda user: user.is_admin, "An admin.")

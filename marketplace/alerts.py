@@ -47,8 +47,10 @@ def _buyers_scans():
     return and_(Scan.stamp_id == Stamp.id, Scan.test.is_(false()))
 
 
-def clone_alerts(session, *, threshold: int, include_handled: bool = False, limit: int = PAGE) -> list[Alert]:
-    """Stamps over the threshold, most recently scanned first (handled ones only when asked).
+def clone_alerts(session, *, threshold: int, include_handled: bool = False, limit: int = PAGE,
+                 producer_ids: set[int] | None = None) -> list[Alert]:
+    """Stamps over the threshold, most recently scanned first (handled ones only when asked);
+    of these producers' products only when ``producer_ids`` is given (a commune officer's).
 
     A stamp is over it when more distinct scanners than ``threshold`` looked at it
     (``Stamp.scanner_count``: one phone reloading the page is one scanner), or when it was
@@ -65,6 +67,8 @@ def clone_alerts(session, *, threshold: int, include_handled: bool = False, limi
             .join(Producer, Producer.id == Product.producer_id)
             .where(or_(Stamp.scanner_count > threshold, Stamp.other_province_seen.is_(True)))
             .order_by(last_at.desc().nulls_last(), Stamp.id.desc()))
+    if producer_ids is not None:
+        stmt = stmt.where(Producer.id.in_(producer_ids or {-1}))
     if not include_handled:  # nor void stamps: voiding is the strongest way of handling one
         stmt = stmt.where(Stamp.status != StampStatus.void.value,
                           or_(Stamp.alert_handled_at.is_(None), last_at > Stamp.alert_handled_at))
@@ -104,13 +108,17 @@ class ProbeReport:
     since: dt.datetime
 
 
-def serial_probes(session, *, now: dt.datetime, days: int = PROBE_DAYS, limit: int = PROBE_GROUPS) -> ProbeReport:
+def serial_probes(session, *, now: dt.datetime, days: int = PROBE_DAYS, limit: int = PROBE_GROUPS,
+                  producer_ids: set[int] | None = None) -> ProbeReport:
     """Probes of the last ``days`` grouped by product (and GTIN), most probed first: someone
     trying serials on a product.  A few grouped queries, so a flood of probes costs the page
-    the number of products and lots it names, not the number of probes."""
+    the number of products and lots it names, not the number of probes.  With
+    ``producer_ids`` (a commune officer's), only probes naming these producers' products."""
     since = now - dt.timedelta(days=days)
     recent = SerialProbe.probed_at >= since
     qualified = or_(SerialProbe.gtin.is_not(None), SerialProbe.product_id.is_not(None))
+    if producer_ids is not None:  # a probe names a commune's product, or no commune at all
+        qualified = SerialProbe.product_id.in_(select(Product.id).where(Product.producer_id.in_(producer_ids or {-1})))
     key = (SerialProbe.product_id, SerialProbe.gtin)
     rows = session.execute(
         select(*key, Product.name, func.count(), func.max(SerialProbe.probed_at))
@@ -133,7 +141,7 @@ def serial_probes(session, *, now: dt.datetime, days: int = PROBE_DAYS, limit: i
                          lot_counts.get((product_id, gtin), 0) - len(lots[(product_id, gtin)]),
                          tuple(provinces[(product_id, gtin)]))
               for product_id, gtin, name, count, last_at in rows]
-    unqualified = session.scalar(select(func.count()).select_from(SerialProbe).where(
+    unqualified = 0 if producer_ids is not None else session.scalar(select(func.count()).select_from(SerialProbe).where(
         recent, SerialProbe.gtin.is_(None), SerialProbe.product_id.is_(None))) or 0
     return ProbeReport(groups, unqualified, since)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from . import audit, backup
+from .access import parse_scope
 from .config import is_loopback_url
 from .demo import seed_demo
 from .extensions import db
@@ -36,12 +37,23 @@ def fail(message: str) -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in UserRole]))
 @click.option("--producer", "producer_slug", help="Producer slug (role producer only).")
 @click.option("--name", default="", help="Display name.")
+@click.option("--scope", "scope_text", help="An officer's jurisdiction: 'province' (the default) or "
+                                                 "comma-separated 2025 ward codes, e.g. 15724,15667.")
 @click.option("--password-stdin", is_flag=True, help="Read the password as one line from standard input.")
-def create_user(email: str, role: str, producer_slug: str | None, name: str, password_stdin: bool) -> None:
+def create_user(email: str, role: str, producer_slug: str | None, name: str, password_stdin: bool,
+                scope_text: str | None) -> None:
     """Create an account.  Prompts for the password unless --password-stdin is given."""
     email, name = clean(email).strip().casefold(), clean(name).strip()
     if "@" not in email:
         fail("--email must be an email address")
+    wards = None
+    if scope_text is not None:
+        if role != UserRole.officer.value:
+            fail("--scope is only for --role officer (admins act for the whole province)")
+        try:
+            wards = parse_scope(clean(scope_text))
+        except ValueError as exc:
+            fail(f"--scope: {exc}")
     producer = None
     if role == UserRole.producer.value:
         if not producer_slug:
@@ -69,11 +81,16 @@ def create_user(email: str, role: str, producer_slug: str | None, name: str, pas
         producer_role = ProducerRole.staff.value if has_owner else ProducerRole.owner.value
     user = User(email=email, name=name, role=role, producer=producer, producer_role=producer_role,
                 password_hash=hash_password(password, current_app.config["PASSWORD_HASH_METHOD"]))
+    if role == UserRole.officer.value:
+        user.set_scope(wards)
     db.session.add(user)
     audit.record(db.session, "user.create", user, summary=email,  # from the command line: actor "cli"
-                 after={"email": email, "role": role, "producer": producer.slug if producer else None})
+                 after={"email": email, "role": role, "producer": producer.slug if producer else None,
+                        **({"scope": user.scope, "wards": wards or []} if role == UserRole.officer.value else {})})
     db.session.commit()
-    click.echo(f"created {role} {email}" + (f" ({producer_role} of {producer.slug})" if producer else ""))
+    scope = "" if role != UserRole.officer.value else (
+        " for the whole province" if wards is None else f" for wards {','.join(map(str, wards))}")
+    click.echo(f"created {role} {email}" + (f" ({producer_role} of {producer.slug})" if producer else "") + scope)
 
 
 @click.command("seed-demo")

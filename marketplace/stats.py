@@ -1,6 +1,7 @@
 """The district's figures (issue 6): plain functions over the database, each returning a
 :class:`Figure` (column keys and rows) that the dashboard draws as a bar chart beside its
-table and offers as CSV.  Filters: commune, producer, product group, date range.
+table and offers as CSV.  Filters: commune, producer, product group, date range; and the
+officer's jurisdiction (``wards``: a commune officer counts only its communes, issue 18).
 
 * ``products``: listed products (``public_facts``) per OCOP group and star level (the stars
   in force today; "none" without any).
@@ -41,10 +42,11 @@ class Filters:
     group_id: int | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    wards: frozenset[int] | None = None  # the officer's jurisdiction; None: the whole province
 
     @property
     def narrows_products(self) -> bool:
-        return bool(self.ward_code or self.producer_id or self.product_id or self.group_id)
+        return bool(self.ward_code or self.producer_id or self.product_id or self.group_id) or self.wards is not None
 
     def period(self, today: dt.date) -> tuple[dt.date, dt.date]:
         last = self.date_to or today
@@ -69,6 +71,7 @@ class Figure:
 
 def _products(stmt, f: Filters):
     """Narrow a statement joined to Product and Producer by the filters."""
+    stmt = _in_scope(stmt, f)
     if f.ward_code:
         stmt = stmt.where(Producer.ward_code == f.ward_code)
     if f.producer_id:
@@ -78,6 +81,13 @@ def _products(stmt, f: Filters):
     if f.group_id:
         stmt = stmt.where(or_(Product.group_id == f.group_id,
                               Product.group_id.in_(select(ProductGroup.id).where(ProductGroup.parent_id == f.group_id))))
+    return stmt
+
+
+def _in_scope(stmt, f: Filters):
+    """Narrow a statement joined to Producer to the officer's jurisdiction."""
+    if f.wards is not None:
+        stmt = stmt.where(Producer.ward_code.in_(f.wards or {-1}))
     return stmt
 
 
@@ -137,6 +147,7 @@ def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -
 def producers_per_commune(session, f: Filters) -> Figure:
     stmt = (select(Producer.ward_code, func.count()).where(Producer.status == ProducerStatus.approved.value)
             .group_by(Producer.ward_code))
+    stmt = _in_scope(stmt, f)
     if f.ward_code:
         stmt = stmt.where(Producer.ward_code == f.ward_code)
     if f.producer_id:

@@ -1,6 +1,10 @@
 """Every route × role × method, built from ``app.url_map``: a new route without an entry
 here fails the suite.  For refused requests the database must not change (no cross-tenant
-write), and another tenant's objects answer 404 (no cross-tenant read)."""
+write), and another tenant's objects answer 404 (no cross-tenant read).
+
+``commune_b`` is an officer of another commune than A's (producer B's, issue 18): A's
+producers, products, batches, certificates, stamps and deliveries answer 404 to it, as
+between producers; the province's own business (OCOP recognitions, the exchanges) 403."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,30 +17,45 @@ from marketplace.models import Certification, OcopRecognition, ProductPhoto
 from marketplace.resolver.digital_link import compress
 from tests.conftest import TEST_PASSWORD, make_user
 
-ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin")
+ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin", "commune_b")
+COMMUNE_B = 15667  # producer B's commune (A and the cooperative: 15724)
 LOGIN = "login"  # expected: redirect to the login page
 
 # Access classes: expected status per role.
 PUBLIC = dict.fromkeys(ROLES, 200)
 ANON_ONLY = {"anonymous": 200, **dict.fromkeys(ROLES[1:], 302)}
 LOGGED_IN = {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], 200)}
-PRODUCER = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 200, "coop": 200, "officer": 403, "admin": 403}
-OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
-COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403}
+PRODUCER = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 200, "coop": 200, "officer": 403, "admin": 403,
+            "commune_b": 403}
+OWNED_BY_A = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403,
+              "commune_b": 403}
+COOP_OWNER = {"anonymous": LOGIN, "producer_a": 404, "producer_b": 404, "coop": 200, "officer": 403, "admin": 403,
+              "commune_b": 403}
 # Locking A's staff login: A's owner only (the cooperative's owner manages its own people).
-STAFF_OF_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 403, "admin": 403}
+STAFF_OF_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 403, "admin": 403,
+              "commune_b": 403}
+# A's objects read by A, its cooperative and the officers whose jurisdiction holds A.
 READ_BY_A_AND_OFFICERS = {"anonymous": LOGIN, "producer_a": 200, "producer_b": 404, "coop": 200, "officer": 200,
-                          "admin": 200}
-# Recalling a batch: its producer (and cooperative) or any officer.
-RECALL = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 302, "officer": 302, "admin": 302}
-OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200}
-ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200}
+                          "admin": 200, "commune_b": 404}
+# Recalling a batch: its producer (and cooperative) or an officer whose jurisdiction holds it.
+RECALL = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 302, "officer": 302, "admin": 302,
+          "commune_b": 404}
+# Officers' pages that list (a commune officer sees its communes' rows only)...
+OFFICER = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 200, "admin": 200,
+           "commune_b": 200}
+# ... and officers' pages about one of A's objects: another commune's officer finds nothing.
+OFFICER_OF_A = {**OFFICER, "commune_b": 404}
+# The province's business (recognising OCOP stars, the exchanges): not a commune officer's.
+PROVINCE = {**OFFICER, "commune_b": 403}
+ADMIN = {"anonymous": LOGIN, "producer_a": 403, "producer_b": 403, "coop": 403, "officer": 403, "admin": 200,
+         "commune_b": 403}
 
 # The JSON API acts for a bearer token only: a logged-in browser's session is anonymous there
 # (the API is CSRF-exempt).  Tokens per role are tested in tests/test_api.py.
 TOKEN_ONLY = dict.fromkeys(ROLES, 401)
 # Revoking a personal access token: its owner; for anyone else the token does not exist.
-TOKEN_OWNER_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 404, "admin": 404}
+TOKEN_OWNER_A = {"anonymous": LOGIN, "producer_a": 302, "producer_b": 404, "coop": 404, "officer": 404, "admin": 404,
+                 "commune_b": 404}
 
 
 def ok(access: dict, status: int) -> dict:
@@ -127,17 +146,17 @@ ENTRIES = {
     "resolver.compressed": (lambda w: "/" + compress({"01": with_gtin(w.published_a, "08936045100912")}),
                             {"GET": ok(PUBLIC, 307)}),
     "resolver.description": (lambda w: "/.well-known/gs1resolver", {"GET": PUBLIC}),
-    "admin.exchanges": (lambda w: "/admin/exchanges", {"GET": OFFICER}),
-    "admin.exchange": (lambda w: "/admin/exchanges/postmart", {"GET": OFFICER, "POST": ok(OFFICER, 302)}),
-    "admin.exchange_token": (lambda w: "/admin/exchanges/postmart/token", {"POST": OFFICER}),
-    "admin.exchange_secret": (lambda w: "/admin/exchanges/postmart/secret", {"POST": OFFICER}),
-    "admin.exchange_profile": (lambda w: "/admin/exchanges/postmart/profile", {"POST": ok(OFFICER, 422)}),
-    "admin.exchange_fields": (lambda w: "/admin/exchanges/postmart/fields", {"POST": ok(OFFICER, 422)}),
+    "admin.exchanges": (lambda w: "/admin/exchanges", {"GET": PROVINCE}),
+    "admin.exchange": (lambda w: "/admin/exchanges/postmart", {"GET": PROVINCE, "POST": ok(PROVINCE, 302)}),
+    "admin.exchange_token": (lambda w: "/admin/exchanges/postmart/token", {"POST": PROVINCE}),
+    "admin.exchange_secret": (lambda w: "/admin/exchanges/postmart/secret", {"POST": PROVINCE}),
+    "admin.exchange_profile": (lambda w: "/admin/exchanges/postmart/profile", {"POST": ok(PROVINCE, 422)}),
+    "admin.exchange_fields": (lambda w: "/admin/exchanges/postmart/fields", {"POST": ok(PROVINCE, 422)}),
     "admin.exchange_categories": (lambda w: "/admin/exchanges/postmart/categories",
-                                  {"GET": OFFICER, "POST": ok(OFFICER, 302)}),
-    "admin.exchange_push": (lambda w: "/admin/exchanges/postmart/push", {"POST": ok(OFFICER, 302)}),
+                                  {"GET": PROVINCE, "POST": ok(PROVINCE, 302)}),
+    "admin.exchange_push": (lambda w: "/admin/exchanges/postmart/push", {"POST": ok(PROVINCE, 302)}),
     "admin.deliveries": (lambda w: "/admin/deliveries", {"GET": OFFICER}),
-    "admin.replay_delivery": (lambda w: f"/admin/deliveries/{w.delivery.id}/replay", {"POST": ok(OFFICER, 302)}),
+    "admin.replay_delivery": (lambda w: f"/admin/deliveries/{w.delivery.id}/replay", {"POST": ok(OFFICER_OF_A, 302)}),
     # Pull feeds answer to the exchange's bearer token, never to a login.
     "feeds.feed": (lambda w: "/feeds/thanhhoa.json", {"GET": dict.fromkeys(ROLES, 401)}),
     # The DFC catalogue's IRIs dereference for anyone, as the product pages do.
@@ -147,34 +166,36 @@ ENTRIES = {
     "admin.index": (lambda w: "/admin/", {"GET": OFFICER}),
     "admin.stats_csv": (lambda w: "/admin/stats/products.csv", {"GET": OFFICER}),
     "admin.producers": (lambda w: "/admin/producers", {"GET": OFFICER}),
-    "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER, "POST": OFFICER}),
+    "admin.producer": (lambda w: f"/admin/producers/{w.a.id}", {"GET": OFFICER_OF_A, "POST": OFFICER_OF_A}),
     "admin.products": (lambda w: "/admin/products", {"GET": OFFICER}),
-    "admin.product": (lambda w: f"/admin/products/{w.product_a.id}", {"GET": OFFICER, "POST": OFFICER}),
-    "admin.add_ocop": (lambda w: f"/admin/products/{w.published_a.id}/ocop", {"POST": ok(OFFICER, 422)}),
-    "admin.revoke_ocop": (lambda w: f"/admin/ocop/{w.ocop.id}/revoke", {"GET": OFFICER, "POST": ok(OFFICER, 302)}),
+    "admin.product": (lambda w: f"/admin/products/{w.product_a.id}", {"GET": OFFICER_OF_A, "POST": OFFICER_OF_A}),
+    "admin.add_ocop": (lambda w: f"/admin/products/{w.published_a.id}/ocop", {"POST": ok(PROVINCE, 422)}),
+    "admin.revoke_ocop": (lambda w: f"/admin/ocop/{w.ocop.id}/revoke", {"GET": PROVINCE, "POST": ok(PROVINCE, 302)}),
     "admin.certifications": (lambda w: "/admin/certifications", {"GET": OFFICER}),
     "admin.expiring": (lambda w: "/admin/expiring", {"GET": OFFICER}),
     "admin.clone_alerts": (lambda w: "/admin/alerts", {"GET": OFFICER}),
-    "admin.clone_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}", {"GET": OFFICER}),
-    "admin.void_alert_stamp": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void", {"POST": ok(OFFICER, 302)}),
-    "admin.void_alert_run": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void-run", {"POST": ok(OFFICER, 302)}),
-    "admin.handle_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}/handled", {"POST": ok(OFFICER, 302)}),
+    "admin.clone_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}", {"GET": OFFICER_OF_A}),
+    "admin.void_alert_stamp": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void", {"POST": ok(OFFICER_OF_A, 302)}),
+    "admin.void_alert_run": (lambda w: f"/admin/alerts/{w.stamp_a_id}/void-run", {"POST": ok(OFFICER_OF_A, 302)}),
+    "admin.handle_alert": (lambda w: f"/admin/alerts/{w.stamp_a_id}/handled", {"POST": ok(OFFICER_OF_A, 302)}),
     # Buyers' reports (issue 14): anyone may send one (an empty form: 422), officers handle them,
     # the product's producer reads them; the photo is for both, nobody else.
     "reports.new": (lambda w: f"/report?s={w.serial_a}", {"GET": PUBLIC, "POST": ok(PUBLIC, 422)}),
     "reports.thanks": (lambda w: "/report/thanks", {"GET": PUBLIC}),
     "reports.photo": (lambda w: f"/report/{w.report_id}/photo", {"GET": READ_BY_A_AND_OFFICERS}),
-    "admin.buyer_report": (lambda w: f"/admin/reports/{w.report_id}", {"GET": OFFICER}),
-    "admin.handle_report": (lambda w: f"/admin/reports/{w.report_id}/handled", {"POST": ok(OFFICER, 302)}),
+    "admin.buyer_report": (lambda w: f"/admin/reports/{w.report_id}", {"GET": OFFICER_OF_A}),
+    "admin.handle_report": (lambda w: f"/admin/reports/{w.report_id}/handled", {"POST": ok(OFFICER_OF_A, 302)}),
     "dashboard.reports": (lambda w: "/dashboard/reports", {"GET": PRODUCER}),
     "dashboard.report": (lambda w: f"/dashboard/reports/{w.report_id}", {"GET": OWNED_BY_A}),
-    "admin.verify_certification": (lambda w: f"/admin/certifications/{w.cert.id}/verify", {"POST": ok(OFFICER, 302)}),
-    "admin.certification_document": (lambda w: f"/admin/certifications/{w.cert.id}/document", {"GET": OFFICER}),
+    "admin.verify_certification": (lambda w: f"/admin/certifications/{w.cert.id}/verify", {"POST": ok(OFFICER_OF_A, 302)}),
+    "admin.certification_document": (lambda w: f"/admin/certifications/{w.cert.id}/document", {"GET": OFFICER_OF_A}),
     "admin.users": (lambda w: "/admin/users", {"GET": ADMIN}),
     "admin.audit_trail": (lambda w: "/admin/audit", {"GET": ADMIN}),
     "admin.audit_csv": (lambda w: "/admin/audit.csv", {"GET": ADMIN}),
     "admin.reset_password": (lambda w: f"/admin/users/{w.users['producer_b'].id}/password", {"POST": ADMIN}),
     "admin.set_user_active": (lambda w: f"/admin/users/{w.users['producer_b'].id}/active", {"POST": ok(ADMIN, 302)}),
+    # An empty form: neither the province nor communes chosen (422).
+    "admin.user_scope": (lambda w: f"/admin/users/{w.users['commune_b'].id}/scope", {"GET": ADMIN, "POST": ok(ADMIN, 422)}),
     "auth.tokens": (lambda w: "/account/tokens", {"GET": LOGGED_IN, "POST": LOGGED_IN}),
     "auth.revoke_token": (lambda w: f"/account/tokens/{w.token_a.id}/revoke", {"POST": TOKEN_OWNER_A}),
     "api.openapi_json": (lambda w: "/api/v1/openapi.json", {"GET": PUBLIC}),
@@ -245,6 +266,7 @@ def rich_world(world, app, db):
     ocop = OcopRecognition(product=world.published_a, stars=3, decision_no="1/QĐ", decision_date=dt.date(2025, 1, 1),
                            issuer_level="provincial", issuer_name="UBND tỉnh Thanh Hóa", valid_until=dt.date(2028, 1, 1))
     staff = make_user(db.session, "staff.a@example.vn", producer=world.a, producer_role="staff")
+    world.users["commune_b"] = commune_officer(db.session, EMAILS["commune_b"], COMMUNE_B)
     db.session.add_all([photo, cert, ocop])
     db.session.commit()
     world.photo, world.cert, world.ocop, world.staff_a = photo, cert, ocop, staff
@@ -257,6 +279,13 @@ def rich_world(world, app, db):
     add_dead_delivery(db.session, world)
     add_report(db.session, world, upload)
     return world
+
+
+def commune_officer(session, email: str, *wards: int):
+    """An officer whose jurisdiction is ``wards``."""
+    user = make_user(session, email, role="officer")
+    user.set_scope(wards)
+    return user
 
 
 def add_report(session, world, upload: Path | None = None):
@@ -320,7 +349,7 @@ def snapshot(db) -> dict:
 
 
 EMAILS = {"producer_a": "a@example.vn", "producer_b": "b@example.vn", "coop": "coop@example.vn",
-          "officer": "officer@example.vn", "admin": "admin@example.vn"}
+          "officer": "officer@example.vn", "admin": "admin@example.vn", "commune_b": "xa.b@example.vn"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -352,7 +381,7 @@ def test_route_access(endpoint, method, role, rich_world, app, db):
     refused = expected == LOGIN or expected in (401, 403, 404)
     if before is not None and refused:
         assert snapshot(db) == before, "a refused request changed the database"
-    if response.status_code == 404 and role == "producer_b":
+    if response.status_code == 404 and role in ("producer_b", "commune_b"):
         # another tenant learns nothing: the generic 404 page, no names of A's objects
         assert rich_world.product_a.name.encode() not in response.data
 
@@ -404,7 +433,8 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
                  "producer_b": make_user(db.session, "b@example.vn", producer=b),
                  "coop": make_user(db.session, "coop@example.vn", producer=coop),
                  "officer": make_user(db.session, "officer@example.vn", role="officer"),
-                 "admin": make_user(db.session, "admin@example.vn", role="admin")}
+                 "admin": make_user(db.session, "admin@example.vn", role="admin"),
+                 "commune_b": commune_officer(db.session, EMAILS["commune_b"], COMMUNE_B)}
         product_a = make_product(db.session, a, "Gạo")
         published_a = make_product(db.session, a, "Nem", status="published")
         db.session.commit()

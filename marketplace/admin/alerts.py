@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import alerts, audit, geo
-from ..access import officer_required, owned_or_404
+from ..access import officer_required, owned_or_404, owned_producer_ids
 from ..extensions import db
 from ..models import BuyerReport, Stamp, StampStatus
 from ..models.base import utcnow
@@ -22,10 +22,8 @@ from .routes import bp
 
 
 def _stamp_or_404(stamp_id: int) -> Stamp:
-    stamp = db.session.get(Stamp, stamp_id)
-    if stamp is None:
-        abort(404)
-    return stamp
+    """The stamp, if it is of the officer's jurisdiction (else 404)."""
+    return owned_or_404(Stamp, stamp_id)
 
 
 def _checked_post() -> None:
@@ -38,13 +36,15 @@ def _checked_post() -> None:
 def clone_alerts():
     include_handled = request.args.get("handled") == "1"
     threshold = current_app.config["SCAN_CLONE_THRESHOLD"]
-    found = alerts.clone_alerts(db.session, threshold=threshold, include_handled=include_handled)
-    buyer_reports = reports.list_reports(db.session, include_handled=include_handled)
+    ids = owned_producer_ids(current_user)  # None: the whole province
+    found = alerts.clone_alerts(db.session, threshold=threshold, include_handled=include_handled, producer_ids=ids)
+    buyer_reports = reports.list_reports(db.session, include_handled=include_handled, producer_ids=ids)
     return render_template("admin/alerts.html", alerts=found, include_handled=include_handled,
                            threshold=threshold, page=alerts.PAGE, group_serial=group_serial, geo=geo,
                            reports=buyer_reports, reports_page=reports.PAGE, reason_label=reason_label,
                            per_stamp=reports.reports_per_stamp(db.session, [r.stamp_id for r in buyer_reports]),
-                           probes=alerts.serial_probes(db.session, now=utcnow()), probe_days=alerts.PROBE_DAYS)
+                           probes=alerts.serial_probes(db.session, now=utcnow(), producer_ids=ids),
+                           probe_days=alerts.PROBE_DAYS)
 
 
 @bp.route("/alerts/<int:stamp_id>")

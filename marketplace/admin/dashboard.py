@@ -8,12 +8,13 @@ import datetime as dt
 import io
 
 from flask import abort, current_app, render_template, request
+from flask_login import current_user
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import geo, params, public_facts, stats
-from ..access import officer_required
+from ..access import officer_required, scoped
 from ..extensions import db
 from ..feeds.profiles import exchange_name
 from ..i18n import current_language
@@ -74,7 +75,8 @@ def _date_arg(name: str, errors: list) -> dt.date | None:
 def _filters() -> tuple[stats.Filters, str, list[str]]:
     errors: list[str] = []
     f = stats.Filters(ward_code=_int_arg("commune"), producer_id=_int_arg("producer"), product_id=_int_arg("product"),
-                      group_id=_int_arg("group"), date_from=_date_arg("from", errors), date_to=_date_arg("to", errors))
+                      group_id=_int_arg("group"), date_from=_date_arg("from", errors), date_to=_date_arg("to", errors),
+                      wards=current_user.ward_scope)
     by = "week" if request.args.get("by") == "week" else "day"
     return f, by, errors
 
@@ -87,22 +89,28 @@ def _figures(f: stats.Filters, by: str, keys=tuple(stats.FIGURES)) -> dict[str, 
 @bp.route("/")
 @officer_required
 def index():
-    pending_producers = db.session.scalars(
-        select(Producer).where(Producer.status == ProducerStatus.pending.value).order_by(Producer.created_at)
+    """The officer's desk: what waits for a decision and the figures, of the officer's
+    jurisdiction only (a commune officer's communes; the province for the others)."""
+    pending_producers = db.session.scalars(scoped(
+        select(Producer).where(Producer.status == ProducerStatus.pending.value).order_by(Producer.created_at), Producer)
     ).all()
-    pending_products = db.session.scalars(
+    pending_products = db.session.scalars(scoped(
         select(Product).where(Product.status == ProductStatus.pending.value)
-        .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at)
+        .options(selectinload(Product.producer), selectinload(Product.photos)).order_by(Product.updated_at), Product)
     ).all()
-    counts = dict(db.session.execute(select(Product.status, func.count()).group_by(Product.status)).all())
-    on_market = select(func.count()).select_from(Product).join(Producer, Producer.id == Product.producer_id)
+    counts = dict(db.session.execute(scoped(select(Product.status, func.count()).group_by(Product.status),
+                                            Product)).all())
+    on_market = scoped(select(func.count()).select_from(Product).join(Producer, Producer.id == Product.producer_id),
+                       Product)
     counts.update(listed=db.session.scalar(on_market.where(public_facts.listed_sql())),
                   sellable=db.session.scalar(on_market.where(public_facts.sellable_sql())),
                   recalled=db.session.scalar(on_market.where(public_facts.listed_sql(), public_facts.has_recall_sql())))
-    unverified = db.session.scalar(select(func.count()).select_from(Certification).where(Certification.verified.is_(False)))
+    unverified = db.session.scalar(scoped(select(func.count()).select_from(Certification)
+                                          .where(Certification.verified.is_(False)), Certification))
     f, by, errors = _filters()
-    approved = db.session.execute(select(Producer.id, Producer.name, Producer.ward_code)
-                                  .where(Producer.status == ProducerStatus.approved.value).order_by(Producer.name)).all()
+    approved = db.session.execute(scoped(select(Producer.id, Producer.name, Producer.ward_code)
+                                         .where(Producer.status == ProducerStatus.approved.value)
+                                         .order_by(Producer.name), Producer)).all()
     return render_template(
         "admin/index.html", pending_producers=pending_producers, pending_products=pending_products, counts=counts,
         unverified=unverified, figures=_figures(f, by), filters=f, by=by, errors=errors, titles=TITLES,
@@ -110,8 +118,9 @@ def index():
         communes=sorted({(code, geo.place_name(code)) for _id, _name, code in approved if code}, key=lambda c: c[1]),
         groups=db.session.scalars(select(ProductGroup).where(ProductGroup.parent_id.is_(None))
                                   .order_by(ProductGroup.position)).all(),
-        products=db.session.execute(select(Product.id, Product.name).where(Product.status == ProductStatus.published.value)
-                                    .order_by(Product.name)).all(),
+        products=db.session.execute(scoped(select(Product.id, Product.name)
+                                           .where(Product.status == ProductStatus.published.value)
+                                           .order_by(Product.name), Product)).all(),
         exchange_name=exchange_name, palette=SERIES)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import audit
-from ..access import officer_required
+from ..access import officer_required, owned_or_404, province_required, scoped
 from ..extensions import db
 from ..feeds import push, worker
 from ..feeds.profiles import profile_of, shipped
@@ -46,7 +46,7 @@ def _counts() -> dict:
 
 
 @bp.route("/exchanges")
-@officer_required
+@province_required
 def exchanges():
     found = all_exchanges(db.session)
     refused = preflight(db.session, found, base_url=current_app.config["PUBLIC_BASE_URL"])
@@ -71,7 +71,7 @@ def _render_exchange(exchange: Exchange, *, settings_form=None, profile_form=Non
 
 @bp.route("/exchanges/<code>", methods=["GET", "POST"])
 @writes
-@officer_required
+@province_required
 def exchange(code: str):
     exchange = _exchange_or_404(code)
     form = PushSettingsForm()
@@ -99,7 +99,7 @@ def exchange(code: str):
 
 @bp.route("/exchanges/<code>/token", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def exchange_token(code: str):
     exchange = _exchange_or_404(code)
     if not FlaskForm().validate_on_submit():
@@ -113,7 +113,7 @@ def exchange_token(code: str):
 
 @bp.route("/exchanges/<code>/secret", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def exchange_secret(code: str):
     exchange = _exchange_or_404(code)
     if not FlaskForm().validate_on_submit():
@@ -127,7 +127,7 @@ def exchange_secret(code: str):
 
 @bp.route("/exchanges/<code>/profile", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def exchange_profile(code: str):
     exchange = _exchange_or_404(code)
     if request.form.get("reset"):
@@ -151,7 +151,7 @@ def exchange_profile(code: str):
 
 @bp.route("/exchanges/<code>/fields", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def exchange_fields(code: str):
     """The profile's field mapping, required fields and limits from the form; the rest of the
     profile (formats, categories and their list) stays as it is."""
@@ -186,7 +186,7 @@ def _save_profile(exchange: Exchange, data: dict, summary: str) -> None:
 
 @bp.route("/exchanges/<code>/categories", methods=["GET", "POST"])
 @writes
-@officer_required
+@province_required
 def exchange_categories(code: str):
     """The exchange's category for each OCOP sub-group, one select per group."""
     exchange = _exchange_or_404(code)
@@ -208,7 +208,7 @@ def exchange_categories(code: str):
 
 @bp.route("/exchanges/<code>/push", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def exchange_push(code: str):
     exchange = _exchange_or_404(code)
     if not FlaskForm().validate_on_submit():
@@ -225,8 +225,8 @@ def exchange_push(code: str):
 def deliveries():
     status = request.args.get("status")
     code = request.args.get("exchange")
-    stmt = (select(Delivery).options(selectinload(Delivery.exchange), selectinload(Delivery.product))
-            .order_by(Delivery.id.desc()).limit(DELIVERY_PAGE))
+    stmt = scoped(select(Delivery).options(selectinload(Delivery.exchange), selectinload(Delivery.product))
+                  .order_by(Delivery.id.desc()).limit(DELIVERY_PAGE), Delivery)  # a commune officer's products
     if status in DELIVERY_STATUS_LABELS:
         stmt = stmt.where(Delivery.status == status)
     if code:
@@ -239,9 +239,7 @@ def deliveries():
 @writes
 @officer_required
 def replay_delivery(delivery_id: int):
-    delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None:
-        abort(404)
+    delivery = owned_or_404(Delivery, delivery_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     if delivery.status != DeliveryStatus.dead:

@@ -10,6 +10,8 @@ from ..forms_common import BaseForm, strip
 from ..models.base import local_today
 from ..vocab import ISSUER_LEVELS
 
+DISTRICTS_ENDED = dt.date(2025, 7, 1)  # Vietnam's two-level local government: no districts since
+
 
 class DecisionField(RadioField):
     """Radio buttons with none chosen beforehand: the officer picks the outcome, and sending
@@ -84,3 +86,11 @@ class OcopForm(BaseForm):
     def validate_stars(self, field):
         if field.data == 5 and self.issuer_level.data != "central":
             raise ValidationError(str(_l("Sản phẩm 5 sao do Trung ương công nhận.")))
+
+    def validate_issuer_level(self, field):
+        """3–4 stars: the province (a district before July 2025, when districts ended);
+        5 stars: the central level (checked with the stars)."""
+        if field.data == "central" and self.stars.data in (3, 4):
+            raise ValidationError(str(_l("Sản phẩm 3–4 sao do UBND cấp tỉnh công nhận; Trung ương công nhận 5 sao.")))
+        if field.data == "district" and self.decision_date.data and self.decision_date.data >= DISTRICTS_ENDED:
+            raise ValidationError(str(_l("Từ 01/07/2025 không còn cấp huyện: quyết định do UBND cấp tỉnh ban hành.")))

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import audit, expiry, geo, public_facts
-from ..access import admin_required, officer_required, owned_or_404
+from ..access import (admin_required, officer_required, owned_or_404, owned_producer_ids, province_required,
+                      scoped)
 from ..catalogue import service
 from ..extensions import db
 from ..feeds.service import listing
@@ -37,7 +38,7 @@ OCOP_FIELDS = ("product_id", "stars", "score", "decision_no", "decision_date", "
 @officer_required
 def producers():
     status = request.args.get("status")
-    stmt = select(Producer).order_by(Producer.name)
+    stmt = scoped(select(Producer).order_by(Producer.name), Producer)
     if status in {s.value for s in ProducerStatus}:
         stmt = stmt.where(Producer.status == status)
     return render_template("admin/producers.html", producers=db.session.scalars(stmt).all(), status=status, geo=geo)
@@ -74,8 +75,8 @@ def producer(producer_id: int):
 @officer_required
 def products():
     status = request.args.get("status")
-    stmt = select(Product).options(selectinload(Product.producer), selectinload(Product.recognitions)) \
-        .order_by(Product.updated_at.desc())
+    stmt = scoped(select(Product).options(selectinload(Product.producer), selectinload(Product.recognitions))
+                  .order_by(Product.updated_at.desc()), Product)
     if status in {s.value for s in ProductStatus}:
         stmt = stmt.where(Product.status == status)
     products = db.session.scalars(stmt).all()
@@ -127,7 +128,7 @@ def product(product_id: int):
 
 @bp.route("/products/<int:product_id>/ocop", methods=["POST"])
 @writes
-@officer_required
+@province_required
 def add_ocop(product_id: int):
     product = owned_or_404(Product, product_id)
     form = OcopForm()
@@ -184,7 +185,7 @@ def _confirm_revoke(rec: OcopRecognition):
 
 @bp.route("/ocop/<int:recognition_id>/revoke", methods=["GET", "POST"])
 @writes
-@officer_required
+@province_required
 def revoke_ocop(recognition_id: int):
     """Revoking a recognition: GET is the confirmation page; only a POST from it (with
     ``confirm``) revokes, any other post changes nothing and leads to the page."""
@@ -210,16 +211,17 @@ def revoke_ocop(recognition_id: int):
 @officer_required
 def expiring():
     """OCOP recognitions and certificates that expire within 60 days or have expired."""
-    return render_template("admin/expiring.html", rows=expiry.expiring(db.session, today=local_today()),
+    return render_template("admin/expiring.html", rows=expiry.expiring(
+                               db.session, today=local_today(), producer_ids=owned_producer_ids(current_user)),
                            warn_days=expiry.WARN_DAYS)
 
 
 @bp.route("/certifications")
 @officer_required
 def certifications():
-    certs = db.session.scalars(
+    certs = db.session.scalars(scoped(
         select(Certification).options(selectinload(Certification.producer), selectinload(Certification.product))
-        .order_by(Certification.verified, Certification.id.desc())
+        .order_by(Certification.verified, Certification.id.desc()), Certification)
     ).all()
     return render_template("admin/certifications.html", certs=certs, action_form=FlaskForm())
 
@@ -303,7 +305,7 @@ def audit_csv():
 @bp.route("/users")
 @admin_required
 def users():
-    all_users = db.session.scalars(select(User).options(selectinload(User.producer)).order_by(User.email)).all()
+    all_users = db.session.scalars(select(User).options(selectinload(User.producer), selectinload(User.scope_wards)).order_by(User.email)).all()
     return render_template("admin/users.html", users=all_users, action_form=FlaskForm())
 
 

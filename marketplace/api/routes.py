@@ -20,6 +20,7 @@ from flask_login import AnonymousUserMixin
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
+from ..access import scoped
 from ..catalogue import service as catalogue
 from ..catalogue.structured import absolute
 from ..extensions import csrf, db
@@ -83,7 +84,7 @@ def api_error(e: ApiError):
 @operation(bp, "/deliveries", summary="Pushes of product changes to the exchanges", tag="deliveries",
            access="officer", query=s.DeliveryListQuery, response=a.DeliveryPage)
 def list_deliveries(query):
-    stmt = select(Delivery).options(selectinload(Delivery.exchange))
+    stmt = scoped(select(Delivery).options(selectinload(Delivery.exchange)), Delivery)  # a commune officer's products
     if query.exchange:
         stmt = stmt.join(Exchange, Delivery.exchange_id == Exchange.id).where(Exchange.code == query.exchange)
     if query.status:

@@ -22,6 +22,12 @@ class UserRole(str, enum.Enum):
     admin = "admin"
 
 
+class OfficerScope(str, enum.Enum):
+    """Where an officer acts: the whole province, or a list of its communes and wards."""
+    province = "province"
+    communes = "communes"
+
+
 class ProducerRole(str, enum.Enum):
     owner = "owner"
     staff = "staff"
@@ -50,8 +56,14 @@ class User(UserMixin, db.Model):
     locale: Mapped[Optional[str]] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # An officer's jurisdiction (issue 18): "province", or "communes" with the wards listed in
+    # officer_ward (2025 codes).  Admins always act for the whole province.
+    scope: Mapped[str] = mapped_column(String(16), default=OfficerScope.province.value,
+                                       server_default=OfficerScope.province.value)
 
     producer: Mapped[Optional["Producer"]] = relationship(back_populates="users")
+    scope_wards: Mapped[list["OfficerWard"]] = relationship(cascade="all, delete-orphan",
+                                                            order_by="OfficerWard.ward_code")
 
     def get_id(self) -> str:
         return self.session_token
@@ -80,8 +92,43 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == UserRole.admin.value
 
+    @property
+    def ward_scope(self) -> frozenset[int] | None:
+        """The ward codes an officer acts for; ``None``: the whole province (admins, province
+        officers).  A commune officer with no ward left acts for none (an empty set)."""
+        if self.is_admin or self.scope != OfficerScope.communes.value:
+            return None
+        return frozenset(w.ward_code for w in self.scope_wards)
+
+    @property
+    def is_province_officer(self) -> bool:
+        """An officer of the whole province (or an admin): records OCOP recognitions and
+        manages the exchanges, which are the province's."""
+        return self.is_officer and self.ward_scope is None
+
+    def set_scope(self, wards) -> None:
+        """``None``: the whole province; else these ward codes (an iterable of ints)."""
+        if wards is None:
+            self.scope = OfficerScope.province.value
+            self.scope_wards = []
+            return
+        self.scope = OfficerScope.communes.value
+        wanted = sorted(set(wards))
+        kept = [w for w in self.scope_wards if w.ward_code in wanted]
+        have = {w.ward_code for w in kept}
+        self.scope_wards = kept + [OfficerWard(ward_code=code) for code in wanted if code not in have]
+
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+class OfficerWard(db.Model):
+    """One commune or ward (2025 code) of a commune officer's jurisdiction."""
+
+    __tablename__ = "officer_ward"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    ward_code: Mapped[int] = mapped_column(primary_key=True, index=True)
 
 
 TOKEN_PREFIX = "ocop_pat_"
