@@ -112,7 +112,7 @@ def register_blueprints(app: Flask) -> None:
     page modules); the factory only registers them."""
     from .admin import bp as admin_bp
     from .api import bp as api_bp
-    from .auth.routes import bp as auth_bp
+    from .auth import bp as auth_bp
     from .catalogue.routes import bp as catalogue_bp
     from .dashboard import bp as dashboard_bp
     from .feeds.routes import bp as feeds_bp

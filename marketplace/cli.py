@@ -93,6 +93,26 @@ def create_user(email: str, role: str, producer_slug: str | None, name: str, pas
     click.echo(f"created {role} {email}" + (f" ({producer_role} of {producer.slug})" if producer else "") + scope)
 
 
+@click.command("reset-second-factor")
+@click.option("--email", required=True, help="The account whose phone (authenticator app) is lost.")
+@with_appcontext
+def reset_second_factor_command(email: str) -> None:
+    """Remove an account's second factor and end its sessions: it enrols again at its next
+    login (the way back when the only admin has lost both phone and recovery codes)."""
+    email = clean(email).strip().casefold()
+    user = db.session.scalars(select(User).where(User.email == email)).first()
+    if user is None:
+        fail(f"no user with email {email}")
+    if not user.has_second_factor:
+        click.echo(f"{email} has no second factor: nothing to reset")
+        return
+    user.clear_second_factor()
+    user.revoke_sessions()
+    audit.record(db.session, "user.2fa_reset", user, summary=email)  # from the command line: actor "cli"
+    db.session.commit()
+    click.echo(f"second factor of {email} removed; it enrols again at its next login")
+
+
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the Triệu Sơn demo data (idempotent)."""
@@ -184,6 +204,7 @@ def register_cli(app) -> None:
     app.cli.add_command(exchange_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(create_user)
+    app.cli.add_command(reset_second_factor_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(db_empty_command)
     app.cli.add_command(check_base_url_command)

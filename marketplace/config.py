@@ -56,6 +56,11 @@ def load_config(app, overrides: dict | None) -> None:
         LOGIN_RATE_PER_ACCOUNT="5 per 5 minutes",
         PASSWORD_CHANGE_RATE="10 per 15 minutes",   # wrong current passwords, per account
         REGISTER_RATE_PER_CLIENT="10 per hour",     # new accounts from one address
+        # The second factor (issue 18): wrong codes per account waiting for one, and the time
+        # between the password and the code.  Officers and admins must have one; producers may.
+        TWO_FACTOR_RATE="5 per 5 minutes",
+        TWO_FACTOR_PENDING_SECONDS=300,
+        TOTP_ISSUER="Chợ OCOP Thanh Hóa",           # the name authenticator apps show
         # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust
         # (0: none).  Without it every client looks like the proxy to the rate limits.
         PROXY_COUNT=0,
@@ -108,7 +113,7 @@ def load_config(app, overrides: dict | None) -> None:
     if env.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
     for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT",
-                 "REPORT_HOTLINE", "SCRATCH_CODE_KEY"):
+                 "REPORT_HOTLINE", "SCRATCH_CODE_KEY", "TOTP_ISSUER"):
         if env.get(name):
             cfg[name] = env[name]
     for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):

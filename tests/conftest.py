@@ -19,6 +19,9 @@ from marketplace.extensions import db as _db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_PASSWORD = "Trau-Vang-2025!"  # passes the password policy
+# Officers and admins made by make_user are enrolled with this second factor (issue 18):
+# login() below types its current code, as a person would.
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 FAST_HASH = "pbkdf2:sha256:1000"  # tests only; production uses scrypt N=2**17 (see test_auth)
 
 
@@ -209,6 +212,10 @@ def make_user(session, email, *, role="producer", producer=None, producer_role="
     u = User(email=email, name=email.split("@")[0], role=role, producer=producer,
              producer_role=producer_role if producer else None,
              password_hash=hash_password(TEST_PASSWORD, FAST_HASH))
+    if role in ("officer", "admin"):  # must have a second factor: enrolled with the tests' secret
+        from marketplace.models.base import utcnow
+
+        u.totp_secret, u.totp_enabled_at = TEST_TOTP_SECRET, utcnow()
     session.add(u)
     return u
 
@@ -268,9 +275,45 @@ def world(app, db):
 
 
 def login(client, email, password=TEST_PASSWORD):
+    """Log ``client`` in with the password, then, for an account with a second factor, the
+    code its authenticator app shows now."""
     response = client.post("/account/login", data={"email": email, "password": password})
     assert response.status_code == 302, response.data[:500]
+    if response.headers["Location"] == "/account/two-factor/setup":  # an officer without one yet: enrol
+        import re
+
+        import pyotp
+
+        page = client.get("/account/two-factor/setup").get_data(as_text=True)
+        secret = re.search(r'id="totp-secret"[^>]*>([^<]+)<', page).group(1).replace(" ", "")
+        response = client.post("/account/two-factor/setup", data={"code": pyotp.TOTP(secret).now()})
+        assert response.status_code == 200 and 'id="recovery-codes"' in response.get_data(as_text=True)
+    elif response.headers["Location"] == "/account/two-factor":
+        response = client.post("/account/two-factor", data={"code": fresh_code(email, client.application)})
+        assert response.status_code == 302, response.data[:500]
     return response
+
+
+def fresh_code(email: str, app=None) -> str:
+    """The current TOTP code of ``email``'s account (make_user's secret), made acceptable
+    again: a code is taken once per 30-second step, and tests log one officer in many times
+    a step, so the account's last accepted step is cleared first (the replay test does not)."""
+    from sqlalchemy import update
+
+    from marketplace import two_factor
+    from marketplace.models import User
+    from marketplace.models.base import utcnow
+
+    from flask import has_app_context
+
+    if has_app_context() or app is None:  # the test's own session (it may hold SQLite's write lock)
+        _db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+        _db.session.commit()
+    else:
+        with app.app_context():
+            _db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+            _db.session.commit()
+    return two_factor.code_at(TEST_TOTP_SECRET, two_factor.step_at(utcnow()))
 
 
 def signed_in(app, email):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_PASSWORD, make_producer, make_product, make_user
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, _no_horizontal_overflow, _playwright
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, _no_horizontal_overflow, _playwright, give_second_factor
 from tests.test_browser_trace import _served
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -23,6 +23,7 @@ def sign_in_officer(page, expect, base: str, email: str = "canbo@huyen.gov.vn") 
     page.get_by_label("Email").fill(email)
     page.get_by_label("Mật khẩu").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
+    give_second_factor(page)
     expect(page.get_by_role("heading", name="Số liệu của huyện")).to_be_visible()
 
 

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pyotp
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -92,6 +93,15 @@ class Walk:
         page.get_by_label("Email", exact=True).fill(email)
         page.get_by_label("Mật khẩu", exact=True).fill(PASSWORDS[email])
         page.get_by_role("main").get_by_role("button", name="Đăng nhập").click()
+        page.wait_for_load_state()
+        if page.url.endswith("/account/two-factor/setup"):  # officers and admins: enrolment, the first time
+            self.check("enrol-second-factor")
+            secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+            page.get_by_label("Mã xác thực").fill(pyotp.TOTP(secret).now())
+            page.get_by_role("button", name="Bật xác thực hai bước").click()
+            self.expect(page.locator("#recovery-codes li")).to_have_count(10)
+            self.check("recovery-codes")
+            page.get_by_role("link", name="Đã chép xong, tiếp tục").click()
         self.expect(page).not_to_have_url(re.compile(r"/account/login"))
         self.expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
         return self.check("landing")

@@ -21,7 +21,7 @@ from marketplace.feeds.service import configure_push, find_exchange
 from marketplace.models import AuditEntry, OcopRecognition
 from marketplace.models.base import local_today
 from tests.conftest import TEST_PASSWORD, make_producer, make_product, make_user, signed_in
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, _no_horizontal_overflow, _playwright
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, _no_horizontal_overflow, _playwright, give_second_factor
 from tests.test_browser_trace import _served
 from tests.test_routes_matrix import add_dead_delivery, add_trace
 from tests.test_stats import district  # noqa: F401  (the figures' fixture)
@@ -236,6 +236,7 @@ def test_officer_pages_fit_phone_and_desktop(app_factory, viewport):
                 page.get_by_label("Email").fill("canbo@huyen.gov.vn")
                 page.get_by_label("Mật khẩu").fill(TEST_PASSWORD)
                 page.get_by_role("button", name="Đăng nhập").click()
+                give_second_factor(page)
                 expect(page.get_by_role("heading", name="Số liệu của huyện")).to_be_visible()
                 artifacts = Path(__file__).parent / "artifacts"
                 artifacts.mkdir(exist_ok=True)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketplace.models import Exchange
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import login
 from tests.test_routes_matrix import EMAILS, ENTRIES, ROLES, ROUTES, rich_world  # noqa: F401 - fixture
 
 EXAMPLES = int(os.environ.get("QUERY_FUZZ_EXAMPLES", "6"))  # per route and role
@@ -59,8 +59,7 @@ def feed_token(rich_world, db):
 def _client(app, role: str):
     client = app.test_client()
     if role != "anonymous":
-        response = client.post("/account/login", data={"email": EMAILS[role], "password": TEST_PASSWORD})
-        assert response.status_code == 302
+        login(client, EMAILS[role])  # with the second factor of officers and admins
     return client
 
 

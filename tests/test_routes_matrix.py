@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select, text
 from marketplace import create_app
 from marketplace.models import Certification, OcopRecognition, ProductPhoto
 from marketplace.resolver.digital_link import compress
-from tests.conftest import TEST_PASSWORD, make_user
+from tests.conftest import TEST_PASSWORD, fresh_code, login, make_user
 
 ROLES = ("anonymous", "producer_a", "producer_b", "coop", "officer", "admin", "commune_b")
 COMMUNE_B = 15667  # producer B's commune (A and the cooperative: 15724)
@@ -197,6 +197,20 @@ ENTRIES = {
     # An empty form: neither the province nor communes chosen (422).
     "admin.user_scope": (lambda w: f"/admin/users/{w.users['commune_b'].id}/scope", {"GET": ADMIN, "POST": ok(ADMIN, 422)}),
     "auth.tokens": (lambda w: "/account/tokens", {"GET": LOGGED_IN, "POST": LOGGED_IN}),
+    # The second step of logging in answers only a session half-way in (password given, code
+    # not yet: tests/test_second_factor.py); to anyone else it is the login page again.
+    "auth.second_factor": (lambda w: "/account/two-factor", {"GET": dict.fromkeys(ROLES, LOGIN),
+                                                             "POST": dict.fromkeys(ROLES, LOGIN)}),
+    # Enrolling: producers may (an empty form: 422); officers and admins have one already.
+    "auth.enrol_second_factor": (lambda w: "/account/two-factor/setup", {
+        "GET": {**ok(LOGGED_IN, 302), "producer_a": 200, "producer_b": 200, "coop": 200},
+        "POST": {**ok(LOGGED_IN, 302), "producer_a": 422, "producer_b": 422, "coop": 422}}),
+    # Turning it off: producers, with a code (none here: 303 back to the account page);
+    # officers and admins never (302 back, with the reason).
+    "auth.disable_second_factor": (lambda w: "/account/two-factor/disable", {
+        "POST": {**ok(LOGGED_IN, 302), "producer_a": 303, "producer_b": 303, "coop": 303}}),
+    "admin.reset_second_factor": (lambda w: f"/admin/users/{w.users['officer'].id}/two-factor/reset",
+                                  {"POST": ok(ADMIN, 302)}),
     "auth.revoke_token": (lambda w: f"/account/tokens/{w.token_a.id}/revoke", {"POST": TOKEN_OWNER_A}),
     "api.openapi_json": (lambda w: "/api/v1/openapi.json", {"GET": PUBLIC}),
     "api.reference": (lambda w: "/api/v1/docs", {"GET": PUBLIC}),
@@ -361,8 +375,7 @@ def test_route_access(endpoint, method, role, rich_world, app, db):
     expected = methods[method][role]
     client = app.test_client()
     if role != "anonymous":
-        r = client.post("/account/login", data={"email": EMAILS[role], "password": TEST_PASSWORD})
-        assert r.status_code == 302
+        login(client, EMAILS[role])  # with the second factor of officers and admins
     url = build_url(rich_world)
     before = snapshot(db) if method != "GET" else None
     # End the test's own transaction: on SQLite it holds the write lock (the stamp page's scan
@@ -409,6 +422,8 @@ POST_ROUTES = sorted({e for e, m in ROUTES if m == "POST" and not e.startswith("
 
 
 def _allowed_role(endpoint: str) -> str:
+    if endpoint == "auth.second_factor":  # half-way through logging in: not logged in yet
+        return "anonymous"
     expected = ENTRIES[endpoint][1]["POST"]
     for role in ("anonymous", "producer_a", "coop", "officer", "admin"):
         if expected[role] not in (LOGIN, 403, 404):
@@ -471,6 +486,11 @@ def test_csrf_token_required(endpoint, app_factory, database_url):
             r = client.post("/account/login", data={"email": EMAILS[role], "password": TEST_PASSWORD,
                                                      "csrf_token": token})
             assert r.status_code == 302
+            if r.headers["Location"] == "/account/two-factor":  # officers and admins: the code too
+                page = client.get("/account/two-factor").get_data(as_text=True)
+                token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+                r = client.post("/account/two-factor", data={"code": fresh_code(EMAILS[role]), "csrf_token": token})
+                assert r.status_code == 302
         url = ENTRIES[endpoint][0](w)
         before = snapshot(db)
         response = client.post(url, data={})

@@ -346,3 +346,23 @@ def reset_password(user_id: int):
     response = make_response(render_template("admin/password_reset.html", user=user, temporary=temporary))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/users/<int:user_id>/two-factor/reset", methods=["POST"])
+@writes
+@admin_required
+def reset_second_factor(user_id: int):
+    """A lost phone: the account's second factor and recovery codes are removed and its
+    browser sessions end; an officer or admin enrols again at the next login.  API tokens
+    are separate credentials and stay."""
+    user = owned_or_404(User, user_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if user.has_second_factor:
+        user.clear_second_factor()
+        user.revoke_sessions()
+        audit.record(db.session, "user.2fa_reset", user, summary=user.email)
+        db.session.commit()
+        flash(_("Đã đặt lại xác thực hai bước của %(email)s: lần đăng nhập tới sẽ bật lại.", email=user.email),
+              "success")
+    return redirect(url_for("admin.users"))

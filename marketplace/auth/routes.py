@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
+from .. import two_factor
 from ..catalogue.service import create_producer
 from ..extensions import db, limiter
 from ..forms_common import bind_ward_choices, refreshing_wards
@@ -67,6 +69,10 @@ def login():
                 log.warning("login refused: locked", extra={"event": "login_locked", "user_id": user.id})
                 form.email.errors.append(_("Tài khoản này đã bị khóa. Hãy liên hệ chủ cơ sở hoặc cán bộ huyện."))
                 return render_template("auth/login.html", form=form)
+            if two_factor.needed_at_login(user):  # not logged in until the code (auth/second_factor.py)
+                log.info("password ok, second factor next", extra={"event": "login_password", "user_id": user.id})
+                return start_second_factor(user, remember=form.remember.data,
+                                           next_url=safe_next(request.args.get("next")))
             login_user(user, remember=form.remember.data)
             user.last_login_at = utcnow()
             db.session.commit()
@@ -75,6 +81,17 @@ def login():
         log.warning("login failed", extra={"event": "login_failed", "user_id": user.id if user else None})
         form.password.errors.append(_("Email hoặc mật khẩu không đúng."))
     return render_template("auth/login.html", form=form)
+
+
+PENDING = "second_factor"  # session key: {"user": session token, "remember", "next", "until"}
+
+
+def start_second_factor(user: User, *, remember: bool, next_url: str | None):
+    """After the password: remember who is half-way in, and send them to the code (or to
+    enrolment, when they have none yet)."""
+    session[PENDING] = {"user": user.session_token, "remember": bool(remember), "next": next_url,
+                        "until": time.time() + current_app.config["TWO_FACTOR_PENDING_SECONDS"]}
+    return redirect(url_for("auth.second_factor" if user.has_second_factor else "auth.enrol_second_factor"))
 
 
 _DUMMY = {}

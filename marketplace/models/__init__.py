@@ -1,6 +1,6 @@
 """Data model (docs/architecture.md, "Data model").  Import models from here."""
 from .audit import AuditEntry
-from .accounts import ApiToken, OfficerScope, OfficerWard, User, UserRole, ProducerRole
+from .accounts import ApiToken, OfficerScope, OfficerWard, RecoveryCode, User, UserRole, ProducerRole
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem
 from .producers import Producer, ProducerKind, ProducerStatus
 from .trace import (Batch, BatchStatus, BuyerReport, EventKind, ReportReason, Scan, ScannerKey, SerialProbe, Stamp,
@@ -17,7 +17,7 @@ from .products import (
 )
 
 __all__ = [
-    "ApiToken", "OfficerScope", "OfficerWard", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "ApiToken", "OfficerScope", "OfficerWard", "RecoveryCode", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

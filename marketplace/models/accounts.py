@@ -6,7 +6,7 @@ import secrets
 from typing import TYPE_CHECKING, Optional
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, update
+from sqlalchemy import BigInteger, ForeignKey, String, update
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from ..extensions import db
@@ -60,10 +60,16 @@ class User(UserMixin, db.Model):
     # officer_ward (2025 codes).  Admins always act for the whole province.
     scope: Mapped[str] = mapped_column(String(16), default=OfficerScope.province.value,
                                        server_default=OfficerScope.province.value)
+    # The second factor (marketplace.two_factor): the TOTP secret once enrolled, when, and the
+    # last 30-second step accepted (a code is never accepted twice).
+    totp_secret: Mapped[Optional[str]] = mapped_column(String(64))
+    totp_enabled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
 
     producer: Mapped[Optional["Producer"]] = relationship(back_populates="users")
     scope_wards: Mapped[list["OfficerWard"]] = relationship(cascade="all, delete-orphan",
                                                             order_by="OfficerWard.ward_code")
+    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(cascade="all, delete-orphan", order_by="RecoveryCode.id")
 
     def get_id(self) -> str:
         return self.session_token
@@ -118,8 +124,30 @@ class User(UserMixin, db.Model):
         have = {w.ward_code for w in kept}
         self.scope_wards = kept + [OfficerWard(ward_code=code) for code in wanted if code not in have]
 
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enabled_at is not None and bool(self.totp_secret)
+
+    def clear_second_factor(self) -> None:
+        """No TOTP secret, no recovery codes (an admin's reset, a producer turning it off)."""
+        self.totp_secret = None
+        self.totp_enabled_at = None
+        self.totp_last_step = None
+        self.recovery_codes = []
+
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+class RecoveryCode(db.Model):
+    """One of an account's single-use recovery codes (SHA-256 of the code; shown once)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
 class OfficerWard(db.Model):
