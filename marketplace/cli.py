@@ -21,6 +21,7 @@ from .feeds.cli import exchange_cli, feed_cli, worker_command
 from .models import Producer, ProducerRole, User, UserRole
 from .models.base import local_today
 from .passwords import MAX_LENGTH, hash_password, password_problem
+from .scan import retention
 from .scan.scanner import forget_old_keys
 from .stamps.cli import stamps_cli
 from .text import clean
@@ -190,10 +191,13 @@ def expire_command() -> None:
     today = local_today()
     changed = dates.sweep(db.session, today=today)
     forget_old_keys(db.session, today)
+    folded = retention.daily(db.session, current_app.config, today=today)
     if changed is None:
         click.echo(f"expiry already applied for {today:%d/%m/%Y}")
     else:
         click.echo(f"expiry applied for {today:%d/%m/%Y}: {changed} products changed, queued for the exchanges")
+    click.echo(f"scans older than {current_app.config['SCAN_RETENTION_DAYS']} days: {folded.days} days folded, "
+               f"{folded.deleted} raw scans deleted in {folded.batches} batches")
 
 
 def register_cli(app) -> None:

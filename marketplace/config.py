@@ -75,6 +75,10 @@ def load_config(app, overrides: dict | None) -> None:
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
         SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
         SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
+        # Raw scans older than this are folded into daily aggregates and deleted by the daily
+        # job, this many rows per delete (scan/retention.py).
+        SCAN_RETENTION_DAYS=730,
+        SCAN_FOLD_BATCH=5000,
         # The province's consumer hotline, shown as a tel: link on the counterfeit and warning
         # pages (e.g. "0237 3852 491"); without it the pages carry no hotline sentence.
         REPORT_HOTLINE=None,
@@ -116,7 +120,7 @@ def load_config(app, overrides: dict | None) -> None:
                  "REPORT_HOTLINE", "SCRATCH_CODE_KEY", "TOTP_ISSUER"):
         if env.get(name):
             cfg[name] = env[name]
-    for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT"):
+    for name in ("SCAN_CLONE_THRESHOLD", "PROXY_COUNT", "SCAN_RETENTION_DAYS", "SCAN_FOLD_BATCH"):
         if env.get(name):
             cfg[name] = int(env[name])
     for name in ("PUSH_RETRY_BASE_SECONDS", "PUSH_RETRY_CAP_SECONDS", "PUSH_GIVE_UP_SECONDS", "PUSH_TIMEOUT_SECONDS",

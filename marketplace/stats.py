@@ -25,7 +25,7 @@ from . import geo, public_facts
 from .feeds import canonical
 from .feeds.service import all_exchanges, exchange_listings
 from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
-                     ProductGroup, Scan, Stamp, StampRun)
+                     ProductGroup, ScanDay, StampRun)
 from .models.base import LOCAL_TZ, local_day
 
 ACTIVITY_DAYS = 90
@@ -170,8 +170,8 @@ def _as_date(value) -> dt.date:
 
 
 def activity(session, f: Filters, *, today: dt.date, by: str = "day") -> Figure:
-    """Stamps issued (by stamp run) and scans, per local day or week (weeks start Monday),
-    counted by the database per day."""
+    """Stamps issued (by stamp run) and buyers' scans, per local day or week (weeks start
+    Monday): stamp runs and the daily scan aggregates, never the raw scan rows."""
     first, last = f.period(today)
     start = dt.datetime.combine(first, dt.time(), LOCAL_TZ)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), LOCAL_TZ)
@@ -183,12 +183,10 @@ def activity(session, f: Filters, *, today: dt.date, by: str = "day") -> Figure:
                      .where(StampRun.created_at >= start, StampRun.created_at < end).group_by(run_day), f)
     for day, count in session.execute(runs):
         issued[_period_start(_as_date(day), by)] += int(count)
-    scan_day = local_day(dialect, Scan.scanned_at).label("day")
-    scanned = _products(select(scan_day, func.count()).join(Stamp, Stamp.id == Scan.stamp_id)
-                        .join(Batch, Batch.id == Stamp.batch_id).join(Product, Product.id == Batch.product_id)
-                        .join(Producer, Producer.id == Product.producer_id)
-                        .where(Scan.scanned_at >= start, Scan.scanned_at < end, Scan.test.is_(False))  # buyers' scans
-                        .group_by(scan_day), f)
+    # buyers' scans per day, from the daily aggregates (scan/retention.py), not the raw rows
+    scanned = _products(select(ScanDay.day, func.sum(ScanDay.scans)).join(Batch, Batch.id == ScanDay.batch_id)
+                        .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
+                        .where(ScanDay.day >= first, ScanDay.day <= last).group_by(ScanDay.day), f)
     for day, count in session.execute(scanned):
         scans[_period_start(_as_date(day), by)] += int(count)
     figure = Figure("activity", ("period", "stamps_issued", "scans"))

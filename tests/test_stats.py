@@ -21,6 +21,7 @@ from marketplace.feeds.profiles import profile_of, reasons
 from marketplace.models import (Delivery, Exchange, OcopRecognition, Producer, Product, ProductGroup, ProductPhoto,
                                 Scan, Stamp, StampRun)
 from marketplace.models.base import LOCAL_TZ, local_today, utcnow
+from marketplace.scan.retention import rebuild_day
 from marketplace.stamps.service import issue_run
 from marketplace.trace.service import create_batch
 from tests.conftest import make_producer, make_product, signed_in
@@ -68,6 +69,9 @@ def district(app, db, world):
             moment = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(0, 100)),
                                          dt.time(rng.randrange(0, 24), 30), LOCAL_TZ)
             s.add(Scan(stamp_id=rng.choice(stamps).id, scanned_at=moment, province_code=38, agent_family="chrome"))
+    s.flush()
+    for days_ago in range(101):  # rows written here, not by the scan writer: their days derived from them
+        rebuild_day(s, today - dt.timedelta(days=days_ago))
     exchanges = list(s.scalars(select(Exchange).order_by(Exchange.id)))
     for n, status in enumerate(("pending", "delivered", "dead", "delivered", "superseded", "pending", "dead")):
         s.add(Delivery(exchange=exchanges[n % len(exchanges)], product=products[n + 1], version=1, status=status,

@@ -13,6 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 from .. import audit
 from ..extensions import db
 from ..models.base import local_today
+from ..scan import retention
 from ..scan.scanner import forget_old_keys
 from . import dates, push, worker
 from .profiles import FORMATS
@@ -127,7 +128,10 @@ def worker_command(once: bool, batch: int) -> None:
                 try:
                     bumped = dates.sweep(db.session, today=today)
                     forget_old_keys(db.session, today)  # the scanner keys of days gone (scan/scanner.py)
+                    folded = retention.daily(db.session, current_app.config, today=today)  # old raw scans
                     swept_on = today
+                    if folded.deleted:
+                        log.info("%d days of old scans folded, %d raw scans deleted", folded.days, folded.deleted)
                     if bumped:
                         log.info("%d products changed by date: queued for the exchanges", bumped)
                 except Exception:  # noqa: BLE001 - deliveries go on meanwhile

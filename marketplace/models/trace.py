@@ -141,6 +141,9 @@ class Stamp(db.Model):
     # distinct scanners among them (marketplace.scan.scanner): derived from the scan rows by
     # the scan writer on every write, never set by hand
     scanner_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Distinct scanners of the days whose raw scans were folded away (scan/retention.py):
+    # scanner_count is this plus the distinct scanners of the scans kept.
+    scanners_folded: Mapped[int] = mapped_column(default=0, server_default="0")
     first_scan_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     first_scan_province: Mapped[Optional[int]] = mapped_column()
     # set once a scan comes from a province other than the first one (a sign of copying)
@@ -166,7 +169,8 @@ class Scan(db.Model):
     """
 
     __tablename__ = "scan"
-    __table_args__ = (Index("ix_scan_stamp_scanner", "stamp_id", "scanner"),)
+    # scanned_at: the figures by date and the daily folding of old scans read ranges of it
+    __table_args__ = (Index("ix_scan_stamp_scanner", "stamp_id", "scanner"), Index("ix_scan_scanned_at", "scanned_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # indexed by ix_scan_stamp_scanner (stamp_id first): one index to keep up, not two
@@ -177,6 +181,34 @@ class Scan(db.Model):
     agent_family: Mapped[str] = mapped_column(String(24), default="")
     scanner: Mapped[Optional[str]] = mapped_column(String(16))
     test: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ScanDay(db.Model):
+    """Buyers' scans (never test scans) of one lot on one local day, by province (0: not
+    known): what the officers' figures and the lot report count instead of raw rows.  The
+    scan writer adds each batch of scans to it in the same transaction as the rows; a day
+    is rebuilt from its raw rows by the daily job (yesterday's, as a check, and each day it
+    folds).  ``stamps`` (distinct stamps scanned) is set when the day is folded: the raw
+    rows that could tell it are then deleted (scan/retention.py)."""
+
+    __tablename__ = "scan_day"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True, index=True)
+    province_code: Mapped[int] = mapped_column(primary_key=True)
+    scans: Mapped[int] = mapped_column(default=0)
+    stamps: Mapped[Optional[int]] = mapped_column()
+
+
+class ScanFold(db.Model):
+    """A local day whose raw scans were folded into ``scan_day`` (and are being, or have
+    been, deleted): set in the transaction that folds it, so a second run never counts the
+    day twice."""
+
+    __tablename__ = "scan_fold"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    folded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ScannerKey(db.Model):

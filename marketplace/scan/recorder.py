@@ -21,6 +21,7 @@ from flask import current_app
 
 from .. import rawsql
 from ..extensions import db
+from ..models.base import LOCAL_TZ
 from ..transactions import writes
 
 log = logging.getLogger("marketplace.scan")
@@ -82,11 +83,25 @@ _UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INT
               "CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
 # Distinct scanners, derived from the rows themselves (never added to by hand): a count that
 # no race between two writers can skew.  Scans from before scanners were recorded (NULL)
-# count together as one.
+# count together as one.  Days folded away (scan/retention.py) count by what was folded
+# (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
+# the first day not folded (the first parameter) on are counted.
 _RECOUNT = (
-    "UPDATE stamp SET scanner_count = (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) FROM scan "
-    "WHERE scan.stamp_id = stamp.id AND NOT scan.test) WHERE stamp.id IN ({ids})"
+    "UPDATE stamp SET scanner_count = scanners_folded + (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) "
+    "FROM scan WHERE scan.stamp_id = stamp.id AND NOT scan.test AND scan.scanned_at >= {p}) WHERE stamp.id IN ({ids})"
 )
+# The buyers' scans of each (local day, lot, province) added to ``scan_day`` in the same
+# transaction as their rows: the figures count days, not rows.  (WHERE TRUE: SQLite's
+# parser needs it between a SELECT and ON CONFLICT.)
+_DAYS = (
+    "INSERT INTO scan_day (day, batch_id, province_code, scans) "
+    "SELECT v.column1, stamp.batch_id, v.column3, SUM(v.column4) FROM (VALUES {rows}) AS v "
+    "JOIN stamp ON stamp.id = v.column2 WHERE TRUE GROUP BY v.column1, stamp.batch_id, v.column3 "
+    "ON CONFLICT (day, batch_id, province_code) DO UPDATE SET scans = scan_day.scans + excluded.scans"
+)
+_DAYS_ROW = {"postgresql": "(CAST({p} AS DATE), CAST({p} AS BIGINT), CAST({p} AS INTEGER), CAST({p} AS INTEGER))",
+             "sqlite": "({p}, {p}, {p}, {p})"}
+_HORIZON = "SELECT MAX(day) FROM scan_fold"
 _INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family, scanner, test) VALUES {rows}"
 _INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p})"
 _PROBE = "INSERT INTO serial_probe (probed_at, gtin, lot, product_id, province_code) VALUES {rows}"
@@ -130,16 +145,36 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
         for chunk in _chunks(rows):
             cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
+        per_day: dict[tuple, int] = defaultdict(int)
+        for scan in scans:
+            if not scan.test:
+                per_day[(scan.at.astimezone(LOCAL_TZ).date().isoformat(), scan.stamp_id, scan.province or 0)] += 1
+        day_row = _DAYS_ROW.get(dialect.name, _DAYS_ROW["sqlite"])
+        for chunk in _chunks([(*key, n) for key, n in sorted(per_day.items())]):
+            cursor.execute(_DAYS.format(rows=", ".join([day_row.format(p=mark)] * len(chunk))),
+                           [value for row in chunk for value in row])
         # only stamps that met someone new: the others' counts cannot have moved
         recount = sorted({s.stamp_id for s in scans if s.new and not s.test})
+        if recount:
+            cursor.execute(_HORIZON)
+            horizon = _day_after(cursor.fetchone()[0])
         for chunk in _chunks(recount):
-            cursor.execute(_RECOUNT.format(ids=", ".join([mark] * len(chunk))), chunk)
+            cursor.execute(_RECOUNT.format(p=mark, ids=", ".join([mark] * len(chunk))),
+                           [rawsql.timestamp(dialect, horizon), *chunk])
         probe_rows = [(rawsql.timestamp(dialect, p.at), p.gtin, p.lot, p.product_id, p.province) for p in probes]
         for chunk in _chunks(probe_rows):
             cursor.execute(_PROBE.format(rows=", ".join([_PROBE_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
     finally:
         cursor.close()
+
+
+def _day_after(last_folded) -> dt.datetime:
+    """The first moment of the day after the last folded one (the distant past when none)."""
+    if last_folded is None:
+        return dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    day = last_folded if isinstance(last_folded, dt.date) else dt.date.fromisoformat(last_folded)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), LOCAL_TZ)
 
 
 class ScanRecorder:

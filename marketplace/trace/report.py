@@ -56,7 +56,8 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, select
 
 from .. import geo
-from ..models import Batch, Delivery, EventKind, Exchange, Scan, Stamp, StampRun, StampStatus, TraceEvent
+from ..models import (Batch, Delivery, EventKind, Exchange, Scan, ScanDay, ScanFold, Stamp, StampRun, StampStatus,
+                      TraceEvent)
 from ..models.base import LOCAL_TZ, local_day
 from ..text import spreadsheet_text
 
@@ -173,18 +174,29 @@ def lot_report_rows(session, batch: Batch) -> tuple[list[str], list[list]]:
 
 
 def _scan_rows(session, batch: Batch) -> list[list]:
+    """Buyers' scans per day and province, with the distinct stamps scanned: from the raw
+    rows, or for a day whose rows were folded away (scan/retention.py) from what was folded."""
+    folded = set(session.scalars(select(ScanFold.day)))
     day = local_day(session.get_bind().dialect.name, Scan.scanned_at).label("day")
-    found = session.execute(
+    found = [row for row in session.execute(
         select(day, Scan.province_code, func.count().label("scans"), func.count(func.distinct(Scan.stamp_id)))
         .join(Stamp, Stamp.id == Scan.stamp_id).where(Stamp.batch_id == batch.id, Scan.test.is_(False))
-        .group_by(day, Scan.province_code).order_by(day, Scan.province_code)).all()
+        .group_by(day, Scan.province_code)).all() if _as_date(row[0]) not in folded]
+    found += session.execute(
+        select(ScanDay.day, func.nullif(ScanDay.province_code, 0), ScanDay.scans, ScanDay.stamps)
+        .where(ScanDay.batch_id == batch.id, ScanDay.day.in_(folded))).all() if folded else []
+    found.sort(key=lambda row: (_as_date(row[0]), row[1] or 0))
     rows = []
     for on, province_code, scans, stamps in found:
-        on = on if isinstance(on, dt.date) else dt.date.fromisoformat(on)
+        on = _as_date(on)
         province = geo.province(province_code)
         rows.append(_row(section="scan", date=dt.datetime.combine(on, dt.time()), place=province.name if province else None,
                          count=int(scans), scanned=int(stamps)))
     return rows
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _delivery_rows(session, batch: Batch) -> list[list]:
