@@ -50,6 +50,7 @@ bench: $(VENV)/.dev translations
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/epcis.py
 	$(BIN)/python bench/mixed.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
