@@ -143,6 +143,9 @@ def build_catalogue(engine, timings: dict) -> None:
                        "unit, price_vnd, stock, storage_instructions, usage_instructions, warnings, status, "
                        "review_note, search_text, version, created_at, updated_at, published_at) FROM STDIN",
                   (row + (dt.datetime.now(dt.timezone.utc),) * 3 for row in products()))
+        with step(f"{PRODUCTS:,} photos (rows only: the feeds name them, the exchanges require one)", timings):
+            cur.execute("INSERT INTO product_photo (product_id, stem, width, height, position, created_at) "
+                        "SELECT id, 'bench' || id, 800, 600, 1, now() FROM product")
         with step(f"{PRODUCTS:,} lots", timings):
             cur.execute("INSERT INTO batch (product_id, lot_code, quantity, unit, production_date, growing_area, "
                         "status, recall_reason, created_at, updated_at) SELECT id, 'LO-' || id, 100, 'kg', "
