@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import scan as stamp_bench  # noqa: E402  (bench/scan.py: gunicorn, wrk and the hello baseline)
+from feeds import _status_kb  # noqa: E402  (bench/feeds.py: this process's memory, from /proc)
 from sqlalchemy import create_engine, text  # noqa: E402
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -273,14 +274,6 @@ def json_feed(app) -> dict:
     response.close()
     return {"status": response.status_code, "bytes": size, "seconds": time.perf_counter() - started,
             "rss_mb": max(0.0, (_status_kb("VmHWM") - base) / 1024)}
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def verdict(ok: bool) -> str:

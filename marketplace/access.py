@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, g, has_request_context
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -49,7 +49,12 @@ def owned_producer_ids(user) -> set[int] | None:
         wards = user.ward_scope
         if wards is None:
             return None
-        return set(db.session.scalars(select(Producer.id).where(Producer.ward_code.in_(wards or {-1}))))
+        # asked several times per page (the desk scopes seven queries): once per request
+        cache = g.setdefault("commune_producer_ids", {}) if has_request_context() else {}
+        if user.id not in cache:
+            cache[user.id] = frozenset(db.session.scalars(select(Producer.id)
+                                                          .where(Producer.ward_code.in_(wards or {-1}))))
+        return set(cache[user.id])
     if user.producer_id is None:
         return set()
     ids = {user.producer_id}

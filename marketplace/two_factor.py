@@ -67,11 +67,10 @@ def verify_code(secret: str, typed: str | None, *, now: dt.datetime, last_step: 
     code = clean_code(typed)
     if len(code) != DIGITS or not code.isdigit():
         return None
-    current, found = step_at(now), None
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(code_at(secret, step), code) and (last_step is None or step > last_step):
-            found = step if found is None else found
-    return found
+    current = step_at(now)
+    matches = [step for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1)
+               if hmac.compare_digest(code_at(secret, step), code)]  # every candidate compared
+    return next((step for step in matches if last_step is None or step > last_step), None)
 
 
 def new_recovery_codes(count: int = RECOVERY_CODES) -> list[str]:

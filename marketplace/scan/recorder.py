@@ -22,6 +22,7 @@ from flask import current_app
 from .. import rawsql
 from ..extensions import db
 from ..models.base import LOCAL_TZ
+from .retention import day_bounds
 from ..transactions import writes
 
 log = logging.getLogger("marketplace.scan")
@@ -174,7 +175,7 @@ def _day_after(last_folded) -> dt.datetime:
     if last_folded is None:
         return dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
     day = last_folded if isinstance(last_folded, dt.date) else dt.date.fromisoformat(last_folded)
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), LOCAL_TZ)
+    return day_bounds(day)[1]
 
 
 class ScanRecorder:
