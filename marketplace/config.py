@@ -73,6 +73,7 @@ def load_config(app, overrides: dict | None) -> None:
         SCAN_CLONE_THRESHOLD=5,
         SCAN_RECORDING=True,             # off only to measure what recording costs (bench)
         SCAN_FLUSH_SECONDS=1.0,          # scans are written in batches this often (0: at once)
+        SCAN_BUFFER="memory",            # where scans wait till then: "memory", or "database" (several servers)
         SCAN_PROVINCE_HEADER=None,       # a trusted proxy's header carrying a province code
         SCAN_NOT_FOUND_RATE="30 per minute",  # unknown serials per client before 429
         # Raw scans older than this are folded into daily aggregates and deleted by the daily
@@ -116,7 +117,7 @@ def load_config(app, overrides: dict | None) -> None:
     env = os.environ
     if env.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT",
+    for name in ("PUBLIC_BASE_URL", "UPLOAD_DIR", "RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX", "SECRET_KEY", "LOG_LEVEL", "API_RATE_LIMIT",
                  "REPORT_HOTLINE", "SCRATCH_CODE_KEY", "TOTP_ISSUER"):
         if env.get(name):
             cfg[name] = env[name]
@@ -133,6 +134,8 @@ def load_config(app, overrides: dict | None) -> None:
         cfg["SCAN_RECORDING"] = _bool(env["SCAN_RECORDING"], True)
     if env.get("SCAN_FLUSH_SECONDS"):
         cfg["SCAN_FLUSH_SECONDS"] = float(env["SCAN_FLUSH_SECONDS"])
+    if env.get("SCAN_BUFFER"):
+        cfg["SCAN_BUFFER"] = env["SCAN_BUFFER"].strip().lower()
     if env.get("SCAN_PROVINCE_HEADER"):
         cfg["SCAN_PROVINCE_HEADER"] = env["SCAN_PROVINCE_HEADER"]
     if env.get("TRUSTED_HOSTS"):
@@ -151,5 +154,7 @@ def load_config(app, overrides: dict | None) -> None:
     explicit = (overrides or {}).get("SESSION_COOKIE_SECURE")
     secure = explicit if explicit is not None else _bool(env.get("SESSION_COOKIE_SECURE"), https)
     cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = bool(secure)
+    if cfg["SCAN_BUFFER"] not in ("memory", "database"):
+        raise ValueError(f"SCAN_BUFFER must be 'memory' or 'database', not {cfg['SCAN_BUFFER']!r}")
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _secret_key(instance)

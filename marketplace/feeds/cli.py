@@ -14,6 +14,7 @@ from .. import audit
 from ..extensions import db
 from ..models.base import local_today
 from ..scan import retention
+from ..scan.recorder import drain_waiting
 from ..scan.scanner import forget_old_keys
 from . import dates, push, worker
 from .profiles import FORMATS
@@ -120,8 +121,15 @@ def worker_command(once: bool, batch: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     swept_on, sweep_after = None, 0.0
+    inbox = current_app.config["SCAN_BUFFER"] == "database"
+    drained_at = 0.0
     while not stopping:
         try:
+            if inbox and time.monotonic() - drained_at >= 1.0:
+                # scans left by an app server that stopped (scan/recorder.py), counted even
+                # while no server is answering any
+                drained_at = time.monotonic()
+                drain_waiting(db.engine)
             today = local_today()
             if today != swept_on and time.monotonic() >= sweep_after:
                 # Once a day: items that changed by date alone (OCOP lapses…), as `flask expire`.

@@ -183,6 +183,26 @@ class Scan(db.Model):
     test: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
+class ScanInbox(db.Model):
+    """Scans answered but not yet counted, when ``SCAN_BUFFER = "database"`` (several app
+    servers): the stamp page inserts one row before it answers, and any server's recorder
+    moves rows from here into ``scan`` and the counters in one transaction (taken with
+    ``FOR UPDATE SKIP LOCKED``, so two servers never take the same row).  A server killed
+    mid-load leaves its answered scans here for the others: none is lost, none counted twice.
+    ``new``: the scanner was not on the stamp's written scans when the page was served."""
+
+    __tablename__ = "scan_inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    stamp_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))  # no FK: one index less to check
+    scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    province_code: Mapped[Optional[int]] = mapped_column()
+    agent_family: Mapped[str] = mapped_column(String(24), default="")
+    scanner: Mapped[Optional[str]] = mapped_column(String(16))
+    test: Mapped[bool] = mapped_column(default=False, server_default=false())
+    new: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
 class ScanDay(db.Model):
     """Buyers' scans (never test scans) of one lot on one local day, by province (0: not
     known): what the officers' figures and the lot report count instead of raw rows.  The

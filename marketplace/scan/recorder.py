@@ -1,11 +1,19 @@
-"""Recording scans without slowing the stamp page: an in-process buffer written in batches.
+"""Recording scans without slowing the stamp page: scans buffered, then written in batches.
 
-The page appends a :class:`ScanRow` to a list under a lock and returns; a daemon thread
-writes the buffer every ``SCAN_FLUSH_SECONDS`` in one transaction (counters updated per
-stamp, scan rows inserted, each touched stamp's count of distinct scanners derived again
-from its rows).  Made-up serials (:class:`Probe`) go the same way.  With
-``SCAN_FLUSH_SECONDS = 0`` (tests) each scan is written when its response closes.  A process
-that exits flushes what it holds; a SIGKILLed worker loses at most one interval of counts.
+The page hands a :class:`ScanRow` to the recorder and returns; a daemon thread writes what
+is buffered every ``SCAN_FLUSH_SECONDS`` in one transaction (counters updated per stamp,
+scan rows inserted, each touched stamp's count of distinct scanners derived again from its
+rows).  Where scans wait depends on ``SCAN_BUFFER``:
+
+- ``"memory"`` (one server): a list in the process, under a lock.  A process that exits
+  flushes what it holds; a SIGKILLed one loses at most one interval of counts.
+- ``"database"`` (several servers): one row in ``scan_inbox``, inserted before the page
+  answers.  Any process's recorder, and the delivery worker, moves the rows into ``scan``
+  in one transaction (``FOR UPDATE SKIP LOCKED``: a row is taken once), so a server killed
+  mid-load loses no scan it answered.
+
+Made-up serials (:class:`Probe`) always wait in memory.  With ``SCAN_FLUSH_SECONDS = 0``
+(tests) each scan is written before its response is returned.
 """
 from __future__ import annotations
 
@@ -105,6 +113,13 @@ _DAYS_ROW = {"postgresql": "(CAST({p} AS DATE), CAST({p} AS BIGINT), CAST({p} AS
 _HORIZON = "SELECT MAX(day) FROM scan_fold"
 _INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family, scanner, test) VALUES {rows}"
 _INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p})"
+_INBOX = ("INSERT INTO scan_inbox (stamp_id, scanned_at, province_code, agent_family, scanner, test, new) "
+          "VALUES ({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p}, {p})")
+# The oldest waiting scans, taken (deleted) in the transaction that counts them: rows another
+# process is taking are skipped, not waited for (SQLite has one writer at a time anyway).
+_TAKE = ("DELETE FROM scan_inbox WHERE id IN (SELECT id FROM scan_inbox ORDER BY id LIMIT {limit}{lock}) "
+         "RETURNING stamp_id, scanned_at, province_code, agent_family, scanner, test, new")
+INBOX_BATCH = 5000
 _PROBE = "INSERT INTO serial_probe (probed_at, gtin, lot, product_id, province_code) VALUES {rows}"
 _PROBE_ROW = "({p}, {p}, {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
 
@@ -125,7 +140,7 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
     as much as the writes themselves.
     """
     dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = _mark(dialect)
     by_stamp: dict[int, list] = defaultdict(list)
     for scan in scans:
         if not scan.test:
@@ -178,10 +193,62 @@ def _day_after(last_folded) -> dt.datetime:
     return day_bounds(day)[1]
 
 
+def _mark(dialect) -> str:
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+def _stored_moment(value) -> dt.datetime:
+    """A ``scanned_at`` read back by the DBAPI: aware on PostgreSQL, naive UTC text on SQLite."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def insert_waiting(connection, scan: ScanRow) -> None:
+    """Put one answered scan in ``scan_inbox`` (inside ``connection``'s transaction)."""
+    dialect = connection.dialect
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_INBOX.format(p=_mark(dialect)),
+                       (scan.stamp_id, rawsql.timestamp(dialect, scan.at), scan.province, scan.agent, scan.scanner,
+                        bool(scan.test), bool(scan.new)))
+    finally:
+        cursor.close()
+
+
+def take_waiting(connection, limit: int = INBOX_BATCH) -> list[ScanRow]:
+    """Delete and return up to ``limit`` of the oldest waiting scans; count them with
+    :func:`write_scans` in the same transaction, so they are counted exactly once."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.dialect.name == "postgresql" else ""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_TAKE.format(limit=int(limit), lock=lock))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return [ScanRow(stamp_id, _stored_moment(at), province, agent, scanner, bool(test), bool(new))
+            for stamp_id, at, province, agent, scanner, test, new in rows]
+
+
+def drain_waiting(engine, limit: int = INBOX_BATCH) -> int:
+    """Count every scan waiting in ``scan_inbox``, ``limit`` per transaction; how many."""
+    done = 0
+    while True:
+        with writes(), engine.connect() as connection:
+            with connection.begin():
+                taken = take_waiting(connection, limit)
+                if taken:
+                    write_scans(connection, taken)
+        done += len(taken)
+        if len(taken) < limit:
+            return done
+
+
 class ScanRecorder:
-    def __init__(self, engine_getter, interval: float):
+    def __init__(self, engine_getter, interval: float, buffer: str = "memory"):
         self._engine_getter = engine_getter
         self.interval = interval
+        self.buffer = buffer
         self._pending: list[ScanRow] = []
         self._probes: list[Probe] = []
         # stamp id -> scanners new to it in _pending (read by every page)
@@ -192,12 +259,24 @@ class ScanRecorder:
 
     def record(self, scan: ScanRow) -> None:
         """Buffer a scan (``scan.new``: its scanner was not on the stamp's written scans)."""
+        waiting = self.buffer == "database" and self._insert_waiting(scan)
         with self._lock:
-            self._pending.append(scan)
+            if not waiting:
+                self._pending.append(scan)
             if scan.new and not scan.test:
                 self._new_scanners.setdefault(scan.stamp_id, set()).add(scan.scanner)
         if self.interval > 0 and self._thread is None:
             self._start()
+
+    def _insert_waiting(self, scan: ScanRow) -> bool:
+        try:
+            with writes(), self._engine_getter().connect() as connection:
+                with connection.begin():
+                    insert_waiting(connection, scan)
+            return True
+        except Exception:  # noqa: BLE001 - the database gone for a moment: keep it in memory, never crash the page
+            log.exception("putting a scan in the inbox failed; kept in memory")
+            return False
 
     def probe(self, probe: Probe) -> None:
         with self._lock:
@@ -212,6 +291,22 @@ class ScanRecorder:
             return frozenset(found) if found else frozenset()
 
     def flush(self) -> int:
+        """Write what waits in memory, then (``SCAN_BUFFER = "database"``) count the inbox."""
+        written = self._flush_memory()
+        if self.buffer != "database":
+            return written
+        with self._lock:  # the scanners this process saw new so far: counted once the inbox is
+            noted = [ScanRow(stamp_id, None, None, "", scanner, new=True)
+                     for stamp_id, scanners in self._new_scanners.items() for scanner in scanners]
+        try:
+            written += drain_waiting(self._engine_getter())
+        except Exception:  # noqa: BLE001 - the rows stay in the inbox for the next attempt
+            log.exception("counting the scans in the inbox failed; will retry")
+            return written
+        self._forget_new(noted)
+        return written
+
+    def _flush_memory(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, []
             probes, self._probes = self._probes, []
@@ -249,7 +344,7 @@ class ScanRecorder:
                 return
             self._thread = threading.Thread(target=self._run, name="scan-recorder", daemon=True)
             self._thread.start()
-        atexit.register(self.flush)
+        atexit.register(self._flush_memory)  # (what waits in the inbox is safe there)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -262,5 +357,6 @@ def app_recorder() -> ScanRecorder:
     rec = app.extensions.get("scan_recorder")
     if rec is None:
         engine = db.engine
-        rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"])
+        rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"],
+                                                             app.config["SCAN_BUFFER"])
     return rec
