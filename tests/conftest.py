@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 
 from marketplace import create_app
@@ -23,6 +25,27 @@ TEST_PASSWORD = "Trau-Vang-2025!"  # passes the password policy
 # login() below types its current code, as a person would.
 TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 FAST_HASH = "pbkdf2:sha256:1000"  # tests only; production uses scrypt N=2**17 (see test_auth)
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates kept for every app this test process builds.  Each test builds its
+    own app, and compiling the same templates again for each took a quarter of a page test's
+    time.  Jinja checks each template's source checksum before reusing its code."""
+
+    def __init__(self):
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        code = self.store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+# every app made by create_app here has the same Jinja settings (the factory's)
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": SharedTemplateCode()}
 
 
 def migrate_to_head(url: str) -> None:
