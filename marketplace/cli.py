@@ -18,6 +18,7 @@ from .demo import seed_demo
 from .extensions import db
 from .feeds import dates
 from .feeds.cli import exchange_cli, feed_cli, worker_command
+from .feeds.service import keep_verdicts
 from .models import Producer, ProducerRole, User, UserRole
 from .models.base import local_today
 from .passwords import MAX_LENGTH, hash_password, password_problem
@@ -192,6 +193,7 @@ def expire_command() -> None:
     changed = dates.sweep(db.session, today=today)
     forget_old_keys(db.session, today)
     folded = retention.daily(db.session, current_app.config, today=today)
+    keep_verdicts(db.session, base_url=current_app.config["PUBLIC_BASE_URL"], today=today)  # for the figures
     if changed is None:
         click.echo(f"expiry already applied for {today:%d/%m/%Y}")
     else:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from sqlalchemy import and_, exists, or_, select
 
@@ -235,8 +235,7 @@ class ExchangeState(str, enum.Enum):
     not_listed = "not_listed"    # the product is not on the public catalogue
 
 
-@dataclass(frozen=True)
-class ExchangeListing:
+class ExchangeListing(NamedTuple):  # (a tuple: a country's figure makes one per product and exchange)
     code: str
     state: ExchangeState
     reasons: tuple = ()

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 
 from . import geo, public_facts
-from .feeds import canonical
-from .feeds.service import all_exchanges, exchange_listings
+from .feeds.service import all_exchanges, exchange_listings, refusals
 from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
                      ProductGroup, ScanDay, StampRun)
 from .models.base import LOCAL_TZ, local_day
@@ -121,22 +120,23 @@ def products_by_group(session, f: Filters, *, today: dt.date, language: str = "v
 
 
 LISTING_STATES = ("listed", "waiting", "refused")
+REFUSED = ("refused",)  # a kept verdict (the figure counts states; the product page shows the reasons)
 
 
 def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -> Figure:
     """Where the listed products (filtered) stand on each exchange, by the one definition the
     product pages use too (``feeds.service.exchange_listings``): listed there, accepted but
-    not yet taken, refused by its pre-flight."""
+    not yet taken, refused by its pre-flight.  Whether an exchange refuses a product is the
+    verdict kept with the product's item for the feeds (``feeds.service.refusals``): a
+    country's catalogue is not built again for every look at this figure."""
     exchanges = all_exchanges(session)
-    public = set(session.scalars(_products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
-                                           .where(public_facts.listed_sql()), f)))
+    public = _products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
+                       .where(public_facts.listed_sql()), f)
+    refused = refusals(session, base_url=base_url, today=today, products=public if f.narrows_products else None)
+    ids = session.scalars(public).all()
+    preflight = {pid: {e.id: REFUSED if pid in refused[e.id] else () for e in exchanges} for pid in ids}
     counts: Counter = Counter()
-    items = {}
-    for item in canonical.iter_items(session, base_url=base_url, today=today):
-        product_id = int(item["id"].removeprefix(canonical.ID_PREFIX))
-        if product_id in public:
-            items[product_id] = item
-    for states in exchange_listings(session, exchanges, items, listed={pid: True for pid in items}).values():
+    for states in exchange_listings(session, exchanges, preflight, listed=dict.fromkeys(ids, True)).values():
         counts.update((state.code, state.state.value) for state in states)
     figure = Figure("listed", ("exchange", *LISTING_STATES))
     for exchange in exchanges:

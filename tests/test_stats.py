@@ -12,7 +12,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace import geo, stats
 from marketplace.catalogue.service import publish_product, review_producer, submit_product
@@ -183,3 +183,90 @@ def test_odd_filter_values_are_ignored_never_an_error(app, db, district):
                   {"from": "2026-02-30"}, {"to": "x" * 500}, {"by": "month"}):
         assert officer.get("/admin/", query_string=query).status_code == 200, query
         assert officer.get("/admin/stats/activity.csv", query_string=query).status_code == 200, query
+
+
+def listed_figure(db, f, today):
+    """The figure as the desk's GET computes it: reading, so that keeping verdicts (short
+    transactions of their own) does not wait behind the test's session on SQLite."""
+    from marketplace.transactions import reads
+
+    db.session.commit()
+    with reads():
+        figure = stats.listed_per_exchange(db.session, f, base_url=BASE, today=today)
+    db.session.commit()
+    return figure
+
+
+def _expected_refused(db, today, product_ids=None) -> dict[str, int]:
+    """Refusals counted from items built from scratch (the product pages' pre-flight)."""
+    items = [i for i in canonical.iter_items(db.session, base_url=BASE, today=today)
+             if product_ids is None or int(i["id"].removeprefix(canonical.ID_PREFIX)) in product_ids]
+    return {e.code: sum(1 for i in items if reasons(profile_of(e), i)) for e in db.session.scalars(select(Exchange))}
+
+
+def _refused(figure) -> dict[str, int]:
+    return {code: refused for code, _listed, _waiting, refused in figure.rows}
+
+
+def test_the_listed_figure_reads_kept_verdicts_and_rebuilds_only_what_changed(db, district, monkeypatch):
+    """A country's catalogue is judged once and the verdicts kept with the feeds' items
+    (``feed_item``); the figure then builds only products whose item changed, and its counts
+    stay those of items built from scratch after a product edit and a profile edit."""
+    from marketplace.catalogue.service import update_product
+    from marketplace.models import FeedItem
+
+    real = canonical.built_items
+    built: list[int] = []
+
+    def counting(session, ids, **kw):
+        built.extend(ids)
+        return real(session, ids, **kw)
+
+    monkeypatch.setattr(canonical, "built_items", counting)
+    public = public_products(db)
+    figure = listed_figure(db, stats.Filters(), district)
+    assert sorted(built) == sorted(p.id for p in public)  # cold: each built once for every exchange
+    assert db.session.scalar(select(func.count()).select_from(FeedItem)) == 4 * len(public)
+    assert _refused(figure) == _expected_refused(db, district)
+
+    built.clear()
+    again = listed_figure(db, stats.Filters(), district)
+    assert built == [] and again.rows == figure.rows  # warm: nothing built
+
+    changed = public[0]
+    update_product(db.session, changed, {"description": "Mô tả mới, đổi hôm nay"})  # a new version
+    db.session.commit()
+    after = listed_figure(db, stats.Filters(), district)
+    assert built == [changed.id]
+    assert _refused(after) == _expected_refused(db, district)
+
+    built.clear()
+    exchange = db.session.scalars(select(Exchange).where(Exchange.code == "thanhhoa")).one()
+    exchange.profile = dict(profile_of(exchange).as_dict(), required=["title", "price", "images"])
+    db.session.commit()
+    edited = listed_figure(db, stats.Filters(), district)
+    assert sorted(built) == sorted(p.id for p in public)  # that exchange's verdicts no longer hold
+    assert _refused(edited) == _expected_refused(db, district)
+    assert _refused(edited)["thanhhoa"] == sum(1 for p in public if not p.photos)
+
+
+def test_a_communes_listed_figure_builds_only_its_products(db, district, monkeypatch):
+    real = canonical.built_items
+    built: list[int] = []
+    monkeypatch.setattr(canonical, "built_items", lambda s, ids, **kw: built.extend(ids) or real(s, ids, **kw))
+    f = stats.Filters(wards=frozenset({WARDS[0]}))
+    figure = listed_figure(db, f, district)
+    mine = {p.id for p in public_products(db) if (p.origin_ward_code or p.producer.ward_code) == WARDS[0]}
+    assert mine and set(built) == mine
+    assert _refused(figure) == _expected_refused(db, district, mine)
+    assert {code: listed + waiting + refused for code, listed, waiting, refused in figure.rows} == \
+        {code: len(mine) for code in ("thanhhoa", "postmart", "google", "dfc")}
+
+
+def test_the_daily_job_keeps_every_verdict(app, db, district):
+    from marketplace.models import FeedItem
+
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["expire"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(func.count()).select_from(FeedItem)) == 4 * len(public_products(db))

@@ -131,10 +131,10 @@ def _item_rows():
             .join(ProductGroup, ProductGroup.id == Product.group_id))
 
 
-def items_query(*, updated_since: dt.datetime | None = None, today: dt.date):
-    """Published products of approved producers, or, for a delta, every product whose item
-    (or whose absence) changed after ``updated_since``."""
-    stmt = _item_rows().order_by(Product.id)
+def items_query(*, updated_since: dt.datetime | None = None, today: dt.date, products=None):
+    """Published products of approved producers (of ``products``: ids, or a statement selecting
+    them), or, for a delta, every product whose item (or absence) changed after ``updated_since``."""
+    stmt = _item_rows().order_by(Product.id).where(*([] if products is None else [Product.id.in_(products)]))
     if updated_since is None:
         return stmt.where(public_facts.listed_sql())
     # Recognitions that lapsed after updated_since and by today (the day after valid_until).
@@ -327,11 +327,11 @@ def _tombstone(id_: str, version: int, updated_at: str) -> dict:
 
 
 def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.datetime | None = None,
-               chunk: int = CHUNK) -> Iterator[dict]:
+               chunk: int = CHUNK, products=None) -> Iterator[dict]:
     """Canonical items in product id order (tombstones among them for a delta), fetched and
-    built ``chunk`` products at a time."""
+    built ``chunk`` products at a time (``products``: as in :func:`items_query`)."""
     session.flush()  # Core statements do not autoflush: pending changes first, as the ORM would
-    result = session.connection().execute(items_query(updated_since=updated_since, today=today)
+    result = session.connection().execute(items_query(updated_since=updated_since, today=today, products=products)
                                           .execution_options(yield_per=chunk))
     for rows in result.partitions(chunk):
         ids = [r.id for r in rows]

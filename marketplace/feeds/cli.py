@@ -18,7 +18,7 @@ from ..scan.recorder import drain_waiting
 from ..scan.scanner import forget_old_keys
 from . import dates, push, worker
 from .profiles import FORMATS
-from .service import FeedError, configure_push, enqueue_all, find_exchange, open_feed, parse_since
+from .service import FeedError, configure_push, enqueue_all, find_exchange, keep_verdicts, open_feed, parse_since
 
 log = logging.getLogger("marketplace.push")
 feed_cli = AppGroup("feed", help="Catalogue feeds for the exchanges.")
@@ -137,6 +137,8 @@ def worker_command(once: bool, batch: int) -> None:
                     bumped = dates.sweep(db.session, today=today)
                     forget_old_keys(db.session, today)  # the scanner keys of days gone (scan/scanner.py)
                     folded = retention.daily(db.session, current_app.config, today=today)  # old raw scans
+                    # every exchange's verdict on every product, kept for the officers' figure
+                    keep_verdicts(db.session, base_url=current_app.config["PUBLIC_BASE_URL"], today=today)
                     swept_on = today
                     if folded.deleted:
                         log.info("%d days of old scans folded, %d raw scans deleted", folded.days, folded.deleted)

@@ -50,6 +50,33 @@ def fingerprint(version: int, latest_batch: int | None, producer_updated_at, con
     return f"{version}:{latest_batch or 0}:{rawsql.moment_text(producer_updated_at)}:{context}"
 
 
+def _kept_rows(exchange_id: int):
+    """Each public product with what its item is built from and the item kept for
+    ``exchange_id``, if any, in product id order."""
+    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
+    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
+                   Producer.updated_at.label("producer_updated_at"), FeedItem.fingerprint,
+                   FeedItem.fresh_until, FeedItem.body)
+            .join(Producer, Producer.id == Product.producer_id)
+            .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
+            .where(public_facts.listed_sql()).order_by(Product.id))
+    return stmt
+
+
+def _stale(rows, context: str, today: dt.date) -> set[int]:
+    """The products whose kept item no longer holds (or that have none)."""
+    return {r.id for r in rows
+            if r.fingerprint != fingerprint(r.version, r.latest_batch, r.producer_updated_at, context)
+            or (r.fresh_until is not None and r.fresh_until < today)}
+
+
+def _kept(exchange_id: int, profile: Profile, context: str, row, item: dict, fresh_until) -> dict:
+    """A built item as kept: the exchange's JSON of it, or None when the exchange refuses it."""
+    body = None if reasons(profile, item) else orjson.dumps(mapped(profile, item))
+    return {"exchange_id": exchange_id, "product_id": row.id, "body": body, "fresh_until": fresh_until,
+            "fingerprint": fingerprint(row.version, row.latest_batch, row.producer_updated_at, context)}
+
+
 def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: str, today: dt.date,
                chunk: int = canonical.CHUNK) -> Iterator[bytes]:
     """The JSON of every public product's item that the exchange takes, in product id order
@@ -59,31 +86,67 @@ def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: 
     transactions of their own, one per chunk that had items to build.
     """
     context = context_digest(profile, base_url)
-    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
-    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
-                   Producer.updated_at.label("producer_updated_at"), FeedItem.fingerprint,
-                   FeedItem.fresh_until, FeedItem.body)
-            .join(Producer, Producer.id == Product.producer_id)
-            .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
-            .where(public_facts.listed_sql()).order_by(Product.id).execution_options(yield_per=chunk))
+    stmt = _kept_rows(exchange_id).execution_options(yield_per=chunk)
     for rows in reader.connection().execute(stmt).partitions(chunk):
-        stale = {r.id for r in rows
-                 if r.fingerprint != fingerprint(r.version, r.latest_batch, r.producer_updated_at, context)
-                 or (r.fresh_until is not None and r.fresh_until < today)}
+        stale = _stale(rows, context, today)
         built: dict[int, bytes | None] = {}
         if stale:
-            versions = {r.id: (r.version, r.latest_batch, r.producer_updated_at) for r in rows}
-            keep = []
-            for product_id, item, fresh_until in canonical.built_items(reader, sorted(stale), base_url=base_url, today=today):
-                body = None if reasons(profile, item) else orjson.dumps(mapped(profile, item))
-                built[product_id] = body
-                keep.append({"exchange_id": exchange_id, "product_id": product_id, "body": body,
-                             "fingerprint": fingerprint(*versions[product_id], context), "fresh_until": fresh_until})
+            by_id = {r.id: r for r in rows}
+            keep = [_kept(exchange_id, profile, context, by_id[product_id], item, fresh_until)
+                    for product_id, item, fresh_until in canonical.built_items(reader, sorted(stale), base_url=base_url,
+                                                                                today=today)]
+            built = {k["product_id"]: k["body"] for k in keep}
             store(engine, exchange_id, keep)
         for row in rows:
             body = built.get(row.id) if row.id in stale else row.body
             if body is not None:
                 yield body
+
+
+def refusals(reader, engine, exchanges: list[tuple[int, Profile]], *, base_url: str, today: dt.date,
+             products=None, chunk: int = canonical.CHUNK) -> dict[int, set[int]]:
+    """Per exchange id, the public products (of ``products``) whose item it refuses (pre-flight
+    reasons): the verdict kept with each item where the item still holds, so a whole country's
+    catalogue is judged without building it again; the rest are built, judged and kept, once
+    for every exchange (the same items the feeds then serve as kept)."""
+    contexts = {exchange_id: context_digest(profile, base_url) for exchange_id, profile in exchanges}
+    connection = reader.connection()
+    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
+    wanted = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
+                     Producer.updated_at.label("producer_updated_at"))
+              .join(Producer, Producer.id == Product.producer_id).where(public_facts.listed_sql()))
+    if products is not None:
+        wanted = wanted.where(Product.id.in_(products))
+    rows = {r.id: r for r in connection.execute(wanted)}
+    built_from = {r.id: f"{r.version}:{r.latest_batch or 0}:{rawsql.moment_text(r.producer_updated_at)}:"
+                  for r in rows.values()}  # the fingerprint but for its context
+    stale = {exchange_id: set(rows) for exchange_id, _ in exchanges}  # until a kept item says otherwise
+    refused: dict[int, set[int]] = {exchange_id: set() for exchange_id, _ in exchanges}
+    kept = select(FeedItem.exchange_id, FeedItem.product_id, FeedItem.fingerprint, FeedItem.fresh_until,
+                  FeedItem.body.is_(None).label("refused")).where(FeedItem.exchange_id.in_(list(contexts)))
+    if products is not None:
+        kept = kept.where(FeedItem.product_id.in_(products))
+    for exchange_id, product_id, kept_from, fresh_until, was_refused in connection.execute(kept).tuples():
+        product = built_from.get(product_id)
+        if product is not None and kept_from == product + contexts[exchange_id] \
+                and (fresh_until is None or fresh_until >= today):
+            stale[exchange_id].discard(product_id)
+            if was_refused:
+                refused[exchange_id].add(product_id)
+    to_build = sorted(set().union(*stale.values()))
+    for start in range(0, len(to_build), chunk):
+        keep: dict[int, list] = {exchange_id: [] for exchange_id, _ in exchanges}
+        for product_id, item, fresh_until in canonical.built_items(reader, to_build[start:start + chunk],
+                                                                   base_url=base_url, today=today):
+            for exchange_id, profile in exchanges:
+                if product_id in stale[exchange_id]:
+                    made = _kept(exchange_id, profile, contexts[exchange_id], rows[product_id], item, fresh_until)
+                    keep[exchange_id].append(made)
+                    if made["body"] is None:
+                        refused[exchange_id].add(product_id)
+        for exchange_id, made in keep.items():
+            store(engine, exchange_id, made)
+    return refused
 
 
 def store(engine, exchange_id: int, rows: list[dict]) -> bool:

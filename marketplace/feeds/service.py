@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, object_session
@@ -265,33 +265,58 @@ def delivered_pushes(session, product_ids=None) -> dict[tuple[int, int], tuple[i
     return {(r.exchange_id, r.product_id): (r.sent_version, bool(r.sent_deleted)) for r in rows}
 
 
-def exchange_listings(session, exchanges: list[Exchange], items: dict[int, dict | None], *,
+def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, dict[int, Sequence]], *,
                       listed: dict[int, bool]) -> dict[int, list[public_facts.ExchangeListing]]:
-    """Per product id of ``items``, where it stands on each exchange: the one definition of
-    "listed on an exchange" (:func:`public_facts.exchange_listing`) that the product pages
-    and the officers' figures share.  ``items``: the product's canonical item (a preview for
-    a product not listed); ``listed``: whether each product is listed."""
-    if not items:
+    """Per product id of ``preflight``, where it stands on each exchange: the one definition
+    of "listed on an exchange" (:func:`public_facts.exchange_listing`) that the product pages
+    and the officers' figures share.  ``preflight``: per product, per exchange id, why the
+    exchange would refuse its item (:func:`preflight_of`); ``listed``: whether each product
+    is listed."""
+    if not preflight:
         return {}
-    few = list(items) if len(items) <= 500 else None  # a whole catalogue: read every row instead of an IN list
+    few = list(preflight) if len(preflight) <= 500 else None  # a whole catalogue: every row, not an IN list
     pushed = delivered_pushes(session, few)
     waiting = select(Delivery.product_id, Delivery.exchange_id, func.count()).where(
         Delivery.status == DeliveryStatus.pending).group_by(Delivery.product_id, Delivery.exchange_id)
     if few is not None:
         waiting = waiting.where(Delivery.product_id.in_(few))
     pending = {(product_id, exchange_id): n for product_id, exchange_id, n in session.execute(waiting)}
-    profiles = [(e, profile_of(e)) for e in exchanges]
     out: dict[int, list] = {}
-    for product_id, item in items.items():
+    for product_id, why in preflight.items():
         rows = []
-        for exchange, profile in profiles:
+        for exchange in exchanges:
             version, deleted = pushed.get((exchange.id, product_id), (None, True))
             rows.append(public_facts.exchange_listing(
-                exchange.code, listed=listed[product_id], reasons=reasons(profile, item) if item else (),
+                exchange.code, listed=listed[product_id], reasons=why.get(exchange.id, ()),
                 pullable=exchange.feed_token_hash is not None, pushed_item=not deleted,
                 sent_version=version, pending=pending.get((product_id, exchange.id), 0)))
         out[product_id] = rows
     return out
+
+
+def refusals(session, *, base_url: str, today: dt.date, products=None) -> dict[int, set[int]]:
+    """Per exchange id, the public products (of ``products``) it refuses, by the verdicts kept
+    with the feeds' items (:func:`itemcache.refusals`; those that no longer hold are made
+    again and kept).  The daily job runs it for the whole catalogue (:func:`keep_verdicts`),
+    so the officers' figure reads kept verdicts even for exchanges that never pull a feed."""
+    exchanges = all_exchanges(session)
+    return itemcache.refusals(session, session.get_bind(), [(e.id, profile_of(e)) for e in exchanges],
+                              base_url=base_url, today=today, products=products)
+
+
+def keep_verdicts(session, *, base_url: str, today: dt.date) -> None:
+    """The daily job's part: every exchange's verdict on every public product made where it
+    no longer holds, and kept (read in a reading transaction, so that keeping, in its own
+    short transactions, does not wait behind it on SQLite)."""
+    session.commit()
+    with reads():
+        refusals(session, base_url=base_url, today=today)
+    session.commit()
+
+
+def preflight_of(exchanges: list[Exchange], item: dict | None) -> dict[int, Sequence]:
+    """Per exchange id, the pre-flight reasons against ``item`` (None: no item, no reasons)."""
+    return {e.id: reasons(profile_of(e), item) if item else () for e in exchanges}
 
 
 def listing(session, product: Product, *, base_url: str, today: dt.date | None = None) -> list[dict]:
@@ -302,5 +327,6 @@ def listing(session, product: Product, *, base_url: str, today: dt.date | None =
     item = canonical.item_for(session, product.id, base_url=base_url, today=today, preview=True)
     listed = public_facts.is_listed(product.status, product.producer.status)
     exchanges = all_exchanges(session)
-    states = exchange_listings(session, exchanges, {product.id: item}, listed={product.id: listed})[product.id]
+    states = exchange_listings(session, exchanges, {product.id: preflight_of(exchanges, item)},
+                               listed={product.id: listed})[product.id]
     return [{"exchange": exchange, "state": state} for exchange, state in zip(exchanges, states)]
