@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from marketplace import create_app
 from marketplace.extensions import db as _db
+from marketplace.rawsql import dispose_reader
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_PASSWORD = "Trau-Vang-2025!"  # passes the password policy
@@ -178,6 +179,7 @@ def app_factory(database_url, tmp_path):
     for app in apps:
         with app.app_context():
             _db.session.remove()
+            dispose_reader(_db.engine)
             _db.engine.dispose()
 
 

@@ -13,6 +13,7 @@ from ..media import is_safe_media_name
 from ..models import Producer, ProducerStatus, Product, ProductGroup
 from ..models.base import local_today
 from ..security import safe_next
+from . import pagecache
 from .service import public_products_query
 from .structured import json_for_script, product_json_ld
 
@@ -43,6 +44,10 @@ def top_groups():
 
 @bp.route("/")
 def index():
+    return pagecache.page(db.engine, _index)
+
+
+def _index() -> str:
     # Printable text only: PostgreSQL refuses NUL bytes, and control characters never match.
     q = "".join(ch for ch in request.args.get("q", "")[:100] if ch.isprintable())
     stars = _int_arg("stars", 3, 5)
@@ -76,6 +81,10 @@ def _public_product_or_404(slug: str) -> Product:
 
 @bp.route("/p/<slug>")
 def product(slug: str):
+    return pagecache.page(db.engine, lambda: _product(slug))
+
+
+def _product(slug: str) -> str:
     product = _public_product_or_404(slug)
     facts = public_facts.facts_of(product, today=local_today())
     return render_template("catalogue/product.html", product=product, producer=product.producer, facts=facts,

@@ -92,22 +92,11 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
 
     The stamp page is the busiest page of the service: going through the ORM session (and
     SQLAlchemy's transaction events) cost it ~10× this query, so it reads with the driver's
-    cursor.  On SQLite the connection runs in autocommit (``transactions._on_connect``):
-    a single SELECT needs no transaction; on PostgreSQL the pool rolls back on return.
+    cursor, in autocommit (:func:`rawsql.fetch_one`: one round trip on PostgreSQL).
     """
-    sql, order = rawsql.prepare(_LOOKUP, engine.dialect)
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql, rawsql.bind(order, {
-                "serial": serial, "scanner": scanner, "known_as": known_as or scanner,
-                "since": rawsql.timestamp(engine.dialect, since or dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))}))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-    finally:
-        connection.close()  # back to the pool
+    row = rawsql.fetch_one(engine, _LOOKUP, {
+        "serial": serial, "scanner": scanner, "known_as": known_as or scanner,
+        "since": rawsql.timestamp(engine.dialect, since or dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))})
     if row is None:
         return None
     return StampState(

@@ -1,0 +1,81 @@
+"""The catalogue's public pages, rendered once per state of the catalogue.
+
+Buyers ask the same few searches ("mật ong", "gạo nếp"…) and open the same home page over
+and over; rendering one (the products, their photos, OCOP stars, recalls, stock, a count for
+the pages) took 10–25 ms, most of it the same each time.  A page is kept, per process, under:
+
+- what was asked: the path and its query string, and the page's language;
+- the state of the catalogue: the newest ``product.updated_at``, which moves with every
+  change of anything a product card shows (the product, its photos, producer, OCOP
+  recognitions, certificates, batches and recalls: ``marketplace.changes`` bumps it in the
+  committing transaction), and the local date (recognitions and certificates lapse by the
+  day).  One indexed read (``rawsql.fetch_one``) per request tells it.
+
+Only for someone with no session (nothing personal on the page: no account links, no CSRF
+token, no flashed message); anyone signed in gets a fresh page.  Pages are kept at most
+``SIZE`` per process, the least recently used going first; a kept page of a state gone is
+never served again (its key cannot come back) and ages out.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable
+
+from flask import current_app, request
+from sqlalchemy import text
+
+from .. import rawsql
+from ..i18n import current_language
+from ..models.base import local_today
+
+SIZE = 256
+_NEWEST_CHANGE = text("SELECT MAX(updated_at) FROM product")
+
+
+class PageCache:
+    def __init__(self, size: int = SIZE):
+        self.size = size
+        self._pages: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key, page: str) -> None:
+        with self._lock:
+            self._pages[key] = page
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+
+def anonymous() -> bool:
+    """No session and no remembered login: the page shows nothing personal."""
+    config = current_app.config
+    return not (request.cookies.get(config["SESSION_COOKIE_NAME"])
+                or request.cookies.get(config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+
+
+def catalogue_state(engine) -> tuple:
+    row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {})
+    return rawsql.moment_text(row[0] if row else None), local_today()
+
+
+def page(engine, render: Callable[[], str]) -> str:
+    """``render()``, or the page it made for the same question and catalogue state."""
+    if not anonymous():
+        return render()
+    app = current_app._get_current_object()
+    cache = app.extensions.get("catalogue_pages")
+    if cache is None:
+        cache = app.extensions.setdefault("catalogue_pages", PageCache())
+    key = (request.full_path, current_language(), catalogue_state(engine))
+    found = cache.get(key)
+    if found is None:
+        found = render()
+        cache.put(key, found)
+    return found

@@ -1,0 +1,41 @@
+"""The public pages' reads on PostgreSQL (issue 19, point 2): one round trip each, in
+autocommit on a pool of their own (``rawsql.reader``), and a connection the server dropped
+is read through again instead of failing the buyer's scan."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from marketplace import rawsql
+from marketplace.extensions import db as _db
+from tests.conftest import PG_URL
+from tests.test_scan import client, make_run, web  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's connections (SQLite reads a file in autocommit already)")
+
+
+def test_the_reader_is_autocommit_and_never_pinged(app):
+    reader = rawsql.reader(_db.engine)
+    assert reader is rawsql.reader(_db.engine) and reader is not _db.engine
+    assert reader.pool._pre_ping is False and reader.pool._recycle == rawsql.READER_RECYCLE_SECONDS
+    with reader.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit
+
+
+def test_a_connection_the_server_dropped_is_read_again(db, world, web):
+    _batch, _run, serials = make_run(db, world, 1)
+    server = web()
+    buyer = server.test_client()
+    assert buyer.get(f"/s/{serials[0]}").status_code == 200
+    with server.app_context():
+        reader = rawsql.reader(_db.engine)
+    with reader.connect() as connection:  # the pool's one idle connection, the page's next
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    admin.dispose()
+    page = buyer.get(f"/s/{serials[0]}")
+    assert page.status_code == 200 and serials[0][:4] in page.get_data(as_text=True)
+    with reader.connect() as connection:
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
