@@ -8,8 +8,8 @@ generator often hits.  Checks: no 5xx (``not_a_server_error``), every answer mat
 (``negative_data_rejection``), and no operation that declares a token works without one
 (``ignored_auth``).
 
-``API_FUZZ_EXAMPLES`` sets the examples per operation and mode: 10 in ``make test``, 100
-in ``.ci/run``.
+``API_FUZZ_EXAMPLES`` sets the examples per operation and mode: 10 in ``make test``, more
+in ``.ci/run`` (which says how many).
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ recognition lapses — and after every step reads each channel through its publi
 
 and asserts they all state what an independent model of the rules expects: listed,
 sellable, recalled lots, stars, price, and each stamp's verdict.  A failing sequence is
-shrunk and printed by Hypothesis.  Examples: ``ONE_TRUTH_EXAMPLES`` (``.ci/run``: 100 on
-SQLite, 25 on PostgreSQL; a plain ``make test`` runs a few).
+shrunk and printed by Hypothesis.  Examples: ``ONE_TRUTH_EXAMPLES`` (``.ci/run`` says how
+many on each database; a plain ``make test`` runs a few).
 """
 from __future__ import annotations
 
