@@ -47,20 +47,30 @@ def context_digest(profile: Profile, base_url: str) -> str:
 def fingerprint(version: int, latest_batch: int | None, producer_updated_at, context: str) -> str:
     """The product's version, newest batch and producer's last change (a producer's edit
     changes its products' items, if only their ``updated_at``), and the feed's context."""
-    return f"{version}:{latest_batch or 0}:{rawsql.moment_text(producer_updated_at)}:{context}"
+    return _built_from(version, latest_batch, producer_updated_at) + context
+
+
+def _built_from(version: int, latest_batch: int | None, producer_updated_at) -> str:
+    """The product's part of a fingerprint (the same for every exchange)."""
+    return f"{version}:{latest_batch or 0}:{rawsql.moment_text(producer_updated_at)}:"
+
+
+def _product_rows(products=None):
+    """Each public product (of ``products``: ids, or a statement selecting them) with what
+    its item is built from."""
+    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
+    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
+                    Producer.updated_at.label("producer_updated_at"))
+            .join(Producer, Producer.id == Product.producer_id).where(public_facts.listed_sql()))
+    return stmt if products is None else stmt.where(Product.id.in_(products))
 
 
 def _kept_rows(exchange_id: int):
     """Each public product with what its item is built from and the item kept for
     ``exchange_id``, if any, in product id order."""
-    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
-    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
-                   Producer.updated_at.label("producer_updated_at"), FeedItem.fingerprint,
-                   FeedItem.fresh_until, FeedItem.body)
-            .join(Producer, Producer.id == Product.producer_id)
+    return (_product_rows().add_columns(FeedItem.fingerprint, FeedItem.fresh_until, FeedItem.body)
             .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
-            .where(public_facts.listed_sql()).order_by(Product.id))
-    return stmt
+            .order_by(Product.id))
 
 
 def _stale(rows, context: str, today: dt.date) -> set[int]:
@@ -111,15 +121,8 @@ def refusals(reader, engine, exchanges: list[tuple[int, Profile]], *, base_url: 
     for every exchange (the same items the feeds then serve as kept)."""
     contexts = {exchange_id: context_digest(profile, base_url) for exchange_id, profile in exchanges}
     connection = reader.connection()
-    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
-    wanted = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
-                     Producer.updated_at.label("producer_updated_at"))
-              .join(Producer, Producer.id == Product.producer_id).where(public_facts.listed_sql()))
-    if products is not None:
-        wanted = wanted.where(Product.id.in_(products))
-    rows = {r.id: r for r in connection.execute(wanted)}
-    built_from = {r.id: f"{r.version}:{r.latest_batch or 0}:{rawsql.moment_text(r.producer_updated_at)}:"
-                  for r in rows.values()}  # the fingerprint but for its context
+    rows = {r.id: r for r in connection.execute(_product_rows(products))}
+    built_from = {r.id: _built_from(r.version, r.latest_batch, r.producer_updated_at) for r in rows.values()}
     stale = {exchange_id: set(rows) for exchange_id, _ in exchanges}  # until a kept item says otherwise
     refused: dict[int, set[int]] = {exchange_id: set() for exchange_id, _ in exchanges}
     kept = select(FeedItem.exchange_id, FeedItem.product_id, FeedItem.fingerprint, FeedItem.fresh_until,
