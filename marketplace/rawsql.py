@@ -52,6 +52,16 @@ def moment_text(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def moment(value) -> dt.datetime | None:
+    """A stored moment read on the DBAPI cursor, aware (naive UTC text on SQLite, a datetime
+    on PostgreSQL): the inverse of :func:`timestamp`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
 def timestamp(dialect, moment: dt.datetime):
     """An aware moment as the ``UTCDateTime`` column stores it: naive UTC text on SQLite
     (SQLAlchemy's format, so both paths sort and compare alike), aware on PostgreSQL."""

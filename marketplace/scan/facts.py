@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, or_, select, text
 
 from .. import geo, public_facts, rawsql
 from ..models import Batch, Certification, OcopRecognition, Producer, Product, ProductPhoto, TraceEvent
-from ..models.base import local_today
+from ..models.base import LOCAL_TZ, local_today
 
 TTL = 60.0
 CACHE_SIZE = 2048
@@ -72,14 +72,6 @@ class StampState:
         return public_facts.is_listed(self.product_status, self.producer_status)
 
 
-def _aware(value):
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite through the DBAPI: naive UTC as ISO text
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def batch_cache_key(batch: Batch) -> tuple:
     product = batch.product
     return (batch.id, rawsql.moment_text(batch.updated_at), rawsql.moment_text(product.updated_at),
@@ -100,9 +92,9 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
     if row is None:
         return None
     return StampState(
-        id=row[0], status=row[1], scan_count=row[2], first_scan_at=_aware(row[3]), first_scan_province=row[4],
+        id=row[0], status=row[1], scan_count=row[2], first_scan_at=rawsql.moment(row[3]), first_scan_province=row[4],
         other_province_seen=bool(row[5]), batch_id=row[6], batch_status=row[7], recall_reason=row[8] or "",
-        recalled_at=_aware(row[9]), product_status=row[13], producer_status=row[14],
+        recalled_at=rawsql.moment(row[9]), product_status=row[13], producer_status=row[14],
         cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
                    local_today()),
         scanner_count=row[15] or 0, producer_id=row[16], cooperative_id=row[17], scratch=bool(row[18]),
@@ -156,7 +148,7 @@ def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
     events = connection.execute(events_q, keys).all()
     corrected = {e.corrects_id for e in events if e.corrects_id}
     diary = [
-        {"kind": e.kind, "date": _aware(e.occurred_at).astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat(),
+        {"kind": e.kind, "date": e.occurred_at.astimezone(LOCAL_TZ).date().isoformat(),
          "place": e.place}
         for e in events if e.kind in DIARY_KINDS and e.id not in corrected
     ]

@@ -197,13 +197,6 @@ def _mark(dialect) -> str:
     return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
-def _stored_moment(value) -> dt.datetime:
-    """A ``scanned_at`` read back by the DBAPI: aware on PostgreSQL, naive UTC text on SQLite."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
-
-
 def insert_waiting(connection, scan: ScanRow) -> None:
     """Put one answered scan in ``scan_inbox`` (inside ``connection``'s transaction)."""
     dialect = connection.dialect
@@ -226,7 +219,7 @@ def take_waiting(connection, limit: int = INBOX_BATCH) -> list[ScanRow]:
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    return [ScanRow(stamp_id, _stored_moment(at), province, agent, scanner, bool(test), bool(new))
+    return [ScanRow(stamp_id, rawsql.moment(at), province, agent, scanner, bool(test), bool(new))
             for stamp_id, at, province, agent, scanner, test, new in rows]
 
 
