@@ -1,6 +1,7 @@
 """OCOP Marketplace: farm products of a district online, each package traceable."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
@@ -9,6 +10,8 @@ from werkzeug.routing import IntegerConverter
 
 from .config import is_loopback_url
 from .internals import LazyBuildRule
+from .security import SecureResponse
+from .transactions import dispatch_again_on_disconnect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +26,17 @@ class BoundedInt(IntegerConverter):
 
 class Marketplace(Flask):
     url_rule_class = LazyBuildRule
+    response_class = SecureResponse
+
+    def dispatch_request(self):
+        return dispatch_again_on_disconnect(super().dispatch_request, self.extensions["sqlalchemy"].session)
+
+
+# The public lean path: a buyer's scan (``/s/``) and the Digital Link printed on stamps
+# (``/01/…``), the requests the service answers most.  They read no form, set no login and
+# have no rate limit of Flask-Limiter's, so the hooks for those never run there
+# (:func:`site_hooks`).
+LEAN_BLUEPRINTS = ("scan", "resolver")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -45,8 +59,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    register_extensions(app)
+    with site_hooks(app) as scope:
+        register_extensions(app)
     register_blueprints(app)
+    scope([name for name in app.blueprints if name not in LEAN_BLUEPRINTS])
     from .errors import register_error_handlers
 
     register_error_handlers(app)
@@ -66,11 +82,12 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrate/login)
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import register_filters, locale_selector
-    from .security import refuse_nul_bytes, set_security_headers
+    from .security import refuse_nul_bytes
     from .transactions import install as install_transactions
 
-    db.init_app(app)
-    install_transactions(app, db.session)
+    with app_wide_hooks(app):  # every request: each transaction ends with its request
+        db.init_app(app)
+        install_transactions(app, db.session)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=locale_selector, default_translation_directories=str(ROOT / "marketplace" / "translations"))
@@ -104,7 +121,49 @@ def register_extensions(app: Flask) -> None:
 
     changes.register()  # versions, search text and deliveries follow every change by themselves
     app.before_request(refuse_nul_bytes)
-    app.after_request(set_security_headers)
+
+
+_HOOKS = ("before_request_funcs", "after_request_funcs", "teardown_request_funcs")
+
+
+@contextmanager
+def site_hooks(app: Flask):
+    """Request hooks registered app-wide inside this block (CSRF, Flask-Limiter's three,
+    Flask-Login's remember cookie, the NUL check…) are moved, once the block ends, to the
+    blueprints passed to the function it yields, and run only for their requests; hooks
+    registered inside :func:`app_wide_hooks` stay app-wide.  Moved hooks keep their place:
+    they run before the blueprint's own before-request hooks and after its after-request
+    hooks, as app-wide hooks did.  Requests outside every blueprint (static files, routing
+    errors) need none of them."""
+    before = _app_wide(app)
+    app.extensions["app_wide_hooks"] = kept = []
+    moved: dict[str, list] = {}
+    yield lambda blueprints: _confine(app, moved, blueprints)
+    del app.extensions["app_wide_hooks"]
+    for name, functions in _app_wide(app).items():
+        moved[name] = [f for f in functions if f not in before[name] and f not in kept]
+
+
+@contextmanager
+def app_wide_hooks(app: Flask):
+    """Inside :func:`site_hooks`: the hooks registered here stay app-wide."""
+    before = _app_wide(app)
+    yield
+    kept = app.extensions.get("app_wide_hooks")
+    if kept is not None:
+        kept.extend(f for name, functions in _app_wide(app).items() for f in functions if f not in before[name])
+
+
+def _app_wide(app: Flask) -> dict[str, list]:
+    return {name: list(getattr(app, name)[None]) for name in _HOOKS}
+
+
+def _confine(app: Flask, moved: dict[str, list], blueprints: list[str]) -> None:
+    for name, functions in moved.items():
+        registry = getattr(app, name)
+        registry[None] = [f for f in registry[None] if f not in functions]
+        for blueprint in blueprints:
+            registry[blueprint] = functions + registry[blueprint]
 
 
 def register_blueprints(app: Flask) -> None:

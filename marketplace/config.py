@@ -7,6 +7,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# A server or proxy may drop idle connections: no pooled connection to a database server is
+# kept longer than this (the app's pool and the public pages' reader, rawsql.reader).
+POOL_RECYCLE_SECONDS = 300
+
 
 def _secret_key(instance_path: str) -> str:
     """Return the secret key stored in ``instance/secret_key``, creating it on first use."""
@@ -144,10 +148,13 @@ def load_config(app, overrides: dict | None) -> None:
     if overrides:
         cfg.update(overrides)
 
-    if not cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and "pool_pre_ping" not in cfg["SQLALCHEMY_ENGINE_OPTIONS"]:
-        # a server database may drop idle connections; a file never does (and a ping per
-        # request costs the stamp page a round trip)
-        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"], pool_pre_ping=True)
+    if not cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A server database: no ping before each checkout (a round trip per request);
+        # connections are replaced before a server or firewall would drop them idle, and a
+        # read that meets a dropped one anyway is dispatched once more
+        # (transactions.dispatch_again_on_disconnect).
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": False, "pool_recycle": POOL_RECYCLE_SECONDS,
+                                            **cfg["SQLALCHEMY_ENGINE_OPTIONS"]}
     cfg["PUBLIC_BASE_URL"] = cfg["PUBLIC_BASE_URL"].rstrip("/")
     https = cfg["PUBLIC_BASE_URL"].startswith("https://")
     # Secure cookies whenever the public site is HTTPS (or when told so explicitly).

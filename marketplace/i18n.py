@@ -13,7 +13,7 @@ from werkzeug.http import parse_accept_header
 from flask_babel import get_locale, get_translations, ngettext
 from flask_login import current_user
 
-from .internals import newstyle_gettext
+from .internals import chosen_locale, newstyle_gettext
 
 LANG_COOKIE = "lang"
 
@@ -21,10 +21,14 @@ LANG_COOKIE = "lang"
 def select_locale() -> str:
     """Explicit choice (cookie set by the language switch), the user's setting, then
     ``Accept-Language``; Vietnamese when nothing matches."""
-    languages = current_app.config["LANGUAGES"]
+    config = current_app.config
     if not has_request_context():  # CLI, worker: the default language
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    choice = request.cookies.get(LANG_COOKIE)
+        return config["BABEL_DEFAULT_LOCALE"]
+    languages, cookies = config["LANGUAGES"], request.cookies
+    if not cookies:  # buyers scanning stamps, crawlers: Accept-Language straight
+        return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
+                              config["BABEL_DEFAULT_LOCALE"])
+    choice = cookies.get(LANG_COOKIE)
     if choice in languages:
         return choice
     if may_be_signed_in():
@@ -32,7 +36,7 @@ def select_locale() -> str:
         if user_locale in languages:
             return user_locale
     return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
-                          current_app.config["BABEL_DEFAULT_LOCALE"])
+                          config["BABEL_DEFAULT_LOCALE"])
 
 
 @functools.lru_cache(maxsize=512)
@@ -62,7 +66,11 @@ def may_be_signed_in() -> bool:
 
 
 def current_language() -> str:
-    return str(get_locale() or "vi").split("_")[0]
+    """The page's language ("vi", "en"): chosen once per request (:func:`select_locale`,
+    through Flask-Babel, which keeps it for the request and for ``force_locale``) and then
+    read where Flask-Babel keeps it."""
+    locale = chosen_locale() or get_locale()
+    return locale.language if locale is not None else "vi"
 
 
 def vnd(amount: int | None) -> str:

@@ -16,7 +16,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import TextClause
 
-READER_RECYCLE_SECONDS = 300  # a server or proxy may drop idle connections: none is kept longer
+from .config import POOL_RECYCLE_SECONDS
+
+READER_RECYCLE_SECONDS = POOL_RECYCLE_SECONDS
 _readers: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()  # engine → its reader
 _readers_lock = threading.Lock()
 
@@ -99,6 +101,15 @@ def dispose_reader(engine: Engine) -> None:
         found = _readers.pop(engine, None)
     if found is not None:
         found.dispose()
+
+
+def forget_pools(engine: Engine) -> None:
+    """In a forked process: start ``engine`` and its readers with empty pools, leaving the
+    connections the parent may hold to the parent (``dispose(close=False)``)."""
+    engine.dispose(close=False)
+    with _readers_lock:
+        for found in _readers.values():
+            found.dispose(close=False)
 
 
 def fetch_one(engine: Engine, clause: TextClause, values: dict):

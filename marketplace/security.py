@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, request
+from flask import Response, abort, request
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # no body to read
 
@@ -24,19 +24,43 @@ SECURITY_HEADERS = (
 )
 
 
-def set_security_headers(response):
-    """The headers every response carries, unless the view set its own (the stamp page's
-    stricter ``Referrer-Policy``); one pass over the headers, not one per header."""
-    headers = response.headers
-    present = {name.lower() for name in headers.keys()}
-    headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
-    if response.mimetype == "text/html":
-        # Pages depend on the language (Accept-Language or the lang cookie) and the login.
-        if "vary" in present:
-            response.vary.update(("Accept-Language", "Cookie"))
-        else:
-            headers["Vary"] = "Accept-Language, Cookie"
-    return response
+class SecureResponse(Response):
+    """The app's response class: every response carries :data:`SECURITY_HEADERS` from the
+    moment it is made, added in one step from a list built once, instead of an after-request
+    hook rewriting each response's headers.  A header the view passed in (or sets later, like
+    the stamp page's stricter ``Referrer-Policy``) wins over the default.  HTML pages also
+    vary by language (``Accept-Language`` or the lang cookie) and login (``Cookie``).
+
+    Responses made elsewhere (a Werkzeug ``HTTPException``'s) become this class through
+    :meth:`force_type`, which Flask calls for them, and get the same headers there.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_security_headers()
+
+    @classmethod
+    def force_type(cls, response, environ=None):
+        foreign = not isinstance(response, cls)
+        converted = super().force_type(response, environ)
+        if foreign:  # (adding them again to one made by __init__ changes nothing)
+            converted._add_security_headers()
+        return converted
+
+    def _add_security_headers(self) -> None:
+        headers = self.headers
+        own = {name.lower() for name in headers.keys()} & _HEADER_NAMES
+        html = self.mimetype == "text/html"
+        if not own:
+            headers.extend(_HTML_HEADERS if html else SECURITY_HEADERS)
+            return
+        headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in own])
+        if html:
+            self.vary.update(("Accept-Language", "Cookie"))
+
+
+_HEADER_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS) | {"vary"}
+_HTML_HEADERS = (*SECURITY_HEADERS, ("Vary", "Accept-Language, Cookie"))
 
 
 def bearer_token() -> str | None:

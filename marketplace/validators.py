@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from biip.gtin import Gtin
 
 _MST_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 
@@ -70,7 +69,12 @@ def normalize_gtin(value: str) -> str:
 
     biip reports a wrong check digit through ``gtin_error`` rather than raising, depending
     on the entry point; ``Gtin.parse`` raises ``ParseError``.  Both become ``InvalidValue``.
+
+    biip (its GS1 prefix and AI tables, ~0.1 s) is imported here, when a GS1 code is
+    checked, not when the app starts.
     """
+    from biip.gtin import Gtin
+
     v = re.sub(r"\s", "", value or "")
     if not re.fullmatch(r"\d{8}|\d{12,14}", v):
         raise InvalidValue("format")

@@ -43,6 +43,11 @@ LAZY_IMPORTS = {
     "marketplace/__init__.py": "the factory imports what it wires while it wires it",
     "marketplace/stamps/sheets.py": "printing (reportlab, fonts, zxing-cpp) is loaded only to print",
     "marketplace/internals.py": "reportlab's pdfdoc is loaded only when its canary runs",
+    "marketplace/trace/report.py": "openpyxl is loaded only when a workbook is written",
+    "marketplace/feeds/formats.py": "openpyxl is loaded only when a workbook is written",
+    "marketplace/extensions.py": "Flask-Migrate and alembic are loaded only when migrations are used",
+    "marketplace/validators.py": "biip is loaded only when a GS1 code is checked",
+    "marketplace/resolver/digital_link.py": "biip is loaded only when a GS1 code is checked",
 }
 
 
@@ -68,6 +73,12 @@ def test_imports_inside_functions_only_where_a_docstring_says_why():
     assert "imported inside the functions that print" in sheets
     internals = (ROOT / "marketplace/internals.py").read_text(encoding="utf-8")
     assert "is imported here, when the canary runs, not at the" in internals
+    for module in ("validators.py", "resolver/digital_link.py"):
+        source = (ROOT / "marketplace" / module).read_text(encoding="utf-8")
+        assert "is imported here, when a GS1 code is" in source, module
+    for module in ("trace/report.py", "feeds/formats.py"):
+        source = (ROOT / "marketplace" / module).read_text(encoding="utf-8")
+        assert "is imported here, when a workbook is written" in source, module
 
 
 def test_no_module_over_400_lines_unless_its_docstring_says_why():

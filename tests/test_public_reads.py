@@ -39,3 +39,35 @@ def test_a_connection_the_server_dropped_is_read_again(db, world, web):
     assert page.status_code == 200 and serials[0][:4] in page.get_data(as_text=True)
     with reader.connect() as connection:
         assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+
+
+def test_the_app_pool_is_not_pinged_and_is_recycled(app):
+    pool = _db.engine.pool
+    assert pool._pre_ping is False and pool._recycle == rawsql.READER_RECYCLE_SECONDS
+
+
+def _terminate(pid: int) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    admin.dispose()
+
+
+def test_a_read_that_meets_a_dropped_connection_runs_again(db, world, web):
+    """An ORM page (the lot page) whose pooled connection the server killed answers as if
+    nothing happened; a POST that meets one is not run twice."""
+    batch, _run, _serials = make_run(db, world, 1)
+    batch_id, lot = batch.id, batch.lot_code
+    db.session.commit()  # the test's own session holds no connection from here on
+    server = web()
+    buyer = server.test_client()
+    assert buyer.get(f"/lot/{batch_id}").status_code == 200
+    with server.app_context():
+        engine = _db.engine
+        with engine.connect() as connection:  # the pool's one idle connection, the page's next
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        _terminate(pid)
+        page = buyer.get(f"/lot/{batch_id}")
+        assert page.status_code == 200 and lot in page.get_data(as_text=True)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid

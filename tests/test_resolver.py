@@ -331,6 +331,38 @@ def test_head_redirects_like_get(client, dl):
         assert response.headers["Link"] == client.get(path).headers["Link"]
 
 
+def test_a_printed_link_is_answered_from_the_stamp_facts_as_the_general_way_would(client, dl, monkeypatch):
+    """The QR's own link (GET, canonical, no query) is answered without the ORM lookup
+    (links.find refuses to run), with the very response of the general path."""
+    from marketplace.resolver import links, routes
+
+    general_find = links.find
+    monkeypatch.setattr(links, "find", lambda *a: pytest.fail("the printed link went through links.find"))
+    fast = [client.get(dl.serial_path), client.head(dl.serial_path),
+            client.get(dl.serial_path, headers={"Accept": "application/json", "Accept-Language": "en"})]
+    monkeypatch.setattr(links, "find", general_find)
+    monkeypatch.setattr(routes, "_printed_link", lambda *a: None)
+    general = [client.get(dl.serial_path), client.head(dl.serial_path),
+               client.get(dl.serial_path, headers={"Accept": "application/json", "Accept-Language": "en"})]
+    for mine, theirs in zip(fast, general):
+        assert mine.status_code == theirs.status_code == 307
+        assert sorted(mine.headers.items()) == sorted(theirs.headers.items())
+        assert mine.get_data() == theirs.get_data()
+
+
+def test_what_is_not_a_printed_link_goes_the_general_way(client, dl, monkeypatch):
+    """A lot or GTIN that does not match the stamp, another spelling of the serial, a query or
+    a link set asked for: the general path decides (here: the counterfeit answer, the
+    link set, the passed-on query)."""
+    wrong_lot = client.get(f"/01/{GTIN_PUB}/10/LOT-P2/21/{dl.serial}")
+    assert wrong_lot.status_code == 404 and "Location" not in wrong_lot.headers
+    assert client.get(f"/01/{GTIN_DRAFT}/10/{LOT}/21/{dl.serial}").status_code == 404
+    lower = client.get(f"/01/{GTIN_PUB}/10/{LOT}/21/{dl.serial.lower()}")
+    assert location(lower) == dl.stamp_page
+    assert client.get(dl.serial_path, headers={"Accept": "application/linkset+json"}).status_code == 200
+    assert location(client.get(dl.serial_path + "?3103=000500")) == dl.stamp_page + "?3103=000500"
+
+
 def test_link_header_points_to_the_linkset(client, dl):
     response = client.get(dl.serial_path, base_url="http://attacker.example")
     assert location(response) == dl.stamp_page  # absolute, from PUBLIC_BASE_URL

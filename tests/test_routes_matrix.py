@@ -150,6 +150,9 @@ ENTRIES = {
     "resolver.compressed": (lambda w: "/" + compress({"01": with_gtin(w.published_a, "08936045100912")}),
                             {"GET": ok(PUBLIC, 307)}),
     "resolver.description": (lambda w: "/.well-known/gs1resolver", {"GET": PUBLIC}),
+    # other methods under the resolver's paths: 405 from the resolver itself, with CORS
+    "resolver.refused": (lambda w: f"/01/{with_gtin(w.product_a, '08936045100929')}/10/{w.batch_a.lot_code}",
+                         dict.fromkeys(("DELETE", "PATCH", "POST", "PUT"), dict.fromkeys(ROLES, 405))),
     "admin.exchanges": (lambda w: "/admin/exchanges", {"GET": PROVINCE}),
     "admin.exchange": (lambda w: "/admin/exchanges/postmart", {"GET": PROVINCE, "POST": ok(PROVINCE, 302)}),
     "admin.exchange_token": (lambda w: "/admin/exchanges/postmart/token", {"POST": PROVINCE}),
@@ -431,8 +434,9 @@ def test_refused_user_queries_never_leak_through_dashboard_lists(rich_world, app
 # test_route_access shows every API route refusing a logged-in browser.
 # The scratch-code check (scan.scratch) is a stamp page's form: no session, no cookie, nothing a
 # forged post could borrow, so it is exempt by design (tests/test_authenticity.py posts it with
-# CSRF on); its abuse is bounded by its per-stamp and per-client limits.
-CSRF_EXEMPT = {"scan.scratch"}
+# CSRF on); its abuse is bounded by its per-stamp and per-client limits.  The resolver's
+# "refused" view answers every POST with 405 and changes nothing.
+CSRF_EXEMPT = {"scan.scratch", "resolver.refused"}
 POST_ROUTES = sorted({e for e, m in ROUTES if m == "POST" and not e.startswith("api.") and e not in CSRF_EXEMPT})
 
 

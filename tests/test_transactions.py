@@ -196,3 +196,48 @@ def test_a_suspended_stream_does_not_leak_its_reader_scope(app, db):
     assert next(chunks) == 1
     assert current_intent() == WRITE  # outside a request: a writer, not the suspended stream's reader
     chunks.close()
+
+
+def _dropped() -> Exception:
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
+
+
+@pytest.mark.parametrize("method, runs", [("GET", 2), ("HEAD", 2), ("POST", 1)])
+def test_only_a_read_that_met_a_dropped_connection_is_dispatched_again(app, method, runs):
+    from sqlalchemy.exc import DBAPIError
+
+    from marketplace.transactions import dispatch_again_on_disconnect
+
+    calls = []
+
+    def dispatch():
+        calls.append(1)
+        if len(calls) == 1:
+            raise _dropped()
+        return "answered"
+
+    with app.test_request_context("/lot/1", method=method):
+        if runs == 2:
+            assert dispatch_again_on_disconnect(dispatch, _db.session) == "answered"
+        else:
+            with pytest.raises(DBAPIError):
+                dispatch_again_on_disconnect(dispatch, _db.session)
+    assert len(calls) == runs
+
+
+def test_other_database_errors_are_not_retried(app):
+    from sqlalchemy.exc import DBAPIError
+
+    from marketplace.transactions import dispatch_again_on_disconnect
+
+    calls = []
+
+    def dispatch():
+        calls.append(1)
+        raise DBAPIError("SELECT 1", {}, Exception("syntax"), connection_invalidated=False)
+
+    with app.test_request_context("/lot/1"), pytest.raises(DBAPIError):
+        dispatch_again_on_disconnect(dispatch, _db.session)
+    assert len(calls) == 1

@@ -16,6 +16,7 @@ from ..models.base import local_today
 from ..scan import retention
 from ..scan.recorder import drain_waiting
 from ..scan.scanner import forget_old_keys
+from ..transactions import keep_wal_small
 from . import dates, push, worker
 from .profiles import FORMATS
 from .service import FeedError, configure_push, enqueue_all, find_exchange, keep_verdicts, open_feed, parse_since
@@ -125,11 +126,11 @@ def worker_command(once: bool, batch: int) -> None:
     drained_at = 0.0
     while not stopping:
         try:
-            if inbox and time.monotonic() - drained_at >= 1.0:
-                # scans left by an app server that stopped (scan/recorder.py), counted even
-                # while no server is answering any
+            if time.monotonic() - drained_at >= 1.0:
                 drained_at = time.monotonic()
-                drain_waiting(db.engine)
+                if inbox:  # scans left by an app server that stopped (scan/recorder.py),
+                    drain_waiting(db.engine)  # counted even while no server is answering any
+                keep_wal_small(db.engine)  # SQLite: the log of what was written stays bounded
             today = local_today()
             if today != swept_on and time.monotonic() >= sweep_after:
                 # Once a day: items that changed by date alone (OCOP lapses…), as `flask expire`.

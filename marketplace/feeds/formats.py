@@ -25,9 +25,6 @@ from typing import Iterable, Iterator
 
 import orjson
 from lxml import etree
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 from . import profiles as p
 
@@ -117,7 +114,14 @@ def write_csv(profile: p.Profile, items: Iterable[dict], *, delta: bool = False)
 
 def write_xlsx(profile: p.Profile, items: Iterable[dict], *, delta: bool = False) -> Iterator[bytes]:
     """Rows go to a temporary file through openpyxl's write-only workbook (flat memory), and
-    the finished file is streamed in 64 KiB pieces."""
+    the finished file is streamed in 64 KiB pieces.
+
+    openpyxl (with numpy, ~0.2 s) is imported here, when a workbook is written, not when
+    the app starts: every worker and every CLI command would pay it otherwise."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(profile.code or "feed")
     sheet.freeze_panes = "A2"

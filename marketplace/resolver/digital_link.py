@@ -24,11 +24,6 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from biip import ParseError
-from biip.gs1_application_identifiers import GS1ApplicationIdentifier
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
-from biip.gtin import Gtin
-
 from .compression import (HEX, SAFE64, SAFE64_TOKEN, TABLE_F, TABLE_OPT, TABLE_P, CompressionError,  # noqa: F401
                           base64_to_bits, bits_to_base64, compress, compress_bits, decompress, decompress_bits,
                           determine_encoding, length_bits, value_bits)
@@ -82,7 +77,13 @@ class DigitalLink:
 
 
 def check_gtin(value: str) -> str:
-    """GTIN-8/12/13/14 with a correct check digit (via biip) → GTIN-14, else DigitalLinkError."""
+    """GTIN-8/12/13/14 with a correct check digit (via biip) → GTIN-14, else DigitalLinkError.
+
+    biip (its GS1 prefix and AI tables, ~0.1 s) is imported here, when a GS1 code is
+    checked, not when the app starts.
+    """
+    from biip.gtin import Gtin
+
     if not GTIN_FORMAT.fullmatch(value or ""):
         raise DigitalLinkError("gtin_format", "01", value[:40])
     try:
@@ -105,7 +106,14 @@ def check_qualifier(ai: str, value: str) -> str:
 def parse_path(gtin: str, segments: list[str] | tuple[str, ...] = ()) -> DigitalLink:
     """Read ``/01/<gtin>`` followed by ``segments`` (``["10", lot, "21", serial]``…, already
     percent-decoded) with biip; DigitalLinkError with our reason when it is not a GTIN
-    Digital Link we serve."""
+    Digital Link we serve.
+
+    biip (its GS1 prefix and AI tables, ~0.1 s) is imported here, when a GS1 code is
+    checked, not when the app starts.
+    """
+    from biip import ParseError
+    from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+
     path = "/".join(["", "01", quote(gtin, safe=""), *(quote(part, safe="") for part in segments)])
     try:
         uri = GS1DigitalLinkURI.parse(_ROOT + path)
@@ -149,7 +157,13 @@ def _why_not(gtin: str, segments: list[str] | tuple[str, ...], biip_says: str) -
 
 def attribute_is_valid(ai: str, value: str) -> bool | None:
     """True/False for a known GS1 AI used as a data attribute (biip's AI table and
-    patterns); None when ``ai`` is not a GS1 AI (then it is just another query parameter)."""
+    patterns); None when ``ai`` is not a GS1 AI (then it is just another query parameter).
+
+    biip (its GS1 prefix and AI tables, ~0.1 s) is imported here, when a GS1 code is
+    checked, not when the app starts.
+    """
+    from biip.gs1_application_identifiers import GS1ApplicationIdentifier
+
     if not ai.isdigit():
         return None
     try:

@@ -90,9 +90,14 @@ def _batch(session: Session, product: Product, lot: str) -> Batch | None:
     return found
 
 
+def stamp_page_url(base: str, serial: str) -> str:
+    """The stamp page: a serial's default link."""
+    return f"{base}/s/{serial}"
+
+
 def serial_links(site: Site, stamp: Stamp) -> list[Link]:
     shown = group_serial(stamp.serial)
-    return [Link(None, f"{site.base}/s/{stamp.serial}", f"Tem {shown}: nguồn gốc và xác thực",
+    return [Link(None, stamp_page_url(site.base, stamp.serial), f"Tem {shown}: nguồn gốc và xác thực",
                  f"Stamp {shown}: origin and authenticity")]
 
 

@@ -46,6 +46,9 @@ from ..extensions import db
 from ..i18n import current_language
 from ..models.base import local_today
 from ..scan import unknown
+from ..scan.facts import batch_facts, stamp_state
+from ..stamps.serials import InvalidSerial, normalize
+from ..transactions import reads
 from . import digital_link as gs1
 from . import links
 from .digital_link import CompressionError, DigitalLink, DigitalLinkError
@@ -53,6 +56,7 @@ from .digital_link import CompressionError, DigitalLink, DigitalLinkError
 bp = Blueprint("resolver", __name__)
 
 METHODS = ["GET", "HEAD", "OPTIONS"]
+REFUSED = ["POST", "PUT", "PATCH", "DELETE"]  # answered here (405), so they carry CORS too
 ALLOW = "GET, HEAD, OPTIONS"
 LINKSET = "application/linkset+json"
 LINKSET_VALUES = ("all", "linkset", "gs1:linkset")
@@ -127,19 +131,13 @@ def _syntax_error(exc: DigitalLinkError):
 
 # --- CORS and preflight --------------------------------------------------------------------
 
-def _is_resolver_request() -> bool:
-    return request.blueprint == bp.name or request.path.startswith("/01/") or \
-        request.path == "/.well-known/gs1resolver"
-
-
-@bp.after_app_request
+@bp.after_request
 def _cors(response):
-    """Also after routing errors (405 for a POST to ``/01/…``), which belong to no blueprint."""
-    if _is_resolver_request():
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Expose-Headers"] = "Link, Location"
-        response.headers["Access-Control-Allow-Methods"] = ALLOW
-        response.headers.setdefault("Access-Control-Allow-Headers", "Accept, Accept-Language")
+    """Every response of this blueprint, errors and 405s (:func:`refused`) included."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "Link, Location"
+    response.headers["Access-Control-Allow-Methods"] = ALLOW
+    response.headers.setdefault("Access-Control-Allow-Headers", "Accept, Accept-Language")
     return response
 
 
@@ -167,7 +165,7 @@ def lot(gtin: str, lot: str):
 
 @bp.route("/01/<gtin>/10/<lot>/21/<serial>/", methods=METHODS, strict_slashes=False)
 def serial(gtin: str, lot: str, serial: str):
-    return _dispatch(lambda: gs1.parse_path(gtin, ["10", lot, "21", serial]))
+    return _printed_link(gtin, lot, serial) or _dispatch(lambda: gs1.parse_path(gtin, ["10", lot, "21", serial]))
 
 
 @bp.route("/01/<gtin>/<path:rest>", methods=METHODS)
@@ -211,6 +209,40 @@ def description():
     response = current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+@bp.route("/01/<path:rest>", methods=REFUSED)
+@bp.route("/.well-known/gs1resolver", methods=REFUSED)
+@bp.route("/<gs1c:token>/", methods=REFUSED, strict_slashes=False)
+@reads  # it takes no body: it only says no
+def refused(**_):
+    """A method the resolver does not serve: 405 with ``Allow``, from this blueprint (so
+    with its CORS headers) rather than from routing."""
+    abort(405, valid_methods=METHODS)
+
+
+def _printed_link(gtin: str, lot: str, serial: str):
+    """The link a stamp's QR carries, answered from the stamp page's own facts: one indexed
+    read of the stamp and its batch's cached facts (:data:`scan.facts.batch_facts`), no ORM
+    and no GS1 parsing, when the request is the plain scan of a printed label: a GET of the
+    canonical path (GTIN-14, the lot as stored, the serial as printed) with no query string
+    and no link set asked for (``Accept``).  The answer is the one :func:`_resolve` gives (tested).
+    Anything else (None) goes the general way, which also names every error."""
+    if request.method not in ("GET", "HEAD") or request.query_string or "linkset" in request.headers.get("Accept", ""):
+        return None
+    try:
+        if normalize(serial) != serial:
+            return None
+    except InvalidSerial:
+        return None
+    state = stamp_state(db.engine, serial)
+    if state is None:
+        return None
+    facts = batch_facts.get(db.session, state, current_app.config["PUBLIC_BASE_URL"])
+    if facts["product"]["gtin"] != gtin or facts["batch"]["lot"] != lot:
+        return None
+    anchor = _base() + DigitalLink(gtin=gtin, lot=lot, serial=serial).path()
+    return _redirect(links.stamp_page_url(_base(), serial), anchor, [])
 
 
 def _partially_compressed(gtin: str, token: str) -> DigitalLink:
@@ -280,7 +312,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     if found is None:
         return _error(404, "unknown_gtin", {"01": "unknown"})
     anchor = _base() + link.path()
-    linkset_link = f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"'
+    linkset_link = _linkset_link(anchor)
     headers = []
     if compressed:
         same_as = anchor + (f"?{link.query()}" if link.attributes else "")
@@ -309,9 +341,23 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
             response.headers["Link"] = ", ".join([linkset_link, *headers])
             return response
         query = ([link.query()] if link.attributes else []) + passed_on
-        response = redirect(links.with_query(target.href, query), 307)
-        headers.insert(0, linkset_link)
+        return _redirect(links.with_query(target.href, query), anchor, headers)
     response.headers["Link"] = ", ".join(headers)
+    return _public(response)
+
+
+def _linkset_link(anchor: str) -> str:
+    return f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"'
+
+
+def _redirect(target: str, anchor: str, headers: list[str]):
+    """The 307 to ``target``, with the ``Link`` header to the item's link set first."""
+    response = redirect(target, 307)
+    response.headers["Link"] = ", ".join([_linkset_link(anchor), *headers])
+    return _public(response)
+
+
+def _public(response):
     response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
     response.headers["Referrer-Policy"] = "no-referrer"      # serials stay out of Referer headers
     response.vary.update(("Accept", "Accept-Language"))

@@ -214,3 +214,7 @@ class FactsCache:
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
         return entry[1], entry[2]
+
+
+# The process's cache, shared by the stamp page and the Digital Link resolver's redirect to it.
+batch_facts = FactsCache()

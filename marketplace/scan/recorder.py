@@ -17,6 +17,8 @@ Made-up serials (:class:`Probe`) always wait in memory.  With ``SCAN_FLUSH_SECON
 """
 from __future__ import annotations
 
+import functools
+
 import atexit
 import datetime as dt
 import logging
@@ -31,7 +33,7 @@ from .. import rawsql
 from ..extensions import db
 from ..models.base import LOCAL_TZ
 from .retention import day_bounds
-from ..transactions import writes
+from ..transactions import keep_wal_small, writes
 
 log = logging.getLogger("marketplace.scan")
 
@@ -43,8 +45,11 @@ _AGENTS = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def agent_family(user_agent: str | None) -> str:
-    """A coarse browser family ("zalo", "chrome"…): enough for statistics, nothing personal."""
+    """A coarse browser family ("zalo", "chrome"…): enough for statistics, nothing personal.
+    Remembered per header: phones send few distinct ones, and the patterns cost more than
+    the lookup."""
     for name, pattern in _AGENTS:
         if user_agent and pattern.search(user_agent):
             return name
@@ -342,6 +347,10 @@ class ScanRecorder:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
+            try:
+                keep_wal_small(self._engine_getter())
+            except Exception:  # noqa: BLE001 - a checkpoint is tried again after the next flush
+                log.exception("checkpointing the SQLite log failed")
 
 
 def app_recorder() -> ScanRecorder:

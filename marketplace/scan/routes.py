@@ -17,13 +17,21 @@ from ..stamps.serials import InvalidSerial, group_serial, normalize
 from ..trace.epcis import stream_batch_epcis
 from ..transactions import writes
 from . import page, unknown
-from .facts import FactsCache, stamp_state
+from .facts import batch_facts as _facts, stamp_state
 from .recorder import ScanRow, agent_family, app_recorder
 from .scanner import OVERLAP, DayKeys, candidates, client_key, network_prefix
 
 bp = Blueprint("scan", __name__)
-_facts = FactsCache()
 _keys = DayKeys()
+
+
+def _not_a_serial(text: str):
+    """The answer to a serial that is not one: 400 for a NUL character, which no legitimate
+    input holds (the site's NUL check is not among this blueprint's hooks: its views read
+    only the serial), else the one counterfeit answer."""
+    if "\x00" in text:
+        abort(400)
+    return unknown.answer()
 
 
 def _is_test_scan(producer_id: int | None, cooperative_id: int | None) -> bool:
@@ -47,7 +55,7 @@ def stamp(serial: str):
     try:
         serial = normalize(serial.rstrip("/"))  # (a trailing slash is the same page) the check
     except InvalidSerial:                        # symbol is verified before any query
-        return unknown.answer()
+        return _not_a_serial(serial)
     now = utcnow()
     family = agent_family(request.headers.get("User-Agent"))
     scanner, known_as = candidates(_keys, db.engine, now, network_prefix(request.remote_addr), family)
@@ -115,7 +123,7 @@ def lookup():
     try:
         return unknown.no_store(redirect(url_for("scan.stamp", serial=normalize(typed))))
     except InvalidSerial:
-        return unknown.answer()
+        return _not_a_serial(typed)
 
 
 @bp.route("/lot/<int:batch_id>", methods=["GET", "HEAD"])
@@ -176,7 +184,7 @@ def scratch(serial: str):
     try:
         serial = normalize(serial)
     except InvalidSerial:
-        return unknown.answer()
+        return _not_a_serial(serial)
     stamp = db.session.scalars(select(Stamp).where(Stamp.serial == serial)).first()
     if stamp is None:
         return unknown.answer()

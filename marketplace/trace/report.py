@@ -50,9 +50,6 @@ import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, select
 
 from .. import geo
@@ -252,7 +249,14 @@ def write_csv(header: list[str], rows: list[list], out, *, labels: dict | None =
 def write_xlsx(header: list[str], rows: list[list], out, *, labels: dict | None = None,
                title: str = "Lot") -> None:
     """Write an .xlsx workbook to the binary stream ``out``: bold header row, panes frozen at
-    A2, an auto-filter over the table, column widths from the content, dates as Excel dates."""
+    A2, an auto-filter over the table, column widths from the content, dates as Excel dates.
+
+    openpyxl (with numpy, ~0.2 s) is imported here, when a workbook is written, not when
+    the app starts: every worker and every CLI command would pay it otherwise."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook()
     ws = wb.active
     ws.title = re.sub(r"[\[\]:*?/\\]", "-", title)[:31] or "Lot"
