@@ -8,8 +8,9 @@ the migration and the scan writer make them).  Rows are made by the database
 names and serials come from the service's own functions); the time each step takes is
 printed.  Then, against the targets of the issue:
 
-- the stamp page under gunicorn (2 workers × gthread 4, 32 connections, wrk; bench/scan.py's
-  harness, alternating with a bare ``/hello`` of the same app): p99 ≤ 50 ms with 10,000,000
+- the stamp page under gunicorn (deploy/gunicorn.conf.py: 2 workers × gthread 4; 32
+  connections, wrk; bench/scan.py's harness, alternating with a bare Flask hello app,
+  ``bench/hello_app.py``, under the same settings): p99 ≤ 50 ms with 10,000,000
   stamps, and within 1.2× of the p99 measured with the first 1,000,000;
 - catalogue search (diacritic-free words, any word of the name): p99 ≤ 100 ms;
 - every officer figure (``stats.FIGURES``) for the whole country and for one commune: ≤ 1 s

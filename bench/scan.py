@@ -1,105 +1,96 @@
-"""Benchmark: the stamp page ``/s/<SERIAL>`` beside a bare ``/hello`` of the same app (issue 4).
+"""Benchmark: the stamp page against a bare Flask app and against its practical limit (issue 19).
 
-Builds a temporary SQLite database through the migrations with one producer, product and
-batch and 1,000,000 active stamps, then serves ``bench/scan_app.py`` (the production app plus
-``/hello``) with gunicorn (2 workers, gthread) on 127.0.0.1 twice: scan recording off, then on
-(at its default flush interval).  Each server gets its own random valid serials and each path
-is loaded for 10 s at 32 connections, in 5 slices of 2 s alternating with the other path (the
-machine's speed drifts; alternating keeps the ratio fair): ``wrk`` when installed (a Lua
-script walks the shuffled serials, one serial per request), otherwise a Python load
-generator (processes × threads of keep-alive ``http.client`` connections).  Prints
-requests/s, p50, p99 and errors of every run, the ratio stamp/hello with recording on against
-the targets (≥ 0.5× hello, p99 ≤ 50 ms, 0 errors), what recording costs (p99 off → on), and
-checks that every scan was recorded.
+What is measured, in one run, on SQLite and on PostgreSQL, at 32 and at 128 connections:
 
-Run: ``.venv/bin/python bench/scan.py`` (about 2 minutes on 2 cores).  Knobs (environment):
-BENCH_STAMPS (1000000), BENCH_DURATION (10), BENCH_ROUNDS (5), BENCH_CONNECTIONS (32),
-BENCH_THREADS (4 per worker), BENCH_SERIALS (random serials drawn, 60000), BENCH_LOAD_PROCS (Python generator
-processes, 4), BENCH_WRK (the wrk executable looked up, "wrk").
+1. ``bare Flask hello``: ``bench/hello_app.py``, Flask with no extension, ``/hello`` → "hello";
+2. ``raw stamp page``: ``bench/raw_stamp_app.py``, the stamp page's work done the cheapest
+   way (raw WSGI, one query, ``str.format``, scans written once a second): the practical limit;
+3. ``/s/<SERIAL>``: the stamp page of the production app (``wsgi:app``), scan recording on at
+   its default flush interval;
+4. ``Digital Link``: ``/01/<gtin14>/10/<lot>/21/<SERIAL>`` of the production app, the URL a
+   label of a product with a GTIN prints (marketplace/stamps/service.py ``stamp_url``): a 307
+   to the stamp page, not followed, which records no scan.
 
-Exit status 1 on request errors or scans not recorded; a missed performance target is
-printed (MISSED) but does not fail the run.
+Per database, a temporary database is built through the migrations with one producer, product
+(GTIN 08934567890120), batch (with a diary) and BENCH_STAMPS active stamps (PostgreSQL: in a
+fresh schema ``bench_scan`` of BENCH_PG_URL's database, dropped at the end, on failure too).
+Three gunicorn servers are started the same way (``gunicorn -c <config> --bind 127.0.0.1:<port>
+--log-level warning --pythonpath bench <module>:app``): the production app with
+deploy/gunicorn.conf.py, the two bare apps with bench/gunicorn_bare.conf.py (the same
+settings without the production ``post_fork``).  After a warm-up, the four paths are loaded
+in turn in slices of BENCH_DURATION / BENCH_ROUNDS seconds, BENCH_ROUNDS rounds (the
+machine's speed drifts; alternating keeps the ratios fair), first at 32 connections, then at
+128: ``wrk`` when installed (a Lua script walks a list of paths, one random serial per request,
+each server its own serials, so every request is a first scan), otherwise a Python load
+generator.  Printed per database and connection count: requests/s, p50, p99, errors and the
+ratio to bare hello of every path; each server's worker memory after the load (RSS, which
+counts the pages a preloaded worker shares with the master in each worker, and PSS, which
+divides them: the fair figure); on SQLite the size of the ``-wal`` file.  Then the targets,
+met or MISSED (SQLite: ``/s/`` and the Digital Link ≥ 0.6× bare hello, ``/s/`` p99 ≤ 30 ms at
+32 connections, ≤ 80 ms at 128; PostgreSQL: ``/s/`` ≥ 0.3×, p99 ≤ 40 ms at 32; production
+worker RSS ≤ 90 MB), and the checks: no request errors, every answered stamp request recorded
+as one scan, none by the Digital Link's 307.
+
+Run: ``.venv/bin/python bench/scan.py`` (about 4 minutes on 2 cores).  Knobs (environment):
+BENCH_STAMPS (1000000 on SQLite), BENCH_PG_STAMPS (300000 on PostgreSQL), BENCH_DURATION (10 s
+per path and connection count), BENCH_ROUNDS (5), BENCH_SERIALS (random serials drawn, shared
+among the three stamp paths, 450000), BENCH_DATABASES ("sqlite,postgresql"), BENCH_CONNECTIONS
+("32,128"), BENCH_PG_URL (postgresql+psycopg://postgres@127.0.0.1:5432/test; when it does not
+answer, SQLite only), BENCH_LOAD_PROCS (Python generator processes, 4), BENCH_WRK (the wrk
+executable looked up, "wrk").  Workers and threads are deploy/gunicorn.conf.py's (its
+GUNICORN_WORKERS and GUNICORN_THREADS apply to every server).
+
+Exit status 1 when a check fails; a missed target does not fail the run.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import http.client
 import io
-import json
-import multiprocessing as mp
+import itertools
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from array import array
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+# (serving, warm_up, wrk_version, WRK_SCRIPT, load_wrk, combine, percentile: bench/mixed.py and
+# bench/scale.py use them through this module too)
+from loadgen import (BARE_CONFIG, WRK_SCRIPT, Load, alternate, chunks, combine, gunicorn,  # noqa: E402,F401
+                     load_python, load_wrk, percentile, server_settings, serving, warm, warm_up, worker_memory,
+                     wrk_version)
+
 WRK = os.environ.get("BENCH_WRK", "wrk")
 STAMPS = int(os.environ.get("BENCH_STAMPS", "1000000"))
+PG_STAMPS = int(os.environ.get("BENCH_PG_STAMPS", "300000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # hello and stamp alternate in DURATION/ROUNDS slices
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-WORKERS = 2
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
-SERIALS = int(os.environ.get("BENCH_SERIALS", "60000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SLICE = max(1, DURATION // ROUNDS)  # seconds per slice (wrk takes whole seconds)
+SERIALS = int(os.environ.get("BENCH_SERIALS", "450000"))
+DATABASES = [d.strip().lower() for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "32,128").split(",") if c.strip()]
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 LOAD_PROCS = int(os.environ.get("BENCH_LOAD_PROCS", "4"))
+SETTINGS = server_settings()
+WORKERS, THREADS = SETTINGS["workers"], SETTINGS["threads"]
 WARMUP = 400  # requests per path before measuring (templates, caches, pools of both workers)
 RUN = 100_000  # stamps per issue_run (its maximum)
-TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
-# A phone browser, so the recorder classifies a realistic user agent.
-USER_AGENT = ("Mozilla/5.0 (Linux; Android 13; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/120.0.0.0 Mobile Safari/537.36")
-
-WRK_SCRIPT = r"""
--- args: [1] file of request paths (one a line, optional), [2] number of wrk threads
-local paths, index, count = {}, 0, 0
-local threads = {}
-wrk.headers["User-Agent"] = os.getenv("BENCH_UA")
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  if args[1] then
-    for line in io.lines(args[1]) do paths[#paths + 1] = line end
-    count = #paths
-    -- each wrk thread walks its own stretch of the shuffled list: one serial per request
-    index = id * math.floor(count / tonumber(args[2] or 1))
-  end
-end
-
-function request()
-  if count == 0 then return wrk.request() end
-  index = index % count + 1
-  return wrk.format(nil, paths[index])
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  -- the latency distribution as 1,000 quantiles, so slices of a run can be merged
-  local q = {}
-  for i = 1, 1000 do q[i] = string.format("%d", latency:percentile(i / 10)) end
-  io.write(string.format(
-    'BENCHJSON {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
-    '"status": %d, "timeout": %d, "q_us": [%s]}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    table.concat(q, ",")))
-end
-"""
+SCHEMA = "bench_scan"
+GTIN, LOT = "08934567890120", "BENCH-2025"
+HELLO, RAW, STAMP, LINK = "bare Flask hello", "raw stamp page", "/s/<SERIAL>", "Digital Link (307)"
 
 
 # ---- database ------------------------------------------------------------------------------
 
-def build_database(url: str) -> tuple[list[str], float]:
-    """Migrate, then one producer/product/batch (with a diary) and STAMPS active stamps."""
+def build_database(url: str, stamps: int = STAMPS, serials: int = 60_000) -> tuple[list[str], float]:
+    """Migrate, then one producer/product (with a GTIN)/batch (with a diary) and ``stamps``
+    active stamps; returns ``serials`` of their serials in random order and the seconds taken."""
     import datetime as dt
     from decimal import Decimal
 
@@ -129,11 +120,11 @@ def build_database(url: str) -> tuple[list[str], float]:
         producer.status = "approved"
         group = s.scalars(db.select(ProductGroup)).first()
         product = create_product(s, producer, {"name": "Gạo nếp cái hoa vàng", "group_id": group.id,
-                                               "net_quantity": Decimal("2"), "unit": "kg",
+                                               "net_quantity": Decimal("2"), "unit": "kg", "gtin": GTIN,
                                                "price_vnd": 90000, "stock": 100})
         submit_product(product)
         publish_product(product)
-        batch = create_batch(s, product, lot_code="BENCH-2025", quantity=Decimal("5000"), unit="kg",
+        batch = create_batch(s, product, lot_code=LOT, quantity=Decimal("5000"), unit="kg",
                              production_date=dt.date(2025, 10, 1))
         s.flush()
         for day, kind, place in ((1, "harvest", "Cánh đồng xã Thọ Dân"), (3, "processing", "Xưởng HTX"),
@@ -141,316 +132,267 @@ def build_database(url: str) -> tuple[list[str], float]:
             append_event(s, batch, kind=kind, occurred_at=dt.datetime(2025, 10, day, 8, 0, tzinfo=LOCAL_TZ),
                          place=place)
         s.commit()
+        if product.gtin != GTIN:
+            raise RuntimeError(f"the bench product has GTIN {product.gtin!r}, not {GTIN}")
         done = 0
-        while done < STAMPS:
-            run = issue_run(s, batch, min(RUN, STAMPS - done))
+        while done < stamps:
+            run = issue_run(s, batch, min(RUN, stamps - done))
             activate_run(s, run)
             s.commit()
             done += run.count
-        serials = list(s.scalars(db.text("SELECT serial FROM stamp ORDER BY random() LIMIT :n"),
-                                 {"n": min(SERIALS, STAMPS)}))
+        drawn = list(s.scalars(db.text("SELECT serial FROM stamp ORDER BY random() LIMIT :n"),
+                               {"n": min(serials, stamps)}))
         s.remove()
         db.engine.dispose()
-    return serials, time.perf_counter() - started
+    return drawn, time.perf_counter() - started
 
 
-def recorded_scans(path: str) -> tuple[int, int]:
-    import sqlite3
-
-    conn = sqlite3.connect(path, timeout=30)
+def postgresql_unreachable() -> str | None:
+    """Why BENCH_PG_URL cannot be used (None: it answers)."""
     try:
-        total = conn.execute("SELECT COALESCE(SUM(scan_count), 0) FROM stamp").fetchone()[0]
-        rows = conn.execute("SELECT COUNT(*) FROM scan").fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://", 1), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure is a reason to skip, printed
+        return f"{type(exc).__name__}: {str(exc).strip() or 'no answer'}"
+
+
+@contextlib.contextmanager
+def postgresql_schema():
+    """A fresh schema ``bench_scan`` in BENCH_PG_URL's database (its URL, the schema as the
+    search path, as tests/conftest.py does it), dropped on exit, on failure too."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{SCHEMA}"
     finally:
-        conn.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+        admin.dispose()
+
+
+def recorded_scans(url: str, serials: list[str]) -> tuple[int, int]:
+    """sum(scan_count) of the stamps with these serials, and their rows in ``scan``."""
+    from sqlalchemy import bindparam, create_engine, text
+
+    query = text("SELECT COALESCE(SUM(s.scan_count), 0), "
+                 "COALESCE(SUM((SELECT COUNT(*) FROM scan c WHERE c.stamp_id = s.id)), 0) "
+                 "FROM stamp s WHERE s.serial IN :serials").bindparams(bindparam("serials", expanding=True))
+    engine = create_engine(url)
+    total = rows = 0
+    try:
+        with engine.connect() as conn:
+            for start in range(0, len(serials), 500):
+                counted, found = conn.execute(query, {"serials": serials[start:start + 500]}).one()
+                total, rows = total + counted, rows + found
+    finally:
+        engine.dispose()
     return total, rows
 
 
-# ---- HTTP helpers --------------------------------------------------------------------------
+# ---- load ----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def make_loader(wrk: str | None, tmp: str, script: str) -> Callable:
+    """``load(port, path, paths, connections)``: one slice of SLICE seconds, by wrk or Python."""
+    numbers = itertools.count()
 
+    def load(port: int, path: str, paths: list[str] | None, connections: int) -> dict:
+        if wrk is None:
+            return load_python(port, path, paths, connections, SLICE, LOAD_PROCS)
+        paths_file = None
+        if paths:
+            paths_file = f"{tmp}/paths-{next(numbers)}.txt"
+            Path(paths_file).write_text("\n".join(paths) + "\n")
+        return load_wrk(wrk, port, path, paths_file, script, connections, SLICE)
 
-def get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers={"User-Agent": USER_AGENT})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def warm_up(port: int, paths: list[str]) -> int:
-    """Concurrent requests so both workers compile templates and fill their caches; returns
-    the number of 200s (stamp requests are recorded scans too)."""
-    with cf.ThreadPoolExecutor(8) as pool:
-        return sum(status == 200 for status, _ in pool.map(lambda p: get(port, p), paths))
+    return load
 
 
-def percentile(ordered, p: float) -> float:
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+def measure(port: int, wrk: str | None, warm_serials: list[str], paths: list[str], tmp: str, script: str) -> dict:
+    """bench/scale.py's measurement: the stamp page of the app on ``port`` alternating with a
+    bare Flask hello (its own server, the same settings) at 32 connections."""
+    with gunicorn("hello_app:app", dict(os.environ), BARE_CONFIG, "/hello") as hello_server:
+        hello = Load(HELLO, hello_server.port, "/hello", ["/hello"] * WARMUP, None)
+        stamp = Load(STAMP, port, "/s/", [f"/s/{s}" for s in warm_serials], chunks(paths, ROUNDS), True)
+        warm(hello)
+        stamp_warm_ok, _ = warm(stamp)
+        results = alternate([hello, stamp], 32, make_loader(wrk, tmp, script), ROUNDS)
+    return {"hello": results[HELLO], "stamp": results[STAMP], "stamp_warm_ok": stamp_warm_ok}
 
 
-# ---- load: wrk -----------------------------------------------------------------------------
-
-def wrk_version(wrk: str) -> str:
-    out = subprocess.run([wrk, "-v"], capture_output=True, text=True)
-    return (out.stdout + out.stderr).split("Copyright")[0].strip() or "wrk"
-
-
-def load_wrk(wrk: str, port: int, path: str, paths_file: str | None, script: str) -> dict:
-    threads = 1  # one wrk thread drives 32 connections easily and leaves the 2 cores to the server
-    cmd = [wrk, "-t", str(threads), "-c", str(CONNECTIONS), "-d", f"{DURATION // ROUNDS}s", "--timeout", "5s",
-           "-s", script, f"http://127.0.0.1:{port}{path}"]
-    if paths_file:
-        cmd += ["--", paths_file, str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, BENCH_UA=USER_AGENT))
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}{out.stderr}")
-    r = json.loads(line.split(" ", 1)[1])
-    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
-    seconds = r["duration_us"] / 1e6
-    # wrk counts a completed response in "requests" and, if its status is ≥ 400, in "status" too;
-    # socket errors and timeouts are requests that never completed.
-    return {"requests": r["requests"], "ok": r["requests"] - r["status"],
-            "errors": errors, "seconds": seconds, "q": [v / 1000 for v in r["q_us"]]}
+def stamp_loads(serials: list[str], raw_port: int, app_port: int) -> list[Load]:
+    """The three stamp paths, each with its own third of the serials: WARMUP to warm up, the
+    rest split over every slice of every connection count."""
+    slices = len(CONNECTIONS) * ROUNDS
+    out = []
+    for (label, port, form, records), share in zip(
+            ((RAW, raw_port, "/s/{}", True), (STAMP, app_port, "/s/{}", True),
+             (LINK, app_port, f"/01/{GTIN}/10/{LOT}/21/{{}}", False)), chunks(serials, 3)):
+        paths = [form.format(s) for s in share]
+        out.append(Load(label, port, paths[0], paths[:WARMUP], chunks(paths[WARMUP:], slices), records))
+    return out
 
 
-# ---- load: Python fallback -----------------------------------------------------------------
-
-def _load_process(port: int, paths: list[str], threads: int, first: int, total_threads: int,
-                  duration: float, barrier, results) -> None:
-    """One generator process: ``threads`` keep-alive connections, each walking its own
-    stretch of ``paths`` (thread ``first + k`` of ``total_threads``)."""
-    import threading
-
-    latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0}
-    lock = threading.Lock()
-    headers = {"User-Agent": USER_AGENT}
-    conns = []
-    for _ in range(threads):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.connect()
-        conns.append(conn)
-    barrier.wait()
-    deadline = time.monotonic() + duration
-
-    def run(k: int, conn) -> None:
-        mine: list[float] = []
-        ok = errors = 0
-        step = max(1, len(paths) // total_threads)
-        i = (first + k) * step
-        clock = time.perf_counter
-        while True:
-            path = paths[i % len(paths)]
-            i += 1
-            start = clock()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status = 0
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            end = clock()
-            if time.monotonic() > deadline:
-                break  # like wrk: a response that arrives after the window is not counted
-            mine.append(end - start)
-            if status == 200:
-                ok += 1
-            else:
-                errors += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            counts["ok"] += ok
-            counts["errors"] += errors
-
-    workers = [threading.Thread(target=run, args=(k, c)) for k, c in enumerate(conns)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    results.put((array("d", latencies).tobytes(), counts["ok"], counts["errors"]))
+def wal_size(url: str) -> int | None:
+    """Bytes of a SQLite database's ``-wal`` file (None: not SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    wal = Path(url.split(":///", 1)[1] + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
 
 
-def load_python(port: int, path: str, paths: list[str] | None) -> dict:
-    ctx = mp.get_context("spawn")  # children import this module only, not the app
-    procs = max(1, min(LOAD_PROCS, CONNECTIONS))
-    per = [CONNECTIONS // procs + (1 if i < CONNECTIONS % procs else 0) for i in range(procs)]
-    barrier, results = ctx.Barrier(procs + 1), ctx.Queue()
-    children, first = [], 0
-    for n in per:
-        child = ctx.Process(target=_load_process, args=(port, paths or [path], n, first, CONNECTIONS,
-                                                        float(DURATION // ROUNDS), barrier, results))
-        child.start()
-        children.append(child)
-        first += n
-    barrier.wait(timeout=60)
-    started = time.monotonic()
-    latencies, ok, errors = array("d"), 0, 0
-    for _ in children:
-        data, o, e = results.get(timeout=DURATION // ROUNDS + 60)
-        latencies.frombytes(data)
-        ok, errors = ok + o, errors + e
-    elapsed = max(time.monotonic() - started, DURATION // ROUNDS)
-    for child in children:
-        child.join()
-    ordered = sorted(latencies)
-    return {"requests": len(ordered), "ok": ok, "errors": errors, "seconds": elapsed,
-            "q": [percentile(ordered, i / 10) * 1000 for i in range(1, 1001)]}
+def bench_database(name: str, url: str, load: Callable, tmp: str) -> dict:
+    """Build the database, start its three servers and load the four paths at each
+    connection count; the results, the memory of the servers' workers after each block, and
+    the scans recorded once the servers have stopped (each worker writes what it holds)."""
+    stamps = STAMPS if name == "SQLite" else PG_STAMPS
+    serials, built = build_database(url, stamps, SERIALS)
+    where = f"schema {SCHEMA} of {PG_URL}" if name == "PostgreSQL" else "a temporary file"
+    print(f"\n{name} ({where}): {stamps:,} active stamps built in {built:.0f} s; "
+          f"{len(serials) // 3 - WARMUP:,} distinct random serials per stamp path after {WARMUP} for its warm-up",
+          flush=True)
+    env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench", SCAN_RECORDING="1")
+    env.pop("SCAN_FLUSH_SECONDS", None)  # the default interval: recording as in production
+    blocks = {}
+    with contextlib.ExitStack() as stack:
+        servers = {"hello": stack.enter_context(gunicorn("hello_app:app", env, BARE_CONFIG, "/hello")),
+                   "raw": stack.enter_context(gunicorn("raw_stamp_app:app", env, BARE_CONFIG, "/")),
+                   "app": stack.enter_context(gunicorn("wsgi:app", env))}
+        loads = [Load(HELLO, servers["hello"].port, "/hello", ["/hello"] * WARMUP, None),
+                 *stamp_loads(serials, servers["raw"].port, servers["app"].port)]
+        warmed = {item.label: warm(item) for item in loads}
+        for n, connections in enumerate(CONNECTIONS):
+            results = alternate(loads, connections, load, ROUNDS, n * ROUNDS)
+            blocks[connections] = {"results": results, "wal": wal_size(url),
+                                   "memory": {key: worker_memory(s.pid) for key, s in servers.items()}}
+            print_block(name, connections, results, blocks[connections], warmed)
+    recorded = {item.label: recorded_scans(url, [p.rsplit("/", 1)[1] for p in item.warm + list(
+                    itertools.chain.from_iterable(item.slices))]) for item in loads if item.slices}
+    return {"blocks": blocks, "warmed": warmed, "recorded": recorded,
+            "records": {item.label: item.records for item in loads}}
 
 
-def combine(slices: list[dict]) -> dict:
-    """One result from the slices of a path: counts add up, req/s over their total time,
-    p50/p99 from the slices' latency quantiles weighted by their requests."""
-    total = sum(r["requests"] for r in slices)
-    points = sorted((v, r["requests"] / len(r["q"])) for r in slices for v in r["q"])
+# ---- report ------------------------------------------------------------------------------
 
-    def quantile(p: float) -> float:
-        seen = 0.0
-        for value, weight in points:
-            seen += weight
-            if seen >= p / 100 * total:
-                return value
-        return points[-1][0] if points else float("nan")
+def print_block(name: str, connections: int, results: dict, block: dict, warmed: dict) -> None:
+    hello = results[HELLO]["rps"]
+    print(f"\n{name}, {connections} connections")
+    print(f"  {'path':<20}{'requests':>10}{'errors':>8}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'×hello':>8}"
+          f"{'body B':>8}   req/s by slice")
+    for label, r in results.items():
+        ratio = f"{r['rps'] / hello:.2f}×" if hello else "-"
+        reused = f"  ({r['reused']} re-used a serial)" if r["reused"] else ""
+        print(f"  {label:<20}{r['requests']:>10}{r['errors']:>8}{r['rps']:>8.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
+              f"{ratio:>8}{warmed[label][1]:>8}   {' '.join(f'{v:.0f}' for v in r['slices'])}{reused}")
+    print("  worker memory after the block, MB (RSS counts the pages each worker shares with the preloaded "
+          "master in full; PSS divides them, the fair figure):")
+    for key, title in (("hello", "hello_app"), ("raw", "raw_stamp_app"), ("app", "wsgi:app")):
+        workers = block["memory"][key]
+        rss = " + ".join(f"{w[1]:.1f}" for w in workers)
+        pss = (" + ".join(f"{w[2]:.1f}" for w in workers) + f" = {sum(w[2] for w in workers):.1f}"
+               if workers and all(w[2] is not None for w in workers) else "not readable")
+        print(f"    {title:<14} RSS {rss} = {sum(w[1] for w in workers):.1f}   PSS {pss}")
+    if block["wal"] is not None:
+        print(f"  SQLite -wal file after the block: {block['wal'] / 2**20:.1f} MB")
+    sys.stdout.flush()
 
-    return {"requests": total, "ok": sum(r["ok"] for r in slices), "errors": sum(r["errors"] for r in slices),
-            "rps": total / sum(r["seconds"] for r in slices), "p50": quantile(50), "p99": quantile(99),
-            "slices": [r["requests"] / r["seconds"] for r in slices]}
 
-
-# ---- main ----------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def serving(env: dict):
-    """gunicorn with ``bench/scan_app.py`` on a free port; stopped gracefully (each worker
-    flushes the scans it holds) on exit."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--worker-class", "gthread",
-         "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--pythonpath", str(ROOT / "bench"), "scan_app:app"], cwd=ROOT, env=env)
-    try:
-        for _ in range(150):
-            try:
-                if get(port, "/hello")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+def targets(name: str, run: dict) -> list[tuple[str, bool]]:
+    """The issue's targets for this database: (label, met)."""
+    out = []
+    for connections, block in run["blocks"].items():
+        r = block["results"]
+        hello = r[HELLO]["rps"] or float("nan")
+        ratio, link, p99 = r[STAMP]["rps"] / hello, r[LINK]["rps"] / hello, r[STAMP]["p99"]
+        at = f"{name}, {connections} connections"
+        if name == "SQLite":
+            out.append((f"/s/ {ratio:.2f}× bare hello, recording on ({at}; target ≥ 0.6×)", ratio >= 0.6))
+            limit = {32: 30.0, 128: 80.0}.get(connections)
+            if limit:
+                out.append((f"/s/ p99 {p99:.1f} ms ({at}; target ≤ {limit:g} ms)", p99 <= limit))
+            out.append((f"Digital Link {link:.2f}× bare hello ({at}; target ≥ 0.6×)", link >= 0.6))
         else:
-            raise RuntimeError("gunicorn did not start")
-        yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            out.append((f"/s/ {ratio:.2f}× bare hello ({at}; target ≥ 0.3×)", ratio >= 0.3))
+            if connections == 32:
+                out.append((f"/s/ p99 {p99:.1f} ms ({at}; target ≤ 40 ms)", p99 <= 40.0))
+        rss, pss = max(((w[1], w[2] or 0.0) for w in block["memory"]["app"]), default=(0.0, 0.0))
+        out.append((f"wsgi:app worker RSS {rss:.1f} MB at most, its PSS {pss:.1f} ({at}; target RSS ≤ 90 MB)",
+                    rss <= 90.0))
+    return out
 
 
-def measure(port: int, wrk: str | None, warm: list[str], paths: list[str], tmp: str, script: str) -> dict:
-    """Warm both paths up, then load /hello and the stamp page in alternating slices (this
-    machine's speed drifts from one second to the next: alternating keeps the ratio fair).
-    Each stamp slice walks its own share of the serials, so every request is a first scan."""
-    warm_ok = warm_up(port, ["/hello"] * WARMUP)
-    stamp_warm_ok = warm_up(port, [f"/s/{s}" for s in warm])
-    if warm_ok != WARMUP or stamp_warm_ok != len(warm):
-        print(f"warm-up errors: /hello {WARMUP - warm_ok}, stamp {len(warm) - stamp_warm_ok}")
-    hello, stamp = [], []
-    share = len(paths) // ROUNDS
-    for k in range(ROUNDS):
-        mine = paths[k * share:(k + 1) * share]
-        if wrk:
-            paths_file = f"{tmp}/paths-{port}-{k}.txt"
-            Path(paths_file).write_text("\n".join(mine) + "\n")
-            hello.append(load_wrk(wrk, port, "/hello", None, script))
-            stamp.append(load_wrk(wrk, port, "/s/", paths_file, script))
-        else:
-            hello.append(load_python(port, "/hello", None))
-            stamp.append(load_python(port, "/s/", mine))
-    return {"hello": combine(hello), "stamp": combine(stamp), "stamp_warm_ok": stamp_warm_ok}
+def scan_checks(name: str, run: dict) -> list[tuple[str, bool]]:
+    """Every answered request of a recording path is one scan: between its successes
+    (warm-up included) and that plus one per connection and slice (the requests in flight
+    when a wrk slice stops are answered and recorded, not counted).  The Digital Link's 307
+    records none (the stamp page it leads to does: one scan, not two)."""
+    out = []
+    for label, (total, rows) in run["recorded"].items():
+        if not run["records"][label]:
+            out.append((f"{name} {label}: sum(scan_count) {total}, scan rows {rows} (a 307 records no scan)",
+                        total == rows == 0))
+            continue
+        expected = run["warmed"][label][0] + sum(b["results"][label]["ok"] for b in run["blocks"].values())
+        slack = sum(run["blocks"]) * ROUNDS
+        ok = expected <= total <= expected + slack and rows == total
+        out.append((f"{name} {label}: sum(scan_count) {total}, scan rows {rows}; answered {expected} "
+                    f"(warm-up included), at most {slack} more in flight", ok))
+    return out
+
+
+def print_verdicts(items: list[tuple[str, bool]], good: str, bad: str) -> None:
+    width = max((len(label) for label, _ in items), default=0) + 2
+    for label, ok in items:
+        print(f"  {label:<{width}}{good if ok else bad}")
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))
     wrk = shutil.which(WRK)
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    databases = [names[d] for d in DATABASES if d in names]
+    if "PostgreSQL" in databases:
+        reason = postgresql_unreachable()
+        if reason:
+            print(f"PostgreSQL at {PG_URL} is unreachable ({reason}): SQLite only")
+            databases.remove("PostgreSQL")
+    loader_name = f"{wrk_version(wrk)}, 1 thread" if wrk else (
+        f"Python generator ({LOAD_PROCS} processes; {WRK} is absent: it shares the {os.cpu_count()} CPUs with the "
+        f"servers, so req/s are lower and the ratios less telling)")
+    print(f"Stamp page benchmark (issue 19): {', '.join(databases)}; {' and '.join(map(str, CONNECTIONS))} connections; "
+          f"each path {ROUNDS} × {SLICE} s per connection count, the four in turn; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"load: {loader_name}")
+    print(f"servers, one per app and database, each gunicorn {WORKERS} workers × {SETTINGS['worker_class']} "
+          f"{THREADS} threads, preload_app {SETTINGS['preload_app']}, reuse_port {SETTINGS['reuse_port']}:\n"
+          f"  {HELLO:<20} bench/hello_app.py      -c bench/gunicorn_bare.conf.py\n"
+          f"  {RAW:<20} bench/raw_stamp_app.py  -c bench/gunicorn_bare.conf.py\n"
+          f"  {'/s/, Digital Link':<20} wsgi:app (production) -c deploy/gunicorn.conf.py, SCAN_RECORDING=1 "
+          f"(default flush interval)", flush=True)
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = f"{tmp}/bench.db"
-        url = f"sqlite:///{db_path}"
-        serials, setup_seconds = build_database(url)
         script = f"{tmp}/bench.lua"
         Path(script).write_text(WRK_SCRIPT)
-        # Two servers, recording off then on, each with its own serials (all first scans).
-        half = len(serials) // 2
-        runs = {}
-        if wrk:
-            loader = f"{wrk_version(wrk)}, 1 thread"
-        else:
-            print(f"{WRK} is absent (not on PATH): using the Python load generator instead "
-                  f"(slower than wrk: it shares the {os.cpu_count()} CPUs with the server, so req/s are lower "
-                  f"and the ratio less telling)")
-            loader = f"Python generator ({LOAD_PROCS} processes × keep-alive http.client threads)"
-        print(f"Stamp page benchmark: gunicorn {WORKERS} workers × gthread {THREADS} threads on 127.0.0.1, "
-              f"{os.cpu_count()} CPUs; SQLite with {STAMPS:,} active stamps (built in {setup_seconds:.1f} s)")
-        print(f"load: {loader}, {CONNECTIONS} connections, {DURATION} s per path in {ROUNDS} slices alternating "
-              f"with the other path; "
-              f"{half - WARMUP:,} distinct random valid serials per server, one per request")
-        print(f"machine load average before the run: {os.getloadavg()[0]:.2f} "
-              f"(other work on the {os.cpu_count()} CPUs skews the numbers)")
-        for name, recording, chunk in (("off", "0", serials[:half]), ("on", "1", serials[half:])):
-            warm, measured = chunk[:WARMUP], chunk[WARMUP:]
-            paths = [f"/s/{s}" for s in measured]
-            env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench",
-                       SCAN_RECORDING=recording)
-            env.pop("SCAN_FLUSH_SECONDS", None)  # the default interval: recording as in production
-            with serving(env) as port:
-                runs[name] = measure(port, wrk, warm, paths, tmp, script)
-            if name == "on":  # the server has stopped: every worker flushed its last scans
-                recorded = recorded_scans(db_path)
-
-        print(f"{'scan recording':<16}{'path':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'ratio':>8}   req/s by slice")
-        for name, run in runs.items():
-            for path, r in (("/hello", run["hello"]), ("/s/<SERIAL>", run["stamp"])):
-                ratio = f"{r['rps'] / run['hello']['rps']:.2f}×" if path != "/hello" and run["hello"]["rps"] else ""
-                print(f"{name:<16}{path:<14}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
-                      f"{r['p99']:>9.1f}{ratio:>8}   {' '.join(f'{v:.0f}' for v in r['slices'])}")
-        on, off = runs["on"], runs["off"]
-        ratio = on["stamp"]["rps"] / on["hello"]["rps"] if on["hello"]["rps"] else 0.0
-        errors = sum(r[k]["errors"] for r in runs.values() for k in ("hello", "stamp"))
-        checks = [
-            (f"stamp/hello {ratio:.2f}× with recording on (target ≥ {TARGET_RATIO}×)", ratio >= TARGET_RATIO),
-            (f"stamp p99 {on['stamp']['p99']:.1f} ms with recording on (target ≤ {TARGET_P99_MS:g} ms)",
-             on["stamp"]["p99"] <= TARGET_P99_MS),
-            (f"errors {errors} (target 0)", errors == 0),
-        ]
-        for label, ok in checks:
-            print(f"{label:<58}{'met' if ok else 'MISSED'}")
-        print(f"recording's cost: stamp p99 {off['stamp']['p99']:.1f} ms off → {on['stamp']['p99']:.1f} ms on, "
-              f"p50 {off['stamp']['p50']:.1f} → {on['stamp']['p50']:.1f} ms, "
-              f"req/s {off['stamp']['rps']:.0f} → {on['stamp']['rps']:.0f} "
-              f"(hello p99 in the same runs: {off['hello']['p99']:.1f} / {on['hello']['p99']:.1f} ms)")
-        print(f"machine load average after the run: {os.getloadavg()[0]:.2f} "
-              f"(the benchmark itself adds up to ~3: two workers and the load generator)")
-        # Recording off wrote nothing; with it on, every successful request is one scan.  The
-        # last requests in flight when a wrk slice stops are answered (and recorded) but not
-        # counted: at most one per connection and slice.
-        expected = on["stamp_warm_ok"] + on["stamp"]["ok"]
-        total, rows = recorded
-        recorded_ok = expected <= total <= expected + CONNECTIONS * ROUNDS and rows == total
-        print(f"scans recorded: sum(scan_count) {total}, scan rows {rows}; successful stamp requests with "
-              f"recording on {expected} (incl. {on['stamp_warm_ok']} warm-up): {'ok' if recorded_ok else 'MISMATCH'}")
-        return 0 if recorded_ok and errors == 0 else 1
+        load = make_loader(wrk, tmp, script)
+        for name in databases:
+            if name == "SQLite":
+                runs[name] = bench_database(name, f"sqlite:///{tmp}/bench.db", load, tmp)
+            else:
+                with postgresql_schema() as url:
+                    runs[name] = bench_database(name, url, load, tmp)
+    print("\ntargets (a missed one does not fail the run):")
+    print_verdicts([t for name, run in runs.items() for t in targets(name, run)], "met", "MISSED")
+    errors = sum(r["errors"] for run in runs.values() for b in run["blocks"].values() for r in b["results"].values())
+    checks = [(f"request errors {errors}", errors == 0)]
+    checks += [c for name, run in runs.items() for c in scan_checks(name, run)]
+    print("checks (a failed one fails the run):")
+    print_verdicts(checks, "ok", "FAILED")
+    print(f"machine load average after the run: {os.getloadavg()[0]:.2f} (the benchmark adds up to ~3)")
+    return 0 if all(ok for _, ok in checks) else 1
 
 
 if __name__ == "__main__":
