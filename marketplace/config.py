@@ -136,6 +136,8 @@ def load_config(app, overrides: dict | None) -> None:
         cfg["PUSH_ALLOW_PRIVATE"] = _bool(env["PUSH_ALLOW_PRIVATE"])
     if env.get("SCAN_RECORDING"):
         cfg["SCAN_RECORDING"] = _bool(env["SCAN_RECORDING"], True)
+    if env.get("RATELIMIT_ENABLED"):  # (off only for load tests: every limit goes)
+        cfg["RATELIMIT_ENABLED"] = _bool(env["RATELIMIT_ENABLED"], True)
     if env.get("SCAN_FLUSH_SECONDS"):
         cfg["SCAN_FLUSH_SECONDS"] = float(env["SCAN_FLUSH_SECONDS"])
     if env.get("SCAN_BUFFER"):

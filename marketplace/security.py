@@ -37,7 +37,8 @@ class SecureResponse(Response):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._add_security_headers()
+        if not isinstance(kwargs.get("headers"), CompleteHeaders):
+            self._add_security_headers()
 
     @classmethod
     def force_type(cls, response, environ=None):
@@ -57,6 +58,19 @@ class SecureResponse(Response):
         headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in own])
         if html:
             self.vary.update(("Accept-Language", "Cookie"))
+
+
+class CompleteHeaders(tuple):
+    """A response's headers with the security headers already among them, made once
+    (:func:`complete_headers`): a response made with them has nothing to add."""
+
+
+def complete_headers(own: tuple[tuple[str, str], ...], *, html: bool) -> CompleteHeaders:
+    """``own`` headers and the security headers they do not replace (and, for a page, the
+    ``Vary`` of pages unless ``own`` has one), as one list to make responses with."""
+    names = {name.lower() for name, _ in own}
+    defaults = _HTML_HEADERS if html else SECURITY_HEADERS
+    return CompleteHeaders((*[(n, v) for n, v in defaults if n.lower() not in names], *own))
 
 
 _HEADER_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS) | {"vary"}

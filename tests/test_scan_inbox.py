@@ -133,3 +133,15 @@ def test_two_takers_at_once_take_disjoint_rows(db, world):
 def test_scan_buffer_is_checked(database_url, tmp_path):
     with pytest.raises(ValueError, match="SCAN_BUFFER"):
         create_app(make_config(database_url, tmp_path, SCAN_BUFFER="redis"))
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 99, 137, 500, 2501, 12_345])
+def test_batches_are_cut_into_a_few_statement_sizes(count):
+    """Every row once, in order, in statements of the ladder's sizes only (SQLite keeps each
+    distinct statement prepared)."""
+    from marketplace.scan.recorder import CHUNK_SIZES, _chunks
+
+    pieces = list(_chunks(list(range(count))))
+    assert [row for piece in pieces for row in piece] == list(range(count))
+    assert {len(piece) for piece in pieces} <= set(CHUNK_SIZES)
+    assert len(pieces) <= count // CHUNK_SIZES[0] + 4 * len(CHUNK_SIZES)

@@ -75,3 +75,18 @@ def test_hosts_outside_trusted_hosts_are_refused(app_factory):
     client = app.test_client()
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/", headers={"Host": "cho-ocop.trieuson.vn"}).status_code == 200
+
+
+def test_complete_headers_keep_the_page_own_and_add_each_default_once(app):
+    from marketplace.security import SecureResponse, complete_headers
+
+    own = (("Referrer-Policy", "no-referrer"), ("Vary", "Accept"))
+    made = SecureResponse("<p>x</p>", mimetype="text/html", headers=complete_headers(own, html=True))
+    names = [name.lower() for name, _ in made.headers.items()]
+    assert len(names) == len(set(names))  # nothing twice
+    assert made.headers["Referrer-Policy"] == "no-referrer" and made.headers["Vary"] == "Accept"
+    for name, value in SECURITY_HEADERS:
+        if name != "Referrer-Policy":
+            assert made.headers[name] == value
+    plain = SecureResponse("{}", mimetype="application/json", headers=complete_headers((), html=False))
+    assert "Vary" not in plain.headers and plain.headers["X-Frame-Options"] == "DENY"

@@ -99,14 +99,15 @@ def stamp(serial: str):
                                     "scanners", "test", "first_scan_province", "scratch")},
             "first_scan_at": first_at.isoformat() if first_at else None,
             "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
-        response = jsonify(body)
+        response = unknown.no_store(jsonify(body))
     else:
         frame = _facts.fragment(db.session, state.cache_key, config["PUBLIC_BASE_URL"], ("stamp", current_language()),
                                 page.render_frame)
-        response = current_app.response_class(page.fill(frame, view), mimetype="text/html")
+        response = current_app.response_class(page.fill(frame, view), mimetype="text/html",
+                                              headers=unknown.PAGE_HEADERS)
     if recording and rec.interval == 0:
         rec.flush()  # synchronous mode (tests, or a deployment that wants it)
-    return unknown.no_store(response)
+    return response
 
 
 @bp.route("/s/", methods=["GET", "HEAD"])

@@ -19,6 +19,7 @@ from limits import parse as parse_limit
 from .. import geo
 from ..extensions import limiter
 from ..models.base import utcnow
+from ..security import complete_headers
 from . import page
 from .recorder import Probe, app_recorder
 from .scanner import client_key
@@ -38,12 +39,20 @@ def province_from_request() -> int | None:
     return code if geo.province(code) else None
 
 
+NO_STORE = (
+    ("Referrer-Policy", "no-referrer"),  # serials never leak through outbound links
+    ("Cache-Control", "no-store"),
+    # The language comes from Accept-Language or the lang cookie; JSON from Accept.
+    ("Vary", "Accept, Accept-Language, Cookie"),
+)
+# A stamp page's headers, whole, made once (the busiest page: no header set one by one)
+PAGE_HEADERS = complete_headers(NO_STORE, html=True)
+
+
 def no_store(response):
     headers = response.headers
-    headers["Referrer-Policy"] = "no-referrer"  # serials never leak through outbound links
-    headers["Cache-Control"] = "no-store"
-    # The language comes from Accept-Language or the lang cookie; JSON from Accept.
-    headers["Vary"] = "Accept, Accept-Language, Cookie"
+    for name, value in NO_STORE:
+        headers[name] = value
     return response
 
 
