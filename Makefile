@@ -46,6 +46,7 @@ bench: $(VENV)/.dev translations
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/stamps.py
 	$(BIN)/python bench/labels.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/epcis.py

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import zxingcpp  # noqa: E402
-from reportlab.lib.units import mm  # noqa: E402
-from reportlab.pdfgen.canvas import Canvas  # noqa: E402
+from label_reference import draw  # noqa: E402  (bench/label_reference.py)
 
 from marketplace.printing.layouts import LAYOUTS  # noqa: E402
 from marketplace.printing.pdf import LabelData, register_fonts, render_label_sheet  # noqa: E402
@@ -32,29 +31,8 @@ BASE = "HTTP://127.0.0.1:5000/S/"
 
 def reference(urls: list[str], out) -> int:
     """zxing-cpp matrix → reportlab path, one rect per dark module; same grid, no text."""
-    layout = LAYOUT
-    canvas = Canvas(out, pagesize=(layout.page_width * mm, layout.page_height * mm))
-    pages = 0
-    for start in range(0, len(urls), layout.per_page):
-        pages += 1
-        for index, url in enumerate(urls[start:start + layout.per_page]):
-            x, y, w, h = (v * mm for v in layout.cell_box(index))
-            image = zxingcpp.create_barcode(url, zxingcpp.BarcodeFormat.QRCode,
-                                            ec_level="M").to_image(add_quiet_zones=False)
-            n = image.shape[0]
-            pixels = bytes(memoryview(image))
-            box = min(h, 0.45 * w)
-            module = box / (n + 8)
-            x0, y0 = x + 4 * module, y + (h - box) / 2 + 4 * module
-            path = canvas.beginPath()
-            for r in range(n):
-                for c in range(n):
-                    if pixels[r * n + c] == 0:
-                        path.rect(x0 + c * module, y0 + (n - 1 - r) * module, module, module)
-            canvas.drawPath(path, stroke=0, fill=1)
-        canvas.showPage()
-    canvas.save()
-    return pages
+    boxes = [LAYOUT.cell_box(i) for i in range(LAYOUT.per_page)]
+    return draw(urls, boxes, LAYOUT.page_width, LAYOUT.page_height, out)
 
 
 def labels(serials: list[str]):

@@ -21,6 +21,17 @@ reuse_port = True
 graceful_timeout = 30
 
 
+def when_ready(server):
+    """In the master, after the app is loaded and before any worker is forked: the API's
+    models, built on first use elsewhere, are built once here and shared by the workers."""
+    import gc
+
+    from marketplace.api import build_models
+
+    build_models()
+    gc.freeze()
+
+
 def post_fork(server, worker):
     """A forked worker starts with empty connection pools (the master opened none, but a
     pool object copied across a fork must never hand out the parent's sockets)."""

@@ -28,7 +28,6 @@ from flask import g
 from flask_limiter import Limiter
 from flask_login import utils as flask_login_utils
 from jinja2 import ext as jinja_ext
-from reportlab import rl_config
 from werkzeug.routing import Rule
 
 # ---- Werkzeug ------------------------------------------------------------------------------
@@ -121,7 +120,10 @@ def last_page(canvas):
 @contextmanager
 def binary_streams():
     """Compressed PDF streams without the ASCII85 layer reportlab adds by default (−20 %).
-    ``rl_config.useA85`` is process-wide: set only around one document's writing."""
+    ``rl_config.useA85`` is process-wide: set only around one document's writing.  (reportlab
+    is imported here, when a PDF is written, not when the app starts.)"""
+    from reportlab import rl_config
+
     saved = rl_config.useA85
     rl_config.useA85 = 0
     try:
@@ -160,6 +162,12 @@ def _reportlab_pages() -> bool:
     return isinstance(getattr(getattr(document, "Pages", None), "pages", None), list)
 
 
+def _reportlab_a85() -> bool:
+    from reportlab import rl_config
+
+    return hasattr(rl_config, "useA85")
+
+
 # (library, what is relied on, check): tests/test_internals.py runs every check
 CANARIES: list[tuple[str, str, Callable[[], bool]]] = [
     ("Werkzeug", "Rule._compile_builder(self, append_unknown)",
@@ -175,5 +183,5 @@ CANARIES: list[tuple[str, str, Callable[[], bool]]] = [
      lambda: all(_has_params(getattr(jinja_ext, f"_make_new_{name}", None), "func")
                  for name in ("gettext", "ngettext", "pgettext", "npgettext"))),
     ("reportlab", "Canvas._doc.Pages.pages (a list of page objects)", _reportlab_pages),
-    ("reportlab", "rl_config.useA85", lambda: hasattr(rl_config, "useA85")),
+    ("reportlab", "rl_config.useA85", _reportlab_a85),
 ]

@@ -21,7 +21,7 @@ __all__ = [
 
 class Out(BaseModel):
     """An answer: read from a model's attributes where the names agree (``shapes.shaped``)."""
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(extra="forbid", from_attributes=True, defer_build=True)
 
 
 class Place(Out):

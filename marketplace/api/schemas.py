@@ -67,7 +67,7 @@ def _no_null_defaults(schema: dict) -> None:
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_no_null_defaults, defer_build=True)
 
 
 def _iso_moment(value):
@@ -90,7 +90,7 @@ Moment = Annotated[dt.datetime, BeforeValidator(_iso_moment)]
 
 
 class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt parameter is an error, not ignored
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # a misspelt parameter is an error, not ignored
     cursor: Optional[Annotated[str, StringConstraints(max_length=200)]] = Field(
         None, description="next_cursor of the previous page; leave out for the first page")
     limit: Annotated[int, Field(ge=1, le=100)] = Field(50, description="items per page (1–100)")
@@ -113,7 +113,7 @@ class DeliveryListQuery(ListQuery):
 
 
 class PdfQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     layout: Literal[LAYOUT_CHOICES] = Field("a4-3x8", description="label sheet or roll")  # type: ignore[valid-type]
     part: Annotated[int, Field(ge=1, le=42)] = Field(1, description="part of a run over 2,400 stamps")
 
