@@ -134,7 +134,8 @@ def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -
                        .where(public_facts.listed_sql()), f)
     refused = refusals(session, base_url=base_url, today=today, products=public if f.narrows_products else None)
     ids = session.scalars(public).all()
-    preflight = {pid: {e.id: REFUSED if pid in refused[e.id] else () for e in exchanges} for pid in ids}
+    exchange_ids = [e.id for e in exchanges]
+    preflight = {pid: {eid: REFUSED if pid in refused[eid] else () for eid in exchange_ids} for pid in ids}
     counts: Counter = Counter()
     for states in exchange_listings(session, exchanges, preflight, listed=dict.fromkeys(ids, True)).values():
         counts.update((state.code, state.state.value) for state in states)

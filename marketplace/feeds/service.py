@@ -281,15 +281,17 @@ def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, d
     if few is not None:
         waiting = waiting.where(Delivery.product_id.in_(few))
     pending = {(product_id, exchange_id): n for product_id, exchange_id, n in session.execute(waiting)}
+    # (read once: a whole catalogue asks them for every product)
+    sides = [(exchange.id, exchange.code, exchange.feed_token_hash is not None) for exchange in exchanges]
     out: dict[int, list] = {}
     for product_id, why in preflight.items():
         rows = []
-        for exchange in exchanges:
-            version, deleted = pushed.get((exchange.id, product_id), (None, True))
+        for exchange_id, code, pullable in sides:
+            version, deleted = pushed.get((exchange_id, product_id), (None, True))
             rows.append(public_facts.exchange_listing(
-                exchange.code, listed=listed[product_id], reasons=why.get(exchange.id, ()),
-                pullable=exchange.feed_token_hash is not None, pushed_item=not deleted,
-                sent_version=version, pending=pending.get((product_id, exchange.id), 0)))
+                code, listed=listed[product_id], reasons=why.get(exchange_id, ()),
+                pullable=pullable, pushed_item=not deleted,
+                sent_version=version, pending=pending.get((product_id, exchange_id), 0)))
         out[product_id] = rows
     return out
 
