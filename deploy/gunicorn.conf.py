@@ -1,9 +1,10 @@
 """gunicorn settings for OCOP Marketplace: ``gunicorn -c deploy/gunicorn.conf.py wsgi:app``.
 
-* ``preload_app``: the master imports the app once (``wsgi.py`` ends with ``gc.freeze()``)
-  and forks the workers, which share those pages of memory instead of each importing the
-  app again.  Nothing in ``create_app`` opens a connection, and each worker drops any pool
-  state it inherited (:func:`post_fork`), so no socket is shared between processes.
+* ``preload_app``: the master imports the app once, builds the API's models
+  (:func:`when_ready`), moves all of it out of the collector's sight (``gc.freeze()``) and
+  forks the workers, which share those pages of memory instead of each importing the app
+  again.  Nothing in ``create_app`` opens a connection, and each worker drops any pool state
+  it inherited (:func:`post_fork`), so no socket is shared between processes.
 * ``reuse_port``: each worker listens on a socket of its own (``SO_REUSEPORT``) and the
   kernel spreads new connections across them, so one worker cannot take nearly all the
   keep-alive connections while the other idles.

@@ -73,13 +73,15 @@ def free_port() -> int:
 
 
 class Server:
-    """``gunicorn wsgi:app`` in its own process group (killing it kills the whole machine)."""
+    """``gunicorn -c deploy/gunicorn.conf.py wsgi:app`` (the production settings: the app
+    preloaded, a socket per worker; one worker here) in its own process group (killing it
+    kills the whole machine)."""
 
     def __init__(self, env: dict, log_path):
         self.port = free_port()
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "-w", "1",
              "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
