@@ -140,8 +140,8 @@ class Proxy:
                 return request(server.port, method, path, body, token)
             except ConnectionRefusedError:
                 continue  # nothing reached that server: safe to send elsewhere
-            except OSError:  # reset or closed mid-request: the server was killed meanwhile
-                with self.lock:
+            except (OSError, http.client.HTTPException):  # reset or closed mid-request (a body cut
+                with self.lock:                          # short too): the server was killed meanwhile
                     self.cut[kind] += 1
                 continue
         raise AssertionError(f"no server answered {method} {path}")
