@@ -66,11 +66,12 @@ class CompleteHeaders(tuple):
 
 
 def complete_headers(own: tuple[tuple[str, str], ...], *, html: bool) -> CompleteHeaders:
-    """``own`` headers and the security headers they do not replace (and, for a page, the
-    ``Vary`` of pages unless ``own`` has one), as one list to make responses with."""
-    names = {name.lower() for name, _ in own}
-    defaults = _HTML_HEADERS if html else SECURITY_HEADERS
-    return CompleteHeaders((*[(n, v) for n, v in defaults if n.lower() not in names], *own))
+    """``own`` headers with the security headers added as :class:`SecureResponse` adds them
+    (the same rule, run once on a response made for the purpose), as one list to make
+    responses with."""
+    made = SecureResponse(mimetype="text/html" if html else "application/octet-stream", headers=own)
+    return CompleteHeaders((name, value) for name, value in made.headers.items()
+                           if name.lower() not in ("content-type", "content-length"))
 
 
 _HEADER_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS) | {"vary"}
