@@ -59,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    register_database(app)  # its hooks run for every request
     with site_hooks(app) as scope:
         register_extensions(app)
     register_blueprints(app)
@@ -78,16 +79,21 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def register_extensions(app: Flask) -> None:
+def register_database(app: Flask) -> None:
+    """The database session, and each request's transactions ended with the request."""
     from . import models  # noqa: F401  (models must be imported before migrate/login)
+    from .extensions import db
+    from .transactions import install as install_transactions
+
+    db.init_app(app)
+    install_transactions(app, db.session)
+
+
+def register_extensions(app: Flask) -> None:
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .i18n import register_filters, locale_selector
     from .security import refuse_nul_bytes
-    from .transactions import install as install_transactions
 
-    with app_wide_hooks(app):  # every request: each transaction ends with its request
-        db.init_app(app)
-        install_transactions(app, db.session)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=locale_selector, default_translation_directories=str(ROOT / "marketplace" / "translations"))
@@ -131,27 +137,14 @@ def site_hooks(app: Flask):
     """Request hooks registered app-wide inside this block (CSRF, Flask-Limiter's three,
     Flask-Login's remember cookie, the NUL check…) are moved, once the block ends, to the
     blueprints passed to the function it yields, and run only for their requests; hooks
-    registered inside :func:`app_wide_hooks` stay app-wide.  Moved hooks keep their place:
+    registered before it (the database's) stay app-wide.  Moved hooks keep their place:
     they run before the blueprint's own before-request hooks and after its after-request
     hooks, as app-wide hooks did.  Requests outside every blueprint (static files, routing
     errors) need none of them."""
     before = _app_wide(app)
-    app.extensions["app_wide_hooks"] = kept = []
     moved: dict[str, list] = {}
     yield lambda blueprints: _confine(app, moved, blueprints)
-    del app.extensions["app_wide_hooks"]
-    for name, functions in _app_wide(app).items():
-        moved[name] = [f for f in functions if f not in before[name] and f not in kept]
-
-
-@contextmanager
-def app_wide_hooks(app: Flask):
-    """Inside :func:`site_hooks`: the hooks registered here stay app-wide."""
-    before = _app_wide(app)
-    yield
-    kept = app.extensions.get("app_wide_hooks")
-    if kept is not None:
-        kept.extend(f for name, functions in _app_wide(app).items() for f in functions if f not in before[name])
+    moved.update({name: [f for f in functions if f not in before[name]] for name, functions in _app_wide(app).items()})
 
 
 def _app_wide(app: Flask) -> dict[str, list]:
