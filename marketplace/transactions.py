@@ -120,14 +120,23 @@ def short_write(engine, wait_ms: int):
     a transaction committed on leaving; the pooled connection goes back as it came."""
     with writes(), engine.connect() as connection:
         driver = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
-        if driver is not None:  # set before BEGIN IMMEDIATE, which waits on it
-            driver.execute(f"PRAGMA busy_timeout = {wait_ms}")
-        try:
+        with _busy_timeout(driver, wait_ms):  # set before BEGIN IMMEDIATE, which waits on it
             with connection.begin():
                 yield connection
-        finally:
-            if driver is not None:
-                driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+@contextlib.contextmanager
+def _busy_timeout(driver, wait_ms: int):
+    """SQLite (``driver``: its DBAPI connection; None elsewhere): statements inside wait at
+    most ``wait_ms`` for a lock; the pooled connection goes back with the usual timeout."""
+    if driver is None:
+        yield
+        return
+    driver.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def install(app, session) -> None:
@@ -215,10 +224,8 @@ def keep_wal_small(engine: Engine, limit: int = WAL_LIMIT_BYTES) -> bool:
         return False
     connection = engine.raw_connection()
     try:
-        driver = connection.driver_connection
-        driver.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
-        busy, _log, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        with _busy_timeout(connection.driver_connection, CHECKPOINT_WAIT_MS):
+            busy, _log, _done = connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         connection.close()
     return not busy
