@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from ..validators import InvalidValue, normalize_gtin
 from .compression import (HEX, SAFE64, SAFE64_TOKEN, TABLE_F, TABLE_OPT, TABLE_P, CompressionError,  # noqa: F401
                           base64_to_bits, bits_to_base64, compress, compress_bits, decompress, decompress_bits,
                           determine_encoding, length_bits, value_bits)
@@ -77,20 +78,15 @@ class DigitalLink:
 
 
 def check_gtin(value: str) -> str:
-    """GTIN-8/12/13/14 with a correct check digit (via biip) → GTIN-14, else DigitalLinkError.
-
-    biip (its GS1 prefix and AI tables, ~0.1 s) is imported here, when a GS1 code is
-    checked, not when the app starts.
-    """
-    from biip.gtin import Gtin
-
+    """GTIN-8/12/13/14 with a correct check digit → GTIN-14, else DigitalLinkError: the
+    product form's own check (:func:`validators.normalize_gtin`, biip), with the
+    resolver's reasons."""
     if not GTIN_FORMAT.fullmatch(value or ""):
         raise DigitalLinkError("gtin_format", "01", value[:40])
     try:
-        gtin = Gtin.parse(value)
-    except Exception as exc:  # biip.ParseError: wrong check digit
+        return normalize_gtin(value)
+    except InvalidValue as exc:  # the format is checked above: a wrong check digit
         raise DigitalLinkError("gtin_check_digit", "01", str(exc)) from exc
-    return gtin.as_gtin_14()
 
 
 def check_qualifier(ai: str, value: str) -> str:
