@@ -24,17 +24,15 @@ def select_locale() -> str:
     config = current_app.config
     if not has_request_context():  # CLI, worker: the default language
         return config["BABEL_DEFAULT_LOCALE"]
-    languages, cookies = config["LANGUAGES"], request.cookies
-    if not cookies:  # buyers scanning stamps, crawlers: Accept-Language straight
-        return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
-                              config["BABEL_DEFAULT_LOCALE"])
-    choice = cookies.get(LANG_COOKIE)
-    if choice in languages:
-        return choice
-    if may_be_signed_in():
-        user_locale = getattr(current_user, "locale", None) if current_user else None
-        if user_locale in languages:
-            return user_locale
+    languages = config["LANGUAGES"]
+    if request.cookies:  # (buyers scanning stamps, crawlers have none: Accept-Language straight)
+        choice = request.cookies.get(LANG_COOKIE)
+        if choice in languages:
+            return choice
+        if may_be_signed_in():
+            user_locale = getattr(current_user, "locale", None) if current_user else None
+            if user_locale in languages:
+                return user_locale
     return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
                           config["BABEL_DEFAULT_LOCALE"])
 

@@ -18,7 +18,6 @@ from sqlalchemy.sql.elements import TextClause
 
 from .config import POOL_RECYCLE_SECONDS
 
-READER_RECYCLE_SECONDS = POOL_RECYCLE_SECONDS
 _readers: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()  # engine → its reader
 _readers_lock = threading.Lock()
 
@@ -87,7 +86,7 @@ def reader(engine: Engine) -> Engine:
     pinged, so a read is one round trip (no ping before it, no BEGIN, no ROLLBACK when the
     connection goes back: those were ~70 % of the stamp lookup's time); a connection the
     server dropped is retried once (:func:`fetch_one`), and none is kept past
-    ``READER_RECYCLE_SECONDS``.  On SQLite: ``engine`` itself, whose connections already
+    ``config.POOL_RECYCLE_SECONDS``.  On SQLite: ``engine`` itself, whose connections already
     run in autocommit (``transactions._on_connect``).  Disposed with :func:`dispose_reader`.
     """
     if engine.dialect.name == "sqlite":
@@ -99,7 +98,7 @@ def reader(engine: Engine) -> Engine:
             if found is None:
                 found = _readers[engine] = create_engine(
                     engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                    pool_recycle=READER_RECYCLE_SECONDS, pool_size=engine.pool.size(), hide_parameters=True)
+                    pool_recycle=POOL_RECYCLE_SECONDS, pool_size=engine.pool.size(), hide_parameters=True)
     return found
 
 

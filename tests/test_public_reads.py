@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from marketplace import rawsql
+from marketplace.config import POOL_RECYCLE_SECONDS
 from marketplace.extensions import db as _db
 from tests.conftest import PG_URL
 from tests.test_scan import client, make_run, web  # noqa: F401
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's connections (SQ
 def test_the_reader_is_autocommit_and_never_pinged(app):
     reader = rawsql.reader(_db.engine)
     assert reader is rawsql.reader(_db.engine) and reader is not _db.engine
-    assert reader.pool._pre_ping is False and reader.pool._recycle == rawsql.READER_RECYCLE_SECONDS
+    assert reader.pool._pre_ping is False and reader.pool._recycle == POOL_RECYCLE_SECONDS
     with reader.connect() as connection:
         assert connection.connection.dbapi_connection.autocommit
 
@@ -43,7 +44,7 @@ def test_a_connection_the_server_dropped_is_read_again(db, world, web):
 
 def test_the_app_pool_is_not_pinged_and_is_recycled(app):
     pool = _db.engine.pool
-    assert pool._pre_ping is False and pool._recycle == rawsql.READER_RECYCLE_SECONDS
+    assert pool._pre_ping is False and pool._recycle == POOL_RECYCLE_SECONDS
 
 
 def _terminate(pid: int) -> None:

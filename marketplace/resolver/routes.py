@@ -228,7 +228,7 @@ def _printed_link(gtin: str, lot: str, serial: str):
     canonical path (GTIN-14, the lot as stored, the serial as printed) with no query string
     and no link set asked for (``Accept``).  The answer is the one :func:`_resolve` gives (tested).
     Anything else (None) goes the general way, which also names every error."""
-    if request.method not in ("GET", "HEAD") or request.query_string or "linkset" in request.headers.get("Accept", ""):
+    if request.method not in ("GET", "HEAD") or request.query_string or _wants_linkset(None):
         return None
     try:
         if normalize(serial) != serial:

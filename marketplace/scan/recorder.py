@@ -17,10 +17,9 @@ Made-up serials (:class:`Probe`) always wait in memory.  With ``SCAN_FLUSH_SECON
 """
 from __future__ import annotations
 
-import functools
-
 import atexit
 import datetime as dt
+import functools
 import logging
 import re
 import threading
