@@ -12,9 +12,11 @@ import datetime as dt
 import threading
 import weakref
 
-from sqlalchemy import create_engine
+from sqlalchemy import String, create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.functions import FunctionElement
 
 from .config import POOL_RECYCLE_SECONDS
 
@@ -51,6 +53,25 @@ def moment_text(value) -> str:
     if value.tzinfo:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return _sqlite_text(value)
+
+
+class moment_text_sql(FunctionElement):
+    """:func:`moment_text` in SQL, of a ``UTCDateTime`` column (NULL for NULL): so a
+    fingerprint that names a moment can be compared by the database, for every row at once.
+    On SQLite the stored text itself; on PostgreSQL the UTC value written the same way."""
+    type = String()
+    name = "moment_text"
+    inherit_cache = True
+
+
+@compiles(moment_text_sql)
+def _moment_text_stored(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(moment_text_sql, "postgresql")
+def _moment_text_postgresql(element, compiler, **kw):
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
 
 
 def moment(value) -> dt.datetime | None:

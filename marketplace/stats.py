@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 
 from . import geo, public_facts
-from .feeds.service import all_exchanges, exchange_listings, refusals
+from .feeds.service import all_exchanges, exchange_states, refusals
 from .models import (Batch, Delivery, DeliveryStatus, Exchange, OcopRecognition, Producer, ProducerStatus, Product,
                      ProductGroup, ScanDay, StampRun)
 from .models.base import LOCAL_TZ, local_day
@@ -120,12 +120,11 @@ def products_by_group(session, f: Filters, *, today: dt.date, language: str = "v
 
 
 LISTING_STATES = ("listed", "waiting", "refused")
-REFUSED = ("refused",)  # a kept verdict (the figure counts states; the product page shows the reasons)
 
 
 def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -> Figure:
     """Where the listed products (filtered) stand on each exchange, by the one definition the
-    product pages use too (``feeds.service.exchange_listings``): listed there, accepted but
+    product pages use too (``feeds.service.exchange_states``): listed there, accepted but
     not yet taken, refused by its pre-flight.  Whether an exchange refuses a product is the
     verdict kept with the product's item for the feeds (``feeds.service.refusals``): a
     country's catalogue is not built again for every look at this figure."""
@@ -133,12 +132,7 @@ def listed_per_exchange(session, f: Filters, *, base_url: str, today: dt.date) -
     public = _products(select(Product.id).join(Producer, Producer.id == Product.producer_id)
                        .where(public_facts.listed_sql()), f)
     refused = refusals(session, base_url=base_url, today=today, products=public if f.narrows_products else None)
-    ids = session.scalars(public).all()
-    exchange_ids = [e.id for e in exchanges]
-    preflight = {pid: {eid: REFUSED if pid in refused[eid] else () for eid in exchange_ids} for pid in ids}
-    counts: Counter = Counter()
-    for states in exchange_listings(session, exchanges, preflight, listed=dict.fromkeys(ids, True)).values():
-        counts.update((state.code, state.state.value) for state in states)
+    counts = exchange_states(session, exchanges, session.scalars(public).all(), refused)
     figure = Figure("listed", ("exchange", *LISTING_STATES))
     for exchange in exchanges:
         figure.rows.append((exchange.code, *(counts[(exchange.code, state)] for state in LISTING_STATES)))

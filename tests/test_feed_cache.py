@@ -251,3 +251,18 @@ def test_quantities_are_rounded_as_stored(db, catalogue):
     found = {i["id"]: i for i in canonical.iter_items(s, base_url=BASE, today=catalogue.today)}
     assert found[f"ocop-{catalogue.honey.id}"]["net_quantity"] == "0.25"
     assert found[f"ocop-{catalogue.tea.id}"]["net_quantity"] == "0.123"
+
+
+def test_the_database_writes_a_moment_as_a_fingerprint_names_it(db, catalogue):
+    """Whether a kept item holds is decided in SQL (``rawsql.moment_text_sql``) against
+    fingerprints written in Python (``rawsql.moment_text``): the two must agree to the
+    character, whole seconds included, or every item would be built again on every feed."""
+    from marketplace import rawsql
+    from marketplace.models import Producer
+
+    producer = db.session.scalars(select(Producer)).first()
+    producer.updated_at = dt.datetime(2025, 3, 1, 1, 2, 3, tzinfo=dt.timezone.utc)  # no microseconds
+    db.session.commit()
+    rows = db.session.execute(select(Producer.updated_at, rawsql.moment_text_sql(Producer.updated_at))).all()
+    assert rows and all(sql == rawsql.moment_text(stored) for stored, sql in rows)
+    assert rawsql.moment_text(producer.updated_at) in {sql for _, sql in rows}

@@ -270,3 +270,35 @@ def test_the_daily_job_keeps_every_verdict(app, db, district):
     result = app.test_cli_runner().invoke(args=["expire"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(func.count()).select_from(FeedItem)) == 4 * len(public_products(db))
+
+
+def test_the_listed_figure_counts_what_each_product_page_says(db, district):
+    """The figure counts, per exchange, the states the product pages show
+    (``feeds.service.exchange_listings``, one product at a time), pushes included: a product
+    whose newest acknowledged push carried its item is listed on a push-only exchange, one
+    whose newest was a deletion is not."""
+    from marketplace.feeds.service import all_exchanges, exchange_listings, preflight_of
+
+    public = public_products(db)
+    dfc = db.session.scalars(select(Exchange).where(Exchange.code == "dfc")).one()
+    now = utcnow()
+    for product, deleted in ((public[0], False), (public[1], True)):
+        db.session.add(Delivery(exchange_id=dfc.id, product_id=product.id, version=product.version,
+                                status="delivered", sent_version=product.version, sent_deleted=deleted,
+                                delivered_at=now))
+    db.session.commit()
+    figure = listed_figure(db, stats.Filters(), district)
+    exchanges = all_exchanges(db.session)
+    items = {int(i["id"].removeprefix(canonical.ID_PREFIX)): i
+             for i in canonical.iter_items(db.session, base_url=BASE, today=district)}
+    expected: Counter = Counter()
+    for product in public:
+        listings = exchange_listings(db.session, exchanges, {product.id: preflight_of(exchanges, items[product.id])},
+                                     listed={product.id: True})[product.id]
+        expected.update((state.code, state.state.value) for state in listings)
+    got = Counter({(code, state): n for code, *row in figure.rows for state, n in zip(stats.LISTING_STATES, row) if n})
+    assert got == +expected
+    on_dfc = {product.id: {s.code: s.state.value for s in exchange_listings(
+        db.session, exchanges, {product.id: preflight_of(exchanges, items[product.id])},
+        listed={product.id: True})[product.id]}["dfc"] for product in public[:2]}
+    assert on_dfc == {public[0].id: "listed", public[1].id: "waiting"}  # dfc pulls nothing: pushes decide

@@ -23,7 +23,7 @@ import logging
 from typing import Iterator
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import String, and_, case, cast, delete, func, insert, not_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import public_facts, rawsql
@@ -55,29 +55,64 @@ def _built_from(version: int, latest_batch: int | None, producer_updated_at) -> 
     return f"{version}:{latest_batch or 0}:{rawsql.moment_text(producer_updated_at)}:"
 
 
+def _newest_batch():
+    return select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
+
+
+def _newest_batches():
+    """Each product's newest batch, for joining: a whole catalogue's, found in one pass over
+    the batches (not one lookup per product and use)."""
+    return select(Batch.product_id, func.max(Batch.id).label("latest")).group_by(Batch.product_id).subquery()
+
+
+def _holds(context: str, today: dt.date, latest_batch):
+    """SQL: the kept item (``FeedItem``, joined) still holds: its fingerprint is the one
+    :func:`fingerprint` makes of its product's row now (``latest_batch``: its newest batch's
+    id, NULL for none), and its ``fresh_until`` has not passed.  Decided by the database, so a
+    whole catalogue is checked without bringing every row to Python (NULL where no item is
+    kept)."""
+    built_from = (cast(Product.version, String) + ":" + cast(func.coalesce(latest_batch, 0), String) + ":"
+                  + func.coalesce(rawsql.moment_text_sql(Producer.updated_at), "") + ":")
+    return and_(FeedItem.fingerprint == built_from + context,
+                or_(FeedItem.fresh_until.is_(None), FeedItem.fresh_until >= today))
+
+
 def _product_rows(products=None):
     """Each public product (of ``products``: ids, or a statement selecting them) with what
     its item is built from."""
-    newest_batch = select(func.max(Batch.id)).where(Batch.product_id == Product.id).scalar_subquery()
-    stmt = (select(Product.id, Product.version, newest_batch.label("latest_batch"),
-                    Producer.updated_at.label("producer_updated_at"))
+    stmt = (select(Product.id, Product.version, _newest_batch().label("latest_batch"),
+                   Producer.updated_at.label("producer_updated_at"))
             .join(Producer, Producer.id == Product.producer_id).where(public_facts.listed_sql()))
     return stmt if products is None else stmt.where(Product.id.in_(products))
 
 
-def _kept_rows(exchange_id: int):
-    """Each public product with what its item is built from and the item kept for
-    ``exchange_id``, if any, in product id order."""
-    return (_product_rows().add_columns(FeedItem.fingerprint, FeedItem.fresh_until, FeedItem.body)
-            .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
-            .order_by(Product.id))
+def _with_kept(stmt, exchange_id: int):
+    return stmt.outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
 
 
-def _stale(rows, context: str, today: dt.date) -> set[int]:
-    """The products whose kept item no longer holds (or that have none)."""
-    return {r.id for r in rows
-            if r.fingerprint != fingerprint(r.version, r.latest_batch, r.producer_updated_at, context)
-            or (r.fresh_until is not None and r.fresh_until < today)}
+def _kept_rows(exchange_id: int, context: str, today: dt.date):
+    """Each public product with what its item is built from, the item kept for
+    ``exchange_id``, if any, and whether it holds, in product id order."""
+    newest = _newest_batches()
+    holds = case((_holds(context, today, newest.c.latest), True), else_=False).label("holds")
+    stmt = (select(Product.id, Product.version, newest.c.latest.label("latest_batch"),
+                   Producer.updated_at.label("producer_updated_at"), FeedItem.body, holds)
+            .join(Producer, Producer.id == Product.producer_id)
+            .outerjoin(newest, newest.c.product_id == Product.id).where(public_facts.listed_sql()))
+    return _with_kept(stmt, exchange_id).order_by(Product.id)
+
+
+def _verdicts(exchange_id: int, context: str, today: dt.date, products=None):
+    """``(product id, refused)`` of each public product (of ``products``) whose kept item for
+    ``exchange_id`` is a refusal that holds (refused true) or holds no more, or is missing
+    (false): every other product's item holds and is taken."""
+    newest = _newest_batches()
+    holds = _holds(context, today, newest.c.latest)
+    stmt = _with_kept(select(Product.id, case((holds, True), else_=False))
+                      .join(Producer, Producer.id == Product.producer_id)
+                      .outerjoin(newest, newest.c.product_id == Product.id), exchange_id) \
+        .where(public_facts.listed_sql(), or_(FeedItem.body.is_(None), not_(holds)))
+    return stmt if products is None else stmt.where(Product.id.in_(products))
 
 
 def _kept(exchange_id: int, profile: Profile, context: str, row, item: dict, fresh_until) -> dict:
@@ -96,9 +131,9 @@ def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: 
     transactions of their own, one per chunk that had items to build.
     """
     context = context_digest(profile, base_url)
-    stmt = _kept_rows(exchange_id).execution_options(yield_per=chunk)
+    stmt = _kept_rows(exchange_id, context, today).execution_options(yield_per=chunk)
     for rows in reader.connection().execute(stmt).partitions(chunk):
-        stale = _stale(rows, context, today)
+        stale = {r.id for r in rows if not r.holds}
         built: dict[int, bytes | None] = {}
         if stale:
             by_id = {r.id: r for r in rows}
@@ -117,30 +152,23 @@ def refusals(reader, engine, exchanges: list[tuple[int, Profile]], *, base_url: 
              products=None, chunk: int = canonical.CHUNK) -> dict[int, set[int]]:
     """Per exchange id, the public products (of ``products``) whose item it refuses (pre-flight
     reasons): the verdict kept with each item where the item still holds, so a whole country's
-    catalogue is judged without building it again; the rest are built, judged and kept, once
-    for every exchange (the same items the feeds then serve as kept)."""
+    catalogue is judged without building it again (the database answers with only the
+    refused and the stale); the rest are built, judged and kept, once for every exchange
+    (the same items the feeds then serve as kept)."""
     contexts = {exchange_id: context_digest(profile, base_url) for exchange_id, profile in exchanges}
     connection = reader.connection()
-    rows = {r.id: r for r in connection.execute(_product_rows(products))}
-    built_from = {r.id: _built_from(r.version, r.latest_batch, r.producer_updated_at) for r in rows.values()}
-    stale = {exchange_id: set(rows) for exchange_id, _ in exchanges}  # until a kept item says otherwise
-    refused: dict[int, set[int]] = {exchange_id: set() for exchange_id, _ in exchanges}
-    kept = select(FeedItem.exchange_id, FeedItem.product_id, FeedItem.fingerprint, FeedItem.fresh_until,
-                  FeedItem.body.is_(None).label("refused")).where(FeedItem.exchange_id.in_(list(contexts)))
-    if products is not None:
-        kept = kept.where(FeedItem.product_id.in_(products))
-    for exchange_id, product_id, kept_from, fresh_until, was_refused in connection.execute(kept).tuples():
-        product = built_from.get(product_id)
-        if product is not None and kept_from == product + contexts[exchange_id] \
-                and (fresh_until is None or fresh_until >= today):
-            stale[exchange_id].discard(product_id)
-            if was_refused:
-                refused[exchange_id].add(product_id)
+    stale: dict[int, set[int]] = {}
+    refused: dict[int, set[int]] = {}
+    for exchange_id, _ in exchanges:
+        found = connection.execute(_verdicts(exchange_id, contexts[exchange_id], today, products)).all()
+        refused[exchange_id] = {product_id for product_id, held in found if held}
+        stale[exchange_id] = {product_id for product_id, held in found if not held}
     to_build = sorted(set().union(*stale.values()))
     for start in range(0, len(to_build), chunk):
+        ids = to_build[start:start + chunk]
+        rows = {r.id: r for r in connection.execute(_product_rows(ids))}
         keep: dict[int, list] = {exchange_id: [] for exchange_id, _ in exchanges}
-        for product_id, item, fresh_until in canonical.built_items(reader, to_build[start:start + chunk],
-                                                                   base_url=base_url, today=today):
+        for product_id, item, fresh_until in canonical.built_items(reader, ids, base_url=base_url, today=today):
             for exchange_id, profile in exchanges:
                 if product_id in stale[exchange_id]:
                     made = _kept(exchange_id, profile, contexts[exchange_id], rows[product_id], item, fresh_until)

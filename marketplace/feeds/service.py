@@ -5,6 +5,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -265,6 +266,15 @@ def delivered_pushes(session, product_ids=None) -> dict[tuple[int, int], tuple[i
     return {(r.exchange_id, r.product_id): (r.sent_version, bool(r.sent_deleted)) for r in rows}
 
 
+REFUSED = ("refused",)  # the reason of a kept refusal (a figure counts states; the product page shows the reasons)
+
+
+def _pushed_item(pushed: dict, exchange_id: int, product_id: int) -> bool:
+    """The newest push the exchange acknowledged for the product carried the item (of
+    :func:`delivered_pushes`; none at all: no item)."""
+    return not pushed.get((exchange_id, product_id), (None, True))[1]
+
+
 def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, dict[int, Sequence]], *,
                       listed: dict[int, bool]) -> dict[int, list[public_facts.ExchangeListing]]:
     """Per product id of ``preflight``, where it stands on each exchange: the one definition
@@ -287,13 +297,33 @@ def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, d
     for product_id, why in preflight.items():
         rows = []
         for exchange_id, code, pullable in sides:
-            version, deleted = pushed.get((exchange_id, product_id), (None, True))
             rows.append(public_facts.exchange_listing(
                 code, listed=listed[product_id], reasons=why.get(exchange_id, ()),
-                pullable=pullable, pushed_item=not deleted,
-                sent_version=version, pending=pending.get((product_id, exchange_id), 0)))
+                pullable=pullable, pushed_item=_pushed_item(pushed, exchange_id, product_id),
+                sent_version=pushed.get((exchange_id, product_id), (None,))[0],
+                pending=pending.get((product_id, exchange_id), 0)))
         out[product_id] = rows
     return out
+
+
+def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[int],
+                    refused: dict[int, set[int]]) -> Counter:
+    """``(exchange code, state)`` → how many of the listed ``product_ids`` stand so there,
+    by the same definition as :func:`exchange_listings` (:func:`public_facts.exchange_listing`,
+    asked once per distinct set of what decides the state, not once per product: a country's
+    catalogue is 20,000 products on every exchange).  ``refused``: per exchange id, the
+    products its pre-flight refuses (:func:`refusals`)."""
+    pushed = delivered_pushes(session)
+    counts: Counter = Counter()
+    for exchange in exchanges:
+        pullable, refusing = exchange.feed_token_hash is not None, refused.get(exchange.id, set())
+        inputs = Counter((product_id in refusing, _pushed_item(pushed, exchange.id, product_id))
+                         for product_id in product_ids)
+        for (is_refused, pushed_item), n in inputs.items():
+            listing = public_facts.exchange_listing(exchange.code, listed=True, reasons=REFUSED if is_refused else (),
+                                                    pullable=pullable, pushed_item=pushed_item)
+            counts[(exchange.code, listing.state.value)] += n
+    return counts
 
 
 def refusals(session, *, base_url: str, today: dt.date, products=None) -> dict[int, set[int]]:
