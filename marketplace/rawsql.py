@@ -1,6 +1,7 @@
 """Statements run on the DBAPI cursor itself, for the few paths where SQLAlchemy's per-call
 work (sessions, transaction events, bind processing) costs more than the query: the stamp
-lookup on every scan and the batched scan writes.
+lookup on every scan, the stamp page's facts of a batch (:func:`fetch_lists`: several Core
+selects in one round trip) and the batched scan writes.
 
 A ``text()`` clause is compiled once per dialect to the driver's own parameter style
 (SQLite ``?``, psycopg ``%(name)s``); values go in as the driver takes them.  Nothing
@@ -8,9 +9,11 @@ typed passes through SQLAlchemy here, so callers convert (see :func:`timestamp`)
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import weakref
+from collections import namedtuple
 
 from sqlalchemy import String, create_engine
 from sqlalchemy.engine import Engine
@@ -139,23 +142,89 @@ def forget_pools(engine: Engine) -> None:
             found.dispose(close=False)
 
 
-def fetch_one(engine: Engine, clause: TextClause, values: dict):
-    """The first row of ``clause`` read through :func:`reader` (None: no row), on the DBAPI
-    cursor; a connection found dropped is thrown away and the read tried once more."""
+def _on_reader(engine: Engine, read):
+    """``read(dialect, DBAPI connection)`` on a connection of :func:`reader`; a connection
+    found dropped is thrown away and the read tried once more."""
     source = reader(engine)
-    sql, order = prepare(clause, source.dialect)
     for attempt in (1, 2):
         connection = source.raw_connection()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, bind(order, values))
-                return cursor.fetchone()
-            finally:
-                cursor.close()
+            return read(source.dialect, connection.dbapi_connection)
         except source.dialect.loaded_dbapi.Error as exc:
             if attempt == 2 or not source.dialect.is_disconnect(exc, connection.dbapi_connection, None):
                 raise
             connection.invalidate()
         finally:
             connection.close()  # back to the pool (an invalidated one is closed and replaced)
+
+
+def fetch_one(engine: Engine, clause: TextClause, values: dict):
+    """The first row of ``clause`` read through :func:`reader` (None: no row), on the DBAPI
+    cursor, retried once on a dropped connection."""
+    def read(dialect, dbapi):
+        sql, order = prepare(clause, dialect)
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, bind(order, values))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    return _on_reader(engine, read)
+
+class _SelectPlan:
+    """A Core select as run on the DBAPI cursor for one dialect: its SQL, the values of the
+    parameters the statement fixes itself (``limit(1)``…), its parameter order, a row type
+    named by its columns and each column's result processor (what SQLAlchemy applies:
+    SQLite's text dates to ``date``, its integers to ``bool``…; chosen, as SQLAlchemy does,
+    by the type the driver reports, so on the first rows read)."""
+
+    def __init__(self, stmt, dialect):
+        compiled = stmt.compile(dialect=dialect)
+        self.sql, self.fixed, self.dialect = compiled.string, dict(compiled.params), dialect
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        self.types = [c.type.dialect_impl(dialect) for c in stmt.selected_columns]
+        self.row = namedtuple("Row", [c.key for c in stmt.selected_columns])
+        self.processors = None
+
+    def bind(self, values: dict):
+        return bind(self.order, {**self.fixed, **values})
+
+    def rows(self, cursor) -> list:
+        found = cursor.fetchall()
+        processors = self.processors
+        if processors is None:
+            made = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, cursor.description)]
+            processors = self.processors = made if any(made) else ()
+        if not processors:
+            return [self.row._make(r) for r in found]
+        return [self.row._make(value if process is None or value is None else process(value)
+                               for process, value in zip(processors, r)) for r in found]
+
+
+def _select_plan(stmt, dialect) -> _SelectPlan:
+    key = (stmt, dialect)
+    found = _compiled.get(key)
+    if found is None:
+        found = _compiled[key] = _SelectPlan(stmt, dialect)
+    return found
+
+
+def fetch_lists(engine: Engine, statements, values: dict) -> list[list]:
+    """Every row of each Core select of ``statements`` (all bound from ``values``), as named
+    tuples with SQLAlchemy's own result processing, read through :func:`reader`: on
+    PostgreSQL sent together in one pipeline (one round trip for all, not one each), on
+    SQLite one after the other; retried once on a dropped connection.  For selects of plain
+    columns (``select(table)``, labelled columns), whose rows need no ORM."""
+    def read(dialect, dbapi):
+        plans = [_select_plan(stmt, dialect) for stmt in statements]
+        together = getattr(dbapi, "pipeline", None)  # psycopg 3's pipeline mode
+        cursors = [dbapi.cursor() for _ in plans]
+        try:
+            with together() if together is not None else contextlib.nullcontext():
+                for cursor, plan in zip(cursors, plans):
+                    cursor.execute(plan.sql, plan.bind(values))  # (in a pipeline: only queued)
+                return [plan.rows(cursor) for cursor, plan in zip(cursors, plans)]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+    return _on_reader(engine, read)

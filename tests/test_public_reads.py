@@ -3,6 +3,7 @@ autocommit on a pool of their own (``rawsql.reader``), and a connection the serv
 is read through again instead of failing the buyer's scan."""
 from __future__ import annotations
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -72,3 +73,33 @@ def test_a_read_that_meets_a_dropped_connection_runs_again(db, world, web):
         assert page.status_code == 200 and lot in page.get_data(as_text=True)
         with engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+
+
+def test_a_batchs_facts_are_read_in_one_pipeline_and_again_on_a_dropped_connection(db, world, web):
+    """The stamp page's facts of a batch (``scan.facts.build_batch_facts``): five selects
+    sent together on one reader connection (``rawsql.fetch_lists``, psycopg's pipeline mode),
+    read again on a fresh one when the server dropped it."""
+    from marketplace.scan.facts import build_batch_facts
+
+    batch, _run, _serials = make_run(db, world, 1)
+    batch_id, lot = batch.id, batch.lot_code
+    db.session.commit()
+    server = web()
+    with server.app_context():
+        engine = _db.engine
+        reader = rawsql.reader(engine)
+        with reader.connect() as connection:  # the pool's one idle connection, the next read's
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        _terminate(pid)
+        pipelines = []
+        real = psycopg.Connection.pipeline
+
+        def counted(self, *args, **kwargs):
+            pipelines.append(self)
+            return real(self, *args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.Connection, "pipeline", counted)
+            facts = build_batch_facts(engine, batch_id, "https://cho-ocop.example")
+        assert facts["batch"]["lot"] == lot and facts["product"]["name"] == world.product_a.name
+        assert len(pipelines) == 2 and pipelines[0] is not pipelines[1]  # the dropped one, then a fresh one

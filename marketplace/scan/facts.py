@@ -104,24 +104,29 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
 
 @functools.lru_cache(maxsize=1)
 def _facts_statements():
-    """The statements of :func:`build_batch_facts`, built once (Core: a cache miss on the
-    stamp page pays six indexed reads, not the ORM's loading of objects)."""
-    batch_id, product_id, producer_id = bindparam("batch_id"), bindparam("product_id"), bindparam("producer_id")
+    """The selects of :func:`build_batch_facts`, built once, each bound by the batch's id alone
+    (its product and producer found by subqueries), so that all of them go to the database
+    together (:func:`rawsql.fetch_lists`: one round trip on PostgreSQL, no ORM, no session)."""
+    batch_id = bindparam("batch_id")
+    product_id = select(Batch.product_id).where(Batch.id == batch_id).scalar_subquery()
+    producer_id = select(Product.producer_id).where(Product.id == product_id).scalar_subquery()
+    photo = (select(ProductPhoto.stem).where(ProductPhoto.product_id == Product.id).order_by(ProductPhoto.position)
+             .limit(1).scalar_subquery())
+    recognitions, certifications = OcopRecognition.__table__, Certification.__table__
     return (
         select(Batch.id, Batch.lot_code, Batch.production_date, Batch.expiry_date, Product.id.label("product_id"),
                Product.name, Product.slug, Product.status, Product.stock, Product.net_quantity, Product.unit,
                Product.gtin, Producer.id.label("producer_id"), Producer.name.label("producer_name"),
                Producer.slug.label("producer_slug"), Producer.kind, Producer.phone, Producer.ward_code,
-               Producer.province_code, Producer.status.label("producer_status"))
+               Producer.province_code, Producer.status.label("producer_status"), photo.label("photo"))
         .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
         .where(Batch.id == batch_id),
-        select(ProductPhoto.stem).where(ProductPhoto.product_id == product_id).order_by(ProductPhoto.position).limit(1),
-        select(OcopRecognition).where(OcopRecognition.product_id == product_id)
-        .order_by(OcopRecognition.decision_date.desc()),
+        select(recognitions).where(recognitions.c.product_id == product_id)
+        .order_by(recognitions.c.decision_date.desc()),
         # its own certificates, then its producer's facility-wide ones (public_facts.certifications_for)
-        select(Certification).where(or_(Certification.product_id == product_id, and_(
-            Certification.producer_id == producer_id, Certification.product_id.is_(None))))
-        .order_by(Certification.product_id.is_(None), Certification.id),
+        select(certifications).where(or_(certifications.c.product_id == product_id, and_(
+            certifications.c.producer_id == producer_id, certifications.c.product_id.is_(None))))
+        .order_by(certifications.c.product_id.is_(None), certifications.c.id),
         select(Batch.id, Batch.lot_code, Batch.status, Batch.recall_reason, Batch.recalled_at)
         .where(Batch.product_id == product_id),
         select(TraceEvent.id, TraceEvent.kind, TraceEvent.occurred_at, TraceEvent.place, TraceEvent.corrects_id)
@@ -129,33 +134,28 @@ def _facts_statements():
     )
 
 
-def build_batch_facts(session, batch_id: int, base_url: str) -> dict:
+def build_batch_facts(engine, batch_id: int, base_url: str) -> dict:
     """Everything about a batch that a buyer sees, as plain data (cacheable, JSON-able),
     decided by :mod:`public_facts` from rows."""
-    batch_q, photo_q, recognitions_q, certifications_q, batches_q, events_q = _facts_statements()
-    connection = session.connection()
-    row = connection.execute(batch_q, {"batch_id": batch_id}).one()
-    keys = {"batch_id": batch_id, "product_id": row.product_id, "producer_id": row.producer_id}
+    (row,), recognitions, certifications, batches, events = rawsql.fetch_lists(
+        engine, _facts_statements(), {"batch_id": batch_id})
     today = local_today()
     facts = public_facts.product_facts(
         product_status=row.status, producer_status=row.producer_status, stock=row.stock,
-        recalls=public_facts.recalls_of(connection.execute(batches_q, keys).all()),
-        recognitions=connection.execute(recognitions_q, keys).all(),
-        certifications=connection.execute(certifications_q, keys).all(), today=today)
+        recalls=public_facts.recalls_of(batches), recognitions=recognitions, certifications=certifications,
+        today=today)
     ocop = facts.ocop
     ward = geo.ward(row.ward_code)
     province = geo.province(row.province_code)
-    events = connection.execute(events_q, keys).all()
     corrected = {e.corrects_id for e in events if e.corrects_id}
     diary = [
         {"kind": e.kind, "date": e.occurred_at.astimezone(LOCAL_TZ).date().isoformat(),
          "place": e.place}
         for e in events if e.kind in DIARY_KINDS and e.id not in corrected
     ]
-    photo = connection.execute(photo_q, keys).scalar()
     return {
         "product": {"name": row.name, "slug": row.slug, "listed": facts.listed, "sellable": facts.sellable,
-                    "net_quantity": row.net_quantity, "unit": row.unit, "photo": photo, "gtin": row.gtin},
+                    "net_quantity": row.net_quantity, "unit": row.unit, "photo": row.photo, "gtin": row.gtin},
         "producer": {"name": row.producer_name, "slug": row.producer_slug, "kind": row.kind, "phone": row.phone,
                      "commune": ward.name if ward else "", "province": province.short if province else ""},
         # The product's recalls in force: this lot's, or another lot's (a stamp of this lot says so).
@@ -186,29 +186,29 @@ class FactsCache:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session, state: StampState, base_url: str) -> dict:
-        return self._entry(session, state.cache_key, base_url)[0]
+    def get(self, engine, state: StampState, base_url: str) -> dict:
+        return self._entry(engine, state.cache_key, base_url)[0]
 
-    def get_for_batch(self, session, batch: Batch, base_url: str) -> dict:
-        return self._entry(session, batch_cache_key(batch), base_url)[0]
+    def get_for_batch(self, engine, batch: Batch, base_url: str) -> dict:
+        return self._entry(engine, batch_cache_key(batch), base_url)[0]
 
-    def fragment(self, session, key: tuple, base_url: str, variant, render) -> str:
+    def fragment(self, engine, key: tuple, base_url: str, variant, render) -> str:
         """``render(facts)`` for this batch, computed once per entry and ``variant`` (the
         caller's name for what else the result depends on, e.g. the language)."""
-        facts, fragments = self._entry(session, key, base_url)
+        facts, fragments = self._entry(engine, key, base_url)
         html = fragments.get(variant)
         if html is None:
             html = fragments[variant] = render(facts)
         return html
 
-    def _entry(self, session, key: tuple, base_url: str) -> tuple[dict, dict]:
+    def _entry(self, engine, key: tuple, base_url: str) -> tuple[dict, dict]:
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
             if hit and now - hit[0] < self.ttl:
                 self._data.move_to_end(key)
                 return hit[1], hit[2]
-        entry = (now, build_batch_facts(session, key[0], base_url), {})
+        entry = (now, build_batch_facts(engine, key[0], base_url), {})
         with self._lock:
             self._data[key] = entry
             while len(self._data) > self.size:
