@@ -17,10 +17,10 @@ import random
 import re
 import unicodedata
 import zlib
-from functools import lru_cache
 
-import fontpkg
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from . import typeset
 
 W, H = 800, 600
 S = 2              # drawn at S× and reduced: smooth edges
@@ -46,42 +46,14 @@ def _a(c, alpha):
     return (*c[:3], alpha)
 
 
-@lru_cache(maxsize=None)
-def _font(px: int, weight: int = 700) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", weight)), px)
-
-
-def _wrap(words: list[str], font, width: float) -> list[str]:
-    lines, line = [], ""
-    for word in words:
-        trial = f"{line} {word}".strip()
-        if line and font.getlength(trial) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = trial
-    return lines + [line]
+def _font(px: int, weight: int = 700):
+    return typeset.font(px, weight)
 
 
 def fit_text(text: str, width: float, height: float, max_size: int, min_size: int = 10,
              max_lines: int = 2, weight: int = 700) -> tuple[int, list[str]]:
-    """The largest size (px of the 800×600 frame) at which ``text``, wrapped between words,
-    fits ``width``×``height`` in at most ``max_lines`` lines; at ``min_size`` the last line is
-    cut with "…" if it must be."""
-    words = text.split()
-    for size in range(max_size, min_size - 1, -1):
-        font = _font(size * S, weight)
-        lines = _wrap(words, font, width * S)
-        if (len(lines) <= max_lines and len(lines) * size * LINE <= height
-                and all(font.getlength(line) <= width * S for line in lines)):
-            return size, lines
-    font = _font(min_size * S, weight)
-    lines = _wrap(words, font, width * S)[:max(1, min(max_lines, int(height // (min_size * LINE))))]
-    while len(lines[-1]) > 1 and font.getlength(lines[-1] + "…") > width * S:
-        lines[-1] = lines[-1][:-1].rstrip()
-    if " ".join(lines) != " ".join(words):
-        lines[-1] += "…"
-    return min_size, lines
+    """:func:`typeset.fit_text` in the 800×600 frame, measured on the S× canvas."""
+    return typeset.fit_text(text, width, height, max_size, min_size, max_lines, weight, scale=S, line=LINE)
 
 
 class _Pen:

@@ -44,17 +44,20 @@ def spreadsheet_text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def fold(text: str | None) -> str:
-    """Lower-case ``text`` and strip Vietnamese diacritics: "Gạo Đồng Tiến" -> "gao dong tien".
+def strip_marks(text: str | None) -> str:
+    """``text`` without Vietnamese diacritics, case kept: "Gạo Đồng Tiến" -> "Gao Dong Tien".
 
     đ/Đ is a separate letter, not a combining mark, so NFD alone leaves it; map it first.
     """
     if not text:
         return ""
     text = text.replace("đ", "d").replace("Đ", "D")
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return _SPACES.sub(" ", stripped.casefold()).strip()
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+
+
+def fold(text: str | None) -> str:
+    """Lower-case ``text`` and strip Vietnamese diacritics: "Gạo Đồng Tiến" -> "gao dong tien"."""
+    return _SPACES.sub(" ", strip_marks(text).casefold()).strip()
 
 
 def slugify(text: str, max_length: int = 200) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
-from . import geo
+from . import geo, vietqr
 from .i18n import current_language
 from .models import CertificationScheme, ProducerKind
 
@@ -95,6 +95,32 @@ ISSUER_LEVELS = {
 }
 
 
+# Refusals of a bank transfer's inputs (``vietqr.VietQRError`` codes; ``%(n)s``: the most allowed)
+TRANSFER_ERRORS = {
+    "not_a_number": _l("Nhập số lượng là một số nguyên, ví dụ 2."),
+    "not_positive": _l("Số lượng ít nhất là 1."),
+    "over_stock": _l("Số lượng nhiều nhất là %(n)s."),
+    "over_limit": _l("Số tiền vượt hạn mức 500.000.000 đ của một lần chuyển nhanh NAPAS 247: "
+                     "hãy chia thành nhiều lần hoặc gọi cơ sở."),
+    "unknown": _l("Hãy chọn ngân hàng trong danh sách."),
+    "required": _l("Thông tin này là bắt buộc."),
+    "digits": _l("Số tài khoản chỉ gồm chữ số."),
+    "too_long": _l("Số tài khoản dài nhất 19 chữ số."),
+    "invalid": _l("Tên chủ tài khoản chỉ gồm chữ cái không dấu và khoảng trắng, như ngân hàng ghi."),
+}
+
+
+def transfer_error(code: str, n: int = 0) -> str:
+    """The user's message for a refused transfer input."""
+    return str(TRANSFER_ERRORS.get(code, TRANSFER_ERRORS["invalid"])) % {"n": n}
+
+
+def bank_name(bin_: str) -> str:
+    """A NAPAS member bank's short name, by its BIN (the BIN itself when not in the list)."""
+    found = vietqr.bank(bin_)
+    return found.short_name if found else bin_
+
+
 def _lookup(table):
     return lambda code: str(table.get(code, code))
 
@@ -108,7 +134,7 @@ def register_labels(app) -> None:
         stamp_status_label=_lookup(STAMP_STATUS_LABELS), product_state_label=_lookup(PRODUCT_STATE_LABELS),
         availability_label=_lookup(AVAILABILITY_LABELS), exchange_state_label=_lookup(EXCHANGE_STATE_LABELS),
         delivery_status_label=_lookup(DELIVERY_STATUS_LABELS), domain_error=domain_error,
-        quantity_word=quantity_word,
+        quantity_word=quantity_word, transfer_error=transfer_error, bank_name=bank_name,
         group_name=lambda g: g.display_name(current_language()) if g else "",
     )
 

@@ -84,6 +84,7 @@ ENTRIES = {
     "catalogue.index": (lambda w: "/", {"GET": PUBLIC}),
     "catalogue.product": (lambda w: f"/p/{w.published_a.slug}", {"GET": PUBLIC}),
     "catalogue.producer": (lambda w: f"/producers/{w.a.slug}", {"GET": PUBLIC}),
+    "catalogue.preview": (lambda w: f"/p/{w.published_a.slug}/preview.jpg", {"GET": PUBLIC}),
     "catalogue.media": (lambda w: f"/media/{w.photo.stem}.jpg", {"GET": PUBLIC}),
     "catalogue.set_language": (lambda w: "/lang/en?next=/", {"GET": ok(PUBLIC, 302)}),
     "catalogue.wards": (lambda w: "/geo/wards?province=38", {"GET": PUBLIC}),
@@ -111,6 +112,10 @@ ENTRIES = {
     "dashboard.certifications": (lambda w: "/dashboard/certifications", {"GET": PRODUCER, "POST": PRODUCER}),
     "dashboard.certification_document": (lambda w: f"/dashboard/certifications/{w.cert.id}/document", {"GET": OWNED_BY_A}),
     "dashboard.team": (lambda w: "/dashboard/team", {"GET": PRODUCER, "POST": PRODUCER}),
+    # The bank account for buyers' transfers: each producer's owner, for its own producer.
+    "dashboard.bank_account": (lambda w: "/dashboard/bank", {"GET": PRODUCER, "POST": ok(PRODUCER, 422)}),
+    "dashboard.remove_bank_account": (lambda w: "/dashboard/bank/remove", {"POST": ok(PRODUCER, 302)}),
+    "dashboard.bank_account_seen": (lambda w: "/dashboard/bank/seen", {"POST": ok(PRODUCER, 302)}),
     "dashboard.set_staff_active": (lambda w: f"/dashboard/team/{w.staff_a.id}/active", {"POST": STAFF_OF_A}),
     "dashboard.members": (lambda w: "/dashboard/members", {"GET": COOP_OWNER, "POST": COOP_OWNER}),
     "trace.batches": (lambda w: "/dashboard/batches", {"GET": PRODUCER}),

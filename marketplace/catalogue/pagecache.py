@@ -8,8 +8,11 @@ the pages) took 10–25 ms, most of it the same each time.  A page is kept, per 
 - the state of the catalogue: the newest ``product.updated_at``, which moves with every
   change of anything a product card shows (the product, its photos, producer, OCOP
   recognitions, certificates, batches and recalls: ``marketplace.changes`` bumps it in the
-  committing transaction), and the local date (recognitions and certificates lapse by the
-  day).  One indexed read (``rawsql.fetch_one``) per request tells it.
+  committing transaction); the newest change of a producer's bank account and how many
+  there are (the product page's transfer QR: not a fact of the product, so its version
+  does not move for it; a removal changes the count); and the local date (recognitions
+  and certificates lapse by the day).  One read (``rawsql.fetch_one``: two indexed maxima
+  and a count) per request tells it.
 
 Only for someone with no session (nothing personal on the page: no account links, no CSRF
 token, no flashed message); anyone signed in gets a fresh page.  Pages are kept at most
@@ -30,7 +33,10 @@ from ..i18n import current_language
 from ..models.base import local_today
 
 SIZE = 256
-_NEWEST_CHANGE = text("SELECT MAX(updated_at) FROM product")
+# the newest change of any product card, and of the producers' bank accounts (the product
+# pages' transfer QR): the newest change and how many there are (a removal changes the count)
+_NEWEST_CHANGE = text("SELECT (SELECT MAX(updated_at) FROM product), (SELECT MAX(changed_at) FROM bank_account), "
+                      "(SELECT COUNT(*) FROM bank_account)")
 
 
 class PageCache:
@@ -61,12 +67,13 @@ def anonymous() -> bool:
 
 
 def catalogue_state(engine) -> tuple:
-    row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {})
-    return rawsql.moment_text(row[0] if row else None), local_today()
+    row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {}) or (None, None, 0)
+    return rawsql.moment_text(row[0]), rawsql.moment_text(row[1]), row[2], local_today()
 
 
-def page(engine, render: Callable[[], str]) -> str:
-    """``render()``, or the page it made for the same question and catalogue state."""
+def page(engine, render: Callable[[], str | tuple[str, int]]):
+    """``render()``, or the page it made for the same question and catalogue state.  A page
+    that answers with a status of its own (``(page, 422)``: a refused form value) is not kept."""
     if not anonymous():
         return render()
     app = current_app._get_current_object()
@@ -77,5 +84,6 @@ def page(engine, render: Callable[[], str]) -> str:
     found = cache.get(key)
     if found is None:
         found = render()
-        cache.put(key, found)
+        if isinstance(found, str):
+            cache.put(key, found)
     return found

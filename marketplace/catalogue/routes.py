@@ -1,21 +1,28 @@
-"""Public catalogue: search, product pages, producer pages, photos, language switch."""
+"""Public catalogue: search, product pages, producer pages, photos, share previews, language switch."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
+from pathlib import Path
+
+from babel.numbers import format_currency
+from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file,
                    send_from_directory, url_for)
+from flask_babel import force_locale
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import geo, public_facts
+from .. import geo, public_facts, vietqr
 from ..extensions import db
-from ..i18n import LANG_COOKIE, current_language
+from ..i18n import LANG_COOKIE, current_language, quantity, vnd
 from ..media import is_safe_media_name
 from ..models import Producer, ProducerStatus, Product, ProductGroup
 from ..models.base import local_today
+from ..vocab import UNIT_LABELS
 from ..security import safe_next
-from . import pagecache
+from ..printing.qr import qr_svg
+from . import pagecache, payments, previews
 from .service import public_products_query
-from .structured import json_for_script, product_json_ld
+from .structured import json_for_script, preview_path, product_json_ld, share_card
 
 bp = Blueprint("catalogue", __name__)
 
@@ -84,11 +91,32 @@ def product(slug: str):
     return pagecache.page(db.engine, lambda: _product(slug))
 
 
-def _product(slug: str) -> str:
+def _product(slug: str):
     product = _public_product_or_404(slug)
     facts = public_facts.facts_of(product, today=local_today())
-    return render_template("catalogue/product.html", product=product, producer=product.producer, facts=facts,
-                           json_ld=json_for_script(product_json_ld(product, facts)))
+    pay = _transfer_offer(product, facts)
+    producer = product.producer
+    card = share_card(title=product.name, path=url_for("catalogue.product", slug=product.slug),
+                      description=product.description or f"{vnd(product.price_vnd)} · {producer.name}, "
+                                                         f"{geo.place_name(producer.ward_code)}",
+                      image_path=preview_path(product))
+    page = render_template("catalogue/product.html", product=product, producer=producer, facts=facts,
+                           json_ld=json_for_script(product_json_ld(product, facts)), pay=pay, card=card)
+    return (page, 422) if pay and pay["error"] else page
+
+
+def _transfer_offer(product: Product, facts) -> dict | None:
+    """The "pay by transfer" part of a product page (``?qty=`` from its GET form), or None."""
+    if not payments.offers_transfer(product, sellable=facts.sellable):
+        return None
+    typed = request.args.get("qty")
+    try:
+        transfer = payments.transfer(product, payments.quantity_from(typed, stock=product.stock))
+    except vietqr.VietQRError as exc:
+        return {"error": exc.code, "typed": (typed or "")[:8], "max": min(product.stock, payments.MAX_QUANTITY)}
+    return {"error": None, "transfer": transfer, "max": min(product.stock, payments.MAX_QUANTITY),
+            "qr": Markup(qr_svg(transfer.payload)),
+            "words": payments.amount_in_words(transfer.amount, current_language())}
 
 
 @bp.route("/producers/<slug>")
@@ -101,9 +129,33 @@ def producer(slug: str):
     products = db.session.scalars(public_products_query(producer_id=producer.id)).all()
     today = local_today()
     facts = public_facts.facts_of_many(db.session, products, today=today)
+    pictured = next((p for p in products if p.photos), products[0] if products else None)
+    card = share_card(title=producer.name, path=url_for("catalogue.producer", slug=producer.slug),
+                      description=producer.description or geo.place_name(producer.ward_code),
+                      image_path=preview_path(pictured) if pictured else None)
     return render_template("catalogue/producer.html", producer=producer, products=products, facts=facts,
-                           recalled_ids=[p.id for p in products if facts[p.id].recalls],
+                           recalled_ids=[p.id for p in products if facts[p.id].recalls], card=card,
                            certifications=public_facts.facility_certifications(producer, today=today))
+
+
+@bp.route("/p/<slug>/preview.jpg")
+def preview(slug: str):
+    """The product's 1200×630 share preview (Open Graph's ``og:image``), drawn once per product
+    version and kept (``previews.kept``); the URL's ``v`` names the version a page shared."""
+    product = _public_product_or_404(slug)
+    producer, cover = product.producer, product.cover
+    upload_dir = current_app.config["UPLOAD_DIR"]
+    with force_locale("vi"):  # the picture speaks Vietnamese, whatever the page that shared it
+        unit = str(UNIT_LABELS.get(product.unit, product.unit))
+    price = f"{format_currency(product.price_vnd, 'VND', locale='vi_VN')} / {quantity(product.net_quantity, 'vi')} {unit}"
+    path = previews.kept(upload_dir, product.id, product.version, lambda: previews.draw(
+        photo=Path(upload_dir) / f"{cover.stem}-m.jpg" if cover else None, name=product.name, price=price,
+        producer=producer.name, place=geo.place_name(producer.ward_code)))
+    response = send_file(path, mimetype="image/jpeg", conditional=True)
+    current = request.args.get("v") == str(product.version)
+    response.cache_control.public = True
+    response.cache_control.max_age = 31536000 if current else 300  # a version's picture never changes
+    return response
 
 
 @bp.route("/media/<name>")

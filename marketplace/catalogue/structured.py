@@ -64,3 +64,19 @@ def product_json_ld(product: Product, facts: ProductFacts) -> dict:
     if ocop:
         data["award"] = f"OCOP {ocop.stars}★ ({ocop.decision_no})"
     return {k: v for k, v in data.items() if v not in (None, [], "")}
+
+
+def share_card(*, title: str, description: str, path: str, image_path: str | None) -> dict:
+    """What a page tells apps that preview a shared link (Open Graph, Twitter's card): its
+    title, a description of at most 200 characters, its canonical URL and the 1200×630
+    preview (``catalogue.previews``), all absolute on ``PUBLIC_BASE_URL``."""
+    description = " ".join(description.split())
+    if len(description) > 200:
+        description = description[:199].rsplit(" ", 1)[0] + "…"
+    return {"title": title, "description": description, "url": absolute(path),
+            "image": absolute(image_path) if image_path else None}
+
+
+def preview_path(product: Product) -> str:
+    """The product's share preview, named by its version (a change shares a new picture)."""
+    return url_for("catalogue.preview", slug=product.slug, v=product.version)

@@ -189,3 +189,13 @@ class StaffForm(BaseForm):
     name = StringField(_l("Họ và tên"), validators=[DataRequired(), Length(max=120)], filters=[strip])
     password = PasswordField(_l("Mật khẩu ban đầu"), validators=[DataRequired(), StrongPassword()],
                              description=_l("Người này có thể tự đổi mật khẩu sau khi đăng nhập."))
+
+
+class BankAccountForm(BaseForm):
+    """Where buyers pay by VietQR: a bank of NAPAS 247's list, the account, its holder."""
+
+    bank_bin = SelectField(_l("Ngân hàng"), validators=[DataRequired()])
+    account_number = StringField(_l("Số tài khoản"), validators=[DataRequired(), Length(max=40)],
+                                 description=_l("Chỉ gồm chữ số, như in trên thẻ hoặc trong ứng dụng ngân hàng."))
+    account_name = StringField(_l("Chủ tài khoản"), validators=[DataRequired(), Length(max=80)],
+                               description=_l("Như ngân hàng ghi, ví dụ NGUYEN THI HOA."))

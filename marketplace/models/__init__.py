@@ -2,7 +2,7 @@
 from .audit import AuditEntry
 from .accounts import ApiToken, OfficerScope, OfficerWard, RecoveryCode, User, UserRole, ProducerRole
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, FeedItem
-from .producers import Producer, ProducerKind, ProducerStatus
+from .producers import BankAccount, Producer, ProducerKind, ProducerStatus
 from .trace import (Batch, BatchStatus, BuyerReport, EventKind, ReportReason, Scan, ScanDay, ScanFold, ScanInbox, ScannerKey, SerialProbe, Stamp,
                     StampRun, StampStatus, TraceEvent)
 from .products import (
@@ -17,7 +17,7 @@ from .products import (
 )
 
 __all__ = [
-    "ApiToken", "OfficerScope", "OfficerWard", "RecoveryCode", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScanDay", "ScanFold", "ScanInbox", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "ApiToken", "BankAccount", "OfficerScope", "OfficerWard", "RecoveryCode", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScanDay", "ScanFold", "ScanInbox", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

@@ -63,6 +63,8 @@ class Producer(db.Model):
     users: Mapped[list["User"]] = relationship(back_populates="producer")
     products: Mapped[list["Product"]] = relationship(back_populates="producer")
     certifications: Mapped[list["Certification"]] = relationship(back_populates="producer")
+    bank_account: Mapped[Optional["BankAccount"]] = relationship(back_populates="producer",
+                                                                cascade="all, delete-orphan")
 
     @property
     def is_cooperative(self) -> bool:
@@ -80,3 +82,31 @@ class Producer(db.Model):
 
     def __repr__(self) -> str:
         return f"<Producer {self.slug}>"
+
+
+class BankAccount(db.Model):
+    """Where a producer's buyers pay it by bank transfer (VietQR, issue 20): one account.
+
+    ``changed_at``/``changed_by`` name the last change (each is in the audit trail too);
+    ``seen_at`` is when an owner of the producer last acknowledged the dashboard's notice
+    of a change: someone else with access to the account could have changed where the
+    money goes.
+    """
+
+    __tablename__ = "bank_account"
+
+    producer_id: Mapped[int] = mapped_column(ForeignKey("producer.id", ondelete="CASCADE"), primary_key=True)
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account_number: Mapped[str] = mapped_column(String(19))
+    account_name: Mapped[str] = mapped_column(String(50))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    changed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    seen_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    producer: Mapped[Producer] = relationship(back_populates="bank_account")
+    changed_by: Mapped[Optional["User"]] = relationship()
+
+    @property
+    def unseen(self) -> bool:
+        """Changed since an owner last said they saw it."""
+        return self.seen_at is None or self.seen_at < self.changed_at

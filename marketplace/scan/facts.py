@@ -116,7 +116,7 @@ def _facts_statements():
     return (
         select(Batch.id, Batch.lot_code, Batch.production_date, Batch.expiry_date, Product.id.label("product_id"),
                Product.name, Product.slug, Product.status, Product.stock, Product.net_quantity, Product.unit,
-               Product.gtin, Producer.id.label("producer_id"), Producer.name.label("producer_name"),
+               Product.gtin, Product.version, Producer.id.label("producer_id"), Producer.name.label("producer_name"),
                Producer.slug.label("producer_slug"), Producer.kind, Producer.phone, Producer.ward_code,
                Producer.province_code, Producer.status.label("producer_status"), photo.label("photo"))
         .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
@@ -155,7 +155,8 @@ def build_batch_facts(engine, batch_id: int, base_url: str) -> dict:
     ]
     return {
         "product": {"name": row.name, "slug": row.slug, "listed": facts.listed, "sellable": facts.sellable,
-                    "net_quantity": row.net_quantity, "unit": row.unit, "photo": row.photo, "gtin": row.gtin},
+                    "net_quantity": row.net_quantity, "unit": row.unit, "photo": row.photo, "gtin": row.gtin,
+                    "version": row.version},
         "producer": {"name": row.producer_name, "slug": row.producer_slug, "kind": row.kind, "phone": row.phone,
                      "commune": ward.name if ward else "", "province": province.short if province else ""},
         # The product's recalls in force: this lot's, or another lot's (a stamp of this lot says so).

@@ -34,7 +34,8 @@ def render(template: str, **context) -> str:
     Those would load the signed-in user (Flask-Login) and open the session on every scan;
     these pages show neither, so they get the translations (bound once) and their data.
     """
-    return current_app.jinja_env.get_template(template).render(bound_gettext(), **context)
+    return current_app.jinja_env.get_template(template).render(
+        bound_gettext(), base_url=current_app.config["PUBLIC_BASE_URL"], **context)
 
 
 def render_frame(facts: dict) -> str:

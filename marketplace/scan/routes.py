@@ -8,6 +8,7 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 
 from .. import geo, public_facts
+from ..catalogue.structured import share_card
 from ..extensions import csrf, db, limiter
 from ..i18n import current_language, may_be_signed_in
 from ..models import Batch, Stamp, StampStatus
@@ -142,8 +143,14 @@ def batch(batch_id: int):
     if request.accept_mimetypes.best == "application/json":
         response = jsonify(dict(facts, recall=recall))
     else:
+        product = facts["product"]
+        card = share_card(  # a lot of a listed product is worth sharing, with its product's picture
+            title=f"{product['name']} · {facts['batch']['lot']}", path=request.path,
+            description=f"{facts['producer']['name']}, {facts['producer']['commune']}",
+            image_path=url_for("catalogue.preview", slug=product["slug"], v=product["version"])) \
+            if product["listed"] else None
         response = current_app.response_class(page.render(
-            "scan/batch.html", f=facts, batch=found, recall=recall, here=request.path), mimetype="text/html")
+            "scan/batch.html", f=facts, batch=found, recall=recall, here=request.path, card=card), mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=60"  # a recall shows within a minute
     response.vary.update(("Accept-Language", "Accept"))
     return response
