@@ -48,6 +48,7 @@ LAZY_IMPORTS = {
     "marketplace/extensions.py": "Flask-Migrate and alembic are loaded only when migrations are used",
     "marketplace/validators.py": "biip is loaded only when a GS1 code is checked",
     "marketplace/resolver/digital_link.py": "biip is loaded only when a GS1 code is checked",
+    "marketplace/catalogue/payments.py": "num2words is loaded only when an amount is written in words",
 }
 
 
@@ -79,6 +80,8 @@ def test_imports_inside_functions_only_where_a_docstring_says_why():
     for module in ("trace/report.py", "feeds/formats.py"):
         source = (ROOT / "marketplace" / module).read_text(encoding="utf-8")
         assert "is imported here, when a workbook is written" in source, module
+    payments = (ROOT / "marketplace/catalogue/payments.py").read_text(encoding="utf-8")
+    assert "num2words is loaded only when an amount is written in words" in payments
 
 
 def test_no_module_over_400_lines_unless_its_docstring_says_why():

@@ -17,9 +17,9 @@ from ..i18n import LANG_COOKIE, current_language, quantity, vnd
 from ..media import is_safe_media_name
 from ..models import Producer, ProducerStatus, Product, ProductGroup
 from ..models.base import local_today
-from ..vocab import UNIT_LABELS
-from ..security import safe_next
 from ..printing.qr import qr_svg
+from ..security import safe_next
+from ..vocab import UNIT_LABELS
 from . import pagecache, payments, previews
 from .service import public_products_query
 from .structured import json_for_script, preview_path, product_json_ld, share_card
@@ -109,6 +109,7 @@ def _transfer_offer(product: Product, facts) -> dict | None:
     """The "pay by transfer" part of a product page (``?qty=`` from its GET form), or None."""
     if not payments.offers_transfer(product, sellable=facts.sellable):
         return None
+
     typed = request.args.get("qty")
     try:
         transfer = payments.transfer(product, payments.quantity_from(typed, stock=product.stock))
