@@ -100,6 +100,6 @@ def test_a_batchs_facts_are_read_in_one_pipeline_and_again_on_a_dropped_connecti
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(psycopg.Connection, "pipeline", counted)
-            facts = build_batch_facts(engine, batch_id, "https://cho-ocop.example")
+            facts = build_batch_facts(engine, batch_id)
         assert facts["batch"]["lot"] == lot and facts["product"]["name"] == world.product_a.name
         assert len(pipelines) == 2 and pipelines[0] is not pipelines[1]  # the dropped one, then a fresh one

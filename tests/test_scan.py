@@ -729,7 +729,7 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
              dict(base, status="void", verdict="void", recalled=True, recall_reason="Nhiễm", recalled_at=now),
              dict(base, serial=new_serials(1)[0])]
     with app.test_request_context(f"/s/{serial}", headers={"Accept-Language": language}):
-        facts = build_batch_facts(_db.engine, batch.id, app.config["PUBLIC_BASE_URL"])
+        facts = build_batch_facts(_db.engine, batch.id)
         frame = page.render_frame(facts)
         assert page.PANEL_SLOT in frame and page.URL_SLOT in frame
         panels = set()

@@ -238,7 +238,7 @@ def _printed_link(gtin: str, lot: str, serial: str):
     state = stamp_state(db.engine, serial)
     if state is None:
         return None
-    facts = batch_facts.get(db.engine, state, current_app.config["PUBLIC_BASE_URL"])
+    facts = batch_facts.get(db.engine, state)
     if facts["product"]["gtin"] != gtin or facts["batch"]["lot"] != lot:
         return None
     anchor = _base() + DigitalLink(gtin=gtin, lot=lot, serial=serial).path()

@@ -134,7 +134,7 @@ def _facts_statements():
     )
 
 
-def build_batch_facts(engine, batch_id: int, base_url: str) -> dict:
+def build_batch_facts(engine, batch_id: int) -> dict:
     """Everything about a batch that a buyer sees, as plain data (cacheable, JSON-able),
     decided by :mod:`public_facts` from rows."""
     (row,), recognitions, certifications, batches, events = rawsql.fetch_lists(
@@ -187,29 +187,29 @@ class FactsCache:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, engine, state: StampState, base_url: str) -> dict:
-        return self._entry(engine, state.cache_key, base_url)[0]
+    def get(self, engine, state: StampState) -> dict:
+        return self._entry(engine, state.cache_key)[0]
 
-    def get_for_batch(self, engine, batch: Batch, base_url: str) -> dict:
-        return self._entry(engine, batch_cache_key(batch), base_url)[0]
+    def get_for_batch(self, engine, batch: Batch) -> dict:
+        return self._entry(engine, batch_cache_key(batch))[0]
 
-    def fragment(self, engine, key: tuple, base_url: str, variant, render) -> str:
+    def fragment(self, engine, key: tuple, variant, render) -> str:
         """``render(facts)`` for this batch, computed once per entry and ``variant`` (the
         caller's name for what else the result depends on, e.g. the language)."""
-        facts, fragments = self._entry(engine, key, base_url)
+        facts, fragments = self._entry(engine, key)
         html = fragments.get(variant)
         if html is None:
             html = fragments[variant] = render(facts)
         return html
 
-    def _entry(self, engine, key: tuple, base_url: str) -> tuple[dict, dict]:
+    def _entry(self, engine, key: tuple) -> tuple[dict, dict]:
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
             if hit and now - hit[0] < self.ttl:
                 self._data.move_to_end(key)
                 return hit[1], hit[2]
-        entry = (now, build_batch_facts(engine, key[0], base_url), {})
+        entry = (now, build_batch_facts(engine, key[0]), {})
         with self._lock:
             self._data[key] = entry
             while len(self._data) > self.size:

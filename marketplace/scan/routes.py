@@ -95,14 +95,14 @@ def stamp(serial: str):
         "scratch": state.scratch and state.status != "void", "hotline": config.get("REPORT_HOTLINE"),
     }
     if request.accept_mimetypes.best == "application/json":
-        body = dict(_facts.get(db.engine, state, config["PUBLIC_BASE_URL"]), stamp={
+        body = dict(_facts.get(db.engine, state), stamp={
             **{k: view[k] for k in ("serial", "serial_grouped", "verdict", "status", "recalled", "recall_reason",
                                     "scanners", "test", "first_scan_province", "scratch")},
             "first_scan_at": first_at.isoformat() if first_at else None,
             "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = unknown.no_store(jsonify(body))
     else:
-        frame = _facts.fragment(db.engine, state.cache_key, config["PUBLIC_BASE_URL"], ("stamp", current_language()),
+        frame = _facts.fragment(db.engine, state.cache_key, ("stamp", current_language()),
                                 page.render_frame)
         response = current_app.response_class(page.fill(frame, view), mimetype="text/html",
                                               headers=unknown.PAGE_HEADERS)
@@ -135,8 +135,7 @@ def batch(batch_id: int):
     found = db.session.get(Batch, batch_id)
     if found is None:
         abort(404)
-    base_url = current_app.config["PUBLIC_BASE_URL"]
-    facts = _facts.get_for_batch(db.engine, found, base_url)
+    facts = _facts.get_for_batch(db.engine, found)
     mine = next((r for r in facts["recalls"] if r["this_lot"]), None)  # this lot's recall in force
     recall = {"recalled": mine is not None, "reason": mine["reason"] if mine else "",
               "recalled_at": mine["recalled_at"] if mine else None}
