@@ -269,6 +269,11 @@ def delivered_pushes(session, product_ids=None) -> dict[tuple[int, int], tuple[i
 REFUSED = ("refused",)  # the reason of a kept refusal (a figure counts states; the product page shows the reasons)
 
 
+def _few(product_ids) -> list[int] | None:
+    """``product_ids`` as an IN list when they are few; None (every row) for a whole catalogue."""
+    return list(product_ids) if len(product_ids) <= 500 else None
+
+
 def _pushed_item(pushed: dict, exchange_id: int, product_id: int) -> bool:
     """The newest push the exchange acknowledged for the product carried the item (of
     :func:`delivered_pushes`; none at all: no item)."""
@@ -284,7 +289,7 @@ def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, d
     is listed."""
     if not preflight:
         return {}
-    few = list(preflight) if len(preflight) <= 500 else None  # a whole catalogue: every row, not an IN list
+    few = _few(preflight)
     pushed = delivered_pushes(session, few)
     waiting = select(Delivery.product_id, Delivery.exchange_id, func.count()).where(
         Delivery.status == DeliveryStatus.pending).group_by(Delivery.product_id, Delivery.exchange_id)
@@ -313,7 +318,7 @@ def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[in
     asked once per distinct set of what decides the state, not once per product: a country's
     catalogue is 20,000 products on every exchange).  ``refused``: per exchange id, the
     products its pre-flight refuses (:func:`refusals`)."""
-    pushed = delivered_pushes(session)
+    pushed = delivered_pushes(session, _few(product_ids))
     counts: Counter = Counter()
     for exchange in exchanges:
         pullable, refusing = exchange.feed_token_hash is not None, refused.get(exchange.id, set())
