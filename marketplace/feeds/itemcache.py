@@ -86,32 +86,35 @@ def _product_rows(products=None):
     return stmt if products is None else stmt.where(Product.id.in_(products))
 
 
-def _with_kept(stmt, exchange_id: int):
-    return stmt.outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
+def _public_with_kept(exchange_id: int, context: str, today: dt.date, columns):
+    """Each public product joined to its newest batch and to the item kept for
+    ``exchange_id``, if any, selecting ``columns(newest, holds)`` (``holds``: whether the
+    kept item still holds, as a column); and the :func:`_holds` condition, for a WHERE."""
+    newest = _newest_batches()
+    holds = _holds(context, today, newest.c.latest)
+    stmt = (select(*columns(newest, case((holds, True), else_=False)))
+            .join(Producer, Producer.id == Product.producer_id)
+            .outerjoin(newest, newest.c.product_id == Product.id)
+            .outerjoin(FeedItem, and_(FeedItem.exchange_id == exchange_id, FeedItem.product_id == Product.id))
+            .where(public_facts.listed_sql()))
+    return stmt, holds
 
 
 def _kept_rows(exchange_id: int, context: str, today: dt.date):
     """Each public product with what its item is built from, the item kept for
     ``exchange_id``, if any, and whether it holds, in product id order."""
-    newest = _newest_batches()
-    holds = case((_holds(context, today, newest.c.latest), True), else_=False).label("holds")
-    stmt = (select(Product.id, Product.version, newest.c.latest.label("latest_batch"),
-                   Producer.updated_at.label("producer_updated_at"), FeedItem.body, holds)
-            .join(Producer, Producer.id == Product.producer_id)
-            .outerjoin(newest, newest.c.product_id == Product.id).where(public_facts.listed_sql()))
-    return _with_kept(stmt, exchange_id).order_by(Product.id)
+    stmt, _ = _public_with_kept(exchange_id, context, today, lambda newest, holds: (
+        Product.id, Product.version, newest.c.latest.label("latest_batch"),
+        Producer.updated_at.label("producer_updated_at"), FeedItem.body, holds.label("holds")))
+    return stmt.order_by(Product.id)
 
 
 def _verdicts(exchange_id: int, context: str, today: dt.date, products=None):
     """``(product id, refused)`` of each public product (of ``products``) whose kept item for
     ``exchange_id`` is a refusal that holds (refused true) or holds no more, or is missing
     (false): every other product's item holds and is taken."""
-    newest = _newest_batches()
-    holds = _holds(context, today, newest.c.latest)
-    stmt = _with_kept(select(Product.id, case((holds, True), else_=False))
-                      .join(Producer, Producer.id == Product.producer_id)
-                      .outerjoin(newest, newest.c.product_id == Product.id), exchange_id) \
-        .where(public_facts.listed_sql(), or_(FeedItem.body.is_(None), not_(holds)))
+    stmt, holds = _public_with_kept(exchange_id, context, today, lambda newest, holds: (Product.id, holds))
+    stmt = stmt.where(or_(FeedItem.body.is_(None), not_(holds)))
     return stmt if products is None else stmt.where(Product.id.in_(products))
 
 
