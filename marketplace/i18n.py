@@ -71,11 +71,11 @@ def current_language() -> str:
     return locale.language if locale is not None else "vi"
 
 
-def vnd(amount: int | None) -> str:
-    """120000 -> "120.000 ₫" (vi) or "₫120,000" (en)."""
+def vnd(amount: int | None, language: str | None = None) -> str:
+    """120000 -> "120.000 ₫" (vi) or "₫120,000" (en), in the page's language or in ``language``."""
     if amount is None:
         return ""
-    locale = "vi_VN" if current_language() == "vi" else "en_US"
+    locale = "vi_VN" if (language or current_language()) == "vi" else "en_US"
     return format_currency(amount, "VND", locale=locale)
 
 

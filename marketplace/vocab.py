@@ -127,7 +127,7 @@ def _lookup(table):
 
 def register_labels(app) -> None:
     app.jinja_env.globals.update(
-        unit_label=_lookup(UNIT_LABELS), status_label=_lookup(STATUS_LABELS),
+        unit_label=unit_label, status_label=_lookup(STATUS_LABELS),
         kind_label=_lookup(KIND_LABELS), scheme_label=_lookup(SCHEME_LABELS),
         issuer_level_label=_lookup(ISSUER_LEVELS), place_name=geo.place_name,
         event_kind_label=_lookup(EVENT_KIND_LABELS), batch_status_label=_lookup(BATCH_STATUS_LABELS),
@@ -148,7 +148,16 @@ def quantity_word(unit: str, language: str | None = None) -> str:
     """The word before a net quantity in ``unit``: "Khối lượng tịnh" (g, kg), "Thể tích
     thực" (ml, l), "Số lượng" (pieces, boxes, bottles…), in the page's language, or in
     ``language`` when given (a label is printed in Vietnamese, ``"vi"``, whatever the page's)."""
-    word = QUANTITY_WORDS[quantity_kind(unit)]
+    return _in(QUANTITY_WORDS[quantity_kind(unit)], language)
+
+
+def unit_label(unit: str, language: str | None = None) -> str:
+    """The word for ``unit`` ("kg", "lít", "hộp"…), in the page's language or in ``language``."""
+    return _in(UNIT_LABELS.get(unit, unit), language)
+
+
+def _in(word, language: str | None) -> str:
+    """A lazy text in the page's language, or in ``language`` when given."""
     if language is None:
         return str(word)
     with force_locale(language):

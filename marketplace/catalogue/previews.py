@@ -16,7 +16,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
+from .. import geo
+from ..i18n import quantity, vnd
+from ..models import Product
 from ..typeset import LINE, fit_text, font
+from ..vocab import unit_label
 
 SIZE = (1200, 630)
 PHOTO = 630                     # the photo: a square on the left
@@ -59,6 +63,16 @@ def draw(*, photo: Path | None, name: str, price: str, producer: str, place: str
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85, optimize=True, progressive=True)
     return out.getvalue()
+
+
+def of_product(upload_dir: str | os.PathLike, product: Product) -> Path:
+    """The preview file of ``product``'s current version: its name and its price in
+    Vietnamese, whatever the language of the page that shared it, beside its cover photo."""
+    producer, cover = product.producer, product.cover
+    price = f"{vnd(product.price_vnd, 'vi')} / {quantity(product.net_quantity, 'vi')} {unit_label(product.unit, 'vi')}"
+    return kept(upload_dir, product.id, product.version, lambda: draw(
+        photo=Path(upload_dir) / f"{cover.stem}-m.jpg" if cover else None, name=product.name, price=price,
+        producer=producer.name, place=geo.place_name(producer.ward_code)))
 
 
 def path_of(upload_dir: str | os.PathLike, product_id: int, version: int) -> Path:

@@ -1,25 +1,20 @@
 """Public catalogue: search, product pages, producer pages, photos, share previews, language switch."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from babel.numbers import format_currency
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file,
                    send_from_directory, url_for)
-from flask_babel import force_locale
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import geo, public_facts, vietqr
 from ..extensions import db
-from ..i18n import LANG_COOKIE, current_language, quantity, vnd
+from ..i18n import LANG_COOKIE, current_language, vnd
 from ..media import is_safe_media_name
 from ..models import Producer, ProducerStatus, Product, ProductGroup
 from ..models.base import local_today
 from ..printing.qr import qr_svg
 from ..security import safe_next
-from ..vocab import UNIT_LABELS
 from . import pagecache, payments, previews
 from .service import public_products_query
 from .structured import json_for_script, preview_path, product_json_ld, share_card
@@ -109,13 +104,12 @@ def _transfer_offer(product: Product, facts) -> dict | None:
     """The "pay by transfer" part of a product page (``?qty=`` from its GET form), or None."""
     if not payments.offers_transfer(product, sellable=facts.sellable):
         return None
-
-    typed = request.args.get("qty")
+    typed, most = request.args.get("qty"), payments.most_packages(product.stock)
     try:
         transfer = payments.transfer(product, payments.quantity_from(typed, stock=product.stock))
     except vietqr.VietQRError as exc:
-        return {"error": exc.code, "typed": (typed or "")[:8], "max": min(product.stock, payments.MAX_QUANTITY)}
-    return {"error": None, "transfer": transfer, "max": min(product.stock, payments.MAX_QUANTITY),
+        return {"error": exc.code, "typed": (typed or "")[:8], "max": most}
+    return {"error": None, "transfer": transfer, "max": most,
             "qr": Markup(qr_svg(transfer.payload)),
             "words": payments.amount_in_words(transfer.amount, current_language())}
 
@@ -144,14 +138,7 @@ def preview(slug: str):
     """The product's 1200×630 share preview (Open Graph's ``og:image``), drawn once per product
     version and kept (``previews.kept``); the URL's ``v`` names the version a page shared."""
     product = _public_product_or_404(slug)
-    producer, cover = product.producer, product.cover
-    upload_dir = current_app.config["UPLOAD_DIR"]
-    with force_locale("vi"):  # the picture speaks Vietnamese, whatever the page that shared it
-        unit = str(UNIT_LABELS.get(product.unit, product.unit))
-    price = f"{format_currency(product.price_vnd, 'VND', locale='vi_VN')} / {quantity(product.net_quantity, 'vi')} {unit}"
-    path = previews.kept(upload_dir, product.id, product.version, lambda: previews.draw(
-        photo=Path(upload_dir) / f"{cover.stem}-m.jpg" if cover else None, name=product.name, price=price,
-        producer=producer.name, place=geo.place_name(producer.ward_code)))
+    path = previews.of_product(current_app.config["UPLOAD_DIR"], product)
     response = send_file(path, mimetype="image/jpeg", conditional=True)
     current = request.args.get("v") == str(product.version)
     response.cache_control.public = True
