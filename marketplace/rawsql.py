@@ -171,6 +171,7 @@ def fetch_one(engine: Engine, clause: TextClause, values: dict):
             cursor.close()
     return _on_reader(engine, read)
 
+
 class _SelectPlan:
     """A Core select as run on the DBAPI cursor for one dialect: its SQL, the values of the
     parameters the statement fixes itself (``limit(1)``…), its parameter order, a row type

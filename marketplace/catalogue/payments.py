@@ -77,6 +77,11 @@ def offers_transfer(product: Product, *, sellable: bool) -> bool:
     return bool(sellable and producer.is_approved and producer.bank_account is not None)
 
 
+def most_packages(stock: int) -> int:
+    """The largest quantity one transfer pays for: the stock, at most ``MAX_QUANTITY``."""
+    return min(stock, MAX_QUANTITY)
+
+
 def quantity_from(text: str | None, *, stock: int) -> int:
     """The buyer's quantity (the product page's GET form): 1 when not given; raises
     :class:`vietqr.VietQRError` (field ``qty``) for anything but a whole number from 1 to the
@@ -89,7 +94,7 @@ def quantity_from(text: str | None, *, stock: int) -> int:
     quantity = int(text)
     if quantity < 1:
         raise vietqr.VietQRError("qty", "not_positive")
-    if quantity > min(stock, MAX_QUANTITY):
+    if quantity > most_packages(stock):
         raise vietqr.VietQRError("qty", "over_stock")
     return quantity
 
