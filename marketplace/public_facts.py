@@ -15,6 +15,8 @@ renders what this module decides and works none of it out on its own:
 * an exchange **lists** a product when the product is listed, the exchange's pre-flight
   accepts its item, and the exchange has it: it pulls the feed (it holds a feed token) or
   the newest push it acknowledged carried the item (not a deletion);
+* a buyer is sent to buy it on an exchange (its page there) only while that exchange lists
+  it and it is sellable (:func:`buyable_on`);
 * a stamp has one **verdict** from a closed list (:class:`Verdict`).
 
 The deciding functions take plain values (statuses, counts, rows or objects with the named
@@ -267,6 +269,14 @@ def exchange_listing(code: str, *, listed: bool, reasons: Sequence = (), pullabl
     else:
         state = ExchangeState.waiting
     return ExchangeListing(code, state, tuple(reasons), pullable, sent_version, pending)
+
+
+def buyable_on(listing: ExchangeListing, *, sellable: bool, url: str | None) -> bool:
+    """Whether a buyer is sent to buy the product on an exchange ("Mua trên Postmart"): only
+    where the exchange lists it (:func:`exchange_listing`), it is sellable (no link to a
+    recalled or sold-out product, whatever the exchange still shows), and its page there
+    is known."""
+    return bool(url) and sellable and listing.listed
 
 
 # ---- stamps -----------------------------------------------------------------------------

@@ -128,14 +128,14 @@ def test_producers_see_why_an_exchange_refuses_their_product(app, world):
     page = text(client.get(f"/dashboard/products/{world.published_a.id}"))
     assert "Trên các sàn giao dịch" in page
     # The exchange's name is in the row's first column, the refusal in its last.
-    name, _state, why = exchange_row(page, "postmart")
+    name, _state, why, _page = exchange_row(page, "postmart")
     assert name.startswith("Postmart") and why == "Sàn sẽ không nhận: thiếu ảnh sản phẩm."
     english = app.test_client()
     login(english, "a@example.vn")
     english.get("/lang/en?next=/")
     page = text(english.get(f"/dashboard/products/{world.published_a.id}"))
     assert "On the exchanges" in page
-    name, _state, why = exchange_row(page, "postmart")
+    name, _state, why, _page = exchange_row(page, "postmart")
     assert name == "Postmart (Vietnam Post)" and why == "The exchange will not take it: no product photo."
 
 

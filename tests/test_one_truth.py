@@ -5,7 +5,8 @@ recognition lapses — and after every step reads each channel through its publi
 
 * HTML pages through the test client, parsed with an HTML parser (catalogue, "for sale only"
   filter, product and producer pages, stamp pages, lot pages, producers' dashboards, the
-  officers' dashboard), and the product pages' schema.org JSON-LD;
+  officers' dashboard), the product pages' schema.org JSON-LD, and the product and stamp
+  pages' "buy again" links to the exchanges;
 * the stamp page's and lot page's JSON, the public catalogue API and the products API;
 * every exchange's pull feed in every format it takes (JSON, CSV, XLSX, RSS, DFC JSON-LD);
 * the newest payload each exchange's receiver (a real HTTP server on 127.0.0.1, verifying
@@ -40,7 +41,7 @@ from openpyxl import load_workbook
 
 from marketplace.catalogue import service as catalogue
 from marketplace.extensions import db as _db, limiter
-from marketplace.feeds import dates, push, worker
+from marketplace.feeds import dates, listings, push, worker
 from marketplace.feeds.profiles import id_field, profile_of
 from marketplace.feeds.service import configure_push, find_exchange
 from marketplace.models import (ApiToken, Batch, OcopRecognition, Producer, Product, ProductGroup, ProductPhoto,
@@ -58,6 +59,7 @@ STEPS = int(os.environ.get("ONE_TRUTH_STEPS", "20"))
 BASE = "http://127.0.0.1:5000"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=LOCAL_TZ)
 PUSHED = ("thanhhoa", "postmart", "google")
+BUY_ON = ("thanhhoa", "postmart")  # the exchanges whose product pages buyers are sent to
 FEEDS = (("thanhhoa", "json"), ("thanhhoa", "csv"), ("thanhhoa", "xlsx"), ("postmart", "json"), ("postmart", "csv"),
          ("postmart", "xlsx"), ("google", "xml"), ("google", "json"), ("google", "csv"), ("dfc", "json"))
 NAMES = ("Gạo nếp cái hoa vàng", "Mật ong rừng", "Nem chua Thọ Phú", "Chè lam Phủ Quảng", "Bánh gai Tứ Trụ")
@@ -346,6 +348,9 @@ class OneTruth(RuleBasedStateMachine):
                 configure_push(exchange, secret=receiver.secret, endpoint=receiver.url, enabled=True,
                                allow_private=True)
             setattr(self, f"{code}_token", exchange.new_feed_token())
+            if code in BUY_ON:  # each product's page there: the buyers' "Mua trên …" links
+                for mp in self.m.products.values():
+                    listings.set_url(s, exchange, s.get(Product, mp.id), f"https://{code}.example.vn/sp/{mp.id}")
         s.commit()
         dates.sweep(s, today=today)  # the worker's daily job, as on its first round
         self.drain()
@@ -606,6 +611,7 @@ class OneTruth(RuleBasedStateMachine):
             ocop = page.one("section.ocop")
             assert (int(ocop.get("data-stars")) if ocop is not None else None) == m.stars(p, today), f"product page stars {p.id}"
             assert page.one("h1").text_content().strip() == p.name
+            assert self.buy_links(page) == self.buy_on(p), f"product page: where to buy {p.id} again"
             offer = json.loads(page.one('script[type="application/ld+json"]').text)["offers"]
             assert offer["price"] == p.price
             assert offer["availability"].endswith("InStock" if m.sellable(p) else "OutOfStock"), "JSON-LD availability"
@@ -619,6 +625,15 @@ class OneTruth(RuleBasedStateMachine):
             mine = [p for p in m.products.values() if p.producer == producer_id and p.id in listed]
             assert {int(li.get("data-product")) for li in page.select("li.card")} == {p.id for p in mine}
             assert lots_of(page.one("#recall")) == sorted(lot for p in mine for lot in m.recalled_lots(p))
+
+    def buy_on(self, p) -> set:
+        """Where a buyer is sent to buy ``p`` again: every exchange here pulls the feed, so
+        each that accepts its item lists it, while it is sellable."""
+        return {code for code in BUY_ON if self.m.sellable(p) and self.m.accepted(p, code)}
+
+    @staticmethod
+    def buy_links(page) -> set:
+        return {a.get("data-exchange") for a in page.select("a.buy")}
 
     def check_stamps_and_lots(self, products, today):
         """The lots of ``products``: a live and a void stamp's page, the lot page, EPCIS, link set."""
@@ -644,6 +659,7 @@ class OneTruth(RuleBasedStateMachine):
                 if verdict != "genuine":
                     assert not page.select(".genuine"), "a green tick beside another verdict"
                 assert lots_of(page.one("#other-recalls")) == others, f"stamp {s.serial}: the other lots"
+                assert self.buy_links(page) == self.buy_on(p), f"stamp {s.serial}: where to buy again"
                 link = page.one(f'a[href="/p/{p.slug}"]')
                 assert (link is not None) == m.listed(p), "the stamp page's link to the product page"
                 if not json_read:  # the JSON form is the same code path: one stamp a check

@@ -182,6 +182,9 @@ ENTRIES = {
     "admin.products": (lambda w: "/admin/products", {"GET": OFFICER}),
     "admin.product": (lambda w: f"/admin/products/{w.product_a.id}", {"GET": OFFICER_OF_A, "POST": OFFICER_OF_A}),
     "admin.add_ocop": (lambda w: f"/admin/products/{w.published_a.id}/ocop", {"POST": ok(PROVINCE, 422)}),
+    # A product's page on an exchange (issue 20): typed by the province's officers (blank: none, 302).
+    "admin.listing_page": (lambda w: f"/admin/products/{w.published_a.id}/exchanges/postmart/page",
+                           {"POST": ok(PROVINCE, 302)}),
     "admin.revoke_ocop": (lambda w: f"/admin/ocop/{w.ocop.id}/revoke", {"GET": PROVINCE, "POST": ok(PROVINCE, 302)}),
     "admin.certifications": (lambda w: "/admin/certifications", {"GET": OFFICER}),
     "admin.expiring": (lambda w: "/admin/expiring", {"GET": OFFICER}),

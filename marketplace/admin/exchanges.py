@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -14,16 +15,16 @@ from sqlalchemy.orm import selectinload
 from .. import audit
 from ..access import officer_required, owned_or_404, province_required, scoped
 from ..extensions import db
-from ..feeds import push, worker
-from ..feeds.profiles import profile_of, shipped
+from ..feeds import listings, push, worker
+from ..feeds.profiles import exchange_short_name, profile_of, shipped
 from ..feeds.service import all_exchanges, configure_push, enqueue_all, preflight
 from ..i18n import current_language
 from ..catalogue.service import sub_groups
-from ..models import Delivery, DeliveryStatus, Exchange
-from ..vocab import DELIVERY_STATUS_LABELS
+from ..models import Delivery, DeliveryStatus, Exchange, Product
+from ..vocab import DELIVERY_STATUS_LABELS, domain_error
 from ..transactions import writes
 from .exchange_forms import ProfileFieldsForm, ProfileForm, PushSettingsForm, category_field_name, category_form
-from .routes import bp
+from .routes import bp, render_product
 
 PUSH_FIELDS = ("endpoint_url", "enabled")
 
@@ -250,3 +251,29 @@ def replay_delivery(delivery_id: int):
         db.session.commit()
         flash(_("Đã xếp hàng gửi lại."), "success")
     return redirect(url_for("admin.deliveries", status="dead"))
+
+
+@bp.route("/products/<int:product_id>/exchanges/<code>/page", methods=["POST"])
+@writes
+@province_required
+def listing_page(product_id: int, code: str):
+    """The product's page on an exchange, typed by a province officer (the exchanges are the
+    province's business; blank: none): where buyers' "Mua trên …" links lead while the
+    exchange lists it."""
+    product = owned_or_404(Product, product_id)
+    exchange = _exchange_or_404(code)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    typed = request.form.get("url", "")
+    try:
+        changed = listings.set_url(db.session, exchange, product, typed, actor=current_user._get_current_object())
+    except listings.ListingError as exc:
+        db.session.rollback()
+        return render_product(product, page_error={"code": exchange.code, "typed": typed[:listings.MAX_URL + 20],
+                                                   "message": domain_error(exc.code)}, status=422)
+    if changed:
+        db.session.commit()
+        name = exchange_short_name(exchange.code, exchange.name)
+        flash(_("Đã lưu trang sản phẩm trên %(exchange)s.", exchange=name) if typed.strip()
+              else _("Đã bỏ trang sản phẩm trên %(exchange)s.", exchange=name), "success")
+    return redirect(url_for("admin.product", product_id=product.id, _anchor="exchanges"))

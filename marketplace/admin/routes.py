@@ -84,13 +84,15 @@ def products():
                            facts=public_facts.facts_of_many(db.session, products, today=local_today()))
 
 
-def _render_product(product: Product, *, form=None, ocop_form=None, status: int = 200):
-    """The officer's product page: its facts as buyers see them, exchanges, batches, OCOP."""
+def render_product(product: Product, *, form=None, ocop_form=None, page_error: dict | None = None,
+                   status: int = 200):
+    """The officer's product page: its facts as buyers see them, exchanges (``page_error``: a
+    refused URL of its page on one, ``{"code", "typed", "message"}``), batches, OCOP."""
     today = local_today()
     facts = public_facts.facts_of(product, today=today)
     return render_template(
         "admin/product.html", product=product, form=form or ReviewForm(), ocop_form=ocop_form or OcopForm(),
-        action_form=FlaskForm(), facts=facts, geo=geo,
+        action_form=FlaskForm(), facts=facts, geo=geo, page_error=page_error,
         in_force={r.id for r in product.recognitions if public_facts.recognition_in_force(r, today)},
         exchanges=listing(db.session, product, base_url=current_app.config["PUBLIC_BASE_URL"], today=today)), status
 
@@ -123,7 +125,7 @@ def product(product_id: int):
             flash(_("Đã duyệt sản phẩm «%(name)s», nhưng sản phẩm chưa hiện công khai vì chủ thể chưa được duyệt.",
                     name=product.name), "warning")
         return redirect(url_for("admin.index"))
-    return _render_product(product, form=form)
+    return render_product(product, form=form)
 
 
 @bp.route("/products/<int:product_id>/ocop", methods=["POST"])
@@ -147,7 +149,7 @@ def add_ocop(product_id: int):
         db.session.commit()
         flash(_("Đã ghi nhận quyết định OCOP."), "success")
         return redirect(url_for("admin.product", product_id=product.id))
-    return _render_product(product, ocop_form=form, status=422)
+    return render_product(product, ocop_form=form, status=422)
 
 
 @bp.app_template_global()

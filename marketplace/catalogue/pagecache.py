@@ -11,8 +11,10 @@ the pages) took 10–25 ms, most of it the same each time.  A page is kept, per 
   committing transaction); the newest change of a producer's bank account and how many
   there are (the product page's transfer QR: not a fact of the product, so its version
   does not move for it; a removal changes the count); and the local date (recognitions
-  and certificates lapse by the day).  One read (``rawsql.fetch_one``: two indexed maxima
-  and a count) per request tells it.
+  and certificates lapse by the day); for a product page, also what its "buy again" links
+  follow: the newest acknowledgement of a push of the product, the newest change of its
+  listing URLs and of any exchange.  One read (``rawsql.fetch_one``: indexed maxima and a
+  count) per request tells it.
 
 Only for someone with no session (nothing personal on the page: no account links, no CSRF
 token, no flashed message); anyone signed in gets a fresh page.  Pages are kept at most
@@ -30,13 +32,17 @@ from sqlalchemy import text
 
 from .. import rawsql
 from ..i18n import current_language
+from ..models import listings_changed_sql
 from ..models.base import local_today
 
 SIZE = 256
 # the newest change of any product card, and of the producers' bank accounts (the product
 # pages' transfer QR): the newest change and how many there are (a removal changes the count)
-_NEWEST_CHANGE = text("SELECT (SELECT MAX(updated_at) FROM product), (SELECT MAX(changed_at) FROM bank_account), "
-                      "(SELECT COUNT(*) FROM bank_account)")
+_STATE = ("SELECT (SELECT MAX(updated_at) FROM product), (SELECT MAX(changed_at) FROM bank_account), "
+          "(SELECT COUNT(*) FROM bank_account)")
+_NEWEST_CHANGE = text(_STATE)
+# a product page's "buy again" links follow its exchanges, not the catalogue (models.listings_changed_sql)
+_NEWEST_CHANGE_OF_PRODUCT = text(_STATE + ", " + listings_changed_sql("(SELECT id FROM product WHERE slug = :slug)"))
 
 
 class PageCache:
@@ -66,21 +72,28 @@ def anonymous() -> bool:
                 or request.cookies.get(config.get("REMEMBER_COOKIE_NAME", "remember_token")))
 
 
-def catalogue_state(engine) -> tuple:
-    row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {}) or (None, None, 0)
-    return rawsql.moment_text(row[0]), rawsql.moment_text(row[1]), row[2], local_today()
+def catalogue_state(engine, product_slug: str | None = None) -> tuple:
+    """The state a page is kept under; with ``product_slug``, a product page's, which adds
+    what its links to the exchanges follow."""
+    if product_slug is None:
+        row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {}) or (None, None, 0)
+    else:
+        row = rawsql.fetch_one(engine, _NEWEST_CHANGE_OF_PRODUCT, {"slug": product_slug}) or (None, None, 0)
+    return (rawsql.moment_text(row[0]), rawsql.moment_text(row[1]), row[2],
+            *(rawsql.moment_text(v) for v in row[3:]), local_today())
 
 
-def page(engine, render: Callable[[], str | tuple[str, int]]):
-    """``render()``, or the page it made for the same question and catalogue state.  A page
-    that answers with a status of its own (``(page, 422)``: a refused form value) is not kept."""
+def page(engine, render: Callable[[], str | tuple[str, int]], product_slug: str | None = None):
+    """``render()``, or the page it made for the same question and catalogue state (a
+    product page's: ``product_slug``).  A page that answers with a status of its own
+    (``(page, 422)``: a refused form value) is not kept."""
     if not anonymous():
         return render()
     app = current_app._get_current_object()
     cache = app.extensions.get("catalogue_pages")
     if cache is None:
         cache = app.extensions.setdefault("catalogue_pages", PageCache())
-    key = (request.full_path, current_language(), catalogue_state(engine))
+    key = (request.full_path, current_language(), catalogue_state(engine, product_slug))
     found = cache.get(key)
     if found is None:
         found = render()

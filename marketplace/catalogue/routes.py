@@ -83,7 +83,7 @@ def _public_product_or_404(slug: str) -> Product:
 
 @bp.route("/p/<slug>")
 def product(slug: str):
-    return pagecache.page(db.engine, lambda: _product(slug))
+    return pagecache.page(db.engine, lambda: _product(slug), product_slug=slug)
 
 
 def _product(slug: str):

@@ -16,11 +16,21 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import csrf, db, limiter
 from ..security import bearer_token
-from . import dfc
+from ..models.base import local_today
+from . import dfc, listings
 from .formats import MEDIA_TYPES
 from .service import FeedError, dfc_enterprise_document, dfc_item_document, find_exchange, open_feed, parse_since
 
 bp = Blueprint("feeds", __name__)
+
+
+@bp.app_template_global()
+def buy_links(product_id: int, sellable: bool) -> list[listings.BuyLink]:
+    """The product's "buy again" links (:func:`listings.buy_links`).  A template global so
+    that the product page (catalogue) and the stamp page (scan), which cannot import feeds
+    (feeds imports both), give the one answer."""
+    return listings.buy_links(db.session, product_id, sellable=sellable,
+                              base_url=current_app.config["PUBLIC_BASE_URL"], today=local_today())
 
 
 def _error(status: int, code: str, message: str, field: str | None = None):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, object_session
 
 from .. import params, public_facts
 from ..transactions import reads
-from ..models import Delivery, DeliveryStatus, Exchange, Producer, ProducerStatus, Product
+from ..models import Delivery, DeliveryStatus, Exchange, ExchangeListing, Producer, ProducerStatus, Product
 from ..models.base import local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
 from ..outbox import push_targets
@@ -274,7 +274,7 @@ def _few(product_ids) -> list[int] | None:
     return list(product_ids) if len(product_ids) <= 500 else None
 
 
-def _pushed_item(pushed: dict, exchange_id: int, product_id: int) -> bool:
+def pushed_item_of(pushed: dict, exchange_id: int, product_id: int) -> bool:
     """The newest push the exchange acknowledged for the product carried the item (of
     :func:`delivered_pushes`; none at all: no item)."""
     return not pushed.get((exchange_id, product_id), (None, True))[1]
@@ -304,7 +304,7 @@ def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, d
         for exchange_id, code, pullable in sides:
             rows.append(public_facts.exchange_listing(
                 code, listed=listed[product_id], reasons=why.get(exchange_id, ()),
-                pullable=pullable, pushed_item=_pushed_item(pushed, exchange_id, product_id),
+                pullable=pullable, pushed_item=pushed_item_of(pushed, exchange_id, product_id),
                 sent_version=pushed.get((exchange_id, product_id), (None,))[0],
                 pending=pending.get((product_id, exchange_id), 0)))
         out[product_id] = rows
@@ -322,7 +322,7 @@ def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[in
     counts: Counter = Counter()
     for exchange in exchanges:
         pullable, refusing = exchange.feed_token_hash is not None, refused.get(exchange.id, set())
-        inputs = Counter((product_id in refusing, _pushed_item(pushed, exchange.id, product_id))
+        inputs = Counter((product_id in refusing, pushed_item_of(pushed, exchange.id, product_id))
                          for product_id in product_ids)
         for (is_refused, pushed_item), n in inputs.items():
             listing = public_facts.exchange_listing(exchange.code, listed=True, reasons=REFUSED if is_refused else (),
@@ -359,11 +359,15 @@ def preflight_of(exchanges: list[Exchange], item: dict | None) -> dict[int, Sequ
 def listing(session, product: Product, *, base_url: str, today: dt.date | None = None) -> list[dict]:
     """Per exchange, for one product: its state there (listed, waiting, refused, not listed),
     why it would be refused (pre-flight, also before it is published), the version the
-    exchange last received, and deliveries still pending."""
+    exchange last received, deliveries still pending, and its page there (``page``: an
+    :class:`~marketplace.models.ExchangeListing`, or None)."""
     today = today or local_today()
     item = canonical.item_for(session, product.id, base_url=base_url, today=today, preview=True)
     listed = public_facts.is_listed(product.status, product.producer.status)
     exchanges = all_exchanges(session)
     states = exchange_listings(session, exchanges, {product.id: preflight_of(exchanges, item)},
                                listed={product.id: listed})[product.id]
-    return [{"exchange": exchange, "state": state} for exchange, state in zip(exchanges, states)]
+    pages = {row.exchange_id: row for row in session.scalars(
+        select(ExchangeListing).where(ExchangeListing.product_id == product.id))}
+    return [{"exchange": exchange, "state": state, "page": pages.get(exchange.id)}
+            for exchange, state in zip(exchanges, states)]

@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 
 from ..models import Delivery, DeliveryStatus, Exchange
 from ..models.base import local_today, utcnow
-from . import canonical, push
+from . import canonical, listings, push
 from .profiles import id_field, mapped, profile_of, reasons
 from .service import delivered_pushes
 
@@ -126,13 +126,29 @@ def signing_secrets(exchange: Exchange, now: dt.datetime) -> list[str]:
     return found
 
 
-def _finish(session, delivery_id: int, lease: dt.datetime, **values) -> bool:
-    """Record an outcome, only while this worker still holds the lease; releases it."""
+def _finish(session, delivery_id: int, lease: dt.datetime, then=None, **values) -> bool:
+    """Record an outcome, only while this worker still holds the lease; releases it.
+    ``then(session)`` runs in the same transaction when the outcome is recorded."""
     done = session.execute(update(Delivery).where(
         Delivery.id == delivery_id, Delivery.locked_until == lease, Delivery.status == DeliveryStatus.pending)
         .values(locked_until=None, **values))
+    if done.rowcount == 1 and then is not None:
+        then(session)
     session.commit()
     return done.rowcount == 1
+
+
+def _listing_from(answer: str, exchange_id: int, product_id: int):
+    """What the exchange's answer to a push of the item says of the product's page there,
+    as a ``then`` for :func:`_finish` (None: nothing to keep), and a note for the delivery
+    when the answer names a page we cannot use (the push itself was received)."""
+    try:
+        url, external_id = listings.from_answer(answer)
+    except listings.ListingError as exc:
+        return None, f"received; the answer's {exc.field} was not kept ({exc.code})"
+    if url is None:
+        return None, ""
+    return (lambda session: listings.take_from_answer(session, exchange_id, product_id, url, external_id)), ""
 
 
 def _may_hold(session, delivery: Delivery) -> bool:
@@ -178,6 +194,7 @@ def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -
     # (a new transaction; on SQLite, the write lock) while the request is out.
     secrets_now = signing_secrets(exchange, now)
     endpoint_url, exchange_id, message_id = exchange.endpoint_url, exchange.id, delivery.webhook_id
+    product_id = delivery.product_id
     attempts, created = delivery.attempts + 1, delivery.created_at
     session.commit()
     status, error = None, build_error
@@ -195,8 +212,9 @@ def deliver(session, delivery_id: int, settings: Settings, lease: dt.datetime) -
         except Exception as exc:  # noqa: BLE001 - a network error, a bad answer…: one failed attempt
             error = f"{type(exc).__name__}: {exc}"[:500]
     if status is not None and 200 <= status < 300:
-        _finish(session, delivery_id, lease, status=DeliveryStatus.delivered, attempts=attempts, last_status=status,
-                last_error="", sent_version=version, sent_deleted=deleted, delivered_at=utcnow())
+        keep, note = _listing_from(excerpt, exchange_id, product_id) if not deleted else (None, "")
+        _finish(session, delivery_id, lease, then=keep, status=DeliveryStatus.delivered, attempts=attempts,
+                last_status=status, last_error=note, sent_version=version, sent_deleted=deleted, delivered_at=utcnow())
         return DeliveryStatus.delivered
     if status == 410:
         if _finish(session, delivery_id, lease, status=DeliveryStatus.dead, attempts=attempts, last_status=status,

@@ -115,6 +115,45 @@ class Delivery(db.Model):
         return f"dlv_{self.id}"
 
 
+class ListingSource:
+    officer = "officer"    # typed by an officer
+    exchange = "exchange"  # in the exchange's answer to a push
+
+
+class ExchangeListing(db.Model):
+    """A product's own page on one exchange, where buyers buy it again (issue 20): typed by
+    an officer or taken from the exchange's answer to a push.
+
+    Only what the exchange told us or an officer typed lives here.  Whether the exchange
+    has the product now is never copied here: it is decided from the deliveries and the
+    pre-flight (``public_facts.exchange_listing``), and the link shows only while it says
+    "listed" and the product is sellable (``public_facts.buyable_on``).  ``changed_at`` moves
+    with every change of the URL, so the pages kept per state follow it.
+    """
+
+    __tablename__ = "exchange_listing"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[Optional[str]] = mapped_column(String(500))
+    external_id: Mapped[Optional[str]] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(10), default=ListingSource.officer)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    exchange: Mapped[Exchange] = relationship()
+
+
+def listings_changed_sql(product_id: str) -> str:
+    """SQL for what moves when what a product's exchange listings tell a buyer may change,
+    for the pages kept per state (``product_id``: an SQL expression naming the product): an
+    exchange's acknowledgement of a push of it, a change of its listing URLs, a change of
+    any exchange (its profile, its feed token)."""
+    return (f"(SELECT MAX(d.delivered_at) FROM delivery d WHERE d.product_id = {product_id}), "
+            f"(SELECT MAX(el.changed_at) FROM exchange_listing el WHERE el.product_id = {product_id}), "
+            "(SELECT MAX(e.updated_at) FROM exchange e)")
+
+
 class FeedItem(db.Model):
     """One product's item as one exchange's JSON feed last carried it, kept so that the next
     feed sends it as is instead of building it again (exchanges poll the whole catalogue,

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, or_, select, text
 
 from .. import geo, public_facts, rawsql
-from ..models import Batch, Certification, OcopRecognition, Producer, Product, ProductPhoto, TraceEvent
+from ..models import (Batch, Certification, OcopRecognition, Producer, Product, ProductPhoto, TraceEvent,
+                      listings_changed_sql)
 from ..models.base import LOCAL_TZ, local_today
 
 TTL = 60.0
@@ -36,8 +37,10 @@ _LOOKUP = text(
     # the scanner this client is already known as on this stamp, if any (scan.scanner): its
     # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py)
     "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
-    "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))) "
-    "FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
+    "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))), "
+    # what the page's "buy again" links follow (facts of the exchanges, not of the batch)
+    + listings_changed_sql("p.id") +
+    " FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
     "JOIN product p ON p.id = b.product_id JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
 )
 
@@ -62,6 +65,7 @@ class StampState:
     cooperative_id: int | None = None
     scratch: bool = False           # its run has scratch-off codes
     seen_as: str | None = None      # the scanner this client was already recorded as
+    listings: tuple = ()            # moves when the product's "buy again" links may change (the frame keys on it)
 
     @property
     def lot_recalled(self) -> bool:
@@ -98,7 +102,7 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
         cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
                    local_today()),
         scanner_count=row[15] or 0, producer_id=row[16], cooperative_id=row[17], scratch=bool(row[18]),
-        seen_as=row[19],
+        seen_as=row[19], listings=tuple(rawsql.moment_text(v) for v in row[20:23]),
     )
 
 
@@ -154,7 +158,7 @@ def build_batch_facts(engine, batch_id: int) -> dict:
         for e in events if e.kind in DIARY_KINDS and e.id not in corrected
     ]
     return {
-        "product": {"name": row.name, "slug": row.slug, "listed": facts.listed, "sellable": facts.sellable,
+        "product": {"id": row.product_id, "name": row.name, "slug": row.slug, "listed": facts.listed, "sellable": facts.sellable,
                     "net_quantity": row.net_quantity, "unit": row.unit, "photo": row.photo, "gtin": row.gtin,
                     "version": row.version},
         "producer": {"name": row.producer_name, "slug": row.producer_slug, "kind": row.kind, "phone": row.phone,

@@ -102,7 +102,7 @@ def stamp(serial: str):
             "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = unknown.no_store(jsonify(body))
     else:
-        frame = _facts.fragment(db.engine, state.cache_key, ("stamp", current_language()),
+        frame = _facts.fragment(db.engine, state.cache_key, ("stamp", current_language(), state.listings),
                                 page.render_frame)
         response = current_app.response_class(page.fill(frame, view), mimetype="text/html",
                                               headers=unknown.PAGE_HEADERS)
