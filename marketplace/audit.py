@@ -51,10 +51,12 @@ def snapshot(obj, fields: tuple[str, ...]) -> dict:
 
 
 def record(session, action: str, target=None, *, target_type: str | None = None, target_id: int | None = None,
-           summary: str = "", before: dict | None = None, after: dict | None = None, actor=None) -> AuditEntry:
+           summary: str = "", before: dict | None = None, after: dict | None = None, actor=None,
+           system: str = "cli") -> AuditEntry:
     """Add an entry for ``action`` (``"producer.approve"``…) on ``target`` (a model
     instance, or ``target_type``/``target_id``), done by ``actor`` (default: the signed-in
-    user of the current request; none from the command line)."""
+    user of the current request; none from the command line, or from ``system``: what acted
+    when no one did, e.g. ``"exchange"`` for what an exchange's answer changed)."""
     if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user._get_current_object()
     if target is not None:
@@ -64,7 +66,7 @@ def record(session, action: str, target=None, *, target_type: str | None = None,
                 session.flush()  # a new record: its id
             target_id = target.id
     entry = AuditEntry(actor_id=getattr(actor, "id", None), actor_email=getattr(actor, "email", "") or "",
-                       actor_role=getattr(actor, "role", "") or ("cli" if actor is None else ""), action=action,
+                       actor_role=getattr(actor, "role", "") or (system if actor is None else ""), action=action,
                        target_type=target_type or "", target_id=target_id, summary=summary[:255],
                        before=redact(before), after=redact(after))
     session.add(entry)

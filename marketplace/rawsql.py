@@ -58,6 +58,12 @@ def moment_text(value) -> str:
     return _sqlite_text(value)
 
 
+def state_values(values) -> tuple:
+    """Values read for a cache key (maxima of moments, counts) in one form whatever read
+    them: moments by :func:`moment_text`, numbers as they are."""
+    return tuple(v if isinstance(v, int) else moment_text(v) for v in values)
+
+
 class moment_text_sql(FunctionElement):
     """:func:`moment_text` in SQL, of a ``UTCDateTime`` column (NULL for NULL): so a
     fingerprint that names a moment can be compared by the database, for every row at once.

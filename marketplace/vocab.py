@@ -88,7 +88,7 @@ DOMAIN_ERRORS = {
     "range": _l("Khoảng tem không nằm trong đợt này."),
     "serial_not_in_run": _l("Mã tem không thuộc đợt này."),
     "listing_url_invalid": _l("Địa chỉ trang sản phẩm trên sàn phải là một địa chỉ web đầy đủ, bắt đầu bằng "
-                              "https:// (hoặc http://)."),
+                              "https://."),
     "listing_url_too_long": _l("Địa chỉ trang sản phẩm trên sàn dài tối đa 500 ký tự."),
     "listing_id_invalid": _l("Mã sản phẩm trên sàn dài tối đa 120 ký tự."),
 }

@@ -5,21 +5,23 @@ page as "Mua trên Postmart" / "Mua trên Sàn Thanh Hóa" only where the exchan
 acknowledgement, a URL change, a sale-stopping change at once."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from lxml import html as lxml_html
-from sqlalchemy import select
+from sqlalchemy import select, text
 from standardwebhooks.webhooks import Webhook
 
 from marketplace import public_facts
 from marketplace.catalogue.service import update_product
-from marketplace.feeds import canonical, listings, push
+from marketplace.feeds import canonical, listings, push, worker
 from marketplace.feeds.profiles import id_field, profile_of, shipped
 from marketplace.feeds.service import configure_push, enqueue_all, find_exchange, listing
-from marketplace.models import AuditEntry, Batch, Delivery, DeliveryStatus, ExchangeListing, ListingSource
+from marketplace.models import AuditEntry, Batch, Delivery, DeliveryStatus, ExchangePage
+from marketplace.models.base import utcnow
 from marketplace.trace.service import recall_batch
 from tests.conftest import signed_in
 from tests.test_push import FAST, drain
@@ -106,7 +108,7 @@ def stamp_page(client, serial) -> dict[str, str]:
 
 # ---- the rules, without HTTP --------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["https://postmart.vn/san-pham/123", "http://sannongsan.thanhhoa.gov.vn/sp?id=7",
+@pytest.mark.parametrize("url", ["https://postmart.vn/san-pham/123", "https://sannongsan.thanhhoa.gov.vn/sp?id=7",
                                  "https://postmart.vn/s/gạo-nếp"])
 def test_page_urls_that_a_phone_can_open_are_taken(url):
     assert listings.clean_url(f"  {url} ") == url
@@ -115,6 +117,7 @@ def test_page_urls_that_a_phone_can_open_are_taken(url):
 @pytest.mark.parametrize("url,code", [
     ("javascript:alert(1)", "listing_url_invalid"), ("postmart.vn/san-pham/1", "listing_url_invalid"),
     ("ftp://postmart.vn/1", "listing_url_invalid"), ("https://", "listing_url_invalid"),
+    ("http://postmart.vn/1", "listing_url_invalid"),  # a network in between could rewrite it
     ("https://user:pw@postmart.vn/1", "listing_url_invalid"), ("https://postmart.vn/a b", "listing_url_invalid"),
     ("https://postmart.vn:99999/1", "listing_url_invalid"),
     ("https://postmart.vn/" + "a" * 490, "listing_url_too_long"),
@@ -130,13 +133,13 @@ def test_page_urls_that_cannot_be_used_are_refused_with_a_reason(url, code):
     ('{"url": "https://postmart.vn/p/9", "id": 9}', ("https://postmart.vn/p/9", "9")),
     ('{"url": "https://postmart.vn/p/9"}', ("https://postmart.vn/p/9", None)),
     ('{"url": "https://postmart.vn/p/9", "id": "PM-9", "more": [1, 2]}', ("https://postmart.vn/p/9", "PM-9")),
-    ('{"url": "https://postm', (None, None)),  # an answer cut at the excerpt's length
 ])
 def test_an_exchanges_answer_names_the_page_or_nothing(answer, found):
     assert listings.from_answer(answer) == found
 
 
 @pytest.mark.parametrize("answer,field", [('{"url": "javascript:x"}', "url"), ('{"url": 7}', "url"),
+                                          ('{"url": "https://postm', "answer"),  # cut at the excerpt's 2 KiB
                                           ('{"url": "https://postmart.vn/1", "id": ""}', "id"),
                                           ('{"url": "https://postmart.vn/1", "id": {"a": 1}}', "id"),
                                           ('{"url": "https://postmart.vn/1", "id": true}', "id")])
@@ -169,8 +172,8 @@ def test_the_page_an_exchange_names_in_its_answer_is_kept_and_shown_on_both_page
         receiver.close()
     key = canonical.item_id(product.id)
     assert key in {data[id_field(profile_of(find_exchange(db.session, "postmart")))] for data in receiver.received}
-    kept = db.session.get(ExchangeListing, (product.id, find_exchange(db.session, "postmart").id))
-    assert (kept.url, kept.external_id, kept.source) == (POSTMART_PAGE.format(id=key), str(key), ListingSource.exchange)
+    kept = db.session.get(ExchangePage, (product.id, find_exchange(db.session, "postmart").id))
+    assert (kept.url, kept.external_id, kept.source) == (POSTMART_PAGE.format(id=key), str(key), "exchange")
     expected = {"Mua trên Postmart": POSTMART_PAGE.format(id=key)}
     assert product_page(client, product) == expected  # the kept pages followed the acknowledgement
     assert stamp_page(client, serial) == expected
@@ -190,7 +193,7 @@ def test_a_bad_page_in_an_answer_is_noted_and_the_push_still_counts(db, fast, cl
     (sent,) = db.session.scalars(select(Delivery).where(Delivery.product_id == product.id,
                                                         Delivery.status == DeliveryStatus.delivered)).all()
     assert "url" in sent.last_error and "listing_url_invalid" in sent.last_error
-    assert db.session.scalars(select(ExchangeListing)).all() == []
+    assert db.session.scalars(select(ExchangePage)).all() == []
     assert product_page(client, product) == {}
 
 
@@ -272,17 +275,18 @@ def test_an_officer_types_changes_and_clears_the_page_audited(db, fast, client, 
     assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/san-pham/nem-chua-2"}
     assert officer.post(url, data={"url": ""}).status_code == 302
     assert product_page(client, product) == {}
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "exchange_listing.url")
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "exchange_page.typed")
                                  .order_by(AuditEntry.id)).all()
     assert [e.actor_email for e in entries] == ["officer@example.vn"] * 3
-    assert [(e.before or {}).get("url") for e in entries] == [None, "https://postmart.vn/san-pham/nem-chua",
-                                                              "https://postmart.vn/san-pham/nem-chua-2"]
-    assert entries[-1].after["url"] is None
-    kept = db.session.get(ExchangeListing, (product.id, find_exchange(db.session, "postmart").id))
-    assert (kept.source, kept.changed_by_id) == (ListingSource.officer, world.users["officer"].id)
+    assert [(e.before or {}).get("typed_url") for e in entries] == [None, "https://postmart.vn/san-pham/nem-chua",
+                                                                    "https://postmart.vn/san-pham/nem-chua-2"]
+    assert entries[-1].after["typed_url"] is None
+    kept = db.session.get(ExchangePage, (product.id, find_exchange(db.session, "postmart").id))
+    assert (kept.source, kept.changed_by_id) == (None, world.users["officer"].id)
 
 
-@pytest.mark.parametrize("typed", ["javascript:alert(1)", "postmart.vn/1", "https://postmart.vn/" + "x" * 500])
+@pytest.mark.parametrize("typed", ["javascript:alert(1)", "postmart.vn/1", "http://postmart.vn/1",
+                                   "https://postmart.vn/" + "x" * 500])
 def test_a_bad_page_is_refused_at_its_field_and_the_saved_one_kept(db, app, world, typed):
     product = world.published_a
     officer = signed_in(app, "officer@example.vn")
@@ -295,7 +299,7 @@ def test_a_bad_page_is_refused_at_its_field_and_the_saved_one_kept(db, app, worl
     assert field.get("aria-invalid") == "true" and field.get("value") == typed[:520]
     assert tree.xpath('//p[@id="page-postmart-error"]')[0].text_content().strip()
     db.session.expire_all()
-    assert db.session.get(ExchangeListing, (product.id, find_exchange(db.session, "postmart").id)).url == \
+    assert db.session.get(ExchangePage, (product.id, find_exchange(db.session, "postmart").id)).url == \
         "https://postmart.vn/ok"
 
 
@@ -310,5 +314,68 @@ def test_the_page_form_is_the_provinces_and_the_producer_only_reads(db, app, wor
     assert "https://postmart.vn/ok" in mine and 'id="page-postmart"' not in mine
     assert producer.post(f"/admin/products/{product.id}/exchanges/postmart/page",
                          data={"url": "https://evil.example/"}).status_code == 403
+    assert db.session.get(ExchangePage, (product.id, find_exchange(db.session, "postmart").id)).url == \
+        "https://postmart.vn/ok"
     assert officer.post(f"/admin/products/{product.id}/exchanges/nowhere/page",
                         data={"url": "https://postmart.vn/ok"}).status_code == 404
+
+
+def test_an_officers_page_stands_before_the_exchanges_until_cleared(db, fast, client, world):
+    _batch, _run, (serial,) = make_run(db, world, 1)
+    product = world.product_a
+    named = {"url": "https://postmart.vn/p/first", "id": "PM-1"}
+    receiver = connect(db, answer=lambda key: dict(named))
+    officer = signed_in(fast, "officer@example.vn")
+    url = f"/admin/products/{product.id}/exchanges/postmart/page"
+    try:
+        drain(db, fast)
+        assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/first"}
+        assert officer.post(url, data={"url": "https://postmart.vn/p/typed"}).status_code == 302
+        assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/typed"}
+        assert stamp_page(client, serial) == {"Mua trên Postmart": "https://postmart.vn/p/typed"}  # at the next scan
+        named["url"] = "https://postmart.vn/p/moved"
+        update_product(db.session, product, {"stock": 7})  # pushed again: the exchange names a new page
+        db.session.commit()
+        drain(db, fast)
+        assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/typed"}  # still the officer's
+        assert officer.post(url, data={"url": ""}).status_code == 302
+        assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/moved"}
+        assert stamp_page(client, serial) == {"Mua trên Postmart": "https://postmart.vn/p/moved"}
+    finally:
+        receiver.close()
+    named_entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "exchange_page.named")
+                                       .order_by(AuditEntry.id)).all()
+    mine = [e.after["named_url"] for e in named_entries if e.target_id == product.id]
+    assert mine == ["https://postmart.vn/p/first", "https://postmart.vn/p/moved"]
+    assert {(e.actor_email, e.actor_role) for e in named_entries} == {("", "exchange")}
+
+
+def test_a_worker_that_lost_its_lease_keeps_nothing_the_answer_said(db, fast, world):
+    product = world.published_a
+    exchange = find_exchange(db.session, "postmart")
+    delivery = Delivery(exchange_id=exchange.id, product_id=product.id, version=product.version,
+                        locked_until=utcnow() + dt.timedelta(seconds=30))
+    db.session.add(delivery)
+    db.session.commit()
+    kept = []
+    assert not worker._finish(db.session, delivery.id, utcnow() - dt.timedelta(seconds=5), then=kept.append,
+                              status=DeliveryStatus.delivered)
+    assert kept == [] and db.session.scalars(select(ExchangePage)).all() == []
+
+
+def test_a_failure_keeping_the_page_leaves_the_acknowledgement_recorded(db, fast, world):
+    product = world.published_a
+    exchange = find_exchange(db.session, "postmart")
+    lease = utcnow() + dt.timedelta(seconds=30)
+    delivery = Delivery(exchange_id=exchange.id, product_id=product.id, version=product.version, locked_until=lease)
+    db.session.add(delivery)
+    db.session.commit()
+
+    def broken(session):
+        session.execute(text("SELECT * FROM no_such_table"))
+
+    assert worker._finish(db.session, delivery.id, lease, then=broken, status=DeliveryStatus.delivered,
+                          delivered_at=utcnow())
+    db.session.expire_all()
+    found = db.session.get(Delivery, delivery.id)
+    assert found.status == DeliveryStatus.delivered and "not kept" in found.last_error

@@ -79,8 +79,7 @@ def catalogue_state(engine, product_slug: str | None = None) -> tuple:
         row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {}) or (None, None, 0)
     else:
         row = rawsql.fetch_one(engine, _NEWEST_CHANGE_OF_PRODUCT, {"slug": product_slug}) or (None, None, 0)
-    return (rawsql.moment_text(row[0]), rawsql.moment_text(row[1]), row[2],
-            *(rawsql.moment_text(v) for v in row[3:]), local_today())
+    return (*rawsql.state_values(row), local_today())
 
 
 def page(engine, render: Callable[[], str | tuple[str, int]], product_slug: str | None = None):

@@ -152,12 +152,13 @@ def json_items(reader, engine, exchange_id: int, profile: Profile, *, base_url: 
 
 
 def refusals(reader, engine, exchanges: list[tuple[int, Profile]], *, base_url: str, today: dt.date,
-             products=None, chunk: int = canonical.CHUNK) -> dict[int, set[int]]:
+             products=None, keep: bool = True, chunk: int = canonical.CHUNK) -> dict[int, set[int]]:
     """Per exchange id, the public products (of ``products``) whose item it refuses (pre-flight
     reasons): the verdict kept with each item where the item still holds, so a whole country's
     catalogue is judged without building it again (the database answers with only the
     refused and the stale); the rest are built, judged and kept, once for every exchange
-    (the same items the feeds then serve as kept)."""
+    (the same items the feeds then serve as kept; not with ``keep`` false: a public page
+    that must not write)."""
     contexts = {exchange_id: context_digest(profile, base_url) for exchange_id, profile in exchanges}
     connection = reader.connection()
     stale: dict[int, set[int]] = {}
@@ -170,15 +171,15 @@ def refusals(reader, engine, exchanges: list[tuple[int, Profile]], *, base_url: 
     for start in range(0, len(to_build), chunk):
         ids = to_build[start:start + chunk]
         rows = {r.id: r for r in connection.execute(_product_rows(ids))}
-        keep: dict[int, list] = {exchange_id: [] for exchange_id, _ in exchanges}
+        built: dict[int, list] = {exchange_id: [] for exchange_id, _ in exchanges}
         for product_id, item, fresh_until in canonical.built_items(reader, ids, base_url=base_url, today=today):
             for exchange_id, profile in exchanges:
                 if product_id in stale[exchange_id]:
                     made = _kept(exchange_id, profile, contexts[exchange_id], rows[product_id], item, fresh_until)
-                    keep[exchange_id].append(made)
+                    built[exchange_id].append(made)
                     if made["body"] is None:
                         refused[exchange_id].add(product_id)
-        for exchange_id, made in keep.items():
+        for exchange_id, made in built.items() if keep else ():
             store(engine, exchange_id, made)
     return refused
 

@@ -1,12 +1,12 @@
-"""A product's own page on each exchange (:class:`~marketplace.models.ExchangeListing`) and the
+"""A product's own page on each exchange (:class:`~marketplace.models.ExchangePage`) and the
 "buy again" links that lead buyers there (issue 20, point 3).
 
-The page's URL comes from an officer (the product's page under ``/admin/``) or from the
-exchange itself: a push the exchange acknowledges with a JSON object that names it,
-``{"url": "https://…", "id": "…"}`` (README, "Pushes"), is taken in the same transaction
-that records the acknowledgement.  A link shows on the product page and the stamp page only
-where :func:`public_facts.buyable_on` says so, from the one definition of "listed on an
-exchange" the officers' figures use (:func:`service.exchange_listings`).
+The page is named by the exchange itself (a push it acknowledges with a JSON object,
+``{"url": "https://…", "id": "…"}``: README, "Pushes", kept in the transaction that records
+the acknowledgement) or typed by a province officer (the product's page under ``/admin/``),
+whose page stands before the exchange's until cleared.  A link shows on the product page and
+the stamp page only where :func:`public_facts.buyable_on` says so, from the one definition of
+"listed on an exchange" the officers' figures use (:func:`service.exchange_listings`).
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import audit, public_facts
-from ..models import Exchange, ExchangeListing, ListingSource, Product
+from ..models import Exchange, ExchangePage, Product
 from ..models.base import utcnow
 from .profiles import exchange_short_name
 from .service import REFUSED, all_exchanges, delivered_pushes, pushed_item_of, refusals
@@ -27,11 +28,12 @@ from .service import REFUSED, all_exchanges, delivered_pushes, pushed_item_of, r
 log = logging.getLogger(__name__)
 MAX_URL = 500
 MAX_ID = 120
-AUDITED = ("url", "external_id", "source")
+AUDITED = ("typed_url", "named_url", "external_id")
 
 
 class ListingError(ValueError):
-    """A listing URL that cannot be used; ``code`` says why (``vocab.domain_error``)."""
+    """A page URL, or an exchange's answer, that cannot be used; ``code`` says why
+    (``vocab.domain_error`` for an officer's), ``field`` what."""
 
     def __init__(self, code: str, field: str = "url"):
         super().__init__(code)
@@ -39,8 +41,9 @@ class ListingError(ValueError):
 
 
 def clean_url(value: str) -> str:
-    """An absolute http(s) URL with a host and no credentials, at most ``MAX_URL`` characters
-    (what a buyer's phone can open, and nothing that runs: no ``javascript:``)."""
+    """An absolute https URL with a host and no credentials or spaces, at most ``MAX_URL``
+    characters: what a buyer's phone opens safely (nothing that runs, like ``javascript:``,
+    and nothing a network in between could rewrite)."""
     value = (value or "").strip()
     if len(value) > MAX_URL:
         raise ListingError("listing_url_too_long")
@@ -49,43 +52,53 @@ def clean_url(value: str) -> str:
         parts.port  # noqa: B018 - a bad port raises here
     except ValueError:
         raise ListingError("listing_url_invalid") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password \
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
             or any(c.isspace() or ord(c) < 32 for c in value):
         raise ListingError("listing_url_invalid")
     return value
 
 
-def listing_of(session, exchange_id: int, product_id: int) -> ExchangeListing | None:
-    return session.get(ExchangeListing, (product_id, exchange_id))
+def _page(session, exchange_id: int, product_id: int) -> ExchangePage:
+    """The product's row for the exchange, made if missing (an insert that yields to one made
+    meanwhile by another worker or officer, so neither fails)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(ExchangePage).values(product_id=product_id, exchange_id=exchange_id, changed_at=utcnow())
+                    .on_conflict_do_nothing())
+    return session.get(ExchangePage, (product_id, exchange_id), populate_existing=True)
+
+
+def page_of(session, exchange_id: int, product_id: int) -> ExchangePage | None:
+    return session.get(ExchangePage, (product_id, exchange_id))
 
 
 def set_url(session, exchange: Exchange, product: Product, url: str, *, actor=None) -> bool:
-    """An officer's URL of ``product`` on ``exchange`` (blank: none).  Raises
-    :class:`ListingError`; audited; False when nothing changed."""
+    """An officer's page of ``product`` on ``exchange`` (blank: none of its own; the page the
+    exchange named, if any, shows again).  Raises :class:`ListingError`; audited; False when
+    nothing changed."""
     url = clean_url(url) if (url or "").strip() else None
-    found = listing_of(session, exchange.id, product.id)
-    if (found.url if found else None) == url:
+    found = page_of(session, exchange.id, product.id)
+    if (found.typed_url if found else None) == url:
         return False
     before = audit.snapshot(found, AUDITED) if found else None
-    if found is None:
-        found = ExchangeListing(product_id=product.id, exchange_id=exchange.id)
-        session.add(found)
-    found.url, found.source, found.changed_at, found.changed_by_id = url, ListingSource.officer, utcnow(), \
-        getattr(actor, "id", None)
-    audit.record(session, "exchange_listing.url", product, actor=actor, before=before,
+    found = _page(session, exchange.id, product.id)
+    found.typed_url, found.changed_at, found.changed_by_id = url, utcnow(), getattr(actor, "id", None)
+    audit.record(session, "exchange_page.typed", product, actor=actor, before=before,
                  after=audit.snapshot(found, AUDITED), summary=f"{exchange.code}: {url or '—'}")
     return True
 
 
 def from_answer(answer: str) -> tuple[str | None, str | None]:
-    """The product's URL and id on the exchange named by its 2xx answer to a push: a JSON
+    """The product's page and id on the exchange named by its 2xx answer to a push: a JSON
     object with ``url`` (and ``id``).  ``(None, None)`` for any other answer (empty, not
     JSON, no ``url``: many receivers answer ``{"ok": true}``); raises :class:`ListingError`
-    for a ``url`` or ``id`` that cannot be used."""
-    try:
-        found = json.loads(answer) if answer and answer.lstrip().startswith("{") else None
-    except ValueError:
+    for an object that cannot be read (cut at the answer's 2 KiB) or a ``url`` or ``id`` that
+    cannot be used."""
+    if not answer or not answer.lstrip().startswith("{"):
         return None, None
+    try:
+        found = json.loads(answer)
+    except ValueError:
+        raise ListingError("listing_answer_unreadable", "answer") from None
     if not isinstance(found, dict) or found.get("url") in (None, ""):
         return None, None
     if not isinstance(found["url"], str):
@@ -98,17 +111,17 @@ def from_answer(answer: str) -> tuple[str | None, str | None]:
 
 
 def take_from_answer(session, exchange_id: int, product_id: int, url: str, external_id: str | None) -> bool:
-    """Keep what the exchange said of its page for the product (the caller commits; not
-    audited: no one acted).  False when it said what we had."""
-    found = listing_of(session, exchange_id, product_id)
-    if found is not None and (found.url, found.external_id) == (url, external_id or found.external_id):
+    """Keep the page the exchange named for the product (the caller commits).  Audited, with
+    no one acting, when it changes; False when it named what we had."""
+    found = page_of(session, exchange_id, product_id)
+    external_id = external_id or (found.external_id if found else None)
+    if found is not None and (found.named_url, found.external_id) == (url, external_id):
         return False
-    if found is None:
-        found = ExchangeListing(product_id=product_id, exchange_id=exchange_id)
-        session.add(found)
-    found.url, found.external_id = url, external_id or found.external_id
-    found.source, found.changed_at, found.changed_by_id = ListingSource.exchange, utcnow(), None
-    log.info("exchange %s names product %s's page: %s", exchange_id, product_id, url)
+    before = audit.snapshot(found, AUDITED) if found else None
+    found = _page(session, exchange_id, product_id)
+    found.named_url, found.external_id, found.changed_at, found.changed_by_id = url, external_id, utcnow(), None
+    audit.record(session, "exchange_page.named", target_type="product", target_id=product_id, before=before,
+                 after=audit.snapshot(found, AUDITED), summary=f"{found.exchange.code}: {url}", system="exchange")
     return True
 
 
@@ -125,12 +138,13 @@ def buy_links(session, product_id: int, *, sellable: bool, base_url: str, today:
     kept pre-flight verdicts and the acknowledged pushes, and sellable)."""
     if not sellable:  # (buyable_on would refuse every exchange: spare the queries)
         return []
-    urls = {exchange_id: url for exchange_id, url in session.execute(
-        select(ExchangeListing.exchange_id, ExchangeListing.url).where(
-            ExchangeListing.product_id == product_id, ExchangeListing.url.is_not(None)))}
+    urls = {page.exchange_id: page.url for page in session.scalars(select(ExchangePage).where(
+        ExchangePage.product_id == product_id, or_(ExchangePage.typed_url.is_not(None),
+                                                   ExchangePage.named_url.is_not(None))))}
     if not urls:
         return []
-    refused = refusals(session, base_url=base_url, today=today, products=[product_id])
+    # (a public page does not write: verdicts that no longer hold are made, not kept)
+    refused = refusals(session, base_url=base_url, today=today, products=[product_id], keep=False)
     pushed = delivered_pushes(session, [product_id])
     links = []
     for exchange in all_exchanges(session):
@@ -138,7 +152,7 @@ def buy_links(session, product_id: int, *, sellable: bool, base_url: str, today:
             continue
         state = public_facts.exchange_listing(  # (sellable: listed)
             exchange.code, listed=True, reasons=REFUSED if product_id in refused.get(exchange.id, ()) else (),
-            pullable=exchange.feed_token_hash is not None, pushed_item=pushed_item_of(pushed, exchange.id, product_id))
+            pullable=exchange.pullable, pushed_item=pushed_item_of(pushed, exchange.id, product_id))
         if public_facts.buyable_on(state, sellable=sellable, url=urls[exchange.id]):
             links.append(BuyLink(exchange.code, exchange_short_name(exchange.code, exchange.name), urls[exchange.id]))
     return links

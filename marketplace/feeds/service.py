@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, object_session
 
 from .. import params, public_facts
 from ..transactions import reads
-from ..models import Delivery, DeliveryStatus, Exchange, ExchangeListing, Producer, ProducerStatus, Product
+from ..models import Delivery, DeliveryStatus, Exchange, ExchangePage, Producer, ProducerStatus, Product
 from ..models.base import local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
 from ..outbox import push_targets
@@ -297,7 +297,7 @@ def exchange_listings(session, exchanges: list[Exchange], preflight: dict[int, d
         waiting = waiting.where(Delivery.product_id.in_(few))
     pending = {(product_id, exchange_id): n for product_id, exchange_id, n in session.execute(waiting)}
     # (read once: a whole catalogue asks them for every product)
-    sides = [(exchange.id, exchange.code, exchange.feed_token_hash is not None) for exchange in exchanges]
+    sides = [(exchange.id, exchange.code, exchange.pullable) for exchange in exchanges]
     out: dict[int, list] = {}
     for product_id, why in preflight.items():
         rows = []
@@ -321,7 +321,7 @@ def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[in
     pushed = delivered_pushes(session, _few(product_ids))
     counts: Counter = Counter()
     for exchange in exchanges:
-        pullable, refusing = exchange.feed_token_hash is not None, refused.get(exchange.id, set())
+        pullable, refusing = exchange.pullable, refused.get(exchange.id, set())
         inputs = Counter((product_id in refusing, pushed_item_of(pushed, exchange.id, product_id))
                          for product_id in product_ids)
         for (is_refused, pushed_item), n in inputs.items():
@@ -331,14 +331,14 @@ def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[in
     return counts
 
 
-def refusals(session, *, base_url: str, today: dt.date, products=None) -> dict[int, set[int]]:
+def refusals(session, *, base_url: str, today: dt.date, products=None, keep: bool = True) -> dict[int, set[int]]:
     """Per exchange id, the public products (of ``products``) it refuses, by the verdicts kept
     with the feeds' items (:func:`itemcache.refusals`; those that no longer hold are made
     again and kept).  The daily job runs it for the whole catalogue (:func:`keep_verdicts`),
     so the officers' figure reads kept verdicts even for exchanges that never pull a feed."""
     exchanges = all_exchanges(session)
     return itemcache.refusals(session, session.get_bind(), [(e.id, profile_of(e)) for e in exchanges],
-                              base_url=base_url, today=today, products=products)
+                              base_url=base_url, today=today, products=products, keep=keep)
 
 
 def keep_verdicts(session, *, base_url: str, today: dt.date) -> None:
@@ -360,7 +360,7 @@ def listing(session, product: Product, *, base_url: str, today: dt.date | None =
     """Per exchange, for one product: its state there (listed, waiting, refused, not listed),
     why it would be refused (pre-flight, also before it is published), the version the
     exchange last received, deliveries still pending, and its page there (``page``: an
-    :class:`~marketplace.models.ExchangeListing`, or None)."""
+    :class:`~marketplace.models.ExchangePage`, or None)."""
     today = today or local_today()
     item = canonical.item_for(session, product.id, base_url=base_url, today=today, preview=True)
     listed = public_facts.is_listed(product.status, product.producer.status)
@@ -368,6 +368,6 @@ def listing(session, product: Product, *, base_url: str, today: dt.date | None =
     states = exchange_listings(session, exchanges, {product.id: preflight_of(exchanges, item)},
                                listed={product.id: listed})[product.id]
     pages = {row.exchange_id: row for row in session.scalars(
-        select(ExchangeListing).where(ExchangeListing.product_id == product.id))}
+        select(ExchangePage).where(ExchangePage.product_id == product.id))}
     return [{"exchange": exchange, "state": state, "page": pages.get(exchange.id)}
             for exchange, state in zip(exchanges, states)]

@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from ..models import Delivery, DeliveryStatus, Exchange
@@ -133,7 +134,13 @@ def _finish(session, delivery_id: int, lease: dt.datetime, then=None, **values) 
         Delivery.id == delivery_id, Delivery.locked_until == lease, Delivery.status == DeliveryStatus.pending)
         .values(locked_until=None, **values))
     if done.rowcount == 1 and then is not None:
-        then(session)
+        try:
+            with session.begin_nested():  # its failure must not undo the outcome
+                then(session)
+        except SQLAlchemyError as exc:
+            log.exception("delivery %s: recording what the answer said failed", delivery_id)
+            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+                last_error=f"received; what the answer said was not kept ({type(exc).__name__})"))
     session.commit()
     return done.rowcount == 1
 

@@ -51,6 +51,11 @@ class Exchange(db.Model):
         self.feed_token_created_at = utcnow()
         return token
 
+    @property
+    def pullable(self) -> bool:
+        """It pulls our feed: it holds a feed token (``public_facts.exchange_listing``)."""
+        return self.feed_token_hash is not None
+
     def token_matches(self, token: str | None) -> bool:
         if not token or not self.feed_token_hash:
             return False
@@ -88,6 +93,8 @@ class Delivery(db.Model):
     __table_args__ = (
         Index("ix_delivery_due", "status", "next_attempt_at"),
         Index("ix_delivery_exchange_product", "exchange_id", "product_id"),
+        # a product's acknowledged pushes, counted by the pages kept per state (listings_changed_sql)
+        Index("ix_delivery_product_status", "product_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
@@ -115,42 +122,49 @@ class Delivery(db.Model):
         return f"dlv_{self.id}"
 
 
-class ListingSource:
-    officer = "officer"    # typed by an officer
-    exchange = "exchange"  # in the exchange's answer to a push
+class ExchangePage(db.Model):
+    """A product's own page on one exchange, where buyers buy it again (issue 20): named by the
+    exchange in its answer to a push (``named_url``, with its id for the product), or typed by
+    a province officer (``typed_url``), which stands before the exchange's until cleared.
 
-
-class ExchangeListing(db.Model):
-    """A product's own page on one exchange, where buyers buy it again (issue 20): typed by
-    an officer or taken from the exchange's answer to a push.
-
-    Only what the exchange told us or an officer typed lives here.  Whether the exchange
-    has the product now is never copied here: it is decided from the deliveries and the
-    pre-flight (``public_facts.exchange_listing``), and the link shows only while it says
-    "listed" and the product is sellable (``public_facts.buyable_on``).  ``changed_at`` moves
-    with every change of the URL, so the pages kept per state follow it.
+    Only what the exchange told us or an officer typed lives here.  Whether the exchange has
+    the product now is never copied here: it is decided from the deliveries and the
+    pre-flight (``public_facts.exchange_listing``), and the link shows only while that says
+    "listed" and the product is sellable (``public_facts.buyable_on``).  ``changed_at``
+    moves with every change, so the pages kept per state follow it.
     """
 
-    __tablename__ = "exchange_listing"
+    __tablename__ = "exchange_page"
 
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id", ondelete="CASCADE"), primary_key=True)
-    url: Mapped[Optional[str]] = mapped_column(String(500))
+    typed_url: Mapped[Optional[str]] = mapped_column(String(500))
+    named_url: Mapped[Optional[str]] = mapped_column(String(500))
     external_id: Mapped[Optional[str]] = mapped_column(String(120))
-    source: Mapped[str] = mapped_column(String(10), default=ListingSource.officer)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     changed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     exchange: Mapped[Exchange] = relationship()
 
+    @property
+    def url(self) -> str | None:
+        """The page buyers are sent to: the officer's, else the exchange's."""
+        return self.typed_url or self.named_url
+
+    @property
+    def source(self) -> str | None:
+        """Who named :attr:`url`: ``officer``, ``exchange`` or None."""
+        return "officer" if self.typed_url else "exchange" if self.named_url else None
+
 
 def listings_changed_sql(product_id: str) -> str:
-    """SQL for what moves when what a product's exchange listings tell a buyer may change,
-    for the pages kept per state (``product_id``: an SQL expression naming the product): an
-    exchange's acknowledgement of a push of it, a change of its listing URLs, a change of
-    any exchange (its profile, its feed token)."""
-    return (f"(SELECT MAX(d.delivered_at) FROM delivery d WHERE d.product_id = {product_id}), "
-            f"(SELECT MAX(el.changed_at) FROM exchange_listing el WHERE el.product_id = {product_id}), "
+    """SQL for what moves when what a product's exchanges tell a buyer may change, for the
+    pages kept per state (``product_id``: an SQL expression naming the product): how many
+    pushes of it exchanges acknowledged (a delivered row never goes back: each
+    acknowledgement adds one; ``ix_delivery_product_status``), the newest change of its pages
+    on the exchanges, and of any exchange (its profile, its feed token)."""
+    return (f"(SELECT COUNT(*) FROM delivery d WHERE d.product_id = {product_id} AND d.status = 'delivered'), "
+            f"(SELECT MAX(ep.changed_at) FROM exchange_page ep WHERE ep.product_id = {product_id}), "
             "(SELECT MAX(e.updated_at) FROM exchange e)")
 
 

@@ -102,7 +102,7 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
         cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
                    local_today()),
         scanner_count=row[15] or 0, producer_id=row[16], cooperative_id=row[17], scratch=bool(row[18]),
-        seen_as=row[19], listings=tuple(rawsql.moment_text(v) for v in row[20:23]),
+        seen_as=row[19], listings=rawsql.state_values(row[20:23]),
     )
 
 
