@@ -162,7 +162,8 @@ def listings_changed_sql(product_id: str) -> str:
     pages kept per state (``product_id``: an SQL expression naming the product): how many
     pushes of it exchanges acknowledged (a delivered row never goes back: each
     acknowledgement adds one; ``ix_delivery_product_status``), the newest change of its pages
-    on the exchanges, and of any exchange (its profile, its feed token)."""
+    on the exchanges (None while it has none: the stamp page then asks nothing more), and of
+    any exchange (its profile, its feed token)."""
     return (f"(SELECT COUNT(*) FROM delivery d WHERE d.product_id = {product_id} AND d.status = 'delivered'), "
             f"(SELECT MAX(ep.changed_at) FROM exchange_page ep WHERE ep.product_id = {product_id}), "
             "(SELECT MAX(e.updated_at) FROM exchange e)")

@@ -75,6 +75,11 @@ class StampState:
     def listed(self) -> bool:
         return public_facts.is_listed(self.product_status, self.producer_status)
 
+    @property
+    def on_exchanges(self) -> bool:
+        """The product has a page on an exchange (a row of it: ``listings``' newest change)."""
+        return bool(self.listings and self.listings[1])
+
 
 def batch_cache_key(batch: Batch) -> tuple:
     product = batch.product

@@ -38,10 +38,12 @@ def render(template: str, **context) -> str:
         bound_gettext(), base_url=current_app.config["PUBLIC_BASE_URL"], **context)
 
 
-def render_frame(facts: dict) -> str:
-    """The stamp page of this batch, in the current language, with slots for the stamp."""
+def render_frame(facts: dict, on_exchanges: bool = False) -> str:
+    """The stamp page of this batch, in the current language, with slots for the stamp
+    (``on_exchanges``: the product has a page on an exchange, so the frame asks which to
+    offer; most have none, and the frame then asks nothing more of the database)."""
     return render("scan/stamp.html", f=facts, panel=Markup(PANEL_SLOT), serial_grouped=Markup(SERIAL_SLOT),
-                  here=url_for("scan.stamp", serial=URL_SLOT))
+                  here=url_for("scan.stamp", serial=URL_SLOT), on_exchanges=on_exchanges)
 
 
 _PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scanners", "test", "first_scan_at",
@@ -80,8 +82,8 @@ def fill(frame: str, view: dict) -> str:
             .replace(URL_SLOT, view["serial"]))
 
 
-def render_whole(facts: dict, view: dict) -> str:
+def render_whole(facts: dict, view: dict, on_exchanges: bool = False) -> str:
     """The same page rendered in one go (no frame): what :func:`fill` must produce."""
     panel = render_panel(view).replace(URL_SLOT, view["serial"])
     return render("scan/stamp.html", f=facts, panel=Markup(panel), serial_grouped=view["serial_grouped"],
-                  here=url_for("scan.stamp", serial=view["serial"]))
+                  here=url_for("scan.stamp", serial=view["serial"]), on_exchanges=on_exchanges)

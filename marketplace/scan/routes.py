@@ -103,7 +103,7 @@ def stamp(serial: str):
         response = unknown.no_store(jsonify(body))
     else:
         frame = _facts.fragment(db.engine, state.cache_key, ("stamp", current_language(), state.listings),
-                                page.render_frame)
+                                lambda facts: page.render_frame(facts, on_exchanges=state.on_exchanges))
         response = current_app.response_class(page.fill(frame, view), mimetype="text/html",
                                               headers=unknown.PAGE_HEADERS)
     if recording and rec.interval == 0:
