@@ -22,6 +22,7 @@ from marketplace.feeds.profiles import id_field, profile_of, shipped
 from marketplace.feeds.service import configure_push, enqueue_all, find_exchange, listing
 from marketplace.models import AuditEntry, Batch, Delivery, DeliveryStatus, ExchangePage
 from marketplace.models.base import utcnow
+from marketplace.scan.facts import stamp_state
 from marketplace.trace.service import recall_batch
 from tests.conftest import signed_in
 from tests.test_push import FAST, drain
@@ -379,3 +380,9 @@ def test_a_failure_keeping_the_page_leaves_the_acknowledgement_recorded(db, fast
     db.session.expire_all()
     found = db.session.get(Delivery, delivery.id)
     assert found.status == DeliveryStatus.delivered and "not kept" in found.last_error
+
+
+def test_the_digital_links_redirect_reads_nothing_of_the_exchanges(db, world):
+    _batch, _run, (serial,) = make_run(db, world, 1)
+    assert len(stamp_state(db.engine, serial).listings) == 3  # the stamp page: what its links follow
+    assert stamp_state(db.engine, serial, listings=False).listings == ()  # the redirect renders no page

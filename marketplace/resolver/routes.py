@@ -235,7 +235,7 @@ def _printed_link(gtin: str, lot: str, serial: str):
             return None
     except InvalidSerial:
         return None
-    state = stamp_state(db.engine, serial)
+    state = stamp_state(db.engine, serial, listings=False)  # (a redirect: no buy links to follow)
     if state is None:
         return None
     facts = batch_facts.get(db.engine, state)

@@ -30,19 +30,23 @@ TTL = 60.0
 CACHE_SIZE = 2048
 DIARY_KINDS = ("seeding", "harvest", "processing", "packing", "inspection", "shipping")
 
-_LOOKUP = text(
-    "SELECT s.id, s.status, s.scan_count, s.first_scan_at, s.first_scan_province, s.other_province_seen, "
-    "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at, "
-    "p.status, pr.status, s.scanner_count, pr.id, pr.cooperative_id, r.scratch, "
-    # the scanner this client is already known as on this stamp, if any (scan.scanner): its
-    # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py)
-    "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
-    "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))), "
-    # what the page's "buy again" links follow (facts of the exchanges, not of the batch)
-    + listings_changed_sql("p.id") +
-    " FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
-    "JOIN product p ON p.id = b.product_id JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
-)
+def _lookup(with_listings: bool):
+    return text(
+        "SELECT s.id, s.status, s.scan_count, s.first_scan_at, s.first_scan_province, s.other_province_seen, "
+        "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at, "
+        "p.status, pr.status, s.scanner_count, pr.id, pr.cooperative_id, r.scratch, "
+        # the scanner this client is already known as on this stamp, if any (scan.scanner): its
+        # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py)
+        "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
+        "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since)))"
+        # what the page's "buy again" links follow (facts of the exchanges, not of the batch)
+        + (", " + listings_changed_sql("p.id") if with_listings else "") +
+        " FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
+        "JOIN product p ON p.id = b.product_id JOIN producer pr ON pr.id = p.producer_id WHERE s.serial = :serial"
+    )
+
+
+_LOOKUP, _LOOKUP_NO_LISTINGS = _lookup(True), _lookup(False)
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,16 @@ def batch_cache_key(batch: Batch) -> tuple:
 
 
 def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
-                since: dt.datetime | None = None) -> StampState | None:
+                since: dt.datetime | None = None, listings: bool = True) -> StampState | None:
     """The per-scan facts in one indexed query, straight on a pooled DBAPI connection.
 
     The stamp page is the busiest page of the service: going through the ORM session (and
     SQLAlchemy's transaction events) cost it ~10× this query, so it reads with the driver's
-    cursor, in autocommit (:func:`rawsql.fetch_one`: one round trip on PostgreSQL).
+    cursor, in autocommit (:func:`rawsql.fetch_one`: one round trip on PostgreSQL).  Without
+    ``listings`` (the Digital Link's redirect, which renders no page) it leaves out what the
+    page's "buy again" links follow (``StampState.listings`` is then empty).
     """
-    row = rawsql.fetch_one(engine, _LOOKUP, {
+    row = rawsql.fetch_one(engine, _LOOKUP if listings else _LOOKUP_NO_LISTINGS, {
         "serial": serial, "scanner": scanner, "known_as": known_as or scanner,
         "since": rawsql.timestamp(engine.dialect, since or dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))})
     if row is None:
@@ -163,9 +169,9 @@ def build_batch_facts(engine, batch_id: int) -> dict:
         for e in events if e.kind in DIARY_KINDS and e.id not in corrected
     ]
     return {
-        "product": {"id": row.product_id, "name": row.name, "slug": row.slug, "listed": facts.listed, "sellable": facts.sellable,
-                    "net_quantity": row.net_quantity, "unit": row.unit, "photo": row.photo, "gtin": row.gtin,
-                    "version": row.version},
+        "product": {"id": row.product_id, "name": row.name, "slug": row.slug, "listed": facts.listed,
+                    "sellable": facts.sellable, "net_quantity": row.net_quantity, "unit": row.unit,
+                    "photo": row.photo, "gtin": row.gtin, "version": row.version},
         "producer": {"name": row.producer_name, "slug": row.producer_slug, "kind": row.kind, "phone": row.phone,
                      "commune": ward.name if ward else "", "province": province.short if province else ""},
         # The product's recalls in force: this lot's, or another lot's (a stamp of this lot says so).
