@@ -93,13 +93,14 @@ class Delivery(db.Model):
     __table_args__ = (
         Index("ix_delivery_due", "status", "next_attempt_at"),
         Index("ix_delivery_exchange_product", "exchange_id", "product_id"),
-        # a product's acknowledged pushes, counted by the pages kept per state (listings_changed_sql)
+        # a product's deliveries (its pending ones, its acknowledged ones, counted by the pages
+        # kept per state: listings_changed_sql); it replaced the index on product_id alone
         Index("ix_delivery_product_status", "product_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))  # ix_delivery_product_status
     version: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.pending)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -1,5 +1,5 @@
 """a product's page on each exchange, for buyers' "buy again" links (issue 20); a product's
-acknowledged pushes counted by index
+deliveries by status on one index (its acknowledged pushes are counted), instead of by product alone
 
 Revision ID: 0018_exchange_page
 Revises: 0017_bank_account
@@ -36,8 +36,10 @@ def upgrade():
         sa.PrimaryKeyConstraint('product_id', 'exchange_id', name=op.f('pk_exchange_page')),
     )
     op.create_index('ix_delivery_product_status', 'delivery', ['product_id', 'status'], unique=False)
+    op.drop_index('ix_delivery_product_id', table_name='delivery')
 
 
 def downgrade():
+    op.create_index('ix_delivery_product_id', 'delivery', ['product_id'], unique=False)
     op.drop_index('ix_delivery_product_status', table_name='delivery')
     op.drop_table('exchange_page')
