@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import audit, public_facts
@@ -138,18 +138,17 @@ def buy_links(session, product_id: int, *, sellable: bool, base_url: str, today:
     kept pre-flight verdicts and the acknowledged pushes, and sellable)."""
     if not sellable:  # (buyable_on would refuse every exchange: spare the queries)
         return []
-    urls = {page.exchange_id: page.url for page in session.scalars(select(ExchangePage).where(
-        ExchangePage.product_id == product_id, or_(ExchangePage.typed_url.is_not(None),
-                                                   ExchangePage.named_url.is_not(None))))}
+    urls = {page.exchange_id: page.url for page in session.scalars(
+        select(ExchangePage).where(ExchangePage.product_id == product_id)) if page.url}
     if not urls:
         return []
+    exchanges = [exchange for exchange in all_exchanges(session) if exchange.id in urls]
     # (a public page does not write: verdicts that no longer hold are made, not kept)
-    refused = refusals(session, base_url=base_url, today=today, products=[product_id], keep=False)
+    refused = refusals(session, base_url=base_url, today=today, products=[product_id], keep=False,
+                       exchanges=exchanges)
     pushed = delivered_pushes(session, [product_id])
     links = []
-    for exchange in all_exchanges(session):
-        if exchange.id not in urls:
-            continue
+    for exchange in exchanges:
         state = public_facts.exchange_listing(  # (sellable: listed)
             exchange.code, listed=True, reasons=REFUSED if product_id in refused.get(exchange.id, ()) else (),
             pullable=exchange.pullable, pushed_item=pushed_item_of(pushed, exchange.id, product_id))

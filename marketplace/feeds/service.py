@@ -331,12 +331,14 @@ def exchange_states(session, exchanges: list[Exchange], product_ids: Sequence[in
     return counts
 
 
-def refusals(session, *, base_url: str, today: dt.date, products=None, keep: bool = True) -> dict[int, set[int]]:
-    """Per exchange id, the public products (of ``products``) it refuses, by the verdicts kept
-    with the feeds' items (:func:`itemcache.refusals`; those that no longer hold are made
-    again and kept).  The daily job runs it for the whole catalogue (:func:`keep_verdicts`),
-    so the officers' figure reads kept verdicts even for exchanges that never pull a feed."""
-    exchanges = all_exchanges(session)
+def refusals(session, *, base_url: str, today: dt.date, products=None, keep: bool = True,
+             exchanges: list[Exchange] | None = None) -> dict[int, set[int]]:
+    """Per exchange id (of ``exchanges``, default all), the public products (of ``products``)
+    it refuses, by the verdicts kept with the feeds' items (:func:`itemcache.refusals`; those
+    that no longer hold are made again and kept).  The daily job runs it for the whole
+    catalogue (:func:`keep_verdicts`), so the officers' figure reads kept verdicts even for
+    exchanges that never pull a feed."""
+    exchanges = all_exchanges(session) if exchanges is None else exchanges
     return itemcache.refusals(session, session.get_bind(), [(e.id, profile_of(e)) for e in exchanges],
                               base_url=base_url, today=today, products=products, keep=keep)
 
