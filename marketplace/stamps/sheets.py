@@ -22,7 +22,7 @@ from ..models.base import local_today
 from ..printing.layouts import LAYOUTS
 from ..text import spreadsheet_text
 from ..transactions import writes
-from ..vocab import quantity_word
+from ..vocab import quantity_word, unit_label
 from .scratch import code_for, format_code
 from .service import run_stamps, stamp_url
 
@@ -54,13 +54,9 @@ def url_for_stamp(stamp: Stamp, base_url: str) -> str:
 # Mandatory label wording is Vietnamese whatever the interface language (Decree 43/2017).
 LABEL_LANGUAGE = "vi"
 ORIGIN = "Việt Nam"     # every producer here is in Vietnam (``geo`` knows no other country)
-UNIT_WORDS_VI = {"g": "g", "kg": "kg", "ml": "ml", "l": "lít", "piece": "cái", "box": "hộp", "bottle": "chai",
-                 "bag": "túi", "jar": "hũ", "bunch": "bó", "tray": "khay"}
-
-
 def _net_quantity(batch: Batch) -> str:
     product = batch.product
-    return f"{format_quantity(product.net_quantity, 'vi')} {UNIT_WORDS_VI.get(product.unit, product.unit)}"
+    return f"{format_quantity(product.net_quantity, LABEL_LANGUAGE)} {unit_label(product.unit, LABEL_LANGUAGE)}"
 
 
 def _place(producer) -> str:
