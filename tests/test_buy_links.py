@@ -25,7 +25,7 @@ from marketplace.models.base import utcnow
 from marketplace.scan.facts import stamp_state
 from marketplace.trace.service import recall_batch
 from tests.conftest import signed_in
-from tests.test_push import FAST, drain
+from tests.test_push import drain, papp  # noqa: F401 (papp: a fixture, the app with fast retries)
 from tests.test_scan import client, make_run, web  # noqa: F401
 
 POSTMART_PAGE = "https://postmart.vn/san-pham/{id}"
@@ -48,7 +48,7 @@ class AnsweringExchange:
                 data = receiver.webhook.verify(body, dict(self.headers.items()))["data"]
                 receiver.received.append(data)
                 reply = {"ok": True} if data.get("deleted") else receiver.answer(data[receiver.id_key])
-                raw = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+                raw = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
@@ -68,12 +68,6 @@ class AnsweringExchange:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def fast(app):
-    app.config.update(FAST)
-    return app
 
 
 def connect(db, code="postmart", answer=None) -> AnsweringExchange:
@@ -161,14 +155,14 @@ def test_a_link_shows_only_where_listed_sellable_and_known(state, sellable, url)
 
 # ---- from the exchange's answer, on both pages ----------------------------------------------
 
-def test_the_page_an_exchange_names_in_its_answer_is_kept_and_shown_on_both_pages(db, fast, client, world):
+def test_the_page_an_exchange_names_in_its_answer_is_kept_and_shown_on_both_pages(db, papp, client, world):
     batch, _run, (serial,) = make_run(db, world, 1)
     product = world.product_a
     assert product_page(client, product) == {} and stamp_page(client, serial) == {}  # (both kept now)
     receiver = connect(db)
     try:
         assert product_page(client, product) == {} and stamp_page(client, serial) == {}  # not yet received
-        drain(db, fast)
+        drain(db, papp)
     finally:
         receiver.close()
     key = canonical.item_id(product.id)
@@ -184,11 +178,11 @@ def test_the_page_an_exchange_names_in_its_answer_is_kept_and_shown_on_both_page
     db.session.commit()
 
 
-def test_a_bad_page_in_an_answer_is_noted_and_the_push_still_counts(db, fast, client, world):
+def test_a_bad_page_in_an_answer_is_noted_and_the_push_still_counts(db, papp, client, world):
     product = world.published_a
     receiver = connect(db, answer=lambda key: {"url": "javascript:alert(1)"})
     try:
-        drain(db, fast)
+        drain(db, papp)
     finally:
         receiver.close()
     (sent,) = db.session.scalars(select(Delivery).where(Delivery.product_id == product.id,
@@ -198,19 +192,19 @@ def test_a_bad_page_in_an_answer_is_noted_and_the_push_still_counts(db, fast, cl
     assert product_page(client, product) == {}
 
 
-def test_the_links_go_when_the_product_stops_being_sellable_and_come_back(db, fast, client, world):
+def test_the_links_go_when_the_product_stops_being_sellable_and_come_back(db, papp, client, world):
     batch, _run, (serial,) = make_run(db, world, 1)
     product = world.product_a
     receiver = connect(db)
     try:
-        drain(db, fast)
+        drain(db, papp)
         assert set(product_page(client, product)) == {"Mua trên Postmart"} == set(stamp_page(client, serial))
         update_product(db.session, product, {"stock": 0})  # sold out here: no link to buy it there
         db.session.commit()
         assert product_page(client, product) == {} and stamp_page(client, serial) == {}
         update_product(db.session, product, {"stock": 5})
         db.session.commit()
-        drain(db, fast)
+        drain(db, papp)
         assert set(product_page(client, product)) == {"Mua trên Postmart"} == set(stamp_page(client, serial))
         recall_batch(db.session.get(Batch, batch.id), "Nhiễm khuẩn")  # a recall stops every sale
         db.session.commit()
@@ -219,11 +213,11 @@ def test_the_links_go_when_the_product_stops_being_sellable_and_come_back(db, fa
         receiver.close()
 
 
-def test_a_product_the_exchange_deleted_or_would_refuse_has_no_link(db, fast, client, world):
+def test_a_product_the_exchange_deleted_or_would_refuse_has_no_link(db, papp, client, world):
     product = world.published_a
     receiver = connect(db)
     try:
-        drain(db, fast)
+        drain(db, papp)
         assert set(product_page(client, product)) == {"Mua trên Postmart"}
         exchange = find_exchange(db.session, "postmart")
         exchange.set_profile(dict(exchange.profile, required=["title", "price", "image_link"]))  # it has no photo
@@ -232,7 +226,7 @@ def test_a_product_the_exchange_deleted_or_would_refuse_has_no_link(db, fast, cl
         assert product_page(client, product) == {}
         enqueue_all(db.session, [exchange])  # "gửi lại toàn bộ": the exchange is told to delete it
         db.session.commit()
-        drain(db, fast)
+        drain(db, papp)
         assert receiver.received[-1].get("deleted") is True
         exchange.set_profile(dict(exchange.profile, required=["title", "price"]))
         db.session.commit()
@@ -258,15 +252,15 @@ def test_a_pulling_exchange_with_a_typed_page_lists_it_and_a_waiting_one_does_no
 
 # ---- typed by an officer ---------------------------------------------------------------------
 
-def test_an_officer_types_changes_and_clears_the_page_audited(db, fast, client, world):
+def test_an_officer_types_changes_and_clears_the_page_audited(db, papp, client, world):
     product = world.published_a
     receiver = connect(db, answer=lambda key: {"ok": True})  # this exchange names no page
     try:
-        drain(db, fast)
+        drain(db, papp)
     finally:
         receiver.close()
     assert product_page(client, product) == {}
-    officer = signed_in(fast, "officer@example.vn")
+    officer = signed_in(papp, "officer@example.vn")
     url = f"/admin/products/{product.id}/exchanges/postmart/page"
     assert officer.post(url, data={"url": "https://postmart.vn/san-pham/nem-chua"}).status_code == 302
     assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/san-pham/nem-chua"}
@@ -321,15 +315,15 @@ def test_the_page_form_is_the_provinces_and_the_producer_only_reads(db, app, wor
                         data={"url": "https://postmart.vn/ok"}).status_code == 404
 
 
-def test_an_officers_page_stands_before_the_exchanges_until_cleared(db, fast, client, world):
+def test_an_officers_page_stands_before_the_exchanges_until_cleared(db, papp, client, world):
     _batch, _run, (serial,) = make_run(db, world, 1)
     product = world.product_a
     named = {"url": "https://postmart.vn/p/first", "id": "PM-1"}
     receiver = connect(db, answer=lambda key: dict(named))
-    officer = signed_in(fast, "officer@example.vn")
+    officer = signed_in(papp, "officer@example.vn")
     url = f"/admin/products/{product.id}/exchanges/postmart/page"
     try:
-        drain(db, fast)
+        drain(db, papp)
         assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/first"}
         assert officer.post(url, data={"url": "https://postmart.vn/p/typed"}).status_code == 302
         assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/typed"}
@@ -337,7 +331,7 @@ def test_an_officers_page_stands_before_the_exchanges_until_cleared(db, fast, cl
         named["url"] = "https://postmart.vn/p/moved"
         update_product(db.session, product, {"stock": 7})  # pushed again: the exchange names a new page
         db.session.commit()
-        drain(db, fast)
+        drain(db, papp)
         assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/typed"}  # still the officer's
         assert officer.post(url, data={"url": ""}).status_code == 302
         assert product_page(client, product) == {"Mua trên Postmart": "https://postmart.vn/p/moved"}
@@ -351,7 +345,7 @@ def test_an_officers_page_stands_before_the_exchanges_until_cleared(db, fast, cl
     assert {(e.actor_email, e.actor_role) for e in named_entries} == {("", "exchange")}
 
 
-def test_a_worker_that_lost_its_lease_keeps_nothing_the_answer_said(db, fast, world):
+def test_a_worker_that_lost_its_lease_keeps_nothing_the_answer_said(db, papp, world):
     product = world.published_a
     exchange = find_exchange(db.session, "postmart")
     delivery = Delivery(exchange_id=exchange.id, product_id=product.id, version=product.version,
@@ -364,7 +358,7 @@ def test_a_worker_that_lost_its_lease_keeps_nothing_the_answer_said(db, fast, wo
     assert kept == [] and db.session.scalars(select(ExchangePage)).all() == []
 
 
-def test_a_failure_keeping_the_page_leaves_the_acknowledgement_recorded(db, fast, world):
+def test_a_failure_keeping_the_page_leaves_the_acknowledgement_recorded(db, papp, world):
     product = world.published_a
     exchange = find_exchange(db.session, "postmart")
     lease = utcnow() + dt.timedelta(seconds=30)
