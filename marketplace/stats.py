@@ -173,15 +173,17 @@ def activity(session, f: Filters, *, today: dt.date, by: str = "day") -> Figure:
     dialect = session.get_bind().dialect.name
     issued, scans = Counter(), Counter()
     run_day = local_day(dialect, StampRun.created_at).label("day")
-    runs = _products(select(run_day, func.sum(StampRun.count)).join(Batch, Batch.id == StampRun.batch_id)
-                     .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
-                     .where(StampRun.created_at >= start, StampRun.created_at < end).group_by(run_day), f)
+    runs = (select(run_day, func.sum(StampRun.count)).where(StampRun.created_at >= start, StampRun.created_at < end)
+            .group_by(run_day))
+    # buyers' scans per day, from the daily aggregates (scan/retention.py), not the raw rows
+    scanned = (select(ScanDay.day, func.sum(ScanDay.scans)).where(ScanDay.day >= first, ScanDay.day <= last)
+               .group_by(ScanDay.day))
+    if f.narrows_products:  # else every lot counts: no join (a country's days are millions of rows)
+        lots = _products(select(Batch.id).join(Product, Product.id == Batch.product_id)
+                         .join(Producer, Producer.id == Product.producer_id), f)
+        runs, scanned = runs.where(StampRun.batch_id.in_(lots)), scanned.where(ScanDay.batch_id.in_(lots))
     for day, count in session.execute(runs):
         issued[_period_start(_as_date(day), by)] += int(count)
-    # buyers' scans per day, from the daily aggregates (scan/retention.py), not the raw rows
-    scanned = _products(select(ScanDay.day, func.sum(ScanDay.scans)).join(Batch, Batch.id == ScanDay.batch_id)
-                        .join(Product, Product.id == Batch.product_id).join(Producer, Producer.id == Product.producer_id)
-                        .where(ScanDay.day >= first, ScanDay.day <= last).group_by(ScanDay.day), f)
     for day, count in session.execute(scanned):
         scans[_period_start(_as_date(day), by)] += int(count)
     figure = Figure("activity", ("period", "stamps_issued", "scans"))

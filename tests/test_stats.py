@@ -143,6 +143,26 @@ def test_stamps_and_scans_per_period(db, district, by):
     only = stats.activity(db.session, stats.Filters(product_id=product.id), today=district, by=by)
     own_runs = [r for r in db.session.scalars(select(StampRun)) if r.batch.product_id == product.id]
     assert sum(r[1] for r in only.rows) == sum(r.count for r in own_runs)
+    own_stamps = {s.id for s in db.session.scalars(select(Stamp)) if s.batch.product_id == product.id}
+    assert sum(r[2] for r in only.rows) == sum(1 for s in db.session.scalars(select(Scan)) if s.stamp_id in own_stamps
+                                               and first <= s.scanned_at.astimezone(LOCAL_TZ).date() <= district)
+
+
+def test_a_communes_activity_counts_only_its_lots(db, district):
+    """Narrowed to a commune (an officer's scope), stamps and scans of its producers' lots
+    only; the whole province's figure is the sum over its communes."""
+    first = district - dt.timedelta(days=stats.ACTIVITY_DAYS - 1)
+    whole = stats.activity(db.session, stats.Filters(), today=district)
+    per_ward = [stats.activity(db.session, stats.Filters(wards=frozenset({ward})), today=district)
+                for ward in WARDS]
+    for n, column in ((1, "stamps_issued"), (2, "scans")):
+        assert [sum(f.rows[k][n] for f in per_ward) for k in range(len(whole.rows))] == \
+            [r[n] for r in whole.rows], column
+    mine = {s.id for s in db.session.scalars(select(Stamp)) if s.batch.product.producer.ward_code == WARDS[0]}
+    scanned = sum(1 for s in db.session.scalars(select(Scan)) if s.stamp_id in mine and not s.test
+                  and first <= s.scanned_at.astimezone(LOCAL_TZ).date() <= district)
+    assert scanned and sum(r[2] for r in per_ward[0].rows) == scanned
+    assert sum(r[2] for r in per_ward[0].rows) < sum(r[2] for r in whole.rows)
 
 
 def test_deliveries_per_exchange(db, district):
