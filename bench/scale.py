@@ -16,7 +16,10 @@ printed.  Then, against the targets of the issue:
 - every officer figure (``stats.FIGURES``) for the whole country and for one commune: ≤ 1 s
   (the exchanges' verdicts that ``listed`` counts are kept with the feeds' items: their first
   making, which the worker's daily job does after a deployment, is printed apart);
-- the full JSON feed of 20,000 products, streamed: its memory (peak RSS growth) printed.
+- the full JSON feed of 20,000 products, streamed: its memory (peak RSS growth) printed;
+- the stamp rows the 10,000,000-stamp page run updated (each scan updates its stamp's
+  counters): how many stayed on their page (HOT, no index entry written), and the table's
+  and its indexes' sizes.
 
 Run: ``.venv/bin/python bench/scale.py`` (``make bench`` runs it when PostgreSQL answers at
 ``BENCH_PG_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).  Smaller
@@ -215,6 +218,22 @@ def add_scans(engine, timings: dict) -> None:
         raw.close()
 
 
+def stamp_writes(engine) -> tuple[int, int]:
+    """The stamp table's row updates so far, and how many of them stayed on their page (HOT:
+    no index touched); the servers' counts are reported within a second of their commits."""
+    time.sleep(1.5)
+    with engine.connect() as conn:
+        upd, hot = conn.execute(text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                                     "WHERE schemaname = :s AND relname = 'stamp'"), {"s": SCHEMA}).one()
+    return int(upd), int(hot)
+
+
+def stamp_sizes(engine) -> tuple[float, float]:
+    with engine.connect() as conn:
+        heap, indexes = conn.execute(text("SELECT pg_relation_size('stamp'), pg_indexes_size('stamp')")).one()
+    return heap / 2**20, indexes / 2**20
+
+
 def random_serials(engine, n: int) -> list[str]:
     with engine.connect() as conn:
         return list(conn.execute(text("SELECT serial FROM stamp ORDER BY random() LIMIT :n"), {"n": n}).scalars())
@@ -323,7 +342,10 @@ def main() -> int:
                        f"{STAMPS - FIRST_STAMPS:,} more stamps (COPY), {STAMPS:,} in all")
             add_scans(engine, timings)
             print(f"  generation in all: {time.perf_counter() - started:.0f} s")
+            before = stamp_writes(engine)
             full = stamp_page(url, engine, wrk, tmp, script)
+            after = stamp_writes(engine)
+            writes = (after[0] - before[0], after[1] - before[1], *stamp_sizes(engine))
             found = search(url, wrk, tmp, script)
             times = figures(app)
             feed = json_feed(app)
@@ -341,6 +363,9 @@ def main() -> int:
     print(f"  target p99 <= {TARGET_STAMP_P99:.0f} ms at {STAMPS:,}: "
           f"{verdict(full['stamp']['p99'] <= TARGET_STAMP_P99)}; p99 {STAMPS:,} / {FIRST_STAMPS:,} = {growth:.2f}x "
           f"(target <= {TARGET_GROWTH}x): {verdict(growth <= TARGET_GROWTH)}")
+    updated, in_place, heap_mb, index_mb = writes
+    print(f"  stamps scanned in that run: {updated:,} row updates, {in_place / max(updated, 1):.0%} in place (HOT, no "
+          f"index entry); stamp table {heap_mb:,.0f} MB, its indexes {index_mb:,.0f} MB")
     errors += found["errors"]
     print(f"catalogue search (diacritic-free words, {PRODUCTS:,} products): {found['rps']:.0f} req/s, "
           f"p50 {found['p50']:.1f} ms, p99 {found['p99']:.1f} ms, {found['errors']} errors; "

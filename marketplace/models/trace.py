@@ -127,7 +127,7 @@ class StampRun(db.Model):
 
 
 class Stamp(db.Model):
-    __tablename__ = "stamp"
+    __tablename__ = "stamp"  # on PostgreSQL with fillfactor 90 (migration 0019): scans update its rows in place
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     serial: Mapped[str] = mapped_column(String(16), unique=True)

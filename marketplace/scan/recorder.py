@@ -74,13 +74,22 @@ class Probe(NamedTuple):
     province: int | None
 
 
-ROWS_PER_STATEMENT = 500  # × 7 parameters: well inside SQLite's 32,766
+ROWS_PER_STATEMENT = 500  # × 8 parameters: well inside SQLite's 32,766
 
 # One statement writes many stamps' counters: ``v`` holds a row per stamp (VALUES columns
 # are named column1… on SQLite and PostgreSQL alike).  Expressions on the right read the row
 # as it was, so ``first_scan_province`` there is the stored one.  A stamp seen in a province
 # other than its first one is flagged; so is one whose first scans already span two.
 # Only buyers' scans count here: test scans are stored, never counted.
+#
+# Distinct scanners (``v.column8`` = 1: the stamp met someone new) are derived from the rows
+# themselves, inserted just before in the same transaction (never added to by hand): a count
+# that no race between two writers can skew.  Scans from before scanners were recorded (NULL)
+# count together as one.  Days folded away (scan/retention.py) count by what was folded
+# (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
+# the first day not folded (the first parameter) on are counted.  One UPDATE per stamp and
+# flush, not one for the counters and another for the scanners: on PostgreSQL each is a new
+# row version of a table of millions (0019_stamp_fillfactor keeps them on their page).
 _UPDATE = (
     "UPDATE stamp SET scan_count = scan_count + v.column2, "
     "first_scan_at = COALESCE(first_scan_at, v.column3), "
@@ -88,21 +97,14 @@ _UPDATE = (
     "  WHEN first_scan_province IS NOT NULL "
     "   AND (first_scan_province <> v.column5 OR first_scan_province <> v.column6) THEN TRUE "
     "  WHEN first_scan_province IS NULL AND v.column7 > 1 THEN TRUE ELSE FALSE END, "
-    "first_scan_province = COALESCE(first_scan_province, v.column4) "
+    "first_scan_province = COALESCE(first_scan_province, v.column4), "
+    "scanner_count = CASE WHEN v.column8 = 1 THEN scanners_folded + (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) "
+    "  FROM scan WHERE scan.stamp_id = stamp.id AND NOT scan.test AND scan.scanned_at >= {p}) ELSE scanner_count END "
     "FROM (VALUES {rows}) AS v WHERE stamp.id = v.column1"
 )
 # Integers cast so PostgreSQL types a column of NULLs (no province known) as one too.
 _UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER), " \
-              "CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
-# Distinct scanners, derived from the rows themselves (never added to by hand): a count that
-# no race between two writers can skew.  Scans from before scanners were recorded (NULL)
-# count together as one.  Days folded away (scan/retention.py) count by what was folded
-# (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
-# the first day not folded (the first parameter) on are counted.
-_RECOUNT = (
-    "UPDATE stamp SET scanner_count = scanners_folded + (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) "
-    "FROM scan WHERE scan.stamp_id = stamp.id AND NOT scan.test AND scan.scanned_at >= {p}) WHERE stamp.id IN ({ids})"
-)
+              "CAST({p} AS INTEGER), CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
 # The buyers' scans of each (local day, lot, province) added to ``scan_day`` in the same
 # transaction as their rows: the figures count days, not rows.  (WHERE TRUE: SQLite's
 # parser needs it between a SELECT and ON CONFLICT.)
@@ -144,9 +146,9 @@ def _chunks(items: list):
 
 
 def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> None:
-    """Write a batch of scans: the counters of every stamp in one UPDATE … FROM (VALUES …),
-    the scan rows in one multi-row INSERT (per ``ROWS_PER_STATEMENT``), then each counted
-    stamp's distinct scanners; and the probes of made-up serials.
+    """Write a batch of scans: the scan rows in one multi-row INSERT (per
+    ``ROWS_PER_STATEMENT``), then every counted stamp's counters and distinct scanners in one
+    UPDATE … FROM (VALUES …), the days' aggregates; and the probes of made-up serials.
 
     Runs on the DBAPI cursor of ``connection``, inside its transaction, because it runs in
     the processes that serve scans: SQLAlchemy's bind processing, or the driver's
@@ -164,17 +166,24 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
         provinces = [i.province for i in items if i.province is not None]
         updates.append((stamp_id, len(items), rawsql.timestamp(dialect, min(i.at for i in items)),
                         provinces[0] if provinces else None, min(provinces) if provinces else None,
-                        max(provinces) if provinces else None, len(set(provinces))))
+                        max(provinces) if provinces else None, len(set(provinces)),
+                        int(any(i.new for i in items))))  # only stamps that met someone new: recounted
     rows = [(s.stamp_id, rawsql.timestamp(dialect, s.at), s.province, s.agent, s.scanner, bool(s.test))
             for s in scans]
     cursor = connection.connection.cursor()
     try:
-        for chunk in _chunks(updates):
-            cursor.execute(_UPDATE.format(rows=", ".join([_UPDATE_ROW.format(p=mark)] * len(chunk))),
-                           [value for row in chunk for value in row])
-        for chunk in _chunks(rows):
+        for chunk in _chunks(rows):  # first the rows, which the stamps' scanners are counted from
             cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
+        if updates:
+            horizon = _day_after(None)
+            if any(row[-1] for row in updates):
+                cursor.execute(_HORIZON)
+                horizon = _day_after(cursor.fetchone()[0])
+            horizon = rawsql.timestamp(dialect, horizon)
+        for chunk in _chunks(updates):
+            cursor.execute(_UPDATE.format(p=mark, rows=", ".join([_UPDATE_ROW.format(p=mark)] * len(chunk))),
+                           [horizon, *(value for row in chunk for value in row)])
         per_day: dict[tuple, int] = defaultdict(int)
         for scan in scans:
             if not scan.test:
@@ -183,14 +192,6 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
         for chunk in _chunks([(*key, n) for key, n in sorted(per_day.items())]):
             cursor.execute(_DAYS.format(rows=", ".join([day_row.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
-        # only stamps that met someone new: the others' counts cannot have moved
-        recount = sorted({s.stamp_id for s in scans if s.new and not s.test})
-        if recount:
-            cursor.execute(_HORIZON)
-            horizon = _day_after(cursor.fetchone()[0])
-        for chunk in _chunks(recount):
-            cursor.execute(_RECOUNT.format(p=mark, ids=", ".join([mark] * len(chunk))),
-                           [rawsql.timestamp(dialect, horizon), *chunk])
         probe_rows = [(rawsql.timestamp(dialect, p.at), p.gtin, p.lot, p.product_id, p.province) for p in probes]
         for chunk in _chunks(probe_rows):
             cursor.execute(_PROBE.format(rows=", ".join([_PROBE_ROW.format(p=mark)] * len(chunk))),
