@@ -130,6 +130,45 @@ def test_two_takers_at_once_take_disjoint_rows(db, world):
     assert len(scanners[0]) + len(scanners[1]) == 400
 
 
+@pytest.mark.skipif(not PG_URL, reason="two writers at once: SQLite has one writer at a time")
+def test_two_writers_at_once_count_both_new_scanners(db, world):
+    """Two processes flush a new scanner of the same stamp at the same time (two workers'
+    buffers, or a recorder and the delivery worker draining the inbox): the second, waiting
+    for the first's commit, counts the first one's rows too; neither undercounts."""
+    from sqlalchemy import text
+
+    from marketplace.scan.recorder import write_scans
+
+    _batch, _run, serials = make_run(db, world, 1)
+    stamp_id = fresh_stamp(db, serials[0]).id
+    db.session.rollback()
+    now, engine, failed = dt.datetime.now(dt.timezone.utc), db.engine, []
+
+    def second() -> None:
+        try:
+            with writes(), engine.connect() as connection, connection.begin():
+                write_scans(connection, [ScanRow(stamp_id, now, 38, "chrome", "scanner-b", False, True)])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+
+    with engine.connect() as first, first.begin():
+        write_scans(first, [ScanRow(stamp_id, now, 38, "chrome", "scanner-a", False, True)])
+        thread = threading.Thread(target=second)
+        thread.start()
+        with engine.connect() as probe:  # until the second writer waits for the first's row lock
+            for _ in range(200):
+                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND datname = current_database()")).scalar():
+                    break
+                threading.Event().wait(0.025)
+            else:
+                pytest.fail("the second writer never waited for the first")
+    thread.join(10)
+    assert not failed and not thread.is_alive()
+    stamp = fresh_stamp(db, serials[0])
+    assert (stamp.scan_count, stamp.scanner_count) == (2, 2)
+
+
 def test_scan_buffer_is_checked(database_url, tmp_path):
     with pytest.raises(ValueError, match="SCAN_BUFFER"):
         create_app(make_config(database_url, tmp_path, SCAN_BUFFER="redis"))

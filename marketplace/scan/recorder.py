@@ -1,9 +1,9 @@
 """Recording scans without slowing the stamp page: scans buffered, then written in batches.
 
 The page hands a :class:`ScanRow` to the recorder and returns; a daemon thread writes what
-is buffered every ``SCAN_FLUSH_SECONDS`` in one transaction (counters updated per stamp,
-scan rows inserted, each touched stamp's count of distinct scanners derived again from its
-rows).  Where scans wait depends on ``SCAN_BUFFER``:
+is buffered every ``SCAN_FLUSH_SECONDS`` in one transaction (scan rows inserted, then one
+update per stamp: its counters and, when it met someone new, its count of distinct scanners
+derived again from its rows; then the days' aggregates).  Where scans wait depends on ``SCAN_BUFFER``:
 
 - ``"memory"`` (one server): a list in the process, under a lock.  A process that exits
   flushes what it holds; a SIGKILLed one loses at most one interval of counts.
@@ -84,7 +84,7 @@ ROWS_PER_STATEMENT = 500  # × 8 parameters: well inside SQLite's 32,766
 #
 # Distinct scanners (``v.column8`` = 1: the stamp met someone new) are derived from the rows
 # themselves, inserted just before in the same transaction (never added to by hand): a count
-# that no race between two writers can skew.  Scans from before scanners were recorded (NULL)
+# that no race between two writers can skew (on PostgreSQL, given ``_LOCK`` first).  Scans from before scanners were recorded (NULL)
 # count together as one.  Days folded away (scan/retention.py) count by what was folded
 # (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
 # the first day not folded (the first parameter) on are counted.  One UPDATE per stamp and
@@ -102,6 +102,7 @@ _UPDATE = (
     "  FROM scan WHERE scan.stamp_id = stamp.id AND NOT scan.test AND scan.scanned_at >= {p}) ELSE scanner_count END "
     "FROM (VALUES {rows}) AS v WHERE stamp.id = v.column1"
 )
+_LOCK = "SELECT id FROM stamp WHERE id IN ({ids}) ORDER BY id FOR NO KEY UPDATE"
 # Integers cast so PostgreSQL types a column of NULLs (no province known) as one too.
 _UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER), " \
               "CAST({p} AS INTEGER), CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
@@ -175,6 +176,13 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
         for chunk in _chunks(rows):  # first the rows, which the stamps' scanners are counted from
             cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
+        if updates and dialect.name == "postgresql":
+            # The stamps locked first, in one order: a writer that finds one locked by another
+            # flush (or by the daily fold) waits for that commit, and its own statements, begun
+            # after, count what the other wrote.  (The UPDATE alone would count the scanners
+            # in its snapshot from before the wait.)  SQLite has one writer at a time.
+            for chunk in _chunks(sorted(row[0] for row in updates)):
+                cursor.execute(_LOCK.format(ids=", ".join([mark] * len(chunk))), chunk)
         if updates:
             horizon = _day_after(None)
             if any(row[-1] for row in updates):
