@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from marketplace import create_app
 from marketplace.models import Scan, ScanDay, ScanInbox
-from marketplace.scan.recorder import ScanRecorder, ScanRow, insert_waiting, take_waiting
+from marketplace.scan.recorder import ScanRecorder, ScanRow, insert_waiting, take_waiting, write_scans
 from marketplace.transactions import writes
 from tests.conftest import PG_URL, make_config
 from tests.test_scan import client, fresh_stamp, make_run, web  # noqa: F401
@@ -135,10 +136,6 @@ def test_two_writers_at_once_count_both_new_scanners(db, world):
     """Two processes flush a new scanner of the same stamp at the same time (two workers'
     buffers, or a recorder and the delivery worker draining the inbox): the second, waiting
     for the first's commit, counts the first one's rows too; neither undercounts."""
-    from sqlalchemy import text
-
-    from marketplace.scan.recorder import write_scans
-
     _batch, _run, serials = make_run(db, world, 1)
     stamp_id = fresh_stamp(db, serials[0]).id
     db.session.rollback()
@@ -160,7 +157,7 @@ def test_two_writers_at_once_count_both_new_scanners(db, world):
                 if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                       "AND datname = current_database()")).scalar():
                     break
-                threading.Event().wait(0.025)
+                time.sleep(0.025)
             else:
                 pytest.fail("the second writer never waited for the first")
     thread.join(10)

@@ -84,8 +84,8 @@ ROWS_PER_STATEMENT = 500  # × 8 parameters: well inside SQLite's 32,766
 #
 # Distinct scanners (``v.column8`` = 1: the stamp met someone new) are derived from the rows
 # themselves, inserted just before in the same transaction (never added to by hand): a count
-# that no race between two writers can skew (on PostgreSQL, given ``_LOCK`` first).  Scans from before scanners were recorded (NULL)
-# count together as one.  Days folded away (scan/retention.py) count by what was folded
+# that no race between two writers can skew (on PostgreSQL, given ``_LOCK`` first).  Scans
+# from before scanners were recorded (NULL) count together as one.  Days folded away (scan/retention.py) count by what was folded
 # (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
 # the first day not folded (the first parameter) on are counted.  One UPDATE per stamp and
 # flush, not one for the counters and another for the scanners: on PostgreSQL each is a new
@@ -176,19 +176,19 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
         for chunk in _chunks(rows):  # first the rows, which the stamps' scanners are counted from
             cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
                            [value for row in chunk for value in row])
-        if updates and dialect.name == "postgresql":
+        if dialect.name == "postgresql":
             # The stamps locked first, in one order: a writer that finds one locked by another
             # flush (or by the daily fold) waits for that commit, and its own statements, begun
             # after, count what the other wrote.  (The UPDATE alone would count the scanners
             # in its snapshot from before the wait.)  SQLite has one writer at a time.
             for chunk in _chunks(sorted(row[0] for row in updates)):
                 cursor.execute(_LOCK.format(ids=", ".join([mark] * len(chunk))), chunk)
-        if updates:
+        if any(row[-1] for row in updates):  # some stamp is recounted: from the first day not folded
+            cursor.execute(_HORIZON)
+            horizon = _day_after(cursor.fetchone()[0])
+        else:  # (the parameter is there, unused)
             horizon = _day_after(None)
-            if any(row[-1] for row in updates):
-                cursor.execute(_HORIZON)
-                horizon = _day_after(cursor.fetchone()[0])
-            horizon = rawsql.timestamp(dialect, horizon)
+        horizon = rawsql.timestamp(dialect, horizon)
         for chunk in _chunks(updates):
             cursor.execute(_UPDATE.format(p=mark, rows=", ".join([_UPDATE_ROW.format(p=mark)] * len(chunk))),
                            [horizon, *(value for row in chunk for value in row)])

@@ -54,6 +54,8 @@ def url_for_stamp(stamp: Stamp, base_url: str) -> str:
 # Mandatory label wording is Vietnamese whatever the interface language (Decree 43/2017).
 LABEL_LANGUAGE = "vi"
 ORIGIN = "Việt Nam"     # every producer here is in Vietnam (``geo`` knows no other country)
+
+
 def _net_quantity(batch: Batch) -> str:
     product = batch.product
     return f"{format_quantity(product.net_quantity, LABEL_LANGUAGE)} {unit_label(product.unit, LABEL_LANGUAGE)}"
