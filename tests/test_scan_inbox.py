@@ -139,11 +139,12 @@ def test_two_writers_at_once_count_both_new_scanners(db, world):
     _batch, _run, serials = make_run(db, world, 1)
     stamp_id = fresh_stamp(db, serials[0]).id
     db.session.rollback()
-    now, engine, failed = dt.datetime.now(dt.timezone.utc), db.engine, []
+    now, engine, failed, backend = dt.datetime.now(dt.timezone.utc), db.engine, [], []
 
     def second() -> None:
         try:
             with writes(), engine.connect() as connection, connection.begin():
+                backend.append(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar())
                 write_scans(connection, [ScanRow(stamp_id, now, 38, "chrome", "scanner-b", False, True)])
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             failed.append(exc)
@@ -152,15 +153,20 @@ def test_two_writers_at_once_count_both_new_scanners(db, world):
         write_scans(first, [ScanRow(stamp_id, now, 38, "chrome", "scanner-a", False, True)])
         thread = threading.Thread(target=second)
         thread.start()
-        with engine.connect() as probe:  # until the second writer waits for the first's row lock
-            for _ in range(200):
-                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                      "AND datname = current_database()")).scalar():
-                    break
-                time.sleep(0.025)
-            else:
-                pytest.fail("the second writer never waited for the first")
-    thread.join(10)
+        # until the second writer's own connection waits for the first's row lock (however
+        # slowly a busy machine starts it), or the second writer ends without waiting
+        deadline, seen = time.monotonic() + 60, None
+        with engine.connect() as probe:
+            while thread.is_alive() and time.monotonic() < deadline:
+                if backend:
+                    seen = probe.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                                         {"pid": backend[0]}).scalar()
+                    probe.rollback()  # (a transaction lists only the backends there at its first look)
+                    if seen == "Lock":
+                        break
+                time.sleep(0.02)
+        assert seen == "Lock", f"the second writer never waited for the first (last seen {seen!r}, {failed})"
+    thread.join(60)
     assert not failed and not thread.is_alive()
     stamp = fresh_stamp(db, serials[0])
     assert (stamp.scan_count, stamp.scanner_count) == (2, 2)
