@@ -73,6 +73,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .logs import configure as configure_logs
 
     configure_logs(app)
+    from .lean import LeanScans
+
+    app.wsgi_app = LeanScans(app, app.wsgi_app)  # a buyer's plain scan, answered before Flask
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)

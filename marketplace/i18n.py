@@ -33,8 +33,13 @@ def select_locale() -> str:
             user_locale = getattr(current_user, "locale", None) if current_user else None
             if user_locale in languages:
                 return user_locale
-    return _best_language(request.headers.get("Accept-Language", ""), tuple(languages),
-                          config["BABEL_DEFAULT_LOCALE"])
+    return cookieless_language(config, request.headers.get("Accept-Language", ""))
+
+
+def cookieless_language(config, accept_language: str) -> str:
+    """The language of a request that brings no cookie: its ``Accept-Language`` (what
+    :func:`select_locale` decides for it; the stamp page's lean path asks it directly)."""
+    return _best_language(accept_language, tuple(config["LANGUAGES"]), config["BABEL_DEFAULT_LOCALE"])
 
 
 @functools.lru_cache(maxsize=512)

@@ -23,7 +23,7 @@ from marketplace.extensions import db as _db
 from marketplace.models import Scan, ScannerKey, SerialProbe, Stamp
 from marketplace.printing.layouts import LAYOUTS
 from marketplace.resolver.digital_link import compress
-from marketplace.scan import routes as scan_routes
+from marketplace.scan import answer as scan_answer
 from marketplace.stamps import scratch, sheets
 from marketplace.stamps.serials import ALPHABET, check_symbol, is_valid
 from marketplace.stamps.service import activate_run, issue_run
@@ -52,9 +52,9 @@ def web(app, app_factory):
         built.test_client_class = ScanClient
         return built
 
-    scan_routes._keys.clear()  # each test's database has its own day keys
+    scan_answer.day_keys.clear()  # each test's database has its own day keys
     yield make
-    scan_routes._keys.clear()
+    scan_answer.day_keys.clear()
 
 
 @pytest.fixture

@@ -230,19 +230,43 @@ def _printed_link(gtin: str, lot: str, serial: str):
     Anything else (None) goes the general way, which also names every error."""
     if request.method not in ("GET", "HEAD") or request.query_string or _wants_linkset(None):
         return None
+    target = printed_target(db.engine, _base(), gtin, lot, serial)
+    if target is None:
+        return None
+    return printed_redirect(target, printed_link_header(_base(), gtin, lot, serial))
+
+
+def printed_target(engine, base: str, gtin: str, lot: str, serial: str) -> str | None:
+    """The stamp page the printed link ``/01/<gtin>/10/<lot>/21/<serial>`` leads to, when it
+    is that stamp's canonical link (the serial as printed, its product's GTIN-14, its lot as
+    stored); None otherwise (the general way decides).  One raw read of the stamp, its
+    batch's facts from the stamp page's cache."""
     try:
         if normalize(serial) != serial:
             return None
     except InvalidSerial:
         return None
-    state = stamp_state(db.engine, serial, listings=False)  # (a redirect: no buy links to follow)
+    state = stamp_state(engine, serial, listings=False)  # (a redirect: no buy links to follow)
     if state is None:
         return None
-    facts = batch_facts.get(db.engine, state)
+    facts = batch_facts.get(engine, state)
     if facts["product"]["gtin"] != gtin or facts["batch"]["lot"] != lot:
         return None
-    anchor = _base() + DigitalLink(gtin=gtin, lot=lot, serial=serial).path()
-    return _redirect(links.stamp_page_url(_base(), serial), anchor, [])
+    return links.stamp_page_url(base, serial)
+
+
+def printed_link_header(base: str, gtin: str, lot: str, serial: str) -> str:
+    """The ``Link`` header of a printed link's 307: its link set."""
+    return _linkset_link(base + DigitalLink(gtin=gtin, lot=lot, serial=serial).path())
+
+
+def printed_redirect(target: str, link: str):
+    """A printed link's 307, whole: the general path's redirect with the blueprint's CORS
+    headers (its after-request hook, applied here too for an answer made outside a request;
+    applied twice it changes nothing)."""
+    response = _public(redirect(target, 307))
+    response.headers["Link"] = link
+    return _cors(response)
 
 
 def _partially_compressed(gtin: str, token: str) -> DigitalLink:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
+from typing import Callable
 
 from flask import current_app, url_for
 from markupsafe import Markup, escape
@@ -53,21 +55,23 @@ _panels_lock = threading.Lock()
 PANELS_CACHED = 4096
 
 
-def render_panel(view: dict) -> str:
-    """``scan/_authenticity.html`` for this view, in the current language.
+def panel(env, language: str, view: dict, in_context: Callable = nullcontext) -> str:
+    """``scan/_authenticity.html`` for this view in ``language``, from ``env`` (the app's
+    Jinja environment); ``in_context()`` gives Flask's request context when it is rendered.
 
     The panel shows only ``v`` (``_PANEL_KEYS``; minute-precision times) and the serial's
     slot, so equal views give equal panels: most scans are a stamp's first, and all first
     scans of a minute share one.  Keyed by the template object too, so a reloaded template is rendered afresh.
     """
-    template = current_app.jinja_env.get_template("scan/_authenticity.html")
-    key = (template, current_language(), *(view[k] for k in _PANEL_KEYS))
+    template = env.get_template("scan/_authenticity.html")
+    key = (template, language, *(view[k] for k in _PANEL_KEYS))
     with _panels_lock:
         html = _panels.get(key)
         if html is not None:
             _panels.move_to_end(key)
             return html
-    html = template.render(bound_gettext(), v=view, slot=URL_SLOT)  # the serial in its URLs: filled by fill()
+    with in_context():
+        html = template.render(bound_gettext(), v=view, slot=URL_SLOT)  # the serial in its URLs: filled by fill()
     with _panels_lock:
         _panels[key] = html
         while len(_panels) > PANELS_CACHED:
@@ -75,9 +79,14 @@ def render_panel(view: dict) -> str:
     return html
 
 
-def fill(frame: str, view: dict) -> str:
+def render_panel(view: dict) -> str:
+    """:func:`panel` in the current request's language."""
+    return panel(current_app.jinja_env, current_language(), view)
+
+
+def fill(frame: str, view: dict, panel_html: str) -> str:
     """The frame with this stamp's panel and serial in their slots."""
-    return (frame.replace(PANEL_SLOT, render_panel(view), 1)
+    return (frame.replace(PANEL_SLOT, panel_html, 1)
             .replace(SERIAL_SLOT, str(escape(view["serial_grouped"])), 1)
             .replace(URL_SLOT, view["serial"]))
 

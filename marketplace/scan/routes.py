@@ -7,7 +7,7 @@ from flask_login import current_user
 from limits import parse as parse_limit
 from sqlalchemy import select
 
-from .. import geo, public_facts
+from .. import public_facts
 from ..catalogue.structured import share_card
 from ..extensions import csrf, db, limiter
 from ..i18n import current_language, may_be_signed_in
@@ -17,13 +17,12 @@ from ..stamps import scratch as scratch_codes
 from ..stamps.serials import InvalidSerial, group_serial, normalize
 from ..trace.epcis import stream_batch_epcis
 from ..transactions import writes
-from . import page, unknown
-from .facts import batch_facts as _facts, stamp_state
-from .recorder import ScanRow, agent_family, app_recorder
-from .scanner import OVERLAP, DayKeys, candidates, client_key, network_prefix
+from . import answer, page, unknown
+from .facts import batch_facts as _facts
+from .recorder import app_recorder
+from .scanner import client_key
 
 bp = Blueprint("scan", __name__)
-_keys = DayKeys()
 
 
 def _not_a_serial(text: str):
@@ -57,44 +56,15 @@ def stamp(serial: str):
         serial = normalize(serial.rstrip("/"))  # (a trailing slash is the same page) the check
     except InvalidSerial:                        # symbol is verified before any query
         return _not_a_serial(serial)
-    now = utcnow()
-    family = agent_family(request.headers.get("User-Agent"))
-    scanner, known_as = candidates(_keys, db.engine, now, network_prefix(request.remote_addr), family)
-    state = stamp_state(db.engine, serial, scanner, known_as, now - OVERLAP)
-    if state is None:
-        return unknown.answer()
-    rec = app_recorder()
     config = current_app.config
-    recording = request.method == "GET" and config["SCAN_RECORDING"]
-    test = _is_test_scan(state.producer_id, state.cooperative_id)
-    pending = rec.pending_scanners(state.id)
-    if test:  # seen as it is, and never counted
-        scanners, first_at, province = state.scanner_count + len(pending), state.first_scan_at, None
-        scan = ScanRow(state.id, now, None, family, None, True)
-    else:
-        province = unknown.province_from_request()
-        scanner = state.seen_as or scanner
-        new = state.seen_as is None and scanner not in pending
-        scanners = state.scanner_count + len(pending) + (1 if new else 0)
-        first_at = state.first_scan_at or now
-        scan = ScanRow(state.id, now, province, family, scanner, False, new)
-    if recording:
-        rec.record(scan)
-    suspicious = public_facts.copy_suspected(
-        scanners=scanners, threshold=config["SCAN_CLONE_THRESHOLD"],
-        other_province_seen=state.other_province_seen, first_province=state.first_scan_province, province=province)
-    verdict = public_facts.stamp_verdict(stamp_status=state.status, lot_recalled=state.lot_recalled,
-                                         listed=state.listed, suspicious=suspicious)
-    first_province = state.first_scan_province or province
-    view = {
-        "serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": verdict.value,
-        "status": state.status, "recalled": state.lot_recalled, "recall_reason": state.recall_reason,
-        "recalled_at": state.recalled_at, "scanners": scanners, "test": test,
-        "first_scan_at": first_at.replace(second=0, microsecond=0) if first_at else None,  # the page shows minutes
-        "first_scan_province": getattr(geo.province(first_province), "short", None),
-        "scratch": state.scratch and state.status != "void", "hotline": config.get("REPORT_HOTLINE"),
-    }
+    rec = app_recorder()
+    found = answer.look_up(db.engine, config, rec, serial, now=utcnow(), user_agent=request.headers.get("User-Agent"),
+                           address=request.remote_addr, province=unknown.province_from_request(),
+                           tester=_is_test_scan)
+    if found is None:
+        return unknown.answer()
     if request.accept_mimetypes.best == "application/json":
+        view, state, first_at = found.view, found.state, found.first_at
         body = dict(_facts.get(db.engine, state), stamp={
             **{k: view[k] for k in ("serial", "serial_grouped", "verdict", "status", "recalled", "recall_reason",
                                     "scanners", "test", "first_scan_province", "scratch")},
@@ -102,12 +72,9 @@ def stamp(serial: str):
             "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = unknown.no_store(jsonify(body))
     else:
-        frame = _facts.fragment(db.engine, state.cache_key, ("stamp", current_language(), state.listings),
-                                lambda facts: page.render_frame(facts, on_exchanges=state.on_exchanges))
-        response = current_app.response_class(page.fill(frame, view), mimetype="text/html",
-                                              headers=unknown.PAGE_HEADERS)
-    if recording and rec.interval == 0:
-        rec.flush()  # synchronous mode (tests, or a deployment that wants it)
+        html = answer.page_html(db.engine, found, current_language(), current_app.jinja_env)
+        response = current_app.response_class(html, mimetype="text/html", headers=unknown.PAGE_HEADERS)
+    answer.record(rec, found, request.method == "GET" and config["SCAN_RECORDING"])
     return response
 
 

@@ -30,10 +30,13 @@ LIMIT_KEY = "scan-not-found"
 def province_from_request() -> int | None:
     """The province code a trusted proxy put in ``SCAN_PROVINCE_HEADER``, if any."""
     header = current_app.config.get("SCAN_PROVINCE_HEADER")
-    if not header:
-        return None
+    return province_code(request.headers.get(header)) if header else None
+
+
+def province_code(value: str | None) -> int | None:
+    """A province header's value as a province code, when it names one."""
     try:
-        code = int(request.headers.get(header, ""))
+        code = int(value or "")
     except ValueError:
         return None
     return code if geo.province(code) else None

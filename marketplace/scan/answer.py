@@ -1,0 +1,92 @@
+"""The answer to a stamp scan, decided once for both ways a scan is served.
+
+A scan reaches :func:`look_up` either through the stamp page's view (``scan.routes``: a
+request that brings cookies, or asks for JSON) or before Flask (``marketplace.lean``: the buyer's
+plain scan, no cookie).  Both hand it what the request brought (serial, user agent, address,
+province header) and render what it returns with :func:`page_html`, then :func:`record` the
+scan: the counts, the verdict and the page are decided here alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import nullcontext
+from typing import Callable, NamedTuple
+
+from .. import geo, public_facts
+from ..stamps.serials import group_serial
+from . import page
+from .facts import StampState, batch_facts, stamp_state
+from .recorder import ScanRecorder, ScanRow, agent_family
+from .scanner import OVERLAP, DayKeys, candidates, network_prefix
+
+day_keys = DayKeys()  # the day's scanner keys, read once per process and day
+
+
+class Found(NamedTuple):
+    state: StampState
+    view: dict                    # what the page and its JSON show of this stamp
+    scan: ScanRow                 # what recording this scan writes
+    first_at: dt.datetime | None  # the stamp's first scan, to the microsecond (JSON)
+
+
+def look_up(engine, config, rec: ScanRecorder, serial: str, *, now: dt.datetime, user_agent: str | None,
+            address: str | None, province: int | None, tester: Callable[[int | None, int | None], bool]
+            ) -> Found | None:
+    """The stamp ``serial`` (normalised) as this scan sees it, None when no stamp has it.
+
+    ``province``: what a trusted proxy said (``SCAN_PROVINCE_HEADER``); ``tester(producer_id,
+    cooperative_id)``: whether the request is its producer's, its cooperative's or an
+    officer's (a test scan: seen as it is, never counted)."""
+    family = agent_family(user_agent)
+    scanner, known_as = candidates(day_keys, engine, now, network_prefix(address), family)
+    state = stamp_state(engine, serial, scanner, known_as, now - OVERLAP)
+    if state is None:
+        return None
+    test = tester(state.producer_id, state.cooperative_id)
+    pending = rec.pending_scanners(state.id)
+    if test:
+        scanners, first_at, province = state.scanner_count + len(pending), state.first_scan_at, None
+        scan = ScanRow(state.id, now, None, family, None, True)
+    else:
+        scanner = state.seen_as or scanner
+        new = state.seen_as is None and scanner not in pending
+        scanners = state.scanner_count + len(pending) + (1 if new else 0)
+        first_at = state.first_scan_at or now
+        scan = ScanRow(state.id, now, province, family, scanner, False, new)
+    suspicious = public_facts.copy_suspected(
+        scanners=scanners, threshold=config["SCAN_CLONE_THRESHOLD"],
+        other_province_seen=state.other_province_seen, first_province=state.first_scan_province, province=province)
+    verdict = public_facts.stamp_verdict(stamp_status=state.status, lot_recalled=state.lot_recalled,
+                                         listed=state.listed, suspicious=suspicious)
+    view = {
+        "serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": verdict.value,
+        "status": state.status, "recalled": state.lot_recalled, "recall_reason": state.recall_reason,
+        "recalled_at": state.recalled_at, "scanners": scanners, "test": test,
+        "first_scan_at": first_at.replace(second=0, microsecond=0) if first_at else None,  # the page shows minutes
+        "first_scan_province": getattr(geo.province(state.first_scan_province or province), "short", None),
+        "scratch": state.scratch and state.status != "void", "hotline": config.get("REPORT_HOTLINE"),
+    }
+    return Found(state, view, scan, first_at)
+
+
+def page_html(engine, found: Found, language: str, env, in_context: Callable = nullcontext) -> str:
+    """The stamp page in ``language``: the batch's frame and the panel, each rendered once and
+    kept (:mod:`.page`), filled with this stamp.  Rendering needs Flask's request context:
+    ``in_context()`` gives one, entered only when something is rendered (a cache miss)."""
+    state = found.state
+
+    def frame(facts: dict) -> str:
+        with in_context():
+            return page.render_frame(facts, on_exchanges=state.on_exchanges)
+
+    html = batch_facts.fragment(engine, state.cache_key, ("stamp", language, state.listings), frame)
+    return page.fill(html, found.view, page.panel(env, language, found.view, in_context))
+
+
+def record(rec: ScanRecorder, found: Found, recording: bool) -> None:
+    """Buffer the scan once it has been answered (written by the recorder's next flush, or
+    at once when its interval is 0)."""
+    if recording:
+        rec.record(found.scan)
+        if rec.interval == 0:
+            rec.flush()
