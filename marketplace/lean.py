@@ -13,8 +13,8 @@ layer, in front of the Flask app, answers them from the same functions the views
 * the printed link, GET or HEAD, no cookie, no query string, no link set asked for: the 307
   the resolver gives, from one answer made by the resolver once per process with slots in it.
 
-Everything else goes to Flask, and so does every request this layer cannot answer: a serial
-not found (the counterfeit answer and its limit are Flask's), a cookie (the user may be the
+Everything else goes to Flask, and so does every request this layer cannot answer: a host
+outside ``TRUSTED_HOSTS`` (Flask's 400), a serial not found (the counterfeit answer and its limit are Flask's), a cookie (the user may be the
 stamp's producer: a test scan), JSON, a link that is not the stamp's canonical one, or an
 error (nothing is recorded before the answer is whole, so Flask answers it afresh).
 """
@@ -24,7 +24,9 @@ import functools
 import logging
 
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import SecurityError
 from werkzeug.http import parse_accept_header
+from werkzeug.wsgi import get_host
 
 from .extensions import db
 from .i18n import cookieless_language
@@ -62,7 +64,7 @@ class LeanScans:
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
-        if (method == "GET" or method == "HEAD") and not environ.get("HTTP_COOKIE"):
+        if (method == "GET" or method == "HEAD") and not environ.get("HTTP_COOKIE") and self._trusted(environ):
             path = environ.get("PATH_INFO", "")
             answered = None
             try:
@@ -77,6 +79,17 @@ class LeanScans:
                 start_response(status, headers)
                 return [] if method == "HEAD" else [body]
         return self.wsgi_app(environ, start_response)
+
+    def _trusted(self, environ) -> bool:
+        """The request's host is among ``TRUSTED_HOSTS`` (when set): others get Flask's 400."""
+        trusted = self.app.config["TRUSTED_HOSTS"]
+        if not trusted:
+            return True
+        try:
+            get_host(environ, trusted)
+        except SecurityError:
+            return False
+        return True
 
     def _bound(self):
         if self._engine is None:

@@ -121,3 +121,12 @@ def test_a_failure_before_flask_is_answered_by_the_app_and_recorded_once(db, wor
     assert any("lean scan path failed" in r.getMessage() for r in caplog.records)
     db.session.rollback()
     assert len(db.session.scalars(select(Scan)).all()) == 1  # recorded by the app's answer alone
+
+
+def test_a_host_outside_trusted_hosts_is_refused_on_the_lean_path_too(db, world, web):
+    client = web(TRUSTED_HOSTS=["cho-ocop.trieuson.vn"]).test_client()
+    _, _, (serial, *_) = make_run(db, world, 1)
+    for path in (f"/s/{serial}", f"/01/08936045100912/10/LOT-A1/21/{serial}"):
+        assert client.get(path, headers={"Host": "evil.example"}).status_code == 400
+    assert client.get(f"/s/{serial}", headers={"Host": "cho-ocop.trieuson.vn"}).status_code == 200
+    assert len(scans_of(db, serial)) == 1
