@@ -42,6 +42,11 @@ def cookieless_language(config, accept_language: str) -> str:
     return _best_language(accept_language, tuple(config["LANGUAGES"]), config["BABEL_DEFAULT_LOCALE"])
 
 
+def page_language(code: str) -> str:
+    """A chosen locale code as :func:`current_language` names it ("vi", "en")."""
+    return _parsed(code).language
+
+
 @functools.lru_cache(maxsize=512)
 def _best_language(header: str, languages: tuple[str, ...], default: str) -> str:
     """``Accept-Language`` → our language; phones send few distinct headers, so each is

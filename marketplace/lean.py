@@ -10,18 +10,22 @@ layer, in front of the Flask app, answers them from the same functions the views
 * ``/s/`` (``/S/``), GET or HEAD, no cookie, HTML preferred: the stamp page, rendered by
   ``scan.answer.page_html`` (Flask's request context is pushed only to render a frame or a
   panel not yet kept), the scan recorded by ``scan.answer.record``;
-* the printed link, GET or HEAD, no cookie, no query string, no link set asked for: the 307
-  the resolver gives, from one answer made by the resolver once per process with slots in it.
+* the printed link, GET or HEAD, no cookie, no query string, no link set asked for
+  (``resolver.routes.is_printed_request``): the 307 the resolver gives, from one answer
+  made by the resolver once per process with slots in it.
 
 Everything else goes to Flask, and so does every request this layer cannot answer: a host
-outside ``TRUSTED_HOSTS`` (Flask's 400), a serial not found (the counterfeit answer and its limit are Flask's), a cookie (the user may be the
-stamp's producer: a test scan), JSON, a link that is not the stamp's canonical one, or an
-error (nothing is recorded before the answer is whole, so Flask answers it afresh).
+outside ``TRUSTED_HOSTS`` (Flask's 400), a serial not in its canonical form or not found
+(the counterfeit answer and its limit are Flask's), a cookie (the user may be the stamp's
+producer: a test scan), JSON, a link that is not the stamp's canonical one, or an error
+(nothing is recorded before the answer is whole, so Flask answers it afresh).
 """
 from __future__ import annotations
 
 import functools
 import logging
+import re
+from contextlib import contextmanager
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import SecurityError
@@ -29,7 +33,7 @@ from werkzeug.http import parse_accept_header
 from werkzeug.wsgi import get_host
 
 from .extensions import db
-from .i18n import cookieless_language
+from .i18n import cookieless_language, page_language
 from .models.base import utcnow
 from .resolver import routes as resolver
 from .scan import answer, unknown
@@ -40,7 +44,6 @@ from .stamps.serials import InvalidSerial, normalize
 log = logging.getLogger("marketplace.scan")
 
 HTML = "text/html; charset=utf-8"
-LINKSET = "application/linkset+json"
 
 
 @functools.lru_cache(maxsize=256)
@@ -51,6 +54,20 @@ def _accept(header: str | None) -> MIMEAccept:
 
 def _never_a_test(producer_id, cooperative_id) -> bool:
     return False  # no cookie, so nobody signed in
+
+
+# What this layer takes for a serial: letters and digits, trailing slashes (the same page).
+# Anything else (a grouped or spaced serial, a newline, which Werkzeug's ``path`` converter
+# does not match, non-ASCII) is Flask's to route and answer.
+_CANONICAL_SERIAL = re.compile(r"[0-9A-Za-z]+/*")
+
+
+@contextmanager
+def _rendering(app, environ):
+    """Flask's contexts for rendering a frame or a panel: an app context of its own (a fresh
+    ``g``, where Flask-Babel keeps the locale; the session of its own) and the request's."""
+    with app.app_context(), app.request_context(environ):
+        yield
 
 
 class LeanScans:
@@ -70,12 +87,17 @@ class LeanScans:
             try:
                 if path[:3] == "/s/" or path[:3] == "/S/":
                     answered = self._stamp(environ, path[3:], method)
-                elif path[:4] == "/01/" and not environ.get("QUERY_STRING"):
-                    answered = self._printed_link(environ, path)
+                elif path[:4] == "/01/":
+                    answered = self._printed_link(environ, path, method)
             except Exception:  # noqa: BLE001 - nothing was recorded: the app answers it afresh
                 log.exception("the lean scan path failed on %s; the app answers it", path)
             if answered is not None:
-                status, headers, body = answered
+                status, headers, body, then = answered
+                if then is not None:  # the scan, recorded once its answer is whole (and only here)
+                    try:
+                        then()
+                    except Exception:  # noqa: BLE001 - as the recorder does: never crash the page
+                        log.exception("recording a scan of %s failed", path)
                 start_response(status, headers)
                 return [] if method == "HEAD" else [body]
         return self.wsgi_app(environ, start_response)
@@ -105,7 +127,7 @@ class LeanScans:
         return rec
 
     def _stamp(self, environ, rest: str, method: str):
-        if not rest.isascii() or _accept(environ.get("HTTP_ACCEPT")).best == "application/json":
+        if not _CANONICAL_SERIAL.fullmatch(rest) or answer.wants_json(_accept(environ.get("HTTP_ACCEPT"))):
             return None
         try:
             serial = normalize(rest.rstrip("/"))
@@ -119,20 +141,19 @@ class LeanScans:
                                address=environ.get("REMOTE_ADDR"), province=province, tester=_never_a_test)
         if found is None:
             return None
-        language = cookieless_language(config, environ.get("HTTP_ACCEPT_LANGUAGE", ""))
-        body = answer.page_html(engine, found, language, app.jinja_env,
-                                lambda: app.request_context(environ)).encode()
-        headers = [("Content-Type", HTML), ("Content-Length", str(len(body))), *unknown.PAGE_HEADERS]
-        answer.record(rec, found, method == "GET" and config["SCAN_RECORDING"])
-        return "200 OK", headers, body
+        language = page_language(cookieless_language(config, environ.get("HTTP_ACCEPT_LANGUAGE", "")))
+        body = answer.page_html(engine, found, language, app.jinja_env, lambda: _rendering(app, environ)).encode()
+        headers = [*unknown.PAGE_HEADERS, ("Content-Type", HTML), ("Content-Length", str(len(body)))]  # (Flask's order)
+        written = answer.recording(method, config)
+        return "200 OK", headers, body, lambda: answer.record(rec, found, written)
 
-    def _printed_link(self, environ, path: str):
+    def _printed_link(self, environ, path: str, method: str):
         parts = path.split("/")  # "", "01", gtin, "10", lot, "21", serial[, ""]
         if len(parts) == 8 and parts[7] == "":
             parts.pop()
         if len(parts) != 7 or parts[3] != "10" or parts[5] != "21" or not path.isascii():
             return None
-        if _accept(environ.get("HTTP_ACCEPT")).best_match(("text/html", LINKSET)) == LINKSET:
+        if not resolver.is_printed_request(method, environ.get("QUERY_STRING"), _accept(environ.get("HTTP_ACCEPT"))):
             return None
         gtin, lot, serial = parts[2], parts[4], parts[6]
         base = self.app.config["PUBLIC_BASE_URL"].rstrip("/")
@@ -143,7 +164,7 @@ class LeanScans:
         link = resolver.printed_link_header(base, gtin, lot, serial)
         body = body.replace(URL_SLOT.encode(), serial.encode())
         return status, [(name, link if name == "Link" else str(len(body)) if name == "Content-Length"
-                         else value.replace(URL_SLOT, serial)) for name, value in headers], body
+                         else value.replace(URL_SLOT, serial)) for name, value in headers], body, None
 
     def _redirect_with_slots(self, base: str):
         """The resolver's own 307 for a stamp whose serial is :data:`URL_SLOT`, made once

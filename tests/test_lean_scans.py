@@ -46,7 +46,7 @@ def clients(web, monkeypatch):
 
 def _same(lean, app) -> None:
     assert lean.status == app.status
-    assert sorted(lean.headers.items()) == sorted(app.headers.items())
+    assert list(lean.headers.items()) == list(app.headers.items())  # in Flask's order too
     assert lean.get_data() == app.get_data()
 
 
@@ -96,9 +96,12 @@ def test_what_the_lean_path_leaves_to_the_app(db, world, clients):
     as_json = plain.get(f"/s/{serial}", headers={"Accept": "application/json"})
     assert as_json.get_json()["stamp"]["serial"] == serial
     assert plain.post(f"/s/{serial}").status_code == 405
-    assert len(dispatched) == 4
+    newline = plain.get(f"/s/{serial}%0A")  # Werkzeug's path converter does not match it: the site's 404
+    assert newline.status_code == 404 and NOT_FOUND not in newline.get_data(as_text=True)
+    assert len(dispatched) == 5
     assert plain.get(f"/s/{serial}?utm_source=zalo").status_code == 200  # a query string changes nothing
-    assert len(dispatched) == 4
+    assert len(dispatched) == 5
+    assert len(scans_of(db, serial)) == 2  # the JSON one and the last one
 
 
 def test_a_failure_before_flask_is_answered_by_the_app_and_recorded_once(db, world, clients, monkeypatch, caplog):
@@ -130,3 +133,33 @@ def test_a_host_outside_trusted_hosts_is_refused_on_the_lean_path_too(db, world,
         assert client.get(path, headers={"Host": "evil.example"}).status_code == 400
     assert client.get(f"/s/{serial}", headers={"Host": "cho-ocop.trieuson.vn"}).status_code == 200
     assert len(scans_of(db, serial)) == 1
+
+
+def test_a_failed_recording_still_answers_the_page(db, world, clients, monkeypatch, caplog):
+    plain, _, dispatched = clients
+    _, _, (serial, *_) = make_run(db, world, 1)
+
+    def broken(*args):
+        raise RuntimeError("the recorder's thread would not start")
+
+    monkeypatch.setattr(answer, "record", broken)
+    with caplog.at_level(logging.ERROR, logger="marketplace.scan"):
+        response = plain.get(f"/s/{serial}")
+    assert response.status_code == 200 and GENUINE in response.get_data(as_text=True)
+    assert dispatched == []  # answered once, by the lean layer: never a second answer, never a 500
+    assert any("recording a scan" in r.getMessage() for r in caplog.records)
+
+
+def test_rendering_under_an_open_app_context_uses_the_request_own_language(app, db, world):
+    """A frame or panel rendered before Flask gets a fresh app context: the language of an
+    earlier request, kept in an outer context's ``g`` (a shell, the tests' ``app`` fixture),
+    is never the one a page is rendered, and kept, in."""
+    _, _, (serial, other, *_) = make_run(db, world, 2)
+    client = app.test_client()  # the fixture keeps this app's context pushed
+    for path, language in ((f"/s/{serial}", "en"), (f"/s/{other}", "vi")):
+        batch_facts._data.clear()
+        page._panels.clear()
+        db.session.rollback()  # (no SQLite write lock held by the test's session during the request)
+        text = client.get(path, headers={"Accept-Language": language}).get_data(as_text=True)
+        assert f'<html lang="{language}">' in text
+        assert (GENUINE in text) == (language == "vi")

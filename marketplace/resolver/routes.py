@@ -228,12 +228,23 @@ def _printed_link(gtin: str, lot: str, serial: str):
     canonical path (GTIN-14, the lot as stored, the serial as printed) with no query string
     and no link set asked for (``Accept``).  The answer is the one :func:`_resolve` gives (tested).
     Anything else (None) goes the general way, which also names every error."""
-    if request.method not in ("GET", "HEAD") or request.query_string or _wants_linkset(None):
+    if not is_printed_request(request.method, request.query_string, request.accept_mimetypes):
         return None
     target = printed_target(db.engine, _base(), gtin, lot, serial)
     if target is None:
         return None
     return printed_redirect(target, printed_link_header(_base(), gtin, lot, serial))
+
+
+def is_printed_request(method: str, query_string, accept) -> bool:
+    """A request the printed link's own answer may serve: a GET or HEAD with no query string
+    that does not ask for the link set (``accept``: the request's parsed ``Accept``)."""
+    return method in ("GET", "HEAD") and not query_string and not asks_linkset(accept)
+
+
+def asks_linkset(accept) -> bool:
+    """The client prefers the link set to a page (``accept``: its parsed ``Accept``)."""
+    return accept.best_match(["text/html", LINKSET]) == LINKSET
 
 
 def printed_target(engine, base: str, gtin: str, lot: str, serial: str) -> str | None:
@@ -320,7 +331,7 @@ def _passed_on_query() -> list[str]:
 def _wants_linkset(link_type: str | None) -> bool:
     if link_type is not None:
         return link_type in LINKSET_VALUES
-    return request.accept_mimetypes.best_match(["text/html", LINKSET]) == LINKSET
+    return asks_linkset(request.accept_mimetypes)
 
 
 def _site() -> links.Site:

@@ -29,6 +29,16 @@ class Found(NamedTuple):
     first_at: dt.datetime | None  # the stamp's first scan, to the microsecond (JSON)
 
 
+def wants_json(accept) -> bool:
+    """The client prefers the stamp's JSON to its page (``accept``: the parsed ``Accept``)."""
+    return accept.best == "application/json"
+
+
+def recording(method: str, config) -> bool:
+    """Whether this request's scan is written: a GET (a HEAD is no scan), recording on."""
+    return method == "GET" and config["SCAN_RECORDING"]
+
+
 def look_up(engine, config, rec: ScanRecorder, serial: str, *, now: dt.datetime, user_agent: str | None,
             address: str | None, province: int | None, tester: Callable[[int | None, int | None], bool]
             ) -> Found | None:
@@ -83,10 +93,10 @@ def page_html(engine, found: Found, language: str, env, in_context: Callable = n
     return page.fill(html, found.view, page.panel(env, language, found.view, in_context))
 
 
-def record(rec: ScanRecorder, found: Found, recording: bool) -> None:
-    """Buffer the scan once it has been answered (written by the recorder's next flush, or
-    at once when its interval is 0)."""
-    if recording:
+def record(rec: ScanRecorder, found: Found, written: bool) -> None:
+    """Buffer the scan once it has been answered (``written``: :func:`recording`); the
+    recorder's next flush writes it, or at once when its interval is 0."""
+    if written:
         rec.record(found.scan)
         if rec.interval == 0:
             rec.flush()

@@ -63,7 +63,7 @@ def stamp(serial: str):
                            tester=_is_test_scan)
     if found is None:
         return unknown.answer()
-    if request.accept_mimetypes.best == "application/json":
+    if answer.wants_json(request.accept_mimetypes):
         view, state, first_at = found.view, found.state, found.first_at
         body = dict(_facts.get(db.engine, state), stamp={
             **{k: view[k] for k in ("serial", "serial_grouped", "verdict", "status", "recalled", "recall_reason",
@@ -74,7 +74,7 @@ def stamp(serial: str):
     else:
         html = answer.page_html(db.engine, found, current_language(), current_app.jinja_env)
         response = current_app.response_class(html, mimetype="text/html", headers=unknown.PAGE_HEADERS)
-    answer.record(rec, found, request.method == "GET" and config["SCAN_RECORDING"])
+    answer.record(rec, found, answer.recording(request.method, config))
     return response
 
 
