@@ -184,6 +184,24 @@ def test_one_phone_reloading_twenty_times_is_one_scanner(db, world, goods, web):
     assert body["stamp"]["scanners"] == 1 and body["stamp"]["verdict"] == "genuine"
 
 
+def test_a_client_scanner_is_worked_out_once_a_day_per_process(db, monkeypatch):
+    """Clients behind one address (a carrier's NAT) are hashed once a day, not per scan; the
+    memo is the same answer, and a new day starts it over (no older day kept in memory)."""
+    from marketplace.scan import scanner
+
+    keys, real, computed = scanner.DayKeys(), scanner.scanner_id, []
+    monkeypatch.setattr(scanner, "scanner_id", lambda *args: computed.append(args) or real(*args))
+    morning = dt.datetime(2026, 12, 7, 1, 0, tzinfo=VIETNAM)
+    first = scanner.candidates(keys, db.engine, morning, "203.0.113.0/24", "zalo")
+    assert first == (real(keys.get(db.engine, morning.date()), "203.0.113.0/24", "zalo"),) * 2  # no key of yesterday
+    assert scanner.candidates(keys, db.engine, morning + dt.timedelta(hours=20), "203.0.113.0/24", "zalo") == first
+    assert len(computed) == 1
+    assert scanner.candidates(keys, db.engine, morning, "203.0.113.0/24", "chrome") != first and len(computed) == 2
+    tomorrow = scanner.candidates(keys, db.engine, morning + dt.timedelta(days=1), "203.0.113.0/24", "zalo")
+    assert tomorrow[1] == first[0] != tomorrow[0] and len(computed) == 4  # today's key and yesterday's
+    assert keys._memo[0] == dt.date(2026, 12, 8) and list(keys._memo[1]) == [("203.0.113.0/24", "zalo")]
+
+
 def test_six_scanners_raise_the_warning(db, world, goods, web):
     client = web().test_client()
     _, _, (serial, *_) = goods

@@ -69,9 +69,12 @@ class DayKeys:
     keeps the keys it has read in memory.
     """
 
+    MEMO_SIZE = 4096  # clients remembered per process and day (then it starts over)
+
     def __init__(self) -> None:
         self._keys: dict[dt.date, bytes | None] = {}
         self._lock = threading.Lock()
+        self._memo: tuple[dt.date | None, dict] = (None, {})
 
     def get(self, engine, day: dt.date, *, create: bool = True) -> bytes | None:
         key = self._keys.get(day)
@@ -88,6 +91,19 @@ class DayKeys:
     def clear(self) -> None:
         with self._lock:
             self._keys.clear()
+            self._memo = (None, {})
+
+    def memo(self, day: dt.date) -> dict:
+        """The scanners already worked out on ``day``, by (network prefix, family): a client
+        behind a shared address (a carrier's NAT, a shop's Wi-Fi) costs one pair of HMACs per
+        process and day, not one per scan.  A new day starts it empty, so it never holds more
+        than the keys :meth:`get` keeps (today's and yesterday's)."""
+        current = self._memo
+        if current[0] != day:
+            current = self._memo = (day, {})
+        elif len(current[1]) >= self.MEMO_SIZE:
+            current[1].clear()
+        return current[1]
 
     @staticmethod
     def _load(engine, day: dt.date, create: bool) -> bytes | None:
@@ -137,6 +153,11 @@ def candidates(keys: DayKeys, engine, now: dt.datetime, prefix: str, family: str
     across midnight stays one scanner, however long they keep reloading.  Without
     yesterday's key (a new deployment) both are today's."""
     day = local_day(now)
-    today = scanner_id(keys.get(engine, day), prefix, family)
-    yesterday_key = keys.get(engine, day - dt.timedelta(days=1), create=False)
-    return today, (scanner_id(yesterday_key, prefix, family) if yesterday_key is not None else today)
+    memo = keys.memo(day)
+    found = memo.get((prefix, family))
+    if found is None:
+        today = scanner_id(keys.get(engine, day), prefix, family)
+        yesterday_key = keys.get(engine, day - dt.timedelta(days=1), create=False)
+        found = memo[(prefix, family)] = (
+            today, scanner_id(yesterday_key, prefix, family) if yesterday_key is not None else today)
+    return found
