@@ -27,7 +27,7 @@ import logging
 import re
 from contextlib import contextmanager
 
-from werkzeug.datastructures import MIMEAccept
+from werkzeug.datastructures import EnvironHeaders, MIMEAccept
 from werkzeug.exceptions import SecurityError
 from werkzeug.http import parse_accept_header
 from werkzeug.wsgi import get_host
@@ -80,14 +80,14 @@ class LeanScans:
         self._redirect = None  # (status, headers, body) of a printed link's 307 with slots
 
     def __call__(self, environ, start_response):
-        method = environ["REQUEST_METHOD"]
-        if (method == "GET" or method == "HEAD") and not environ.get("HTTP_COOKIE") and self._trusted(environ):
-            path = environ.get("PATH_INFO", "")
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        stamp, link = path[:3] in ("/s/", "/S/"), path[:4] == "/01/"  # (the rest of the site: one look)
+        if (stamp or link) and method in ("GET", "HEAD") and not environ.get("HTTP_COOKIE") and self._trusted(environ):
             answered = None
             try:
-                if path[:3] == "/s/" or path[:3] == "/S/":
+                if stamp:
                     answered = self._stamp(environ, path[3:], method)
-                elif path[:4] == "/01/":
+                else:
                     answered = self._printed_link(environ, path, method)
             except Exception:  # noqa: BLE001 - nothing was recorded: the app answers it afresh
                 log.exception("the lean scan path failed on %s; the app answers it", path)
@@ -119,13 +119,6 @@ class LeanScans:
                 self._engine = db.engine
         return self._engine
 
-    def _recorder(self):
-        rec = self.app.extensions.get("scan_recorder")
-        if rec is None:
-            with self.app.app_context():
-                rec = app_recorder()
-        return rec
-
     def _stamp(self, environ, rest: str, method: str):
         if not _CANONICAL_SERIAL.fullmatch(rest) or answer.wants_json(_accept(environ.get("HTTP_ACCEPT"))):
             return None
@@ -133,12 +126,11 @@ class LeanScans:
             serial = normalize(rest.rstrip("/"))
         except InvalidSerial:
             return None
-        app, engine, rec = self.app, self._bound(), self._recorder()
+        app, engine, rec = self.app, self._bound(), app_recorder(self.app)
         config = app.config
-        header = config.get("SCAN_PROVINCE_HEADER")  # (its WSGI name: as Werkzeug's EnvironHeaders finds it)
-        province = unknown.province_code(environ.get("HTTP_" + header.upper().replace("-", "_"))) if header else None
         found = answer.look_up(engine, config, rec, serial, now=utcnow(), user_agent=environ.get("HTTP_USER_AGENT"),
-                               address=environ.get("REMOTE_ADDR"), province=province, tester=_never_a_test)
+                               address=environ.get("REMOTE_ADDR"), tester=_never_a_test,
+                               province=unknown.province_in(config, EnvironHeaders(environ)))
         if found is None:
             return None
         language = page_language(cookieless_language(config, environ.get("HTTP_ACCEPT_LANGUAGE", "")))
@@ -161,7 +153,7 @@ class LeanScans:
         if target is None:
             return None
         status, headers, body = self._redirect or self._redirect_with_slots(base)
-        link = resolver.printed_link_header(base, gtin, lot, serial)
+        link = resolver.linkset_header(resolver.printed_anchor(base, gtin, lot, serial))  # (as _redirect makes it)
         body = body.replace(URL_SLOT.encode(), serial.encode())
         return status, [(name, link if name == "Link" else str(len(body)) if name == "Content-Length"
                          else value.replace(URL_SLOT, serial)) for name, value in headers], body, None
@@ -170,6 +162,6 @@ class LeanScans:
         """The resolver's own 307 for a stamp whose serial is :data:`URL_SLOT`, made once
         (serials are letters and digits: the same in a URL, a header and escaped HTML)."""
         with self.app.app_context():
-            made = resolver.printed_redirect(resolver.links.stamp_page_url(base, URL_SLOT), "")
+            made = resolver.printed_redirect(resolver.links.stamp_page_url(base, URL_SLOT), base)
         self._redirect = (made.status, list(made.headers.items()), made.get_data())
         return self._redirect

@@ -233,7 +233,7 @@ def _printed_link(gtin: str, lot: str, serial: str):
     target = printed_target(db.engine, _base(), gtin, lot, serial)
     if target is None:
         return None
-    return printed_redirect(target, printed_link_header(_base(), gtin, lot, serial))
+    return printed_redirect(target, printed_anchor(_base(), gtin, lot, serial))
 
 
 def is_printed_request(method: str, query_string, accept) -> bool:
@@ -266,18 +266,16 @@ def printed_target(engine, base: str, gtin: str, lot: str, serial: str) -> str |
     return links.stamp_page_url(base, serial)
 
 
-def printed_link_header(base: str, gtin: str, lot: str, serial: str) -> str:
-    """The ``Link`` header of a printed link's 307: its link set."""
-    return _linkset_link(base + DigitalLink(gtin=gtin, lot=lot, serial=serial).path())
+def printed_anchor(base: str, gtin: str, lot: str, serial: str) -> str:
+    """The printed link's own URI: the anchor of its link set."""
+    return base + DigitalLink(gtin=gtin, lot=lot, serial=serial).path()
 
 
-def printed_redirect(target: str, link: str):
-    """A printed link's 307, whole: the general path's redirect with the blueprint's CORS
-    headers (its after-request hook, applied here too for an answer made outside a request;
-    applied twice it changes nothing)."""
-    response = _public(redirect(target, 307))
-    response.headers["Link"] = link
-    return _cors(response)
+def printed_redirect(target: str, anchor: str):
+    """A printed link's 307, whole: the general path's :func:`_redirect` with the blueprint's
+    CORS headers (its after-request hook, applied here too for an answer made outside a
+    request; applied twice it changes nothing)."""
+    return _cors(_redirect(target, anchor, []))
 
 
 def _partially_compressed(gtin: str, token: str) -> DigitalLink:
@@ -347,7 +345,7 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     if found is None:
         return _error(404, "unknown_gtin", {"01": "unknown"})
     anchor = _base() + link.path()
-    linkset_link = _linkset_link(anchor)
+    linkset_link = linkset_header(anchor)
     headers = []
     if compressed:
         same_as = anchor + (f"?{link.query()}" if link.attributes else "")
@@ -381,14 +379,14 @@ def _resolve(link: DigitalLink, passed_on: list[str], *, compressed: bool):
     return _public(response)
 
 
-def _linkset_link(anchor: str) -> str:
+def linkset_header(anchor: str) -> str:
     return f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"; title="All links for this item"'
 
 
 def _redirect(target: str, anchor: str, headers: list[str]):
     """The 307 to ``target``, with the ``Link`` header to the item's link set first."""
     response = redirect(target, 307)
-    response.headers["Link"] = ", ".join([_linkset_link(anchor), *headers])
+    response.headers["Link"] = ", ".join([linkset_header(anchor), *headers])
     return _public(response)
 
 

@@ -85,9 +85,10 @@ ROWS_PER_STATEMENT = 500  # × 8 parameters: well inside SQLite's 32,766
 # Distinct scanners (``v.column8`` = 1: the stamp met someone new) are derived from the rows
 # themselves, inserted just before in the same transaction (never added to by hand): a count
 # that no race between two writers can skew (on PostgreSQL, given ``_LOCK`` first).  Scans
-# from before scanners were recorded (NULL) count together as one.  Days folded away (scan/retention.py) count by what was folded
-# (``scanners_folded``), and their rows still waiting to be deleted not again: only rows from
-# the first day not folded (the first parameter) on are counted.  One UPDATE per stamp and
+# from before scanners were recorded (NULL) count together as one.  Days folded away
+# (scan/retention.py) count by what was folded (``scanners_folded``), and their rows still
+# waiting to be deleted not again: only rows from the first day not folded (the first
+# parameter) on are counted.  One UPDATE per stamp and
 # flush, not one for the counters and another for the scanners: on PostgreSQL each is a new
 # row version of a table of millions (0019_stamp_fillfactor keeps them on their page).
 _UPDATE = (
@@ -371,12 +372,14 @@ class ScanRecorder:
                 log.exception("checkpointing the SQLite log failed")
 
 
-def app_recorder() -> ScanRecorder:
-    """The current app's recorder (one per app and process, started on first use)."""
-    app = current_app._get_current_object()
+def app_recorder(app=None) -> ScanRecorder:
+    """The recorder of ``app`` (default: the current app): one per app and process, started
+    on first use."""
+    app = app or current_app._get_current_object()
     rec = app.extensions.get("scan_recorder")
     if rec is None:
-        engine = db.engine
+        with app.app_context():  # (the current one already, from a request)
+            engine = db.engine
         rec = app.extensions["scan_recorder"] = ScanRecorder(lambda: engine, app.config["SCAN_FLUSH_SECONDS"],
                                                              app.config["SCAN_BUFFER"])
     return rec

@@ -29,14 +29,17 @@ LIMIT_KEY = "scan-not-found"
 
 def province_from_request() -> int | None:
     """The province code a trusted proxy put in ``SCAN_PROVINCE_HEADER``, if any."""
-    header = current_app.config.get("SCAN_PROVINCE_HEADER")
-    return province_code(request.headers.get(header)) if header else None
+    return province_in(current_app.config, request.headers)
 
 
-def province_code(value: str | None) -> int | None:
-    """A province header's value as a province code, when it names one."""
+def province_in(config, headers) -> int | None:
+    """The province code ``headers`` (a request's, or Werkzeug's ``EnvironHeaders`` of a WSGI
+    environ) carry in ``SCAN_PROVINCE_HEADER``, when it is set and names a province."""
+    header = config.get("SCAN_PROVINCE_HEADER")
+    if not header:
+        return None
     try:
-        code = int(value or "")
+        code = int(headers.get(header, ""))
     except ValueError:
         return None
     return code if geo.province(code) else None
