@@ -1,7 +1,13 @@
 """WSGI entry point: ``gunicorn wsgi:app`` and ``flask --app wsgi …``."""
 import gc
 
-from marketplace import create_app
+# Importing the app builds some 190,000 objects that live as long as the process and leaves
+# under a thousand behind as garbage: the collections that the allocations would trigger on
+# the way (a full one among them) find nothing and cost a fifth of every start (every worker,
+# CLI command and ``flask worker``; bench/startup.py times it).  Collection resumes below.
+gc.disable()
+
+from marketplace import create_app  # noqa: E402  (after the collector is paused)
 
 app = create_app()
 
@@ -10,3 +16,4 @@ app = create_app()
 # only what requests create.  Measured on the stamp page: the longest pause went from 74 ms
 # to 11 ms (bench/scan.py measures the page's p99).
 gc.freeze()
+gc.enable()

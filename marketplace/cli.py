@@ -14,7 +14,6 @@ from sqlalchemy.engine import make_url
 from . import audit, backup
 from .access import parse_scope
 from .config import is_loopback_url
-from .demo import seed_demo
 from .extensions import db
 from .feeds import dates
 from .feeds.cli import exchange_cli, feed_cli, worker_command
@@ -118,6 +117,8 @@ def reset_second_factor_command(email: str) -> None:
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the Triệu Sơn demo data (idempotent)."""
+    from .demo import seed_demo  # its drawn photos are loaded only to seed, not by every command
+
     seed_demo(db.session, current_app.config, echo=click.echo)
 
 

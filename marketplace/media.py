@@ -4,6 +4,9 @@ Only JPEG, PNG and WebP are opened (an explicit format list, so an SVG, HTML or 
 format is refused by Pillow before it is parsed), with a pixel limit against decompression
 bombs.  Every accepted image is decoded and re-encoded as a fresh JPEG, which drops EXIF
 (GPS included), ICC tricks and anything appended to the file (polyglots).
+
+Pillow is imported here, when an image is handled, not at start-up: most processes (the
+stamp page's workers, the feed worker, CLI commands) never touch an image.
 """
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 LARGE_EDGE = 1600   # <stem>.jpg: wide screens, zoom
@@ -45,6 +50,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     (process-wide) bomb limit stays as a second line of defence and is never changed here,
     so concurrent requests cannot race on it.
     """
+    from PIL import Image
+
     try:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
         # JPEGs are decoded at a reduced scale (draft) when far larger than what we keep, so a
@@ -67,6 +74,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
+    from PIL import Image, ImageOps
+
     try:
         img = ImageOps.exif_transpose(img)  # honour the camera's orientation, then drop EXIF
     except Exception:  # noqa: BLE001 - malformed EXIF: keep the pixels as stored
@@ -80,6 +89,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _encode(img: Image.Image, edge: int, quality: int) -> bytes:
+    from PIL import Image
+
     copy = img.copy()
     copy.info = {}  # no comment, EXIF, ICC or XMP carried into the output (polyglot payloads)
     copy.thumbnail((edge, edge), Image.Resampling.LANCZOS)
@@ -90,6 +101,8 @@ def _encode(img: Image.Image, edge: int, quality: int) -> bytes:
 
 def process_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[bytes, bytes, int, int]:
     """Return (large JPEG, thumbnail JPEG, width, height) or raise :class:`ImageRejected`."""
+    from PIL import Image
+
     if len(data) > max_bytes:
         raise ImageRejected("too_large")
     if not data:
@@ -103,6 +116,8 @@ def process_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[byte
 
 def store_image(data: bytes, upload_dir: str | os.PathLike, *, max_bytes: int, max_pixels: int) -> StoredImage:
     """Validate and write ``<stem>.jpg``, ``<stem>-m.jpg`` and ``<stem>-t.jpg`` into ``upload_dir``."""
+    from PIL import Image
+
     large, thumb, w, h = process_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     medium = _encode(Image.open(io.BytesIO(large)), MEDIUM_EDGE, 78)
     folder = Path(upload_dir)

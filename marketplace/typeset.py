@@ -1,17 +1,22 @@
 """Text set on images with Pillow in Be Vietnam Pro (a typeface made for Vietnamese: its stacked
-marks fit): the demo's product photos and the share previews of product pages."""
+marks fit): the demo's product photos and the share previews of product pages.  Pillow and the
+font are imported when a face is first asked for, not at start-up."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import fontpkg
-from PIL import ImageFont
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 LINE = 1.3  # line height, em (room for Vietnamese stacked marks)
 
 
 @lru_cache(maxsize=None)
 def font(px: int, weight: int = 700) -> ImageFont.FreeTypeFont:
+    import fontpkg
+    from PIL import ImageFont
+
     return ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", weight)), px)
 
 

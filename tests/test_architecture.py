@@ -49,6 +49,13 @@ LAZY_IMPORTS = {
     "marketplace/validators.py": "biip is loaded only when a GS1 code is checked",
     "marketplace/resolver/digital_link.py": "biip is loaded only when a GS1 code is checked",
     "marketplace/catalogue/payments.py": "num2words is loaded only when an amount is written in words",
+    "marketplace/media.py": "Pillow is loaded only when an uploaded image is handled",
+    "marketplace/typeset.py": "Pillow and the font are loaded only when text is set on a picture",
+    "marketplace/catalogue/previews.py": "Pillow is loaded only when a share preview is drawn",
+    "marketplace/printing/qr.py": "zxing-cpp and Pillow are loaded only when a QR is drawn",
+    "marketplace/feeds/profiles.py": "lxml is loaded only when a profile's field names are checked",
+    "marketplace/cli.py": "the demo data and its drawn photos are loaded only by seed-demo",
+    "marketplace/feeds/listings.py": "each database's INSERT … ON CONFLICT comes from its own dialect",
 }
 
 
@@ -82,6 +89,27 @@ def test_imports_inside_functions_only_where_a_docstring_says_why():
         assert "is imported here, when a workbook is written" in source, module
     payments = (ROOT / "marketplace/catalogue/payments.py").read_text(encoding="utf-8")
     assert "num2words is loaded only when an amount is written in words" in payments
+
+
+# What a process that serves pages never loads at start-up (issue 19, point 3): each is
+# imported where it is used (LAZY_IMPORTS), so every worker and CLI command starts without it.
+NOT_AT_START_UP = ("alembic", "flask_migrate", "openpyxl", "reportlab", "biip", "num2words", "PIL",
+                   "zxingcpp", "fontpkg", "lxml", "marketplace.demo", "sqlalchemy.dialects.postgresql")
+
+
+def test_importing_the_app_loads_none_of_what_only_some_commands_use(tmp_path):
+    """``import wsgi`` in a process of its own (as gunicorn, ``flask`` and the worker do), on
+    SQLite: none of NOT_AT_START_UP is in ``sys.modules`` afterwards, and the collector is on
+    again with the start-up objects frozen out of its sight."""
+    probe = ("import gc, sys, wsgi; "
+             f"print(sorted(m for m in {NOT_AT_START_UP!r} if m in sys.modules)); "
+             "print(gc.isenabled(), gc.get_freeze_count() > 100000)")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/app.db", "SECRET_KEY": "t",
+           "UPLOAD_DIR": str(tmp_path / "uploads")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["[]", "True True"], done.stdout
 
 
 def test_no_module_over_400_lines_unless_its_docstring_says_why():

@@ -5,7 +5,8 @@ Pillow from the product's photo, with its name and price in Vietnamese.
 A preview is drawn once per product *version* (which moves with every change of anything it
 shows: name, price, photos) and kept as a file in ``UPLOAD_DIR/previews``; its URL names the
 version, so a share made after a change fetches the new picture while caches keep the old
-one for links shared before.  :func:`draw` is a plain function of its inputs.
+one for links shared before.  :func:`draw` is a plain function of its inputs; Pillow is
+imported there, when a preview is drawn, not at start-up.
 """
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import io
 import os
 import tempfile
 from pathlib import Path
-
-from PIL import Image, ImageDraw, ImageOps
 
 from .. import geo
 from ..i18n import quantity, vnd
@@ -35,6 +34,8 @@ def draw(*, photo: Path | None, name: str, price: str, producer: str, place: str
     """A JPEG of the preview: the photo (cropped to a square) or, without one, the brand's
     colour; beside it the name (up to three lines), the price, the producer and its place,
     and the site's name on a band along the bottom."""
+    from PIL import Image, ImageDraw, ImageOps
+
     image = Image.new("RGB", SIZE, BACKGROUND)
     if photo is not None and photo.exists():
         with Image.open(photo) as source:

@@ -24,7 +24,6 @@ import tempfile
 from typing import Iterable, Iterator
 
 import orjson
-from lxml import etree
 
 from . import profiles as p
 
@@ -155,7 +154,10 @@ def write_rss(profile: p.Profile, items: Iterable[dict], *, title: str, link: st
 
     Written by lxml's incremental writer (element names from the profile, checked against
     the XML Name rule when the profile is parsed; text escaped by lxml), in chunks of
-    ``FLUSH_EVERY`` items, so memory stays flat."""
+    ``FLUSH_EVERY`` items, so memory stays flat.  lxml is imported here, when an XML feed is
+    written, not at start-up."""
+    from lxml import etree
+
     names = {name: p.xml_element_name(name) for name, _ in profile.fields}
     out = io.BytesIO()
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import audit, public_facts
 from ..models import Exchange, ExchangePage, Product
@@ -60,8 +59,13 @@ def clean_url(value: str) -> str:
 
 def _page(session, exchange_id: int, product_id: int) -> ExchangePage:
     """The product's row for the exchange, made if missing (an insert that yields to one made
-    meanwhile by another worker or officer, so neither fails)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    meanwhile by another worker or officer, so neither fails).  The INSERT … ON CONFLICT is
+    the database's own, imported here from its dialect (which its engine has loaded already),
+    so a process on the other database never loads this one's."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     session.execute(insert(ExchangePage).values(product_id=product_id, exchange_id=exchange_id, changed_at=utcnow())
                     .on_conflict_do_nothing())
     return session.get(ExchangePage, (product_id, exchange_id), populate_existing=True)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from lxml import etree
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 CODES = ("thanhhoa", "postmart", "google", "dfc")
@@ -201,6 +200,8 @@ def xml_element_name(name: str) -> str:
     """An exchange field name as an RSS element name: ``g:price`` → ``{Google's
     namespace}price``, ``title`` → ``title``; ValueError unless it is an XML name (the XML
     Name rule, checked by lxml) with no prefix or the ``g:`` prefix."""
+    from lxml import etree  # imported here, when a profile is read, not at start-up
+
     prefix, colon, local = name.rpartition(":")
     if colon and prefix not in XML_PREFIXES:
         raise ValueError(f"unknown namespace prefix in {name!r} (only g: is declared)")

@@ -8,14 +8,12 @@ cannot meet the label-sheet benchmark (issue 3).  Error correction is M everywhe
 version ≤ 3 (29×29 modules) for a short domain.
 
 Matrices come back WITHOUT a quiet zone; callers leave ``QUIET_ZONE`` light modules around.
+zxing-cpp and Pillow are imported here, when a QR is first drawn, not at start-up.
 """
 from __future__ import annotations
 
 import io
 import re
-
-import zxingcpp
-from PIL import Image
 
 EC_LEVEL = "M"
 QUIET_ZONE = 4          # modules of light margin on every side (ISO/IEC 18004 minimum)
@@ -26,6 +24,8 @@ def _symbol(data: str) -> tuple[int, bytes]:
     """(size, one byte per module row-major, 0 = dark) of the QR symbol for ``data``."""
     if not data:
         raise ValueError("empty QR content")
+    import zxingcpp
+
     barcode = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL)
     image = barcode.to_image(scale=1, add_quiet_zones=False)
     size = image.shape[0]
@@ -55,6 +55,8 @@ def qr_png(data: str, scale: int = 8) -> bytes:
     """A PNG of the QR (black on white, quiet zone of 4 modules), ``scale`` pixels a module."""
     if scale < 1:
         raise ValueError("scale must be ≥ 1")
+    from PIL import Image
+
     size, rows = qr_matrix(data)
     full = size + 2 * QUIET_ZONE
     pixels = bytearray(b"\xff" * (full * full))
