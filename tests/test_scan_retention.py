@@ -54,6 +54,28 @@ def test_the_scan_writer_keeps_the_days(db, world, web, app):
     assert day_rows(db) == kept and len(db.session.scalars(select(Scan)).all()) == 6
 
 
+def test_one_write_of_several_lots_counts_each_lot_on_its_local_day(db, world):
+    """The writer's days on their own: one batch of scans of two lots, on both sides of a local
+    midnight (17:00 UTC), in three provinces, with a test scan among them, each counted in its
+    own lot's (day, province), as the raw rows say, whatever the stamps' order."""
+    from marketplace.scan.recorder import ScanRow, write_scans
+
+    first, _r, one = make_run(db, world, 3, lot="LOT-A")
+    second, _r, two = make_run(db, world, 2, lot="LOT-B")
+    a1, a2, a3, b1, b2 = (fresh_stamp(db, serial).id for serial in (*one, *two))
+    late = dt.datetime(2025, 11, 1, 16, 59, tzinfo=dt.timezone.utc)  # 23:59 in Vietnam
+    early = late + dt.timedelta(minutes=2)                           # 00:01 the next day
+    scans = [(b1, late, 38), (a1, late, 38), (a2, early, 1), (b2, early, None), (a3, late, 38), (b1, early, 38),
+             (a1, early, None)]
+    rows = [ScanRow(stamp, at, province, "chrome", f"s{n}", False, True) for n, (stamp, at, province) in enumerate(scans)]
+    write_scans(db.session.connection(), [*rows, ScanRow(b2, late, 38, "chrome", "own", True)])
+    db.session.commit()
+    nov1, nov2 = dt.date(2025, 11, 1), dt.date(2025, 11, 2)
+    assert day_rows(db) == counted_from_raw(db) == {
+        (nov1, first.id, 38): 2, (nov2, first.id, 1): 1, (nov2, first.id, 0): 1,
+        (nov1, second.id, 38): 1, (nov2, second.id, 0): 1, (nov2, second.id, 38): 1}
+
+
 def _old_scans(db, batch_id_serials, days_ago: list[int], today: dt.date):
     """Buyers' scans written straight into the table on past days (as an import would), their
     days derived by the daily job's rebuild."""

@@ -101,26 +101,24 @@ _UPDATE = (
     "first_scan_province = COALESCE(first_scan_province, v.column4), "
     "scanner_count = CASE WHEN v.column8 = 1 THEN scanners_folded + (SELECT COUNT(DISTINCT COALESCE(scan.scanner, '')) "
     "  FROM scan WHERE scan.stamp_id = stamp.id AND NOT scan.test AND scan.scanned_at >= {p}) ELSE scanner_count END "
-    "FROM (VALUES {rows}) AS v WHERE stamp.id = v.column1"
+    "FROM {rows} WHERE stamp.id = v.column1 RETURNING stamp.id, stamp.batch_id"
 )
-_LOCK = "SELECT id FROM stamp WHERE id IN ({ids}) ORDER BY id FOR NO KEY UPDATE"
-# Integers cast so PostgreSQL types a column of NULLs (no province known) as one too.
-_UPDATE_ROW = "(CAST({p} AS INTEGER), CAST({p} AS INTEGER), {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER), " \
-              "CAST({p} AS INTEGER), CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
+_UPDATE_TYPES = ("BIGINT", "INTEGER", "TIMESTAMPTZ", "INTEGER", "INTEGER", "INTEGER", "INTEGER", "INTEGER")
+_LOCK = "SELECT id FROM stamp WHERE id IN (SELECT v.column1 FROM {rows}) ORDER BY id FOR NO KEY UPDATE"
 # The buyers' scans of each (local day, lot, province) added to ``scan_day`` in the same
-# transaction as their rows: the figures count days, not rows.  (WHERE TRUE: SQLite's
+# transaction as their rows: the figures count days, not rows.  Each stamp's lot comes back
+# from the UPDATE above (RETURNING), so the counts go in per lot, with no join to the stamp
+# table (which the planner, reading one, chose to scan whole).  (WHERE TRUE: SQLite's
 # parser needs it between a SELECT and ON CONFLICT.)
 _DAYS = (
     "INSERT INTO scan_day (day, batch_id, province_code, scans) "
-    "SELECT v.column1, stamp.batch_id, v.column3, SUM(v.column4) FROM (VALUES {rows}) AS v "
-    "JOIN stamp ON stamp.id = v.column2 WHERE TRUE GROUP BY v.column1, stamp.batch_id, v.column3 "
+    "SELECT v.column1, v.column2, v.column3, v.column4 FROM {rows} WHERE TRUE "
     "ON CONFLICT (day, batch_id, province_code) DO UPDATE SET scans = scan_day.scans + excluded.scans"
 )
-_DAYS_ROW = {"postgresql": "(CAST({p} AS DATE), CAST({p} AS BIGINT), CAST({p} AS INTEGER), CAST({p} AS INTEGER))",
-             "sqlite": "({p}, {p}, {p}, {p})"}
+_DAYS_TYPES = ("DATE", "BIGINT", "INTEGER", "INTEGER")
 _HORIZON = "SELECT MAX(day) FROM scan_fold"
-_INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family, scanner, test) VALUES {rows}"
-_INSERT_ROW = "({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p})"
+_INSERT = "INSERT INTO scan (stamp_id, scanned_at, province_code, agent_family, scanner, test) SELECT * FROM {rows}"
+_INSERT_TYPES = ("BIGINT", "TIMESTAMPTZ", "INTEGER", "TEXT", "TEXT", "BOOLEAN")
 _INBOX = ("INSERT INTO scan_inbox (stamp_id, scanned_at, province_code, agent_family, scanner, test, new) "
           "VALUES ({p}, {p}, CAST({p} AS INTEGER), {p}, {p}, {p}, {p})")
 # The oldest waiting scans, taken (deleted) in the transaction that counts them: rows another
@@ -128,13 +126,13 @@ _INBOX = ("INSERT INTO scan_inbox (stamp_id, scanned_at, province_code, agent_fa
 _TAKE = ("DELETE FROM scan_inbox WHERE id IN (SELECT id FROM scan_inbox ORDER BY id LIMIT {limit}{lock}) "
          "RETURNING stamp_id, scanned_at, province_code, agent_family, scanner, test, new")
 INBOX_BATCH = 5000
-_PROBE = "INSERT INTO serial_probe (probed_at, gtin, lot, product_id, province_code) VALUES {rows}"
-_PROBE_ROW = "({p}, {p}, {p}, CAST({p} AS INTEGER), CAST({p} AS INTEGER))"
+_PROBE = "INSERT INTO serial_probe (probed_at, gtin, lot, product_id, province_code) SELECT * FROM {rows}"
+_PROBE_TYPES = ("TIMESTAMPTZ", "TEXT", "TEXT", "INTEGER", "INTEGER")
 
 
-# Statement sizes (rows) a batch is cut into, largest first: the SQL of a multi-row statement
-# depends on its row count, and SQLite keeps every distinct statement prepared (the driver's
-# cache, 128 per connection), so sizes from a short ladder keep that cache to a few
+# Statement sizes (rows) a batch is cut into on SQLite, largest first: the SQL of a multi-row
+# statement depends on its row count, and SQLite keeps every distinct statement prepared (the
+# driver's cache, 128 per connection), so sizes from a short ladder keep that cache to a few
 # statements.  With any count it grew by ~25 MB per worker under load.
 CHUNK_SIZES = (ROWS_PER_STATEMENT, 100, 20, 5, 1)
 
@@ -147,10 +145,34 @@ def _chunks(items: list):
             start += size
 
 
+def _run(cursor, dialect, statement: str, types: tuple[str, ...], rows: list[tuple], first: tuple = ()) -> list:
+    """Run ``statement`` for ``rows``, which it reads as ``v.column1…`` from ``{rows}``
+    (after the parameters ``first``); the rows it returns, if any.  On PostgreSQL once, whatever their number: an array
+    per column, typed by ``types`` (``unnest``), so the text never changes and the driver
+    and the server parse and plan it once per connection (a VALUES list of hundreds of
+    placeholders was parsed anew by both on every flush: a seventh of a worker's time under
+    load).  On SQLite a VALUES list per chunk (:func:`_chunks`)."""
+    found = []
+    if dialect.name == "postgresql":
+        if rows:
+            arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in types)
+            names = ", ".join(f"column{n}" for n in range(1, len(types) + 1))
+            cursor.execute(statement.format(rows=f"unnest({arrays}) AS v({names})"),
+                           [*first, *(list(column) for column in zip(*rows))])
+            found += cursor.fetchall() if cursor.description else ()
+        return found
+    one = "(" + ", ".join(["?"] * len(types)) + ")"
+    for chunk in _chunks(rows):
+        cursor.execute(statement.format(rows=f"(VALUES {', '.join([one] * len(chunk))}) AS v"),
+                       [*first, *(value for row in chunk for value in row)])
+        found += cursor.fetchall() if cursor.description else ()
+    return found
+
+
 def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> None:
-    """Write a batch of scans: the scan rows in one multi-row INSERT (per
-    ``ROWS_PER_STATEMENT``), then every counted stamp's counters and distinct scanners in one
-    UPDATE … FROM (VALUES …), the days' aggregates; and the probes of made-up serials.
+    """Write a batch of scans: the scan rows in one INSERT, then every counted stamp's
+    counters and distinct scanners in one UPDATE, the days' aggregates; and the probes of
+    made-up serials (each statement once per ``ROWS_PER_STATEMENT`` rows on SQLite: :func:`_run`).
 
     Runs on the DBAPI cursor of ``connection``, inside its transaction, because it runs in
     the processes that serve scans: SQLAlchemy's bind processing, or the driver's
@@ -158,7 +180,6 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
     as much as the writes themselves.
     """
     dialect = connection.dialect
-    mark = _mark(dialect)
     by_stamp: dict[int, list] = defaultdict(list)
     for scan in scans:
         if not scan.test:
@@ -174,37 +195,28 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
             for s in scans]
     cursor = connection.connection.cursor()
     try:
-        for chunk in _chunks(rows):  # first the rows, which the stamps' scanners are counted from
-            cursor.execute(_INSERT.format(rows=", ".join([_INSERT_ROW.format(p=mark)] * len(chunk))),
-                           [value for row in chunk for value in row])
+        _run(cursor, dialect, _INSERT, _INSERT_TYPES, rows)  # first the rows, which the scanners are counted from
         if dialect.name == "postgresql":
             # The stamps locked first, in one order: a writer that finds one locked by another
             # flush (or by the daily fold) waits for that commit, and its own statements, begun
             # after, count what the other wrote.  (The UPDATE alone would count the scanners
             # in its snapshot from before the wait.)  SQLite has one writer at a time.
-            for chunk in _chunks(sorted(row[0] for row in updates)):
-                cursor.execute(_LOCK.format(ids=", ".join([mark] * len(chunk))), chunk)
+            _run(cursor, dialect, _LOCK, ("BIGINT",), sorted((row[0],) for row in updates))
         if any(row[-1] for row in updates):  # some stamp is recounted: from the first day not folded
             cursor.execute(_HORIZON)
             horizon = _day_after(cursor.fetchone()[0])
         else:  # (the parameter is there, unused)
             horizon = _day_after(None)
         horizon = rawsql.timestamp(dialect, horizon)
-        for chunk in _chunks(updates):
-            cursor.execute(_UPDATE.format(p=mark, rows=", ".join([_UPDATE_ROW.format(p=mark)] * len(chunk))),
-                           [horizon, *(value for row in chunk for value in row)])
+        lot_of = dict(_run(cursor, dialect, _UPDATE.format(p=_mark(dialect), rows="{rows}"),
+                           _UPDATE_TYPES, updates, (horizon,)))
         per_day: dict[tuple, int] = defaultdict(int)
         for scan in scans:
-            if not scan.test:
-                per_day[(scan.at.astimezone(LOCAL_TZ).date().isoformat(), scan.stamp_id, scan.province or 0)] += 1
-        day_row = _DAYS_ROW.get(dialect.name, _DAYS_ROW["sqlite"])
-        for chunk in _chunks([(*key, n) for key, n in sorted(per_day.items())]):
-            cursor.execute(_DAYS.format(rows=", ".join([day_row.format(p=mark)] * len(chunk))),
-                           [value for row in chunk for value in row])
+            if not scan.test and scan.stamp_id in lot_of:  # (a stamp no longer there: no day either, as before)
+                per_day[(scan.at.astimezone(LOCAL_TZ).date().isoformat(), lot_of[scan.stamp_id], scan.province or 0)] += 1
+        _run(cursor, dialect, _DAYS, _DAYS_TYPES, [(*key, n) for key, n in sorted(per_day.items())])
         probe_rows = [(rawsql.timestamp(dialect, p.at), p.gtin, p.lot, p.product_id, p.province) for p in probes]
-        for chunk in _chunks(probe_rows):
-            cursor.execute(_PROBE.format(rows=", ".join([_PROBE_ROW.format(p=mark)] * len(chunk))),
-                           [value for row in chunk for value in row])
+        _run(cursor, dialect, _PROBE, _PROBE_TYPES, probe_rows)
     finally:
         cursor.close()
 
