@@ -13,7 +13,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
-from marketplace.transactions import WAL_LIMIT_BYTES, keep_wal_small
+from marketplace.transactions import CACHE_KIB, WAL_LIMIT_BYTES, keep_wal_small
 
 pytestmark = pytest.mark.usefixtures("app")  # the engine hooks (WAL, pragmas) are installed
 
@@ -40,6 +40,13 @@ def test_the_log_is_limited_when_reset(engine):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_size_limit").scalar() == WAL_LIMIT_BYTES
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_each_connection_keeps_a_small_page_cache(engine):
+    """Every thread and the scan recorder of a worker hold a connection each: their caches
+    are 512 KiB, not SQLite's 2 MB (the file's pages stay in the system's shared cache)."""
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -CACHE_KIB == -512
 
 
 def test_a_grown_log_is_checkpointed_and_truncated_while_readers_keep_reading(engine):
