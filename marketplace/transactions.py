@@ -23,8 +23,10 @@ POST may fail validation and only read), so it is declared:
 
 Undeclared writes are caught: a write statement in a transaction that began as a reader
 raises :class:`UndeclaredWrite` when the app runs strict (tests; ``STRICT_TRANSACTIONS``)
-and is logged otherwise.  On PostgreSQL the intent changes nothing but the check, so both
-test runs catch a missing declaration.
+and is logged otherwise.  On PostgreSQL the intent changes nothing but the check (so both
+test runs catch a missing declaration), except that a reader of the catalogue's pages or
+the API (a GET or HEAD) runs in autocommit, where a write is always refused
+(:func:`_public_read`).
 
 :func:`install` attaches the engine hooks; the factory calls it.
 """
@@ -56,6 +58,9 @@ CACHE_KIB = 512
 READ, WRITE = "read", "write"
 VIEW_ATTRIBUTE = "transaction_intent"
 _INFO_KEY = "marketplace_intent"  # Connection.info: how the open transaction began
+_AUTOCOMMIT_KEY = "marketplace_read_autocommit"  # Connection.info: _on_begin turned autocommit on
+AUTOCOMMIT_BLUEPRINTS = frozenset({"catalogue", "api"})  # PostgreSQL: their GETs read in autocommit
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 _declared: ContextVar[str | None] = ContextVar("marketplace_transaction_intent", default=None)
@@ -253,11 +258,28 @@ def _on_begin(connection):
     connection.info[_INFO_KEY] = intent
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE" if intent == WRITE else "BEGIN")
+    elif intent == READ and _public_read():
+        driver = connection.connection.dbapi_connection
+        if not driver.autocommit and driver.info.transaction_status == _IDLE:
+            driver.autocommit = True  # no BEGIN, no ROLLBACK: a round trip fewer each
+            connection.info[_AUTOCOMMIT_KEY] = True
 
 
 def _on_end(connection):
     if not connection.invalidated:  # (a dropped connection's record starts afresh anyway)
         connection.info.pop(_INFO_KEY, None)
+        if connection.info.pop(_AUTOCOMMIT_KEY, False):
+            connection.connection.dbapi_connection.autocommit = False  # back to the pool as it came
+
+
+def _public_read() -> bool:
+    """A GET or HEAD of the catalogue's pages or the API, on PostgreSQL: its reads run in
+    autocommit.  PostgreSQL's READ COMMITTED gives each statement a snapshot of its own
+    anyway, so the BEGIN before the first and the ROLLBACK after the last were two round
+    trips that changed nothing a reader sees (a streamed read keeps its transaction: those
+    are elsewhere).  A write there is refused (:func:`_on_execute`), as it could not be
+    taken back."""
+    return has_request_context() and request.method in ("GET", "HEAD") and request.blueprint in AUTOCOMMIT_BLUEPRINTS
 
 
 def _on_execute(connection, cursor, statement, parameters, context, executemany):
@@ -265,6 +287,6 @@ def _on_execute(connection, cursor, statement, parameters, context, executemany)
         return
     where = f"{request.method} {request.path}" if has_request_context() else "outside a request"
     message = f"a write in a transaction declared as a reader ({where}): {statement[:80]!r}"
-    if _strict["on"]:
+    if _strict["on"] or connection.info.get(_AUTOCOMMIT_KEY):
         raise UndeclaredWrite(message)
     log.warning(message)

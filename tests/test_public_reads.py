@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from flask import request
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from marketplace import rawsql
 from marketplace.config import POOL_RECYCLE_SECONDS
 from marketplace.extensions import db as _db
-from tests.conftest import PG_URL
+from marketplace.transactions import UndeclaredWrite, _strict
+from tests.conftest import PG_URL, login
 from tests.test_scan import client, make_run, web  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL's connections (SQLite reads a file in autocommit already)")
@@ -117,3 +120,47 @@ def test_a_batchs_facts_are_read_in_one_pipeline_and_again_on_a_dropped_connecti
             facts = build_batch_facts(engine, batch_id)
         assert facts["batch"]["lot"] == lot and facts["product"]["name"] == world.product_a.name
         assert len(pipelines) == 2 and pipelines[0] is not pipelines[1]  # the dropped one, then a fresh one
+
+
+def test_the_catalogue_and_the_api_read_in_autocommit_and_writers_do_not(db, world, web, monkeypatch):
+    """A GET of the catalogue or the API runs its statements with no BEGIN or ROLLBACK around
+    them (autocommit: two round trips fewer); a producer's dashboard and every write keep
+    their transaction, and the pool's connections go back as they came."""
+    seen = []
+
+    def spy(connection, cursor, statement, parameters, context, executemany):
+        if request:  # (a request's statements only)
+            seen.append((request.method, request.path, connection.connection.dbapi_connection.autocommit))
+
+    server = web()
+    event.listen(Engine, "before_cursor_execute", spy)
+    try:
+        buyer = server.test_client()
+        assert buyer.get(f"/p/{world.published_a.slug}").status_code == 200
+        assert buyer.get("/api/v1/catalogue").status_code in (200, 401)
+        producer = server.test_client()
+        login(producer, "a@example.vn")
+        assert producer.get("/dashboard/").status_code == 200
+    finally:
+        event.remove(Engine, "before_cursor_execute", spy)
+    by_path = {}
+    for method, path, autocommit in seen:
+        by_path.setdefault((method, path.split("/")[1]), set()).add(autocommit)
+    assert by_path[("GET", "p")] == {True}, by_path
+    assert by_path[("GET", "dashboard")] == {False} and by_path[("POST", "account")] == {False}, by_path
+    with server.app_context():
+        with _db.engine.connect() as connection:
+            assert connection.connection.dbapi_connection.autocommit is False
+
+
+def test_a_write_in_an_autocommit_read_is_refused_even_when_not_strict(db, world, web, monkeypatch):
+    """In autocommit a write could not be rolled back with the request, so an undeclared one
+    is refused, not only logged, whatever STRICT_TRANSACTIONS says."""
+    server = web()
+    monkeypatch.setitem(_strict, "on", False)
+    with server.test_request_context(f"/p/{world.published_a.slug}"):
+        assert request.blueprint == "catalogue"
+        with pytest.raises(UndeclaredWrite):
+            _db.session.execute(text("UPDATE producer SET name = name WHERE id = -1"))
+        _db.session.rollback()
+        _db.session.remove()
