@@ -42,6 +42,7 @@ from typing import Callable
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -159,6 +160,8 @@ def install(app, session) -> None:
                        ("rollback", _on_end), ("before_cursor_execute", _on_execute)):
         if not event.contains(Engine, name, hook):
             event.listen(Engine, name, hook)
+    if not event.contains(Pool, "checkin", _on_checkin):
+        event.listen(Pool, "checkin", _on_checkin)
 
 
 def dispatch_again_on_disconnect(dispatch: Callable, session):
@@ -263,6 +266,8 @@ def _on_begin(connection):
         if not driver.autocommit and driver.info.transaction_status == _IDLE:
             driver.autocommit = True  # no BEGIN, no ROLLBACK: a round trip fewer each
             connection.info[_AUTOCOMMIT_KEY] = True
+    elif connection.info.pop(_AUTOCOMMIT_KEY, False):  # (left on by a reader: see _on_checkin)
+        connection.connection.dbapi_connection.autocommit = False
 
 
 def _on_end(connection):
@@ -272,13 +277,22 @@ def _on_end(connection):
             connection.connection.dbapi_connection.autocommit = False  # back to the pool as it came
 
 
+def _on_checkin(dbapi_connection, connection_record) -> None:
+    """A connection a public read turned to autocommit goes back to the pool without it, even
+    when it came back with neither a commit nor a rollback (a connection left open and
+    collected as garbage): the next writer must get a transaction."""
+    if connection_record.info.pop(_AUTOCOMMIT_KEY, False) and dbapi_connection is not None:
+        dbapi_connection.autocommit = False
+
+
 def _public_read() -> bool:
     """A GET or HEAD of the catalogue's pages or the API, on PostgreSQL: its reads run in
     autocommit.  PostgreSQL's READ COMMITTED gives each statement a snapshot of its own
     anyway, so the BEGIN before the first and the ROLLBACK after the last were two round
-    trips that changed nothing a reader sees (a streamed read keeps its transaction: those
-    are elsewhere).  A write there is refused (:func:`_on_execute`), as it could not be
-    taken back."""
+    trips that changed nothing a reader sees.  What needs a transaction cannot run there:
+    psycopg refuses a server-side cursor (``yield_per``) and a savepoint in autocommit, so
+    those views read with plain queries (the stamps CSV streams page by page, by key), and
+    a write there is refused (:func:`_on_execute`), as it could not be taken back."""
     return has_request_context() and request.method in ("GET", "HEAD") and request.blueprint in AUTOCOMMIT_BLUEPRINTS
 
 

@@ -164,3 +164,24 @@ def test_a_write_in_an_autocommit_read_is_refused_even_when_not_strict(db, world
             _db.session.execute(text("UPDATE producer SET name = name WHERE id = -1"))
         _db.session.rollback()
         _db.session.remove()
+
+
+def test_a_reader_connection_left_to_the_garbage_collector_goes_back_without_autocommit(db, world, web):
+    """A connection a public read turned to autocommit, never closed (no commit, no rollback:
+    collected as garbage), reaches the next user of the pool with its transactions back."""
+    import gc
+
+    server = web()
+    engine = create_engine(PG_URL, pool_size=1, max_overflow=0)
+    try:
+        with server.test_request_context(f"/p/{world.published_a.slug}"):
+            left = engine.connect()
+            left.execute(text("SELECT 1"))
+            assert left.connection.dbapi_connection.autocommit is True
+            del left
+            gc.collect()
+        with engine.connect() as writer:  # outside any request: a writer
+            writer.execute(text("SELECT 1"))
+            assert writer.connection.dbapi_connection.autocommit is False
+    finally:
+        engine.dispose()

@@ -148,10 +148,10 @@ def _chunks(items: list):
 def _run(cursor, dialect, statement: str, types: tuple[str, ...], rows: list[tuple], first: tuple = ()) -> list:
     """Run ``statement`` for ``rows``, which it reads as ``v.column1…`` from ``{rows}``
     (after the parameters ``first``); the rows it returns, if any.  On PostgreSQL once, whatever their number: an array
-    per column, typed by ``types`` (``unnest``), so the text never changes and the driver
-    and the server parse and plan it once per connection (a VALUES list of hundreds of
-    placeholders was parsed anew by both on every flush: a seventh of a worker's time under
-    load).  On SQLite a VALUES list per chunk (:func:`_chunks`)."""
+    per column, typed by ``types`` (``unnest``), so the text never changes: the driver
+    converts it once and prepares it on the server from its fifth use on a connection (a
+    VALUES list of hundreds of placeholders was parsed anew by both on every flush: a
+    seventh of a worker's time under load).  On SQLite a VALUES list per chunk (:func:`_chunks`)."""
     found = []
     if dialect.name == "postgresql":
         if rows:
@@ -172,7 +172,8 @@ def _run(cursor, dialect, statement: str, types: tuple[str, ...], rows: list[tup
 def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> None:
     """Write a batch of scans: the scan rows in one INSERT, then every counted stamp's
     counters and distinct scanners in one UPDATE, the days' aggregates; and the probes of
-    made-up serials (each statement once per ``ROWS_PER_STATEMENT`` rows on SQLite: :func:`_run`).
+    made-up serials (each statement once on PostgreSQL, in chunks of ``CHUNK_SIZES`` rows on
+    SQLite: :func:`_run`).
 
     Runs on the DBAPI cursor of ``connection``, inside its transaction, because it runs in
     the processes that serve scans: SQLAlchemy's bind processing, or the driver's
