@@ -42,7 +42,6 @@ from typing import Callable
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -160,8 +159,6 @@ def install(app, session) -> None:
                        ("rollback", _on_end), ("before_cursor_execute", _on_execute)):
         if not event.contains(Engine, name, hook):
             event.listen(Engine, name, hook)
-    if not event.contains(Pool, "checkin", _on_checkin):
-        event.listen(Pool, "checkin", _on_checkin)
 
 
 def dispatch_again_on_disconnect(dispatch: Callable, session):
@@ -266,6 +263,9 @@ def _on_begin(connection):
         if not driver.autocommit and driver.info.transaction_status == _IDLE:
             driver.autocommit = True  # no BEGIN, no ROLLBACK: a round trip fewer each
             connection.info[_AUTOCOMMIT_KEY] = True
+            pool = connection.engine.pool  # (only such pools pay for a check at every checkin)
+            if not event.contains(pool, "checkin", _on_checkin):
+                event.listen(pool, "checkin", _on_checkin)
     elif connection.info.pop(_AUTOCOMMIT_KEY, False):  # (left on by a reader: see _on_checkin)
         connection.connection.dbapi_connection.autocommit = False
 
