@@ -266,22 +266,23 @@ def _on_begin(connection):
             pool = connection.engine.pool  # (only such pools pay for a check at every checkin)
             if not event.contains(pool, "checkin", _on_checkin):
                 event.listen(pool, "checkin", _on_checkin)
-    elif connection.info.pop(_AUTOCOMMIT_KEY, False):  # (left on by a reader: see _on_checkin)
-        connection.connection.dbapi_connection.autocommit = False
 
 
 def _on_end(connection):
     if not connection.invalidated:  # (a dropped connection's record starts afresh anyway)
         connection.info.pop(_INFO_KEY, None)
-        if connection.info.pop(_AUTOCOMMIT_KEY, False):
-            connection.connection.dbapi_connection.autocommit = False  # back to the pool as it came
+        _transactions_back(connection.connection.dbapi_connection, connection.info)
 
 
 def _on_checkin(dbapi_connection, connection_record) -> None:
-    """A connection a public read turned to autocommit goes back to the pool without it, even
-    when it came back with neither a commit nor a rollback (a connection left open and
-    collected as garbage): the next writer must get a transaction."""
-    if connection_record.info.pop(_AUTOCOMMIT_KEY, False) and dbapi_connection is not None:
+    """Also when a connection reaches the pool with neither a commit nor a rollback (left open
+    and collected as garbage): the next writer must get a transaction."""
+    _transactions_back(dbapi_connection, connection_record.info)
+
+
+def _transactions_back(dbapi_connection, info: dict) -> None:
+    """A connection a public read turned to autocommit (``info``: its record's) without it."""
+    if info.pop(_AUTOCOMMIT_KEY, False) and dbapi_connection is not None:
         dbapi_connection.autocommit = False
 
 

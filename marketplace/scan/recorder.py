@@ -147,25 +147,26 @@ def _chunks(items: list):
 
 def _run(cursor, dialect, statement: str, types: tuple[str, ...], rows: list[tuple], first: tuple = ()) -> list:
     """Run ``statement`` for ``rows``, which it reads as ``v.column1…`` from ``{rows}``
-    (after the parameters ``first``); the rows it returns, if any.  On PostgreSQL once, whatever their number: an array
-    per column, typed by ``types`` (``unnest``), so the text never changes: the driver
-    converts it once and prepares it on the server from its fifth use on a connection (a
-    VALUES list of hundreds of placeholders was parsed anew by both on every flush: a
-    seventh of a worker's time under load).  On SQLite a VALUES list per chunk (:func:`_chunks`)."""
-    found = []
+    (after the parameters ``first``, its ``{p}``); the rows it returns, if any.
+
+    On PostgreSQL once, whatever their number: an array per column, typed by ``types``
+    (``unnest``), so the text never changes: the driver converts it once and prepares it on
+    the server from its fifth use on a connection (a VALUES list of hundreds of placeholders
+    was parsed anew by both on every flush: a seventh of a worker's time under load).  On
+    SQLite a VALUES list per chunk (:func:`_chunks`)."""
     if dialect.name == "postgresql":
-        if rows:
-            arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in types)
-            names = ", ".join(f"column{n}" for n in range(1, len(types) + 1))
-            cursor.execute(statement.format(rows=f"unnest({arrays}) AS v({names})"),
-                           [*first, *(list(column) for column in zip(*rows))])
-            found += cursor.fetchall() if cursor.description else ()
-        return found
-    one = "(" + ", ".join(["?"] * len(types)) + ")"
-    for chunk in _chunks(rows):
-        cursor.execute(statement.format(rows=f"(VALUES {', '.join([one] * len(chunk))}) AS v"),
-                       [*first, *(value for row in chunk for value in row)])
-        found += cursor.fetchall() if cursor.description else ()
+        arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in types)
+        names = ", ".join(f"column{n}" for n in range(1, len(types) + 1))
+        sources = [(f"unnest({arrays}) AS v({names})", [list(column) for column in zip(*rows)])] if rows else []
+    else:
+        one = "(" + ", ".join(["?"] * len(types)) + ")"
+        sources = [(f"(VALUES {', '.join([one] * len(chunk))}) AS v", [value for row in chunk for value in row])
+                   for chunk in _chunks(rows)]
+    found = []
+    for source, values in sources:
+        cursor.execute(statement.format(p=_mark(dialect), rows=source), [*first, *values])
+        if cursor.description:
+            found += cursor.fetchall()
     return found
 
 
@@ -202,15 +203,14 @@ def write_scans(connection, scans: list[ScanRow], probes: list[Probe] = ()) -> N
             # flush (or by the daily fold) waits for that commit, and its own statements, begun
             # after, count what the other wrote.  (The UPDATE alone would count the scanners
             # in its snapshot from before the wait.)  SQLite has one writer at a time.
-            _run(cursor, dialect, _LOCK, ("BIGINT",), sorted((row[0],) for row in updates))
+            _run(cursor, dialect, _LOCK, ("BIGINT",), [(row[0],) for row in updates])  # (ORDER BY id)
         if any(row[-1] for row in updates):  # some stamp is recounted: from the first day not folded
             cursor.execute(_HORIZON)
             horizon = _day_after(cursor.fetchone()[0])
         else:  # (the parameter is there, unused)
             horizon = _day_after(None)
         horizon = rawsql.timestamp(dialect, horizon)
-        lot_of = dict(_run(cursor, dialect, _UPDATE.format(p=_mark(dialect), rows="{rows}"),
-                           _UPDATE_TYPES, updates, (horizon,)))
+        lot_of = dict(_run(cursor, dialect, _UPDATE, _UPDATE_TYPES, updates, (horizon,)))
         per_day: dict[tuple, int] = defaultdict(int)
         for scan in scans:
             if not scan.test and scan.stamp_id in lot_of:  # (a stamp no longer there: no day either, as before)
