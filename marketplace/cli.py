@@ -21,7 +21,7 @@ from .feeds.service import keep_verdicts
 from .models import Producer, ProducerRole, User, UserRole
 from .models.base import local_today
 from .passwords import MAX_LENGTH, hash_password, password_problem
-from .scan import retention
+from .scan import frames, retention
 from .scan.scanner import forget_old_keys
 from .stamps.cli import stamps_cli
 from .text import clean
@@ -195,12 +195,14 @@ def expire_command() -> None:
     forget_old_keys(db.session, today)
     folded = retention.daily(db.session, current_app.config, today=today)
     keep_verdicts(db.session, base_url=current_app.config["PUBLIC_BASE_URL"], today=today)  # for the figures
+    rendered = frames.render_ahead(current_app, db.engine)  # each lot's stamp page, for today
     if changed is None:
         click.echo(f"expiry already applied for {today:%d/%m/%Y}")
     else:
         click.echo(f"expiry applied for {today:%d/%m/%Y}: {changed} products changed, queued for the exchanges")
     click.echo(f"scans older than {current_app.config['SCAN_RETENTION_DAYS']} days: {folded.days} days folded, "
                f"{folded.deleted} raw scans deleted in {folded.batches} batches")
+    click.echo(f"stamp pages rendered ahead: {rendered}")
 
 
 def register_cli(app) -> None:

@@ -134,7 +134,8 @@ class LeanScans:
         if found is None:
             return None
         language = page_language(cookieless_language(config, environ.get("HTTP_ACCEPT_LANGUAGE", "")))
-        body = answer.page_html(engine, found, language, app.jinja_env, lambda: _rendering(app, environ)).encode()
+        body = answer.page_html(engine, found, language, app.jinja_env, lambda: _rendering(app, environ),
+                                environ.get("SCRIPT_NAME", "").rstrip("/")).encode()  # (request.script_root)
         headers = [*unknown.PAGE_HEADERS, ("Content-Type", HTML), ("Content-Length", str(len(body)))]  # (Flask's order)
         written = answer.recording(method, config)
         return "200 OK", headers, body, lambda: answer.record(rec, found, written)

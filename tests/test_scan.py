@@ -738,7 +738,7 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
             whole = page.render_whole(facts, view)
             assert page.fill(frame, view, page.render_panel(view)) == whole
             assert page.fill(frame, view, page.render_panel(view)) == whole  # from the panel cache this time
-            assert page._TOKEN not in whole and "&lt;b&gt;nếp&lt;/b&gt;" in whole
+            assert page.TOKEN not in whole and "&lt;b&gt;nếp&lt;/b&gt;" in whole
             assert f"/report?s={view['serial']}" in whole  # the panel's links name the stamp
             assert f'lang="{language}"' in whole
             panels.add(page.render_panel(view))

@@ -13,7 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 from .. import audit
 from ..extensions import db
 from ..models.base import local_today
-from ..scan import retention
+from ..scan import frames, retention
 from ..scan.recorder import drain_waiting
 from ..scan.scanner import forget_old_keys
 from ..transactions import keep_wal_small
@@ -122,6 +122,7 @@ def worker_command(once: bool, batch: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     swept_on, sweep_after = None, 0.0
+    frames.edition(current_app)  # fixed now: frames this worker renders are of the code it runs
     inbox = current_app.config["SCAN_BUFFER"] == "database"
     drained_at = 0.0
     while not stopping:
@@ -149,6 +150,11 @@ def worker_command(once: bool, batch: int) -> None:
                     db.session.rollback()
                     sweep_after = time.monotonic() + 60
                     log.exception("expiry sweep failed; trying again in a minute")
+                if swept_on == today:  # each lot's stamp page for the day, ahead (scan/frames.py)
+                    try:
+                        log.info("%d stamp page frames rendered ahead", frames.render_ahead(current_app, db.engine))
+                    except Exception:  # noqa: BLE001 - the pages are then rendered as they are scanned
+                        log.exception("rendering stamp pages ahead failed")
             if worker.run_once(db.session, settings, batch):
                 continue
             wait = worker.next_due_in(db.session)

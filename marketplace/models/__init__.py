@@ -4,6 +4,7 @@ from .accounts import ApiToken, OfficerScope, OfficerWard, RecoveryCode, User, U
 from .feeds import DailyJob, Delivery, DeliveryStatus, Exchange, ExchangePage, FeedItem, listings_changed_sql
 from .producers import BankAccount, Producer, ProducerKind, ProducerStatus
 from .trace import (Batch, BatchStatus, BuyerReport, EventKind, ReportReason, Scan, ScanDay, ScanFold, ScanInbox, ScannerKey, SerialProbe, Stamp,
+                    StampFrame,
                     StampRun, StampStatus, TraceEvent)
 from .products import (
     Certification,
@@ -17,7 +18,7 @@ from .products import (
 )
 
 __all__ = [
-    "ApiToken", "BankAccount", "OfficerScope", "OfficerWard", "RecoveryCode", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScanDay", "ScanFold", "ScanInbox", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "ExchangePage", "listings_changed_sql", "EventKind", "FeedItem", "Scan", "Stamp", "StampRun", "StampStatus", "TraceEvent",
+    "ApiToken", "BankAccount", "OfficerScope", "OfficerWard", "RecoveryCode", "AuditEntry", "Batch", "BatchStatus", "BuyerReport", "ReportReason", "ScanDay", "ScanFold", "ScanInbox", "ScannerKey", "SerialProbe", "DailyJob", "Delivery", "DeliveryStatus", "Exchange", "ExchangePage", "listings_changed_sql", "EventKind", "FeedItem", "Scan", "Stamp", "StampFrame", "StampRun", "StampStatus", "TraceEvent",
     "Certification", "CertificationScheme", "OcopRecognition", "Producer", "ProducerKind",
     "ProducerRole", "ProducerStatus", "Product", "ProductGroup", "ProductPhoto", "ProductStatus",
     "UNITS", "User", "UserRole",

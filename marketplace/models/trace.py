@@ -220,6 +220,24 @@ class ScanDay(db.Model):
     stamps: Mapped[Optional[int]] = mapped_column()
 
 
+class StampFrame(db.Model):
+    """A lot's stamp page, rendered ahead in one language with slots for the stamp
+    (``scan/frames.py``): what each app process would otherwise render on its first scan of
+    the lot.  ``key`` names everything the frame was made from (the lot's, product's and
+    producer's ``updated_at``, the day, what the "buy again" links follow, and the edition of
+    the templates, translations and code); a frame is served only while its key is the
+    current one, so a stale one is never shown, only rendered again."""
+
+    __tablename__ = "stamp_frame"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    html: Mapped[str] = mapped_column(Text)
+    slot: Mapped[str] = mapped_column(String(32))  # the slots' token in ``html`` (scan/page.py: one per process)
+    made_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ScanFold(db.Model):
     """A local day whose raw scans were folded into ``scan_day`` (and are being, or have
     been, deleted): set in the transaction that folds it, so a second run never counts the

@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple
 
 from .. import geo, public_facts
 from ..stamps.serials import group_serial
-from . import page
+from . import frames, page
 from .facts import StampState, batch_facts, stamp_state
 from .recorder import ScanRecorder, ScanRow, agent_family
 from .scanner import OVERLAP, DayKeys, candidates, network_prefix
@@ -79,17 +79,24 @@ def look_up(engine, config, rec: ScanRecorder, serial: str, *, now: dt.datetime,
     return Found(state, view, scan, first_at)
 
 
-def page_html(engine, found: Found, language: str, env, in_context: Callable = nullcontext) -> str:
+def page_html(engine, found: Found, language: str, env, in_context: Callable = nullcontext,
+              script_root: str = "") -> str:
     """The stamp page in ``language``: the batch's frame and the panel, each rendered once and
-    kept (:mod:`.page`), filled with this stamp.  Rendering needs Flask's request context:
-    ``in_context()`` gives one, entered only when something is rendered (a cache miss)."""
+    kept (:mod:`.page`; the frame rendered ahead when the worker has: :mod:`.frames`), filled
+    with this stamp.  Rendering needs Flask's request context: ``in_context()`` gives one,
+    entered only when something is rendered (a cache miss); ``script_root``: the path the
+    site is served under (the frame's links)."""
     state = found.state
 
     def frame(facts: dict) -> str:
         with in_context():
             return page.render_frame(facts, on_exchanges=state.on_exchanges)
 
-    html = batch_facts.fragment(engine, state.cache_key, ("stamp", language, state.listings), frame)
+    def kept() -> str | None:
+        key = frames.key_text(frames.edition(env.app), script_root, state.cache_key, state.listings)
+        return frames.kept(engine, state.batch_id, language, key)
+
+    html = batch_facts.fragment(engine, state.cache_key, ("stamp", language, state.listings), frame, kept)
     return page.fill(html, found.view, page.panel(env, language, found.view, in_context))
 
 

@@ -85,10 +85,15 @@ class StampState:
         return bool(self.listings and self.listings[1])
 
 
+def lot_key(batch_id: int, batch_updated, product_updated, producer_updated) -> tuple:
+    """What a lot's cached facts and frames are kept under: the lot, its product's and
+    producer's ``updated_at`` (in one text form whatever read them) and today's date."""
+    return (batch_id, rawsql.moment_text(batch_updated), rawsql.moment_text(product_updated),
+            rawsql.moment_text(producer_updated), local_today())
+
+
 def batch_cache_key(batch: Batch) -> tuple:
-    product = batch.product
-    return (batch.id, rawsql.moment_text(batch.updated_at), rawsql.moment_text(product.updated_at),
-            rawsql.moment_text(product.producer.updated_at), local_today())
+    return lot_key(batch.id, batch.updated_at, batch.product.updated_at, batch.product.producer.updated_at)
 
 
 def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
@@ -110,8 +115,7 @@ def stamp_state(engine, serial: str, scanner: str = "", known_as: str = "",
         id=row[0], status=row[1], scan_count=row[2], first_scan_at=rawsql.moment(row[3]), first_scan_province=row[4],
         other_province_seen=bool(row[5]), batch_id=row[6], batch_status=row[7], recall_reason=row[8] or "",
         recalled_at=rawsql.moment(row[9]), product_status=row[13], producer_status=row[14],
-        cache_key=(row[6], rawsql.moment_text(row[10]), rawsql.moment_text(row[11]), rawsql.moment_text(row[12]),
-                   local_today()),
+        cache_key=lot_key(row[6], row[10], row[11], row[12]),
         scanner_count=row[15] or 0, producer_id=row[16], cooperative_id=row[17], scratch=bool(row[18]),
         seen_as=row[19], listings=rawsql.state_values(row[20:23]),
     )
@@ -189,12 +193,20 @@ def build_batch_facts(engine, batch_id: int) -> dict:
     }
 
 
+class _Entry:
+    __slots__ = ("made", "facts", "fragments")
+
+    def __init__(self, made: float):
+        self.made, self.facts, self.fragments = made, None, {}
+
+
 class FactsCache:
     """Batch facts and HTML rendered from them (per language), keyed by the batch's cache key.
 
     An entry lives at most ``ttl`` seconds (OCOP and certificate validity follow the
     calendar) and the key changes with any edit of the batch, product or producer, so an
-    edit shows on the next scan.
+    edit shows on the next scan.  The facts are read when first needed: a fragment found
+    ready elsewhere (``kept``: the frames rendered ahead, ``scan/frames.py``) needs none.
     """
 
     def __init__(self, ttl: float = TTL, size: int = CACHE_SIZE):
@@ -203,33 +215,43 @@ class FactsCache:
         self._lock = threading.Lock()
 
     def get(self, engine, state: StampState) -> dict:
-        return self._entry(engine, state.cache_key)[0]
+        return self._facts(engine, state.cache_key, self._entry(state.cache_key))
 
     def get_for_batch(self, engine, batch: Batch) -> dict:
-        return self._entry(engine, batch_cache_key(batch))[0]
+        key = batch_cache_key(batch)
+        return self._facts(engine, key, self._entry(key))
 
-    def fragment(self, engine, key: tuple, variant, render) -> str:
+    def fragment(self, engine, key: tuple, variant, render, kept=None) -> str:
         """``render(facts)`` for this batch, computed once per entry and ``variant`` (the
-        caller's name for what else the result depends on, e.g. the language)."""
-        facts, fragments = self._entry(engine, key)
-        html = fragments.get(variant)
+        caller's name for what else the result depends on, e.g. the language); ``kept()``,
+        when given, is asked first for one made ahead (None: there is none)."""
+        entry = self._entry(key)
+        html = entry.fragments.get(variant)
         if html is None:
-            html = fragments[variant] = render(facts)
+            html = kept() if kept is not None else None
+            if html is None:
+                html = render(self._facts(engine, key, entry))
+            entry.fragments[variant] = html
         return html
 
-    def _entry(self, engine, key: tuple) -> tuple[dict, dict]:
+    def _entry(self, key: tuple) -> _Entry:
         now = time.monotonic()
         with self._lock:
-            hit = self._data.get(key)
-            if hit and now - hit[0] < self.ttl:
+            entry = self._data.get(key)
+            if entry is not None and now - entry.made < self.ttl:
                 self._data.move_to_end(key)
-                return hit[1], hit[2]
-        entry = (now, build_batch_facts(engine, key[0]), {})
-        with self._lock:
-            self._data[key] = entry
+                return entry
+            entry = self._data[key] = _Entry(now)
+            self._data.move_to_end(key)
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
-        return entry[1], entry[2]
+        return entry
+
+    @staticmethod
+    def _facts(engine, key: tuple, entry: _Entry) -> dict:
+        if entry.facts is None:
+            entry.facts = build_batch_facts(engine, key[0])
+        return entry.facts
 
 
 # The process's cache, shared by the stamp page and the Digital Link resolver's redirect to it.

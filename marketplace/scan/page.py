@@ -22,12 +22,12 @@ from markupsafe import Markup, escape
 
 from ..i18n import bound_gettext, current_language
 
-_TOKEN = secrets.token_hex(8)
-PANEL_SLOT = f"<!--{_TOKEN}-panel-->"
-SERIAL_SLOT = f"<!--{_TOKEN}-serial-->"
+TOKEN = secrets.token_hex(8)
+PANEL_SLOT = f"<!--{TOKEN}-panel-->"
+SERIAL_SLOT = f"<!--{TOKEN}-serial-->"
 # Stands for the serial inside URLs (the language switch's ``next``): letters and digits
 # only, so URL building leaves it as it is, like the serials it stands for.
-URL_SLOT = f"slot{_TOKEN}"
+URL_SLOT = f"slot{TOKEN}"
 
 
 def render(template: str, **context) -> str:

@@ -72,7 +72,8 @@ def stamp(serial: str):
             "recalled_at": state.recalled_at.isoformat() if state.recalled_at else None})
         response = unknown.no_store(jsonify(body))
     else:
-        html = answer.page_html(db.engine, found, current_language(), current_app.jinja_env)
+        html = answer.page_html(db.engine, found, current_language(), current_app.jinja_env,
+                                script_root=request.script_root)
         response = current_app.response_class(html, mimetype="text/html", headers=unknown.PAGE_HEADERS)
     answer.record(rec, found, answer.recording(request.method, config))
     return response
