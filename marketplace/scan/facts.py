@@ -36,9 +36,11 @@ def _lookup(with_listings: bool):
         "b.id, b.status, b.recall_reason, b.recalled_at, b.updated_at, p.updated_at, pr.updated_at, "
         "p.status, pr.status, s.scanner_count, pr.id, pr.cooperative_id, r.scratch, "
         # the scanner this client is already known as on this stamp, if any (scan.scanner): its
-        # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py)
+        # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py);
+        # not looked for on a stamp no buyer has scanned yet (most scans: no index probe)
+        "CASE WHEN s.first_scan_at IS NULL THEN NULL ELSE "
         "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
-        "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since)))"
+        "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))) END"
         # what the page's "buy again" links follow (facts of the exchanges, not of the batch)
         + (", " + listings_changed_sql("p.id") if with_listings else "") +
         " FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "
