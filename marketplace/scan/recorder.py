@@ -80,7 +80,9 @@ ROWS_PER_STATEMENT = 500  # × 8 parameters: well inside SQLite's 32,766
 # are named column1… on SQLite and PostgreSQL alike).  Expressions on the right read the row
 # as it was, so ``first_scan_province`` there is the stored one.  A stamp seen in a province
 # other than its first one is flagged; so is one whose first scans already span two.
-# Only buyers' scans count here: test scans are stored, never counted.
+# Only buyers' scans count here: test scans are stored, never counted.  ``first_scan_at`` is
+# set here, with the stamp's first buyer's row, and never cleared: the stamp lookup
+# (scan/facts.py) relies on it to skip looking for this client's earlier scans.
 #
 # Distinct scanners (``v.column8`` = 1: the stamp met someone new) are derived from the rows
 # themselves, inserted just before in the same transaction (never added to by hand): a count
