@@ -49,6 +49,7 @@ CHUNK = 500  # lots per round of the daily job (one read of their keys, one writ
 _SOURCES = (".html", ".py", ".mo", ".json")
 _LIBRARIES = ("flask", "werkzeug", "jinja2", "markupsafe", "babel", "flask-babel")
 _CONFIG = ("PUBLIC_BASE_URL", "LANGUAGES", "BABEL_DEFAULT_LOCALE", "APPLICATION_ROOT")
+_EXTENSION = "stamp_frames.edition"
 
 _KEPT = text("SELECT html, slot FROM stamp_frame WHERE batch_id = :batch_id AND language = :language AND key = :key")
 # lots that have stamps (a frame is only ever asked for by a scan), with what their keys read
@@ -66,10 +67,14 @@ _STORE = text("INSERT INTO stamp_frame (batch_id, language, key, html, slot, mad
 def edition(app) -> str:
     """What every frame of this deployment is made with: a digest of the templates, the
     package's code, compiled translations and data files, the rendering libraries' versions
-    and the configuration the frame reads; computed once per process (at its first use)."""
-    config = repr([(name, app.config.get(name)) for name in _CONFIG])
-    return _edition(str(Path(app.root_path).resolve()), str(Path(app.root_path, app.template_folder).resolve()),
-                    config)
+    and the configuration the frame reads; worked out once per app (at its first use) and
+    then read from ``app.extensions``: a process miss of the stamp page asks for it."""
+    found = app.extensions.get(_EXTENSION)
+    if found is None:
+        config = repr([(name, app.config.get(name)) for name in _CONFIG])
+        found = app.extensions[_EXTENSION] = _edition(
+            str(Path(app.root_path).resolve()), str(Path(app.root_path, app.template_folder).resolve()), config)
+    return found
 
 
 @functools.lru_cache(maxsize=4)
