@@ -217,10 +217,13 @@ class FactsCache:
         self._lock = threading.Lock()
 
     def get(self, engine, state: StampState) -> dict:
-        return self._facts(engine, state.cache_key, self._entry(state.cache_key))
+        return self.facts(engine, state.cache_key)
 
     def get_for_batch(self, engine, batch: Batch) -> dict:
-        key = batch_cache_key(batch)
+        return self.facts(engine, batch_cache_key(batch))
+
+    def facts(self, engine, key: tuple) -> dict:
+        """The batch's facts under ``key``, read when first asked for."""
         return self._facts(engine, key, self._entry(key))
 
     def fragment(self, engine, key: tuple, variant, render, kept=None) -> str:
