@@ -98,10 +98,17 @@ def date_vn(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).strftime("%d/%m/%Y %H:%M")
+        return moment_vn(value, current_app.config["BABEL_DEFAULT_TIMEZONE"])
     return value.strftime("%d/%m/%Y")
+
+
+def moment_vn(value: dt.datetime | None, zone: str) -> str:
+    """:func:`date_vn` of a moment in the time zone ``zone``, for code that runs without the app."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M")
 
 
 def iso_date_vn(value: str | None) -> str:

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 import pypdfium2 as pdfium
 import pytest
+import time_machine
 import zxingcpp
 from flask.testing import FlaskClient
 from PIL import Image, ImageDraw, ImageFilter
@@ -256,6 +257,27 @@ def test_fresh_active_stamp_is_genuine_and_first(db, world, client):
     page = html(client.get(f"/S/{serial}"))
     assert GENUINE in page and FIRST in page
     assert COPIED not in page and VOID not in page and NOT_ACTIVE not in page and RECALLED not in page
+
+
+def test_stamps_of_a_lot_each_show_their_own_first_scan(db, world, client):
+    """Panels are kept per kind of view, the first scan's date and time filled in per stamp
+    (scan/page.py): two stamps of one lot, first scanned on different days and then by
+    another buyer, each show their own first scan, in Vietnam's time, in both languages."""
+    _, _, (one, two, _) = make_run(db, world, 3)
+    utc = dt.timezone.utc
+    for serial, moment in ((one, dt.datetime(2026, 3, 1, 1, 5, tzinfo=utc)),
+                           (two, dt.datetime(2026, 5, 9, 16, 30, tzinfo=utc))):
+        with time_machine.travel(moment, tick=False):
+            assert FIRST in html(client.get(f"/s/{serial}", environ_base={"REMOTE_ADDR": "203.0.113.7"}))
+    with time_machine.travel(dt.datetime(2026, 6, 1, 2, 0, tzinfo=utc), tick=False):
+        for _ in range(2):  # (the second time from the kept panel)
+            for serial, shown in ((one, "01/03/2026 08:05"), (two, "09/05/2026 23:30")):
+                again = {"REMOTE_ADDR": "198.51.100.9"}
+                page = html(client.get(f"/s/{serial}", environ_base=again))
+                assert f"Đã có 2 người kiểm tra tem này, lần đầu ngày {shown}" in page
+                page = html(client.get(f"/s/{serial}", environ_base=again, headers={"Accept-Language": "en"}))
+                assert f"2 people have checked this stamp, first on {shown}" in page
+    assert fresh_stamp(db, one).scanner_count == fresh_stamp(db, two).scanner_count == 2
 
 
 def test_scans_are_counted_and_stored_without_ip(db, world, client):
@@ -719,9 +741,12 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
     app = web()
     now = dt.datetime(2025, 11, 2, 3, 4, tzinfo=dt.timezone.utc)
     base = {"serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": "genuine", "status": "active",
-            "recalled": False, "recall_reason": "", "recalled_at": None, "scanners": 1, "first_scan_at": now,
-            "first_scan_province": None, "test": False, "scratch": False, "hotline": None}
+            "recalled": False, "recall_reason": "", "recalled_at": None, "scanners": 1,
+            "first_seen": "02/11/2025 10:04", "first_scan_province": None, "test": False, "scratch": False,
+            "hotline": None}
     views = [base, dict(base, scanners=3), dict(base, scanners=3, first_scan_province="Thanh Hóa"),
+             dict(base, scanners=3, first_seen="12/12/2025 10:21"),
+             dict(base, scanners=9, verdict="suspected_copy", first_seen="12/12/2025 10:21"),
              dict(base, scanners=9, verdict="suspected_copy"), dict(base, scanners=0, test=True),
              dict(base, scratch=True), dict(base, scanners=9, verdict="suspected_copy", hotline="0237 3852 491"), dict(base, status="void", verdict="void"),
              dict(base, status="issued", verdict="not_activated"), dict(base, verdict="withdrawn"),
@@ -741,8 +766,12 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
             assert page.TOKEN not in whole and "&lt;b&gt;nếp&lt;/b&gt;" in whole
             assert f"/report?s={view['serial']}" in whole  # the panel's links name the stamp
             assert f'lang="{language}"' in whole
+            if view["scanners"] > 1 and not view["test"] and view["verdict"] in ("genuine", "suspected_copy"):
+                assert view["first_seen"] in whole  # the first scan's date and time, filled in
             panels.add(page.render_panel(view))
-        assert len(panels) == len(views) - 1  # the other serial shares the first view's panel (its slot filled later)
+        # the other serial shares the first view's panel, and a later first scan its earlier
+        # twin's (their slots filled later)
+        assert len(panels) == len(views) - 3
 
 
 def test_write_scans_batches_counters_provinces_and_rows(db, world):

@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from typing import Callable, NamedTuple
 
 from .. import geo, public_facts
+from ..i18n import moment_vn
 from ..stamps.serials import group_serial
 from . import frames, page
 from .facts import StampState, batch_facts, stamp_state
@@ -72,7 +73,7 @@ def look_up(engine, config, rec: ScanRecorder, serial: str, *, now: dt.datetime,
         "serial": serial, "serial_grouped": group_serial(serial, " "), "verdict": verdict.value,
         "status": state.status, "recalled": state.lot_recalled, "recall_reason": state.recall_reason,
         "recalled_at": state.recalled_at, "scanners": scanners, "test": test,
-        "first_scan_at": first_at.replace(second=0, microsecond=0) if first_at else None,  # the page shows minutes
+        "first_seen": moment_vn(first_at, config["BABEL_DEFAULT_TIMEZONE"]),  # the first scan as the page writes it
         "first_scan_province": getattr(geo.province(state.first_scan_province or province), "short", None),
         "scratch": state.scratch and state.status != "void", "hotline": config.get("REPORT_HOTLINE"),
     }

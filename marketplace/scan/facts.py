@@ -37,10 +37,13 @@ def _lookup(with_listings: bool):
         "p.status, pr.status, s.scanner_count, pr.id, pr.cooperative_id, r.scratch, "
         # the scanner this client is already known as on this stamp, if any (scan.scanner): its
         # scanner of today, or of yesterday's key if seen in the last half hour (scan/scanner.py);
-        # not looked for on a stamp no buyer has scanned yet (most scans: no index probe)
-        "CASE WHEN s.first_scan_at IS NULL THEN NULL ELSE "
-        "(SELECT MIN(sc.scanner) FROM scan sc WHERE sc.stamp_id = s.id AND (sc.scanner = :scanner "
-        "  OR (sc.scanner = :known_as AND sc.scanned_at >= :since))) END"
+        # not looked for on a stamp no buyer has scanned yet (most scans: no index probe), and
+        # each key looked for in the index (stamp_id, scanner) by itself, so only a row of this
+        # client is read from the table (a scanned stamp's other scans cost no random read)
+        "CASE WHEN s.first_scan_at IS NULL THEN NULL ELSE COALESCE("
+        "(SELECT sc.scanner FROM scan sc WHERE sc.stamp_id = s.id AND sc.scanner = :scanner LIMIT 1), "
+        "(SELECT sc.scanner FROM scan sc WHERE sc.stamp_id = s.id AND sc.scanner = :known_as "
+        "  AND sc.scanned_at >= :since LIMIT 1)) END"
         # what the page's "buy again" links follow (facts of the exchanges, not of the batch)
         + (", " + listings_changed_sql("p.id") if with_listings else "") +
         " FROM stamp s JOIN stamp_run r ON r.id = s.run_id JOIN batch b ON b.id = s.batch_id "

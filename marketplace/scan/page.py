@@ -28,6 +28,9 @@ SERIAL_SLOT = f"<!--{TOKEN}-serial-->"
 # Stands for the serial inside URLs (the language switch's ``next``): letters and digits
 # only, so URL building leaves it as it is, like the serials it stands for.
 URL_SLOT = f"slot{TOKEN}"
+# Stands for the text of the stamp's first scan (``view["first_seen"]``) in a panel: a
+# scanned stamp's minute is its own, and a panel rendered per minute was rendered per scan.
+SEEN_SLOT = f"seen{TOKEN}"
 
 
 def render(template: str, **context) -> str:
@@ -48,8 +51,8 @@ def render_frame(facts: dict, on_exchanges: bool = False) -> str:
                   here=url_for("scan.stamp", serial=URL_SLOT), on_exchanges=on_exchanges)
 
 
-_PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scanners", "test", "first_scan_at",
-               "first_scan_province", "scratch", "hotline")
+_PANEL_KEYS = ("verdict", "recalled", "recall_reason", "recalled_at", "scanners", "test", "first_scan_province",
+               "scratch", "hotline")
 _panels: OrderedDict = OrderedDict()
 _panels_lock = threading.Lock()
 PANELS_CACHED = 4096
@@ -59,19 +62,22 @@ def panel(env, language: str, view: dict, in_context: Callable = nullcontext) ->
     """``scan/_authenticity.html`` for this view in ``language``, from ``env`` (the app's
     Jinja environment); ``in_context()`` gives Flask's request context when it is rendered.
 
-    The panel shows only ``v`` (``_PANEL_KEYS``; minute-precision times) and the serial's
-    slot, so equal views give equal panels: most scans are a stamp's first, and all first
-    scans of a minute share one.  Keyed by the template object too, so a reloaded template is rendered afresh.
+    The panel shows only ``v`` (``_PANEL_KEYS``) and slots for the serial and the first scan's
+    text, so equal views give equal panels: whether first scans or not, the stamps of a lot
+    mostly share a handful.  Keyed by the template object too, so a reloaded template is
+    rendered afresh.
     """
     template = env.get_template("scan/_authenticity.html")
-    key = (template, language, *(view[k] for k in _PANEL_KEYS))
+    seen = bool(view["first_seen"])
+    key = (template, language, seen, *(view[k] for k in _PANEL_KEYS))
     with _panels_lock:
         html = _panels.get(key)
         if html is not None:
             _panels.move_to_end(key)
             return html
     with in_context():
-        html = template.render(bound_gettext(), v=view, slot=URL_SLOT)  # the serial in its URLs: filled by fill()
+        # the serial in its URLs and the first scan's text: filled by fill()
+        html = template.render(bound_gettext(), v=dict(view, first_seen=SEEN_SLOT if seen else ""), slot=URL_SLOT)
     with _panels_lock:
         _panels[key] = html
         while len(_panels) > PANELS_CACHED:
@@ -85,7 +91,9 @@ def render_panel(view: dict) -> str:
 
 
 def fill(frame: str, view: dict, panel_html: str) -> str:
-    """The frame with this stamp's panel and serial in their slots."""
+    """The frame with this stamp's panel, serial and first scan in their slots."""
+    if view["first_seen"]:
+        panel_html = panel_html.replace(SEEN_SLOT, view["first_seen"])
     return (frame.replace(PANEL_SLOT, panel_html, 1)
             .replace(SERIAL_SLOT, str(escape(view["serial_grouped"])), 1)
             .replace(URL_SLOT, view["serial"]))
@@ -93,6 +101,6 @@ def fill(frame: str, view: dict, panel_html: str) -> str:
 
 def render_whole(facts: dict, view: dict, on_exchanges: bool = False) -> str:
     """The same page rendered in one go (no frame): what :func:`fill` must produce."""
-    panel = render_panel(view).replace(URL_SLOT, view["serial"])
+    panel = render("scan/_authenticity.html", v=view, slot=view["serial"])
     return render("scan/stamp.html", f=facts, panel=Markup(panel), serial_grouped=view["serial_grouped"],
                   here=url_for("scan.stamp", serial=view["serial"]), on_exchanges=on_exchanges)
