@@ -762,14 +762,14 @@ def test_page_from_cached_frame_and_panel_equals_one_whole_render(db, world, web
         for view in views:
             view = dict(view, serial_grouped=group_serial(view["serial"], " "))
             whole = page.render_whole(facts, view)
-            assert page.fill(frame, view, page.render_panel(view)) == whole
-            assert page.fill(frame, view, page.render_panel(view)) == whole  # from the panel cache this time
+            assert page.fill(frame, view, page.panel(app.jinja_env, language, view)) == whole
+            assert page.fill(frame, view, page.panel(app.jinja_env, language, view)) == whole  # from the panel cache this time
             assert page.TOKEN not in whole and "&lt;b&gt;nếp&lt;/b&gt;" in whole
             assert f"/report?s={view['serial']}" in whole  # the panel's links name the stamp
             assert f'lang="{language}"' in whole
             if view["scanners"] > 1 and not view["test"] and view["verdict"] in ("genuine", "suspected_copy"):
                 assert view["first_seen"] in whole  # the first scan's date and time, filled in
-            panels.add(page.render_panel(view))
+            panels.add(page.panel(app.jinja_env, language, view))
         # the other serial shares the first view's panel, and a later first scan its earlier
         # twin's (their slots filled later)
         assert len(panels) == len(views) - 3

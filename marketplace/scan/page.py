@@ -20,7 +20,7 @@ from typing import Callable
 from flask import current_app, url_for
 from markupsafe import Markup, escape
 
-from ..i18n import bound_gettext, current_language
+from ..i18n import bound_gettext
 
 TOKEN = secrets.token_hex(8)
 PANEL_SLOT = f"<!--{TOKEN}-panel-->"
@@ -83,11 +83,6 @@ def panel(env, language: str, view: dict, in_context: Callable = nullcontext) ->
         while len(_panels) > PANELS_CACHED:
             _panels.popitem(last=False)
     return html
-
-
-def render_panel(view: dict) -> str:
-    """:func:`panel` in the current request's language."""
-    return panel(current_app.jinja_env, current_language(), view)
 
 
 def fill(frame: str, view: dict, panel_html: str) -> str:
