@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from . import geo
+from .text import ascii_number
 from .extensions import db
 from .models import (Batch, Certification, Delivery, OcopRecognition, OfficerScope, Producer, Product, ProductPhoto,
                      Stamp, StampRun, TraceEvent)
@@ -28,7 +29,7 @@ def parse_scope(text: str) -> list[int] | None:
     codes = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or not geo.ward_in_province(int(part), PROVINCE):
+        if not ascii_number(part) or not geo.ward_in_province(int(part), PROVINCE):
             raise ValueError(f"{part!r} is not the 2025 code of a commune or ward of province {PROVINCE}")
         codes.append(int(part))
     if not codes:

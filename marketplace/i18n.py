@@ -153,7 +153,7 @@ def localized(vietnamese: str, english: str | None) -> str:
 
 def zalo_link(number: str | None) -> str:
     """The chat link Zalo opens for a Vietnamese phone number ("0912 345 678")."""
-    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    digits = "".join(ch for ch in number or "" if ch in "0123456789")
     if digits.startswith("84"):
         digits = "0" + digits[2:]
     return f"https://zalo.me/{digits}" if digits else ""

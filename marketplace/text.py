@@ -36,6 +36,13 @@ def cleaner(*, lines: bool = False):
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def ascii_number(text: str) -> bool:
+    """``text`` is one or more of the digits 0 to 9.  ``str.isdigit`` takes "²", "①" and other
+    scripts' digits ("١٢") too, which ``int`` refuses (a 500) or reads, and a code, count,
+    account or id written with them is nothing anywhere else (a bank, an authenticator)."""
+    return text.isascii() and text.isdigit()
+
+
 def spreadsheet_text(value: str) -> str:
     """A text cell of a CSV file that people open in a spreadsheet (the print shop's list of
     a stamp run, lot reports, officers' exports): one that starts like a formula gets a

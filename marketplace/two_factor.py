@@ -20,6 +20,7 @@ import pyotp
 
 from .crockford import ALPHABET
 from .models.base import hash_token
+from .text import ascii_number
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -65,7 +66,7 @@ def verify_code(secret: str, typed: str | None, *, now: dt.datetime, last_step: 
     """The step ``typed`` is the code of, when it is one of the accepted steps and later than
     ``last_step``; else None.  Every candidate is compared in constant time."""
     code = clean_code(typed)
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not ascii_number(code):
         return None
     current = step_at(now)
     matches = [step for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1)

@@ -31,11 +31,11 @@ def normalize_tax_code(value: str) -> str:
       their tax code since 2025; the first three digits are a province code 001–096.
     """
     v = re.sub(r"[\s.]", "", value or "")
-    if re.fullmatch(r"\d{12}", v):
+    if re.fullmatch(r"[0-9]{12}", v):  # (ASCII digits: \d takes any script's)
         if not 1 <= int(v[:3]) <= 96:
             raise InvalidValue("personal id: unknown province prefix")
         return v
-    m = re.fullmatch(r"(\d{10})(?:-(\d{3}))?", v)
+    m = re.fullmatch(r"([0-9]{10})(?:-([0-9]{3}))?", v)
     if not m:
         raise InvalidValue("format")
     digits = m.group(1)
@@ -59,7 +59,7 @@ def normalize_phone(value: str) -> str:
         v = "0" + v[3:]
     elif v.startswith("84") and len(v) in (11, 12):
         v = "0" + v[2:]
-    if not re.fullmatch(r"0\d{9,10}", v):
+    if not re.fullmatch(r"0[0-9]{9,10}", v):
         raise InvalidValue("phone")
     return v
 
@@ -76,7 +76,7 @@ def normalize_gtin(value: str) -> str:
     from biip.gtin import Gtin
 
     v = re.sub(r"\s", "", value or "")
-    if not re.fullmatch(r"\d{8}|\d{12,14}", v):
+    if not re.fullmatch(r"[0-9]{8}|[0-9]{12,14}", v):
         raise InvalidValue("format")
     try:
         gtin = Gtin.parse(v)

@@ -38,7 +38,7 @@ COUNTRY = "VN"
 ACCOUNT_MAX = 19   # "ans", up to 19 characters (NAPAS v1.5.2, beneficiary's account)
 HOLDER_MAX = 50
 NOTE_MAX = 25      # purpose of transaction: up to 25 characters
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # (\d would take any script's digits)
 _ACCOUNT = re.compile(r"[A-Za-z0-9]{1,19}")  # what the payload may carry (e-wallets' virtual accounts too)
 _NOTE_UNSAFE = re.compile(r"[^A-Za-z0-9 ]+")
 

@@ -113,6 +113,7 @@ def test_normalize_tax_code_accepts(value, expected):
     "0123456789012",       # 13 digits
     "abcdefghij",
     "MST 0300588569",
+    "٠٣٠٠٥٨٨٥٦٩",          # the right digits, in Arabic-Indic script: no tax office reads them
     "",
     None,
 ])
@@ -154,6 +155,8 @@ def test_normalize_phone_accepts(value, expected):
     "091234567890",        # too long
     "+1 202 555 0143",     # not Vietnamese
     "09123456ab",
+    "0٩١٢٣٤٥٦٧٨",          # Arabic-Indic digits after the 0: no tel: or Zalo link dials them
+    "0９１２３４５６７８",   # full-width digits
     "phone",
     "",
     None,
@@ -189,6 +192,7 @@ def test_normalize_gtin_rejects_wrong_check_digit(value):
 
 @pytest.mark.parametrize("value", [
     "893504950", "89350495010", "1234567", "123456789012345", "893504950101a", "", None,
+    "٨٩٣٥٠٤٩٥٠١٠١٥",  # a valid GTIN-13 in Arabic-Indic digits
 ])
 def test_normalize_gtin_rejects_wrong_length_or_format(value):
     with pytest.raises(InvalidValue, match="format"):

@@ -98,8 +98,10 @@ def test_wrong_codes_are_limited(app, db, world, client):
     password_only(client, "officer@example.vn")
     good = fresh_code("officer@example.vn")
     wrong = f"{(int(good) + 1) % 1_000_000:06d}"
-    statuses = [client.post("/account/two-factor", data={"code": wrong}).status_code for _ in range(6)]
-    assert statuses == [422] * 5 + [429]
+    odd = client.post("/account/two-factor", data={"code": "¹²³⁴⁵⁶"})  # not digits a phone's app shows
+    assert odd.status_code == 422 and "Mã không đúng" in odd.get_data(as_text=True)
+    statuses = [client.post("/account/two-factor", data={"code": wrong}).status_code for _ in range(5)]
+    assert statuses == [422] * 4 + [429]
     assert client.post("/account/two-factor", data={"code": good}).status_code == 429  # even the right one, now
 
 
@@ -267,7 +269,7 @@ def test_codes_are_accepted_one_step_either_side_and_once():
                                       last_step=None) is None
     spaced = totp.at(now)
     assert two_factor.verify_code(SECRET, f"{spaced[:3]} {spaced[3:]}", now=now, last_step=None) == step
-    for junk in ("", "12345", "abcdef", "1234567", None):
+    for junk in ("", "12345", "abcdef", "1234567", None, "¹²³⁴⁵⁶", "①②③④⑤⑥", "١٢٣٤٥٦"):
         assert two_factor.verify_code(SECRET, junk, now=now, last_step=None) is None
 
 

@@ -200,9 +200,12 @@ def test_the_dashboard_draws_every_figure_with_its_table_and_csv(app, db, distri
 def test_odd_filter_values_are_ignored_never_an_error(app, db, district):
     officer = signed_in(app, "officer@example.vn")
     for query in ({"commune": "abc"}, {"producer": "-1"}, {"group": "9" * 30}, {"product": "1e9"},
-                  {"from": "2026-02-30"}, {"to": "x" * 500}, {"by": "month"}):
+                  {"from": "2026-02-30"}, {"to": "x" * 500}, {"by": "month"},
+                  # digits that str.isdigit takes and int() refuses, or that are no ASCII digits
+                  {"commune": "²"}, {"product": "¹"}, {"group": "①"}, {"producer": "١٢"}):
         assert officer.get("/admin/", query_string=query).status_code == 200, query
         assert officer.get("/admin/stats/activity.csv", query_string=query).status_code == 200, query
+        assert officer.get("/admin/stats/products.csv", query_string=query).status_code == 200, query
 
 
 def listed_figure(db, f, today):

@@ -20,6 +20,7 @@ from ..feeds.profiles import exchange_name
 from ..i18n import current_language
 from ..models import Certification, Producer, ProducerStatus, Product, ProductGroup, ProductStatus
 from ..models.base import local_today
+from ..text import ascii_number
 from ..trace.report import csv_cell
 from .routes import bp
 
@@ -58,7 +59,7 @@ TITLES = {
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return int(value) if ascii_number(value) and len(value) < 10 else None
 
 
 def _date_arg(name: str, errors: list) -> dt.date | None:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .. import audit, vietqr
+from ..text import ascii_number
 from ..models import BankAccount, Producer, Product
 from ..models.base import utcnow
 
@@ -89,7 +90,7 @@ def quantity_from(text: str | None, *, stock: int) -> int:
     if text is None or text.strip() == "":
         return 1
     text = text.strip()
-    if not text.isdigit() or len(text) > 6:
+    if not ascii_number(text) or len(text) > 6:
         raise vietqr.VietQRError("qty", "not_a_number")
     quantity = int(text)
     if quantity < 1:

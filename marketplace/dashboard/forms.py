@@ -25,7 +25,7 @@ class VndField(IntegerField):
     than silently read as 12 000 000 or 1 205.
     """
 
-    GROUPED = re.compile(r"\d{1,3}(?:[.,\s]\d{3})+|\d+")
+    GROUPED = re.compile(r"[0-9]{1,3}(?:[.,\s][0-9]{3})+|[0-9]+")
 
     def process_formdata(self, valuelist):
         if valuelist:

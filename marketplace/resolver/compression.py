@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 import re
 
+from ..text import ascii_number
+
 # ---------------------------------------------------------------------------------------
 # Compression tables (GS1DigitalLinkToolkit.js: tableP, tableF, tableOpt)
 # ---------------------------------------------------------------------------------------
@@ -289,7 +291,7 @@ def _encode_value(ai: str, value: str) -> str:
         part = value[cursor:cursor + length] if fixed else value[cursor:]
         cursor += len(part)
         if kind == "N":
-            if not part.isdigit() or (fixed and len(part) != length) or len(part) > length:
+            if not ascii_number(part) or (fixed and len(part) != length) or len(part) > length:
                 raise ValueError(f"AI {ai}: {value!r} does not fit {kind}{length}")
             if fixed:
                 out += f"{int(part):0{value_bits(length)}b}"

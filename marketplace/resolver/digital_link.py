@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from ..text import ascii_number
 from ..validators import InvalidValue, normalize_gtin
 from .compression import (HEX, SAFE64, SAFE64_TOKEN, TABLE_F, TABLE_OPT, TABLE_P, CompressionError,  # noqa: F401
                           base64_to_bits, bits_to_base64, compress, compress_bits, decompress, decompress_bits,
@@ -160,7 +161,7 @@ def attribute_is_valid(ai: str, value: str) -> bool | None:
     """
     from biip.gs1_application_identifiers import GS1ApplicationIdentifier
 
-    if not ai.isdigit():
+    if not ascii_number(ai):
         return None
     try:
         known = GS1ApplicationIdentifier.extract(ai)
@@ -201,7 +202,7 @@ def compress_digital_link(link: DigitalLink, *, optimise: bool = True) -> str:
             elements[ai] = value
     others = {}
     for key, value in link.attributes:
-        (elements if key.isdigit() else others)[key] = value
+        (elements if ascii_number(key) else others)[key] = value
     return compress(elements, optimise=optimise, others=others)
 
 

@@ -24,8 +24,9 @@ import threading
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..transactions import reads, writes
 from ..models import ScannerKey
+from ..text import ascii_number
+from ..transactions import reads, writes
 
 log = logging.getLogger("marketplace.scan")
 
@@ -40,7 +41,7 @@ def network_prefix(address: str | None) -> str:
         return "?"
     if address.count(".") == 3 and ":" not in address:  # the common case, without ipaddress
         head, _, last = address.rpartition(".")
-        if last.isdigit():
+        if ascii_number(last):
             return head + ".0/24"
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
