@@ -72,6 +72,8 @@ DOMAIN_ERRORS = {
     "ward_unknown": _l("Xã/phường không có trong danh mục."),
     "gtin_invalid": _l("Mã GTIN không hợp lệ (8, 12, 13 hoặc 14 chữ số, số kiểm tra đúng)."),
     "gtin_taken": _l("Mã GTIN này đã được dùng cho một sản phẩm khác."),
+    "gtin_printed": _l("Tem của sản phẩm đã in mã GTIN này: không đổi hay xoá được, để tem đã dán trên hàng "
+                       "vẫn quét ra đúng sản phẩm."),
     "package_sides": _l("Ghi đủ ba kích thước của kiện hàng (dài, rộng, cao), hoặc để trống cả ba."),
     "not_open": _l("Lô không còn mở."),
     "already_recalled": _l("Lô đã bị thu hồi trước đó."),

@@ -29,6 +29,8 @@ from marketplace.stamps.serials import ALPHABET, check_symbol, is_valid
 from marketplace.stamps.service import activate_run, issue_run
 from marketplace.trace.service import create_batch
 from tests.conftest import PG_URL, listed, login
+from tests.test_api import bearer, error_of, token_for
+from tests.test_products import edit_data, field_errors
 from tests.test_scan import ScanClient, bad_check, fresh_stamp, html
 
 BASE = "http://127.0.0.1:5000"
@@ -150,6 +152,38 @@ def test_a_real_serial_under_another_gtin_or_lot_is_made_up(db, world, goods, we
                  "/" + compress({"01": GTIN_OTHER, "21": serial})):
         assert answer(client.get(path)) == reference, path
     assert {(p.gtin, p.lot) for p in probes(db)} >= {(GTIN_OTHER, LOT), (GTIN, "LOT-X"), ("08936045100936", None)}
+
+
+def test_the_gtin_printed_on_stamps_stays_so_they_keep_scanning(app, db, world, goods, web, client):
+    """Every stamp of a product with a GTIN carries it in its Digital Link, which the resolver
+    reads as the product's: changing or removing the GTIN turned each printed stamp into the
+    counterfeit answer while ``/s/`` still said genuine.  Once stamps exist it stays, on the
+    form and in the API; a product without stamps may still change it."""
+    scanner = web().test_client()
+    _, _, (serial, *_) = goods
+    printed = forms(serial)
+    product = world.published_a
+    login(client, "a@example.vn")
+    for gtin in ("08936045100936", ""):  # another valid GTIN, or none
+        refused = client.post(f"/dashboard/products/{product.id}/edit", data=edit_data(db, product, gtin=gtin))
+        assert refused.status_code == 200 and "tem đã dán" in field_errors(refused)["gtin"]
+    kept = client.post(f"/dashboard/products/{product.id}/edit",  # the same GTIN, as printed (GTIN-13)
+                       data=edit_data(db, product, gtin=GTIN[1:], price_vnd="99.000"))
+    assert kept.status_code == 302, field_errors(kept)
+    secret = token_for(db, world.users["producer_a"])
+    for gtin in ("08936045100936", None):
+        response = client.patch(f"/api/v1/products/{product.id}", json={"gtin": gtin}, headers=bearer(secret))
+        assert response.status_code == 422 and "gtin" in error_of(response)["fields"]
+    db.session.expire_all()
+    assert db.session.get(type(product), product.id).gtin == GTIN
+    for form, path in printed.items():
+        if form != "s":
+            assert scanner.get(path).status_code == 307, form
+    assert 'data-verdict="genuine"' in html(scanner.get(printed["s"]))
+    # a product with no stamps may still take another GTIN
+    other = world.product_a
+    changed = client.patch(f"/api/v1/products/{other.id}", json={"gtin": "08936045100936"}, headers=bearer(secret))
+    assert changed.status_code == 200 and changed.get_json()["gtin"] == "08936045100936"
 
 
 def test_one_limit_counts_every_form(db, world, goods, web):

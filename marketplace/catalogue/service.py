@@ -12,7 +12,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import geo, public_facts
-from ..models import Producer, ProducerStatus, Product, ProductGroup, ProductPhoto, ProductStatus
+from ..models import Batch, Producer, ProducerStatus, Product, ProductGroup, ProductPhoto, ProductStatus, StampRun
 from ..models.base import local_today, utcnow
 from ..text import fold, unique_slug
 from ..validators import InvalidValue, normalize_gtin
@@ -74,7 +74,8 @@ def product_problems(session, data: dict, product_id: int | None = None) -> dict
     """What is wrong with the fields in ``data`` that only the database can tell, as
     ``{field: code}`` (messages: ``vocab.domain_error``): a group that is not an OCOP
     sub-group, a commune not in the list, a GTIN that is invalid or already another
-    product's.  A valid GTIN is normalised in ``data`` (to 14 digits)."""
+    product's, or a change of the GTIN printed on the product's stamps.  A valid GTIN is
+    normalised in ``data`` (to 14 digits)."""
     problems = {}
     if data.get("group_id") is not None:
         group = session.get(ProductGroup, data["group_id"])
@@ -98,7 +99,20 @@ def product_problems(session, data: dict, product_id: int | None = None) -> dict
         else:
             if gtin_taken(session, data["gtin"], product_id):
                 problems["gtin"] = "gtin_taken"
+    if "gtin" in data and "gtin" not in problems and product_id is not None and gtin_printed(session, product_id):
+        if (data["gtin"] or None) != session.get(Product, product_id).gtin:
+            problems["gtin"] = "gtin_printed"
     return problems
+
+
+def gtin_printed(session, product_id: int) -> bool:
+    """The product has a GTIN and stamps: labels printed since carry it in their Digital Link
+    (``/01/<gtin>/…``), which the resolver reads as the product's, so changing or removing it
+    would turn every stamp already on a package into the counterfeit answer.  (A product
+    with stamps but no GTIN may take one: its stamps carry ``/s/`` links.)"""
+    return session.scalar(
+        select(exists().where(StampRun.batch_id == Batch.id, Batch.product_id == Product.id))
+        .where(Product.id == product_id, Product.gtin.is_not(None))) or False
 
 
 PRODUCER_FIELDS = (
