@@ -64,6 +64,8 @@ _PYDANTIC_MESSAGES = {
     "extra_forbidden": _l("Trường này không được hỗ trợ."),
     "string_too_short": _l("Quá ngắn (tối thiểu %(min_length)s ký tự)."),
     "string_too_long": _l("Quá dài (tối đa %(max_length)s ký tự)."),
+    "too_short": _l("Quá ít (tối thiểu %(min_length)s phần tử)."),
+    "too_long": _l("Quá nhiều (tối đa %(max_length)s phần tử)."),
     "string_pattern_mismatch": _l("Sai định dạng."),
     "greater_than": _l("Phải lớn hơn %(gt)s."),
     "greater_than_equal": _l("Phải từ %(ge)s trở lên."),

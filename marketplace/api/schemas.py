@@ -31,12 +31,23 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _trimmed(*, lines: bool):
+    clean = cleaner(lines=lines)
+
+    def trim(value):
+        value = clean(value)
+        return value.strip() if isinstance(value, str) else value
+    return trim
+
+
 def Text(max_length: int, min_length: int = 0, pattern: str | None = None, *, lines: bool = False):  # noqa: N802
     """A string cleaned as every door cleans text (``text.clean``: NFC, no control
-    characters, tab and newline only when ``lines``), then trimmed, of at most
-    ``max_length`` characters (counted after cleaning).  (A type factory.)"""
-    limits = StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern)
-    return Annotated[str, BeforeValidator(cleaner(lines=lines)), limits, AfterValidator(_no_nul)]
+    characters, tab and newline only when ``lines``), then trimmed, of ``min_length`` to
+    ``max_length`` characters counted after both ("  ab  " is 2, "   " is 0).  (A type
+    factory.)  The limits come first: pydantic checks them inside the string type, after
+    the cleaning and trimming that wrap it (listed after the limits, they run before)."""
+    limits = StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern)
+    return Annotated[str, limits, BeforeValidator(_trimmed(lines=lines)), AfterValidator(_no_nul)]
 
 
 def _without_null(schema: dict) -> None:
