@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import openpyxl
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import insert, select, update
@@ -558,8 +559,7 @@ def test_etag_last_modified_and_304(db, catalogue, http, tokens):
     first = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
     assert first.status_code == 200
     etag = first.headers["ETag"]
-    assert etag and first.headers.get("Last-Modified")
-    parsedate_to_datetime(first.headers["Last-Modified"])
+    assert etag and "Last-Modified" not in first.headers  # (the catalogue changed under a minute ago)
     assert "Set-Cookie" not in first.headers
     assert "Authorization" in first.headers.get("Vary", "")
 
@@ -591,15 +591,65 @@ def _backdate_catalogue(s, moment):
     s.commit()
 
 
-def test_last_modified_is_the_latest_change(db, catalogue, http, tokens):
-    an_hour_ago = (utcnow() - dt.timedelta(hours=1)).replace(microsecond=0)
-    _backdate_catalogue(db.session, an_hour_ago)
-    response = fetch(http, "thanhhoa", "csv", tokens["thanhhoa"])
-    assert parsedate_to_datetime(response.headers["Last-Modified"]) == an_hour_ago
-    update_product(db.session, catalogue.rice, {"stock": 3})
-    db.session.commit()
-    later = parsedate_to_datetime(fetch(http, "thanhhoa", "csv", tokens["thanhhoa"]).headers["Last-Modified"])
-    assert an_hour_ago < later <= utcnow()
+NOON = dt.datetime(2027, 3, 10, 5, 0, tzinfo=dt.timezone.utc)  # 12:00 in Vietnam
+
+
+def test_last_modified_is_the_latest_change_once_settled(db, catalogue, http, tokens):
+    """Last-Modified is the newest change, given once no change still to commit can share
+    its second (a change is stamped before it commits, by its own server's clock)."""
+    with time_machine.travel(NOON, tick=False):
+        _backdate_catalogue(db.session, NOON - dt.timedelta(hours=1))
+        response = fetch(http, "thanhhoa", "csv", tokens["thanhhoa"])
+        assert parsedate_to_datetime(response.headers["Last-Modified"]) == NOON - dt.timedelta(hours=1)
+    changed = NOON + dt.timedelta(seconds=0.1)
+    with time_machine.travel(changed, tick=False):
+        update_product(db.session, db.session.merge(catalogue.rice), {"stock": 3})
+        db.session.commit()
+    for seconds, given in ((0.4, False), (60.9, False), (61.0, True)):  # past NOON: its second ends, + SETTLE
+        with time_machine.travel(NOON + dt.timedelta(seconds=seconds), tick=False):
+            response = fetch(http, "thanhhoa", "csv", tokens["thanhhoa"])
+        assert ("Last-Modified" in response.headers) is given, seconds
+    assert parsedate_to_datetime(response.headers["Last-Modified"]) == NOON
+
+
+def test_if_modified_since_never_hides_a_change_in_the_same_second(db, catalogue, http, tokens):
+    """A client that revalidates with the date alone is told 304 only when nothing changed:
+    two changes in one second, polled between them, were answered 304 (the date is cut to
+    the second), so an exchange kept selling a product the site showed out of stock."""
+    with time_machine.travel(NOON, tick=False):
+        _backdate_catalogue(db.session, NOON - dt.timedelta(hours=1))
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.1), tick=False):
+        update_product(db.session, db.session.merge(catalogue.rice), {"price_vnd": 150000})
+        db.session.commit()
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.4), tick=False):
+        between = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
+    assert "Last-Modified" not in between.headers  # its ETag is the validator
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.8), tick=False):
+        update_product(db.session, db.session.merge(catalogue.rice), {"stock": 0})
+        db.session.commit()
+    with time_machine.travel(NOON + dt.timedelta(minutes=2), tick=False):
+        settled = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
+        since = settled.headers["Last-Modified"]
+        assert fetch(http, "thanhhoa", "json", tokens["thanhhoa"],
+                     headers={"If-Modified-Since": since}).status_code == 304
+        stale = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-None-Match": between.headers["ETag"]})
+        assert stale.status_code == 200
+        rice = next(i for i in json.loads(stale.data)["items"] if i["ma_san_pham"] == f"ocop-{catalogue.rice.id}")
+        assert rice["ton_kho"] == 0 and rice["gia_ban_vnd"] == 150000
+
+
+def test_last_modified_moves_at_midnight(db, catalogue, http, tokens):
+    """The feed changes by the date too (an OCOP recognition or certificate lapses
+    overnight): a client that last saw it yesterday is not told 304 today."""
+    yesterday = dt.datetime(2027, 3, 9, 3, 0, tzinfo=dt.timezone.utc)  # 10:00 on 9/3 in Vietnam
+    with time_machine.travel(yesterday + dt.timedelta(hours=1), tick=False):
+        _backdate_catalogue(db.session, yesterday)
+        since = fetch(http, "thanhhoa", "json", tokens["thanhhoa"]).headers["Last-Modified"]
+    assert parsedate_to_datetime(since) == yesterday
+    with time_machine.travel(NOON, tick=False):
+        today = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-Modified-Since": since})
+    assert today.status_code == 200
+    assert parsedate_to_datetime(today.headers["Last-Modified"]) == dt.datetime(2027, 3, 10, 0, 0, tzinfo=LOCAL_TZ)
 
 
 def test_if_modified_since_sees_a_withdrawal(db, catalogue, http, tokens):
@@ -613,6 +663,7 @@ def test_if_modified_since_sees_a_withdrawal(db, catalogue, http, tokens):
     db.session.commit()
     after = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-Modified-Since": since})
     assert after.status_code == 200, "the feed lost an item but the client was told nothing changed"
+    assert "Last-Modified" not in after.headers  # (the withdrawal is under a minute old)
 
 
 # ---- 4. formats, read back with real parsers ---------------------------------------------
