@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from marketplace.catalogue import pagecache, routes
 from marketplace.catalogue.service import update_product
@@ -70,6 +71,40 @@ def test_every_change_a_card_shows_is_seen_at_once(world, db, client, renders):
     assert "Còn hàng" not in shown and "L-CACHE" in shown
     assert card + '"recalled"' in text(client.get("/"))
     assert renders["product"] == 3 and renders["index"] == 3
+
+
+NOON = dt.datetime(2027, 3, 10, 5, 0, tzinfo=dt.timezone.utc)  # 12:00 in Vietnam
+
+
+def test_a_change_stamped_before_the_newest_is_seen_too(world, db, client, renders):
+    """A change is stamped when its transaction begins to commit, by its own server's clock:
+    a recall stamped 0.2 s before another product's edit but committed after it left the
+    newest change where it was, and the kept pages said "Còn hàng" under a recalled lot
+    (the stamp page said recalled) until anything else changed."""
+    a, b = listed(world.product_a), listed(world.product_b)
+    db.session.commit()
+    batch = create_batch(db.session, a, lot_code="L-SKEW", quantity=Decimal("5"), unit="kg",
+                         production_date=dt.date(2025, 10, 1))
+    db.session.commit()
+    card = f'data-product="{a.id}" data-availability='
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.5), tick=False):  # server 1 edits b
+        update_product(db.session, db.session.merge(b), {"price_vnd": 99_000})
+        db.session.commit()
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.6), tick=False):
+        assert "Còn hàng" in text(client.get(f"/p/{a.slug}")) and card + '"in_stock"' in text(client.get("/"))
+    with time_machine.travel(NOON + dt.timedelta(seconds=0.3), tick=False):  # server 2, its clock behind
+        recall_batch(db.session.merge(batch), "Nhiễm nấm mốc")
+        db.session.commit()
+    for later in (0.7, 61, 3600):  # at once, and once the change is older than base.SETTLE
+        with time_machine.travel(NOON + dt.timedelta(seconds=later), tick=False):
+            shown = text(client.get(f"/p/{a.slug}"))
+            assert "Còn hàng" not in shown and "L-SKEW" in shown, later
+            assert card + '"recalled"' in text(client.get("/")), later
+    with time_machine.travel(NOON + dt.timedelta(seconds=7200), tick=False):
+        renders_before = dict(renders)
+        text(client.get(f"/p/{a.slug}"))
+        text(client.get("/"))
+        assert renders == renders_before  # and once settled, the pages are kept again
 
 
 def test_a_new_day_is_a_new_state(world, db, client, renders, monkeypatch):

@@ -7,14 +7,20 @@ the pages) took 10–25 ms, most of it the same each time.  A page is kept, per 
 - what was asked: the path and its query string, and the page's language;
 - the state of the catalogue: the newest ``product.updated_at``, which moves with every
   change of anything a product card shows (the product, its photos, producer, OCOP
-  recognitions, certificates, batches and recalls: ``marketplace.changes`` bumps it in the
-  committing transaction); the newest change of a producer's bank account and how many
-  there are (the product page's transfer QR: not a fact of the product, so its version
-  does not move for it; a removal changes the count); and the local date (recognitions
-  and certificates lapse by the day); for a product page, also what its "buy again" links
-  follow: the newest acknowledgement of a push of the product, the newest change of its
-  listing URLs and of any exchange.  One read (``rawsql.fetch_one``: indexed maxima and a
-  count) per request tells it.
+  recognitions, certificates, batches and recalls: ``marketplace.changes`` moves it and the
+  product's ``version`` in the committing transaction); and which products changed in the
+  last ``base.SETTLE`` and how often (how many, the sum of their ids and of their versions):
+  a change is stamped before it commits, so one may appear with a stamp older than the
+  newest and leave the maximum where it was (two app servers' clocks apart, or two commits
+  in the other order), but it always moves these;
+- for a product page, the product's own ``updated_at`` and ``version`` instead (exact: the
+  page shows that product alone), its producer's bank account's last change (the transfer
+  QR: not a fact of the product, so its version does not move for it) and what its "buy
+  again" links follow: the newest acknowledgement of a push of the product, the newest
+  change of its listing URLs and of any exchange;
+- and the local date (recognitions and certificates lapse by the day).
+
+One read (``rawsql.fetch_one``: indexed maxima, counts and sums) per request tells it.
 
 Only for someone with no session (nothing personal on the page: no account links, no CSRF
 token, no flashed message); anyone signed in gets a fresh page.  Pages are kept at most
@@ -33,16 +39,18 @@ from sqlalchemy import text
 from .. import rawsql
 from ..i18n import current_language
 from ..models import listings_changed_sql
-from ..models.base import local_today
+from ..models.base import SETTLE, local_today, utcnow
 
 SIZE = 256
-# the newest change of any product card, and of the producers' bank accounts (the product
-# pages' transfer QR): the newest change and how many there are (a removal changes the count)
-_STATE = ("SELECT (SELECT MAX(updated_at) FROM product), (SELECT MAX(changed_at) FROM bank_account), "
-          "(SELECT COUNT(*) FROM bank_account)")
-_NEWEST_CHANGE = text(_STATE)
-# a product page's "buy again" links follow its exchanges, not the catalogue (models.listings_changed_sql)
-_NEWEST_CHANGE_OF_PRODUCT = text(_STATE + ", " + listings_changed_sql("(SELECT id FROM product WHERE slug = :slug)"))
+# the newest change of any product card, and the products changed since :recent (ix_product_updated_at)
+_NEWEST_CHANGE = text(
+    "SELECT (SELECT MAX(updated_at) FROM product), c.n, c.ids, c.versions FROM "
+    "(SELECT COUNT(*) AS n, SUM(id) AS ids, SUM(version) AS versions FROM product WHERE updated_at >= :recent) c")
+# a product page: that product, its producer's bank account (a removal leaves NULL) and what its
+# "buy again" links follow, its exchanges (models.listings_changed_sql)
+_CHANGE_OF_PRODUCT = text(
+    "SELECT p.updated_at, p.version, (SELECT b.changed_at FROM bank_account b WHERE b.producer_id = p.producer_id), "
+    + listings_changed_sql("p.id") + " FROM product p WHERE p.slug = :slug")
 
 
 class PageCache:
@@ -76,10 +84,10 @@ def catalogue_state(engine, product_slug: str | None = None) -> tuple:
     """The state a page is kept under; with ``product_slug``, a product page's, which adds
     what its links to the exchanges follow."""
     if product_slug is None:
-        row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {}) or (None, None, 0)
+        row = rawsql.fetch_one(engine, _NEWEST_CHANGE, {"recent": rawsql.timestamp(engine.dialect, utcnow() - SETTLE)})
     else:
-        row = rawsql.fetch_one(engine, _NEWEST_CHANGE_OF_PRODUCT, {"slug": product_slug}) or (None, None, 0)
-    return (*rawsql.state_values(row), local_today())
+        row = rawsql.fetch_one(engine, _CHANGE_OF_PRODUCT, {"slug": product_slug})
+    return (*rawsql.state_values(row or ()), local_today())
 
 
 def page(engine, render: Callable[[], str | tuple[str, int]], product_slug: str | None = None):

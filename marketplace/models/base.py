@@ -13,6 +13,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+# A change is stamped (``updated_at``…) by its app server's clock before its transaction
+# commits: it may become visible after a change with a later stamp, by up to this much.
+# What is kept or dated by "the newest change" allows for it (catalogue pages, feed dates).
+SETTLE = dt.timedelta(minutes=1)
+
+
 def local_day(dialect_name: str, column):
     """SQL for the local (Asia/Ho_Chi_Minh) calendar day of a stored UTC moment: a date on
     PostgreSQL, ``YYYY-MM-DD`` text on SQLite (naive UTC text; Vietnam keeps no DST)."""
