@@ -150,12 +150,26 @@ class ProfileFieldsForm(BaseForm):
         return True
 
 
+def _loads(text: str):
+    """The JSON editor's text as data: json.JSONDecodeError where it is not JSON, a
+    ProfileError ("invalid profile", as :func:`parse` refuses) where it is JSON that Python
+    does not read: nested past the recursion limit, or a whole number past 4,300 digits."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ProfileError("profile", str(_l("JSON lồng nhau quá sâu."))) from None
+    except ValueError:
+        raise ProfileError("profile", str(_l("JSON có số quá dài."))) from None
+
+
 class ProfileForm(BaseForm):
     profile = TextAreaField(_l("Hồ sơ sàn (JSON)"), validators=[Length(max=100_000)])
 
     def validate_profile(self, field):
         try:
-            self.parsed = parse(json.loads(field.data or ""))
+            self.parsed = parse(_loads(field.data or ""))
         except json.JSONDecodeError as exc:
             raise ValidationError(str(_l("Không phải JSON hợp lệ (dòng %(line)d, cột %(col)d).",
                                          line=exc.lineno, col=exc.colno))) from None

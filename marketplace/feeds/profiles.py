@@ -16,12 +16,17 @@ with a ``title`` limit sends the product's short name when its name is longer.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
+import reprlib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
+
+from ..models.base import LOCAL_TZ
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 CODES = ("thanhhoa", "postmart", "google", "dfc")
@@ -113,7 +118,10 @@ FIELDS = {
     "ocop.valid_until": _ocop("valid_until"),
     "certifications": _certifications,
     "traceability_url": lambda i: i["traceability_url"],
-    "recalls": lambda i: "; ".join(f"{r['lot']}: {r['reason']} ({r['recalled_at'][:10]})" for r in i["recalls"]),
+    # Each recall on its day in Vietnam, as every page dates it (``recalled_at`` is a UTC moment).
+    "recalls": lambda i: "; ".join(f"{r['lot']}: {r['reason']} "
+                                   f"({dt.datetime.fromisoformat(r['recalled_at']).astimezone(LOCAL_TZ):%Y-%m-%d})"
+                                   for r in i["recalls"]),
     "updated_at": lambda i: i["updated_at"],
     "version": lambda i: i["version"],
 }
@@ -133,14 +141,12 @@ FIELD_LABELS = {
     "producer.address": _l("địa chỉ của cơ sở"), "producer.tax_code": _l("mã số thuế của cơ sở"),
 }
 
-
 # The exchanges' names as people read them, in the page's language (the rows hold the
 # Vietnamese name; an exchange added later without a label shows that).
 EXCHANGE_NAMES = {
     "thanhhoa": _l("Sàn giao dịch nông sản Thanh Hóa"), "postmart": _l("Postmart (Bưu điện Việt Nam)"),
     "google": "Google Merchant Center", "dfc": "Data Food Consortium",
 }
-
 
 # Short names, where a sentence names the exchange ("Postmart: thiếu ảnh sản phẩm").
 EXCHANGE_SHORT_NAMES = {"thanhhoa": _l("Sàn Thanh Hóa"), "postmart": "Postmart", "google": "Google",
@@ -208,24 +214,50 @@ def xml_element_name(name: str) -> str:
     return etree.QName(XML_PREFIXES.get(prefix) if colon else None, local).text
 
 
+_SHOWN = reprlib.Repr()  # a refused value as a message shows it: cut short, however long or deep
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 60, 60, 3
+
+
+def _printable(part: str, texts) -> None:
+    """ProfileError unless ``texts`` hold none of what ``text.clean`` removes from a form's text (control
+    and format characters but ZWJ) nor a lone surrogate: a JSON escape ("\\u0001") gets past it."""
+    for text in texts:
+        if bad := next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch != "\u200d"), ""):
+            raise ProfileError(part, str(_l("%(value)s chứa ký tự điều khiển %(char)s; tên, mã và nhãn không được có "
+                                            "ký tự này.", value=_SHOWN.repr(text), char=f"U+{ord(bad):04X}")))
+
+
+def _texts(part: str, value, message, size: int | None = None) -> list[str]:
+    """``value`` when it is a list of non-blank texts (``size`` of them, if given) that pass
+    :func:`_printable`, else ProfileError(``part``, ``message`` with ``%(value)s`` shown)."""
+    if not (isinstance(value, list) and (size is None or len(value) == size)
+            and all(isinstance(v, str) and v.strip() for v in value)):
+        raise ProfileError(part, str(message) % {"value": _SHOWN.repr(value)})
+    _printable(part, value)
+    return value
+
+
 def parse(data: dict) -> Profile:
-    """A profile from its JSON form, checked: known formats and canonical fields, unique
-    exchange field names, non-negative integer limits."""
+    """A profile from its JSON form, checked: every part of its type (any other value, at any
+    depth, is a ProfileError, never a TypeError), known formats and canonical fields, unique
+    exchange field names, non-negative integer limits, no control characters in any text."""
     if not isinstance(data, dict):
         raise ProfileError("profile", "a profile is a JSON object")
-    formats = data.get("formats") or []
-    if not isinstance(formats, list) or not formats or any(f not in FORMATS for f in formats):
-        raise ProfileError("formats", f"formats must be a non-empty list of {', '.join(FORMATS)}")
-    fields = data.get("fields", [])
+    for key in ("code", "name"):
+        if not isinstance(data.get(key, ""), str):
+            raise ProfileError(key, str(_l("%(key)s phải là một chuỗi văn bản, không phải %(value)s",
+                                           key=key, value=_SHOWN.repr(data[key]))))
+    _printable("name", [data.get("name", "")])
+    formats, refused = data.get("formats") or [], f"formats must be a non-empty list of {', '.join(FORMATS)}"
+    if not _texts("formats", formats, refused) or any(f not in FORMATS for f in formats):
+        raise ProfileError("formats", refused)
+    fields, seen = data.get("fields", []), set()
     if not isinstance(fields, list):
         raise ProfileError("fields", "fields must be a list of [exchange field, canonical field] pairs")
-    seen = set()
     for pair in fields:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) and p.strip() for p in pair)):
-            raise ProfileError("fields", f"not an [exchange field, canonical field] pair: {pair!r}")
-        name, canonical = pair
+        name, canonical = _texts("fields", pair, "not an [exchange field, canonical field] pair: %(value)s", 2)
         if canonical not in FIELDS:
-            raise ProfileError("fields", f"unknown canonical field {canonical!r} (for {name!r})")
+            raise ProfileError("fields", f"unknown canonical field {_SHOWN.repr(canonical)} (for {_SHOWN.repr(name)})")
         if name in seen:
             raise ProfileError("fields", f"exchange field {name!r} is mapped twice")
         if "xml" in formats:
@@ -235,18 +267,17 @@ def parse(data: dict) -> Profile:
                 raise ProfileError("fields", f"exchange field {name!r} is not an XML element name "
                                             f"(letters, digits, - _ . ; optionally the g: prefix)") from None
         seen.add(name)
-    required = data.get("required", [])
-    if not isinstance(required, list) or any(r not in FIELDS for r in required):
-        unknown = [r for r in required if r not in FIELDS] if isinstance(required, list) else required
-        raise ProfileError("required", f"unknown canonical field(s) in required: {unknown!r}")
+    required = _texts("required", data.get("required", []),
+                      _l("required phải là danh sách tên trường chuẩn, không phải %(value)s"))
+    if unknown := [r for r in required if r not in FIELDS]:
+        raise ProfileError("required", f"unknown canonical field(s) in required: {_SHOWN.repr(unknown)}")
     limits = data.get("limits", {})
     if not isinstance(limits, dict) or any(k not in ("title", "description", "images") for k in limits) or any(
             not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in limits.values()):
         raise ProfileError("limits", "limits are title, description and images, as whole numbers ≥ 0")
-    category_list = data.get("category_list", [])
-    if not isinstance(category_list, list) or not all(
-            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) and x.strip() for x in c) for c in category_list):
-        raise ProfileError("category_list", "category_list is a list of [code, label] pairs")
+    category_list, refused = data.get("category_list", []), "category_list is a list of [code, label] pairs"
+    if not isinstance(category_list, list) or not all(_texts("category_list", c, refused, 2) for c in category_list):
+        raise ProfileError("category_list", refused)
     codes = {c for c, _ in category_list}
     if len(codes) != len(category_list):
         raise ProfileError("category_list", "a category code is listed twice")
@@ -254,10 +285,10 @@ def parse(data: dict) -> Profile:
     if not isinstance(categories, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in categories.items()):
         raise ProfileError("categories", "categories map product group codes to category codes (text)")
-    unknown = sorted(v for v in categories.values() if codes and v not in codes)
-    if unknown:
+    _printable("categories", [*categories, *categories.values()])
+    if unknown := sorted(v for v in categories.values() if codes and v not in codes):
         raise ProfileError("categories", f"not in the exchange's category_list: {', '.join(unknown)}")
-    return Profile(code=str(data.get("code", "")), name=str(data.get("name", "")), formats=tuple(formats),
+    return Profile(code=data.get("code", ""), name=data.get("name", ""), formats=tuple(formats),
                    fields=tuple((n, c) for n, c in fields), required=tuple(required), limits=dict(limits),
                    categories=dict(categories), category_list=tuple((c, label) for c, label in category_list))
 
