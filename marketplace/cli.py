@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import wtforms
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from . import audit, backup
 from .access import parse_scope
+from .auth.forms import RegisterForm
 from .config import is_loopback_url
 from .extensions import db
 from .feeds import dates
@@ -33,6 +35,24 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+class AccountFields(wtforms.Form):
+    """An account's email and name with the rules of the web's account form, and wtforms'
+    own (English) messages."""
+
+    email = RegisterForm.email
+    name = RegisterForm.name
+
+
+def account_problem(email: str, name: str) -> str | None:
+    """What the account form would refuse in ``--email`` or ``--name`` (which may stay empty here)."""
+    form = AccountFields(data={"email": email, "name": name})
+    form.validate()
+    for field in form:
+        if field.errors and (field.name == "email" or name):
+            return f"--{field.name}: {field.errors[0]}"
+    return None
+
+
 @click.command("create-user")
 @click.option("--email", required=True, help="Login email.")
 @click.option("--role", required=True, type=click.Choice([r.value for r in UserRole]))
@@ -47,6 +67,9 @@ def create_user(email: str, role: str, producer_slug: str | None, name: str, pas
     email, name = clean(email).strip().casefold(), clean(name).strip()
     if "@" not in email:
         fail("--email must be an email address")
+    problem = account_problem(email, name)
+    if problem:
+        fail(problem)
     wards = None
     if scope_text is not None:
         if role != UserRole.officer.value:

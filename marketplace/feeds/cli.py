@@ -55,7 +55,11 @@ def export(code: str, fmt: str, output: str, updated_since: str | None) -> None:
     # The feed streams from a reading session of its own; this one (a writer outside a
     # request: on SQLite it holds the write lock) must not stay open meanwhile.
     db.session.commit()
-    with click.open_file(output, "wb") as handle:
+    try:
+        handle = click.open_file(output, "wb")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    with handle:
         for chunk in feed.chunks:
             handle.write(chunk)
     if output != "-":

@@ -8,6 +8,7 @@ import sys
 import click
 from flask import current_app
 
+from ..access import MAX_ID
 from ..extensions import db
 from ..models import Batch, StampRun
 from . import service, sheets
@@ -25,6 +26,7 @@ SECRET_WARNING = ("this file holds the run's secret scratch-off codes: give it t
                   "never publish or share it")
 
 stamps_cli = click.Group("stamps", help="Traceability stamps: issue runs, print label sheets, export CSV.")
+ID = click.IntRange(1, MAX_ID)  # an INTEGER primary key: beyond it the database refuses the parameter
 
 
 def _keep_private(path: str) -> None:
@@ -40,6 +42,14 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def _open_or_fail(path: str, mode: str, **kwargs):
+    """The output file, opened for writing; a clear error when it cannot be (no such folder…)."""
+    try:
+        return open(path, mode, **kwargs)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+
+
 def _run_or_fail(run_id: int) -> StampRun:
     run = db.session.get(StampRun, run_id)
     if run is None:
@@ -48,7 +58,7 @@ def _run_or_fail(run_id: int) -> StampRun:
 
 
 @stamps_cli.command("issue")
-@click.option("--batch", "batch_id", type=int, required=True, help="Batch id (see `batches list`).")
+@click.option("--batch", "batch_id", type=ID, required=True, help="Batch id (see `batches list`).")
 @click.option("--count", type=int, required=True, help=f"Number of stamps, 1 to {service.MAX_RUN:,}.")
 @click.option("--scratch", is_flag=True,
               help="Scratch-off run (tem cào): each label also carries a secret code under a scratch-off sticker.")
@@ -70,7 +80,7 @@ def issue(batch_id: int, count: int, scratch: bool) -> None:
 
 
 @stamps_cli.command("activate")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 def activate(run_id: int) -> None:
     """Activate a printed run: its stamps are on packages and their pages say "genuine"."""
     run = _run_or_fail(run_id)
@@ -84,7 +94,7 @@ def activate(run_id: int) -> None:
 
 
 @stamps_cli.command("pdf")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @click.option("--layout", type=click.Choice(sheets.LAYOUT_CHOICES), default="a4-3x8", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 @click.option("--calibration", is_flag=True, help="Draw each label's outline (printer alignment).")
@@ -93,15 +103,15 @@ def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
     run = _run_or_fail(run_id)
     base = current_app.config["PUBLIC_BASE_URL"]
     key = key_from_config(current_app.config)
-    with click.progressbar(length=run.count, label=f"rendering {layout}", file=sys.stderr) as bar:
-        def counted():
-            for label in sheets.label_data(db.session, run, base, scratch_key=key):
-                bar.update(1)
-                yield label
+    with _open_or_fail(output, "wb") as fh:
+        if run.scratch:
+            _keep_private(output)
+        with click.progressbar(length=run.count, label=f"rendering {layout}", file=sys.stderr) as bar:
+            def counted():
+                for label in sheets.label_data(db.session, run, base, scratch_key=key):
+                    bar.update(1)
+                    yield label
 
-        with open(output, "wb") as fh:
-            if run.scratch:
-                _keep_private(output)
             sheets.render_sheet(counted(), sheets.layout_or_none(layout), fh, calibration=calibration)
     run.downloads += 1
     db.session.commit()
@@ -111,14 +121,14 @@ def pdf(run_id: int, layout: str, output: str, calibration: bool) -> None:
 
 
 @stamps_cli.command("csv")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 def csv_export(run_id: int, output: str) -> None:
     """serial,url,lot,product for print shops (UTF-8 with BOM, opens in Excel); a scratch-off
     run adds scratch_code, which makes the file secret."""
     run = _run_or_fail(run_id)
     key = key_from_config(current_app.config)
-    with open(output, "w", newline="", encoding="utf-8-sig") as fh:
+    with _open_or_fail(output, "w", newline="", encoding="utf-8-sig") as fh:
         if run.scratch:
             _keep_private(output)
         writer = csv.writer(fh)

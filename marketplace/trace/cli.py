@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..access import MAX_ID
 from ..extensions import db
 from ..models import Batch
 from ..transactions import reads
@@ -18,6 +19,7 @@ from .service import verify_chain
 
 batches_cli = click.Group("batches", help="Production batches (lô).")
 trace_cli = click.Group("trace", help="Traceability checks.")
+ID = click.IntRange(1, MAX_ID)  # an INTEGER primary key: beyond it the database refuses the parameter
 
 
 @batches_cli.command("list")
@@ -35,7 +37,7 @@ def list_batches(as_json: bool) -> None:
 
 
 @trace_cli.command("verify")
-@click.argument("batch_id", type=int)
+@click.argument("batch_id", type=ID)
 def verify(batch_id: int) -> None:
     """Check a batch's diary hash chain; exits 1 and names the first broken link."""
     if db.session.get(Batch, batch_id) is None:
@@ -51,7 +53,7 @@ def verify(batch_id: int) -> None:
 
 
 @trace_cli.command("epcis")
-@click.argument("batch_id", type=int)
+@click.argument("batch_id", type=ID)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
               show_default=True, help="File to write (UTF-8 JSON-LD); - for standard output.")
 def epcis(batch_id: int, output: str) -> None:
@@ -62,7 +64,12 @@ def epcis(batch_id: int, output: str) -> None:
         if batch is None:
             click.echo(f"Error: no batch with id {batch_id}", err=True)
             sys.exit(1)
-        with click.open_file(output, "w", encoding="utf-8") as fh:
+        try:
+            fh = click.open_file(output, "w", encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"Error: cannot write {output}: {exc.strerror or exc}", err=True)
+            sys.exit(1)
+        with fh:
             for piece in iter_epcis_json(batch, base_url=current_app.config["PUBLIC_BASE_URL"]):
                 fh.write(piece)
             if output == "-":
