@@ -8,7 +8,7 @@ import io
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from marketplace.api.framework import OPERATIONS
 from marketplace.models import ApiToken, AuditEntry, Batch, Product, Stamp, TraceEvent
@@ -498,6 +498,9 @@ def test_invalid_patches_name_the_field_itself(payload, field, api, world):
 
 
 def test_updated_since_returns_only_later_changes(api, db, world):
+    """And those of the minute before (a change is stamped before it commits: base.delta_start)."""
+    db.session.execute(update(Product).values(updated_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)))
+    db.session.commit()
     mark = dt.datetime.now(dt.timezone.utc)
     api.call("producer_a", "PATCH", f"/api/v1/products/{world.product_a.id}", json={"stock": 3})
     since = mark.isoformat().replace("+00:00", "Z")

@@ -41,6 +41,7 @@ from marketplace.validators import normalize_gtin
 from tests.conftest import make_producer
 
 BASE = "http://127.0.0.1:5000"
+NOON = dt.datetime(2027, 3, 10, 5, 0, tzinfo=dt.timezone.utc)  # 12:00 in Vietnam
 BOM = b"\xef\xbb\xbf"
 G = "{http://base.google.com/ns/1.0}"
 DFC_PT = "https://github.com/datafoodconsortium/taxonomies/releases/latest/download/productTypes.rdf#"
@@ -335,6 +336,7 @@ def test_full_feed_lists_published_products_of_approved_producers_in_id_order(db
 
 def test_delta_carries_changes_and_tombstones_never_drafts(app, db, catalogue):
     cat, s = catalogue, db.session
+    _backdate_catalogue(s, utcnow() - dt.timedelta(hours=1))  # (a delta reaches a minute back: base.SETTLE)
     mark = utcnow()
     update_product(s, cat.rice, {"price_vnd": 125000})
     archive_product(cat.long)
@@ -369,6 +371,7 @@ def test_delta_carries_changes_and_tombstones_never_drafts(app, db, catalogue):
 
 def test_suspended_producer_leaves_as_tombstones(db, catalogue):
     cat, s = catalogue, db.session
+    _backdate_catalogue(s, utcnow() - dt.timedelta(hours=1))
     mark = utcnow()
     review_producer(cat.household, "suspend", "Hồ sơ hết hạn")
     s.commit()
@@ -376,6 +379,25 @@ def test_suspended_producer_leaves_as_tombstones(db, catalogue):
     assert delta == [{"id": f"ocop-{cat.honey.id}", "deleted": True, "version": cat.honey.version,
                       "updated_at": delta[0]["updated_at"]}]
     assert f"ocop-{cat.honey.id}" not in by_id(items(db, cat.today))
+
+
+def test_a_delta_never_misses_a_change_committed_after_the_poll_it_predates(db, catalogue):
+    """A change is stamped before its transaction commits (and by its own server's clock):
+    one stamped 0.4 s before an exchange's poll but committed after it was in no delta the
+    exchange would ask next, from the moment of that poll.  A delta reaches a minute back."""
+    cat, s = catalogue, db.session
+    with time_machine.travel(NOON - dt.timedelta(hours=1), tick=False):
+        _backdate_catalogue(s, NOON - dt.timedelta(hours=1))
+    with time_machine.travel(NOON - dt.timedelta(seconds=0.4), tick=False):
+        update_product(s, s.merge(cat.rice), {"stock": 0})
+        s.commit()  # (as if it committed after the poll at NOON)
+    with time_machine.travel(NOON - dt.timedelta(seconds=90), tick=False):
+        update_product(s, s.merge(cat.tea), {"stock": 1})
+        s.commit()
+    with time_machine.travel(NOON + dt.timedelta(seconds=5), tick=False):
+        delta = by_id(items(db, cat.today, updated_since=NOON))
+    assert delta[f"ocop-{cat.rice.id}"]["stock"] == 0
+    assert f"ocop-{cat.tea.id}" not in delta  # older than the minute: the previous poll's
 
 
 def test_ocop_stars_leave_the_item_the_day_after_valid_until(db, catalogue):
@@ -591,9 +613,6 @@ def _backdate_catalogue(s, moment):
     s.commit()
 
 
-NOON = dt.datetime(2027, 3, 10, 5, 0, tzinfo=dt.timezone.utc)  # 12:00 in Vietnam
-
-
 def test_last_modified_is_the_latest_change_once_settled(db, catalogue, http, tokens):
     """Last-Modified is the newest change, given once no change still to commit can share
     its second (a change is stamped before it commits, by its own server's clock)."""
@@ -710,6 +729,7 @@ def test_csv_feed_has_a_bom_and_round_trips_vietnamese(catalogue, http, tokens):
 
 def test_delta_csv_marks_tombstones(db, catalogue, http, tokens):
     cat, s = catalogue, db.session
+    _backdate_catalogue(s, utcnow() - dt.timedelta(hours=1))
     mark = utcnow()
     update_product(s, cat.rice, {"name": RICE + " (túi 2 kg)"})
     archive_product(cat.honey)
@@ -884,6 +904,7 @@ def test_feed_export_refuses_bad_input(db, catalogue, runner, tmp_path):
 
 
 def test_feed_export_delta(db, catalogue, runner, tmp_path):
+    _backdate_catalogue(db.session, utcnow() - dt.timedelta(hours=1))
     mark = utcnow()
     archive_product(catalogue.rice)
     db.session.commit()

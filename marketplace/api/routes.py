@@ -26,7 +26,7 @@ from ..catalogue.structured import absolute
 from ..extensions import csrf, db
 from ..internals import set_request_user
 from ..models import ApiToken, Delivery, Exchange, Product
-from ..models.base import utcnow
+from ..models.base import delta_start, utcnow
 from ..transactions import short_write
 from . import answers as a
 from . import schemas as s
@@ -90,7 +90,7 @@ def list_deliveries(query):
     if query.status:
         stmt = stmt.where(Delivery.status == query.status)
     if query.updated_since is not None:  # queued, tried or delivered since then
-        since = query.updated_since
+        since = delta_start(query.updated_since)
         stmt = stmt.where(or_(Delivery.created_at >= since, Delivery.delivered_at >= since,
                               Delivery.next_attempt_at >= since))
 

@@ -106,7 +106,8 @@ class ListQuery(BaseModel):
         None, description="next_cursor of the previous page; leave out for the first page")
     limit: Annotated[int, Field(ge=1, le=100)] = Field(50, description="items per page (1–100)")
     updated_since: Optional[Moment] = Field(
-        None, description="only items changed at or after this moment (ISO 8601 with a time zone)")
+        None, description="only items changed at or after this moment (ISO 8601 with a time zone), and in the "
+                          "minute before it: a change is stamped before it commits, so none is missed")
 
 
 class ProductListQuery(ListQuery):

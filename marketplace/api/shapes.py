@@ -13,7 +13,7 @@ from .. import geo, public_facts
 from ..catalogue.structured import absolute
 from ..extensions import db
 from ..models import Batch, Producer, Product, ProductPhoto, Stamp, StampRun, TraceEvent
-from ..models.base import local_today
+from ..models.base import delta_start, local_today
 from ..stamps import sheets
 from . import answers as a
 from . import schemas as s
@@ -26,7 +26,7 @@ def _absolute(endpoint: str, **values) -> str:
 
 def _since(stmt, column, query):
     if query.updated_since is not None:  # in UTC already (schemas.Moment)
-        stmt = stmt.where(column >= query.updated_since)
+        stmt = stmt.where(column >= delta_start(query.updated_since))
     return stmt
 
 

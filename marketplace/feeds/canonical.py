@@ -30,7 +30,7 @@ from sqlalchemy.types import NullType
 
 from .. import geo, public_facts
 from ..models import Batch, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
-from ..models.base import LOCAL_TZ
+from ..models.base import LOCAL_TZ, delta_start
 from ..catalogue.service import vat_rate_of
 from ..models.products import Product
 
@@ -133,10 +133,12 @@ def _item_rows():
 
 def items_query(*, updated_since: dt.datetime | None = None, today: dt.date, products=None):
     """Published products of approved producers (of ``products``: ids, or a statement selecting
-    them), or, for a delta, every product whose item (or absence) changed after ``updated_since``."""
+    them), or, for a delta, every product whose item (or absence) changed after ``updated_since``
+    (from ``base.delta_start``)."""
     stmt = _item_rows().order_by(Product.id).where(*([] if products is None else [Product.id.in_(products)]))
     if updated_since is None:
         return stmt.where(public_facts.listed_sql())
+    updated_since = delta_start(updated_since)
     # Recognitions that lapsed after updated_since and by today (the day after valid_until).
     lapsed = exists().where(OcopRecognition.product_id == Product.id,
                             OcopRecognition.valid_until >= (updated_since.astimezone(LOCAL_TZ).date()
@@ -330,6 +332,7 @@ def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.date
                chunk: int = CHUNK, products=None) -> Iterator[dict]:
     """Canonical items in product id order (tombstones among them for a delta), fetched and
     built ``chunk`` products at a time (``products``: as in :func:`items_query`)."""
+    start = delta_start(updated_since) if updated_since is not None else None
     session.flush()  # Core statements do not autoflush: pending changes first, as the ORM would
     result = session.connection().execute(items_query(updated_since=updated_since, today=today, products=products)
                                           .execution_options(yield_per=chunk))
@@ -341,8 +344,8 @@ def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.date
                 yield tombstone(row)
                 continue
             item = related.item(row, base_url=base_url, today=today)
-            if updated_since is not None and dt.datetime.fromisoformat(item["updated_at"]) <= updated_since:
-                continue  # matched on a lapse or recognition that is not after updated_since
+            if start is not None and dt.datetime.fromisoformat(item["updated_at"]) <= start:
+                continue  # matched on a lapse or recognition that is not after the delta's start
             yield item
 
 

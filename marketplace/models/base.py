@@ -19,6 +19,14 @@ def utcnow() -> dt.datetime:
 SETTLE = dt.timedelta(minutes=1)
 
 
+def delta_start(updated_since: dt.datetime) -> dt.datetime:
+    """Where a delta asked "changed since ``updated_since``" starts (the exchanges' feeds, the
+    API's lists): ``SETTLE`` earlier.  A client that asks from the moment of its last poll
+    would never get a change stamped before that moment but committed after it; so a delta
+    carries the changes of the minute before too (an item sent twice is the same item)."""
+    return updated_since - SETTLE
+
+
 def local_day(dialect_name: str, column):
     """SQL for the local (Asia/Ho_Chi_Minh) calendar day of a stored UTC moment: a date on
     PostgreSQL, ``YYYY-MM-DD`` text on SQLite (naive UTC text; Vietnam keeps no DST)."""
