@@ -29,10 +29,9 @@ from sqlalchemy import bindparam, exists, func, or_, select, type_coerce
 from sqlalchemy.types import NullType
 
 from .. import geo, public_facts
-from ..models import Batch, Certification, OcopRecognition, Producer, ProductGroup, ProductPhoto
+from ..models import Batch, Certification, OcopRecognition, Producer, Product, ProductGroup, ProductPhoto
 from ..models.base import LOCAL_TZ, delta_start
 from ..catalogue.service import vat_rate_of
-from ..models.products import Product
 
 ID_PREFIX = "ocop-"
 CHUNK = 1000
@@ -133,12 +132,10 @@ def _item_rows():
 
 def items_query(*, updated_since: dt.datetime | None = None, today: dt.date, products=None):
     """Published products of approved producers (of ``products``: ids, or a statement selecting
-    them), or, for a delta, every product whose item (or absence) changed after ``updated_since``
-    (from ``base.delta_start``)."""
+    them), or, for a delta, every product whose item (or absence) changed after ``updated_since``."""
     stmt = _item_rows().order_by(Product.id).where(*([] if products is None else [Product.id.in_(products)]))
     if updated_since is None:
         return stmt.where(public_facts.listed_sql())
-    updated_since = delta_start(updated_since)
     # Recognitions that lapsed after updated_since and by today (the day after valid_until).
     lapsed = exists().where(OcopRecognition.product_id == Product.id,
                             OcopRecognition.valid_until >= (updated_since.astimezone(LOCAL_TZ).date()
@@ -330,11 +327,11 @@ def _tombstone(id_: str, version: int, updated_at: str) -> dict:
 
 def iter_items(session, *, base_url: str, today: dt.date, updated_since: dt.datetime | None = None,
                chunk: int = CHUNK, products=None) -> Iterator[dict]:
-    """Canonical items in product id order (tombstones among them for a delta), fetched and
-    built ``chunk`` products at a time (``products``: as in :func:`items_query`)."""
+    """Canonical items in product id order (tombstones among them for a delta: from
+    ``base.delta_start``), fetched and built ``chunk`` products at a time (``products``: as in :func:`items_query`)."""
     start = delta_start(updated_since) if updated_since is not None else None
     session.flush()  # Core statements do not autoflush: pending changes first, as the ORM would
-    result = session.connection().execute(items_query(updated_since=updated_since, today=today, products=products)
+    result = session.connection().execute(items_query(updated_since=start, today=today, products=products)
                                           .execution_options(yield_per=chunk))
     for rows in result.partitions(chunk):
         ids = [r.id for r in rows]
