@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 import time_machine
 
-from marketplace.feeds import profiles
+from marketplace.feeds import canonical, profiles
 from marketplace.feeds.profiles import ProfileError, shipped
 from marketplace.feeds.service import find_exchange
 from marketplace.trace.service import create_batch, recall_batch
@@ -201,3 +201,30 @@ def test_a_recall_is_dated_in_vietnam_in_every_feed(db, catalogue, http, tokens,
     rows = csv_rows(fetch(http, code, "csv", tokens[code]).data)
     row = next(r for r in rows if r[ids] == item_id)
     assert set(row[column].split("; ")) == expected
+
+
+def test_a_profile_saved_before_the_check_still_serves(db, catalogue, http, tokens):  # noqa: F811
+    """Control characters are refused where a profile is saved; one saved before they were
+    (a soft hyphen pasted into a label, a zero-width space) is read as it is: its feeds, and
+    the product and stamp pages that ask what each exchange would refuse, still answer."""
+    exchange = find_exchange(db.session, "thanhhoa")
+    exchange.set_profile(first_field("ten\u00adsan\u200bpham"))  # as the editor let it through before
+    db.session.commit()
+    assert fetch(http, "thanhhoa", "json", tokens["thanhhoa"]).status_code == 200
+    assert "ten\u00adsan\u200bpham" in feed_json(http, tokens, "thanhhoa")["items"][0]
+    assert http.get(f"/p/{catalogue.rice.slug}").status_code == 200
+    with pytest.raises(ProfileError):  # but the editor, saving it again, says what to take out
+        profiles.parse(first_field("ten\u00adsan\u200bpham"))
+
+
+def test_a_kept_feed_item_is_rebuilt_with_the_recall_dated_in_vietnam(db, catalogue, http, tokens):  # noqa: F811
+    """Items kept between feeds were mapped with the date in UTC: the item schema moved with
+    the mapping, so they are built again, and the feed's ETag moved with it."""
+    first = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
+    schema = canonical.ITEM_SCHEMA
+    try:
+        canonical.ITEM_SCHEMA = schema + 1
+        again = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-None-Match": first.headers["ETag"]})
+    finally:
+        canonical.ITEM_SCHEMA = schema
+    assert again.status_code == 200 and again.headers["ETag"] != first.headers["ETag"]

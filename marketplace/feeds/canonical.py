@@ -35,9 +35,9 @@ from ..catalogue.service import vat_rate_of
 
 ID_PREFIX = "ocop-"
 CHUNK = 1000
-# The shape of the items built here: bump it with any change of what build_item writes (or
-# of the names it reads from seeded rows), so that items kept between feeds are built again.
-ITEM_SCHEMA = 6
+# The shape of the items built here: bump it with any change of what build_item writes, of the
+# names it reads from seeded rows or of how profiles.FIELDS writes one, so kept items are rebuilt.
+ITEM_SCHEMA = 7  # (7: a recall's date in Vietnam, not UTC)
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t]+")

@@ -19,14 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import reprlib
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 
 from ..models.base import LOCAL_TZ
+from .profile_texts import ProfileError, refuse_control_characters, shown, texts
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 CODES = ("thanhhoa", "postmart", "google", "dfc")
@@ -161,14 +160,6 @@ def exchange_short_name(code: str, fallback: str = "") -> str:
     return str(EXCHANGE_SHORT_NAMES.get(code) or exchange_name(code, fallback))
 
 
-class ProfileError(ValueError):
-    """An edited profile that cannot be used; ``field`` names the offending part."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field, message
-
-
 @dataclass(frozen=True, eq=False)
 class Profile:
     code: str
@@ -214,50 +205,30 @@ def xml_element_name(name: str) -> str:
     return etree.QName(XML_PREFIXES.get(prefix) if colon else None, local).text
 
 
-_SHOWN = reprlib.Repr()  # a refused value as a message shows it: cut short, however long or deep
-_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 60, 60, 3
-
-
-def _printable(part: str, texts) -> None:
-    """ProfileError unless ``texts`` hold none of what ``text.clean`` removes from a form's text (control
-    and format characters but ZWJ) nor a lone surrogate: a JSON escape ("\\u0001") gets past it."""
-    for text in texts:
-        if bad := next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch != "\u200d"), ""):
-            raise ProfileError(part, str(_l("%(value)s chứa ký tự điều khiển %(char)s; tên, mã và nhãn không được có "
-                                            "ký tự này.", value=_SHOWN.repr(text), char=f"U+{ord(bad):04X}")))
-
-
-def _texts(part: str, value, message, size: int | None = None) -> list[str]:
-    """``value`` when it is a list of non-blank texts (``size`` of them, if given) that pass
-    :func:`_printable`, else ProfileError(``part``, ``message`` with ``%(value)s`` shown)."""
-    if not (isinstance(value, list) and (size is None or len(value) == size)
-            and all(isinstance(v, str) and v.strip() for v in value)):
-        raise ProfileError(part, str(message) % {"value": _SHOWN.repr(value)})
-    _printable(part, value)
-    return value
-
-
-def parse(data: dict) -> Profile:
+def parse(data: dict, *, stored: bool = False) -> Profile:
     """A profile from its JSON form, checked: every part of its type (any other value, at any
     depth, is a ProfileError, never a TypeError), known formats and canonical fields, unique
-    exchange field names, non-negative integer limits, no control characters in any text."""
+    exchange field names, non-negative integer limits, no control characters in any text but a
+    ``stored`` one's (saved before they were refused, it still serves: pages and feeds read it)."""
+    printable = refuse_control_characters if not stored else (lambda part, values: None)
     if not isinstance(data, dict):
         raise ProfileError("profile", "a profile is a JSON object")
     for key in ("code", "name"):
         if not isinstance(data.get(key, ""), str):
             raise ProfileError(key, str(_l("%(key)s phải là một chuỗi văn bản, không phải %(value)s",
-                                           key=key, value=_SHOWN.repr(data[key]))))
-    _printable("name", [data.get("name", "")])
+                                           key=key, value=shown(data[key]))))
+    printable("name", [data.get("name", "")])
     formats, refused = data.get("formats") or [], f"formats must be a non-empty list of {', '.join(FORMATS)}"
-    if not _texts("formats", formats, refused) or any(f not in FORMATS for f in formats):
+    if not texts("formats", formats, refused, None, printable) or any(f not in FORMATS for f in formats):
         raise ProfileError("formats", refused)
     fields, seen = data.get("fields", []), set()
     if not isinstance(fields, list):
         raise ProfileError("fields", "fields must be a list of [exchange field, canonical field] pairs")
     for pair in fields:
-        name, canonical = _texts("fields", pair, "not an [exchange field, canonical field] pair: %(value)s", 2)
+        name, canonical = texts("fields", pair, "not an [exchange field, canonical field] pair: %(value)s", 2,
+                                printable)
         if canonical not in FIELDS:
-            raise ProfileError("fields", f"unknown canonical field {_SHOWN.repr(canonical)} (for {_SHOWN.repr(name)})")
+            raise ProfileError("fields", f"unknown canonical field {shown(canonical)} (for {shown(name)})")
         if name in seen:
             raise ProfileError("fields", f"exchange field {name!r} is mapped twice")
         if "xml" in formats:
@@ -267,16 +238,17 @@ def parse(data: dict) -> Profile:
                 raise ProfileError("fields", f"exchange field {name!r} is not an XML element name "
                                             f"(letters, digits, - _ . ; optionally the g: prefix)") from None
         seen.add(name)
-    required = _texts("required", data.get("required", []),
-                      _l("required phải là danh sách tên trường chuẩn, không phải %(value)s"))
+    required = texts("required", data.get("required", []),
+                     _l("required phải là danh sách tên trường chuẩn, không phải %(value)s"), None, printable)
     if unknown := [r for r in required if r not in FIELDS]:
-        raise ProfileError("required", f"unknown canonical field(s) in required: {_SHOWN.repr(unknown)}")
+        raise ProfileError("required", f"unknown canonical field(s) in required: {shown(unknown)}")
     limits = data.get("limits", {})
     if not isinstance(limits, dict) or any(k not in ("title", "description", "images") for k in limits) or any(
             not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in limits.values()):
         raise ProfileError("limits", "limits are title, description and images, as whole numbers ≥ 0")
     category_list, refused = data.get("category_list", []), "category_list is a list of [code, label] pairs"
-    if not isinstance(category_list, list) or not all(_texts("category_list", c, refused, 2) for c in category_list):
+    if not isinstance(category_list, list) or not all(texts("category_list", c, refused, 2, printable)
+                                                      for c in category_list):
         raise ProfileError("category_list", refused)
     codes = {c for c, _ in category_list}
     if len(codes) != len(category_list):
@@ -285,7 +257,7 @@ def parse(data: dict) -> Profile:
     if not isinstance(categories, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in categories.items()):
         raise ProfileError("categories", "categories map product group codes to category codes (text)")
-    _printable("categories", [*categories, *categories.values()])
+    printable("categories", [*categories, *categories.values()])
     if unknown := sorted(v for v in categories.values() if codes and v not in codes):
         raise ProfileError("categories", f"not in the exchange's category_list: {', '.join(unknown)}")
     return Profile(code=data.get("code", ""), name=data.get("name", ""), formats=tuple(formats),
@@ -295,8 +267,9 @@ def parse(data: dict) -> Profile:
 
 def profile_of(exchange) -> Profile:
     """The exchange's profile: the officer's edit when there is one, else the shipped one."""
-    data = exchange.profile if exchange.profile is not None else shipped(exchange.code)
-    return parse(dict(data, code=exchange.code, name=data.get("name") or exchange.name))
+    stored = exchange.profile is not None
+    data = exchange.profile if stored else shipped(exchange.code)
+    return parse(dict(data, code=exchange.code, name=data.get("name") or exchange.name), stored=stored)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def open_feed(session, exchange: Exchange, fmt: str, *, base_url: str, updated_s
     state, latest = canonical.feed_state(session, today=today)
     if exchange.profile_changed_at and (latest is None or exchange.profile_changed_at > latest):
         latest = exchange.profile_changed_at  # a profile edit changes every item of the feed
-    fingerprint = json.dumps([exchange.code, fmt, profile.as_dict(), base_url,
+    fingerprint = json.dumps([canonical.ITEM_SCHEMA, exchange.code, fmt, profile.as_dict(), base_url,
                               updated_since.isoformat() if updated_since else None, state], default=str)
     etag = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
     generated_at = latest or utcnow()
