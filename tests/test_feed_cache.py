@@ -23,7 +23,7 @@ from marketplace.feeds.service import find_exchange, open_feed, reading_session
 from marketplace.models import FeedItem, Product
 from marketplace.trace.service import create_batch
 from marketplace.models.base import utcnow
-from tests.test_feeds import (BASE, _backdate_catalogue, catalogue, certify, fetch, http,  # noqa: F401 (fixtures)
+from tests.test_feeds import (BASE, NOON, _backdate_catalogue, catalogue, certify, fetch, http,  # noqa: F401 (fixtures)
                               recognise, tokens, web)
 
 JSON_CODES = ("thanhhoa", "postmart", "google")  # every exchange whose JSON feed is the plain item list
@@ -191,16 +191,19 @@ def test_open_feed_json_matches_built_document(db, catalogue):
 def test_profile_edit_moves_last_modified(db, catalogue, http, tokens):
     """A client that asks with ``If-Modified-Since`` only (no ETag) must see a profile edit:
     every item of the feed changed with it."""
-    an_hour_ago = (utcnow() - dt.timedelta(hours=1)).replace(microsecond=0)
-    _backdate_catalogue(db.session, an_hour_ago)
-    first = fetch(http, "postmart", "json", tokens["postmart"])
-    since = first.headers["Last-Modified"]
-    assert parsedate_to_datetime(since) == an_hour_ago
-    assert fetch(http, "postmart", "json", tokens["postmart"], headers={"If-Modified-Since": since}).status_code == 304
-    exchange = find_exchange(db.session, "postmart")
-    exchange.set_profile({"formats": ["json"], "fields": [["sku_id", "id"], ["name", "title"]], "required": []})
-    db.session.commit()
-    after = fetch(http, "postmart", "json", tokens["postmart"], headers={"If-Modified-Since": since})
+    an_hour_ago = NOON - dt.timedelta(hours=1)  # (noon in Vietnam: the same day, so the date is the newest change)
+    with time_machine.travel(NOON, tick=False):
+        _backdate_catalogue(db.session, an_hour_ago)
+        first = fetch(http, "postmart", "json", tokens["postmart"])
+        since = first.headers["Last-Modified"]
+        assert parsedate_to_datetime(since) == an_hour_ago
+        assert fetch(http, "postmart", "json", tokens["postmart"],
+                     headers={"If-Modified-Since": since}).status_code == 304
+    with time_machine.travel(NOON + dt.timedelta(seconds=10), tick=False):
+        exchange = find_exchange(db.session, "postmart")
+        exchange.set_profile({"formats": ["json"], "fields": [["sku_id", "id"], ["name", "title"]], "required": []})
+        db.session.commit()
+        after = fetch(http, "postmart", "json", tokens["postmart"], headers={"If-Modified-Since": since})
     assert after.status_code == 200 and "Last-Modified" not in after.headers  # (an edit under a minute old)
     exchange = find_exchange(db.session, "postmart")
     with time_machine.travel(exchange.profile_changed_at + dt.timedelta(seconds=62), tick=False):

@@ -672,15 +672,17 @@ def test_last_modified_moves_at_midnight(db, catalogue, http, tokens):
 
 
 def test_if_modified_since_sees_a_withdrawal(db, catalogue, http, tokens):
-    an_hour_ago = (utcnow() - dt.timedelta(hours=1)).replace(microsecond=0)
-    _backdate_catalogue(db.session, an_hour_ago)
-    first = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
-    since = first.headers["Last-Modified"]
-    assert fetch(http, "thanhhoa", "json", tokens["thanhhoa"],
-                 headers={"If-Modified-Since": since}).status_code == 304
-    archive_product(catalogue.honey)
-    db.session.commit()
-    after = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-Modified-Since": since})
+    # (at noon in Vietnam: an hour before is the same day, so the date is the newest change)
+    with time_machine.travel(NOON, tick=False):
+        _backdate_catalogue(db.session, NOON - dt.timedelta(hours=1))
+        first = fetch(http, "thanhhoa", "json", tokens["thanhhoa"])
+        since = first.headers["Last-Modified"]
+        assert fetch(http, "thanhhoa", "json", tokens["thanhhoa"],
+                     headers={"If-Modified-Since": since}).status_code == 304
+    with time_machine.travel(NOON + dt.timedelta(seconds=10), tick=False):
+        archive_product(db.session.merge(catalogue.honey))
+        db.session.commit()
+        after = fetch(http, "thanhhoa", "json", tokens["thanhhoa"], headers={"If-Modified-Since": since})
     assert after.status_code == 200, "the feed lost an item but the client was told nothing changed"
     assert "Last-Modified" not in after.headers  # (the withdrawal is under a minute old)
 

@@ -9,7 +9,7 @@ the pages) took 10–25 ms, most of it the same each time.  A page is kept, per 
   change of anything a product card shows (the product, its photos, producer, OCOP
   recognitions, certificates, batches and recalls: ``marketplace.changes`` moves it and the
   product's ``version`` in the committing transaction); and which products changed in the
-  last ``base.SETTLE`` and how often (how many, the sum of their ids and of their versions):
+  last ``base.SETTLE`` and how often (how many; the sums of their ids, versions and products):
   a change is stamped before it commits, so one may appear with a stamp older than the
   newest and leave the maximum where it was (two app servers' clocks apart, or two commits
   in the other order), but it always moves these;
@@ -44,8 +44,9 @@ from ..models.base import SETTLE, local_today, utcnow
 SIZE = 256
 # the newest change of any product card, and the products changed since :recent (ix_product_updated_at)
 _NEWEST_CHANGE = text(
-    "SELECT (SELECT MAX(updated_at) FROM product), c.n, c.ids, c.versions FROM "
-    "(SELECT COUNT(*) AS n, SUM(id) AS ids, SUM(version) AS versions FROM product WHERE updated_at >= :recent) c")
+    "SELECT (SELECT MAX(updated_at) FROM product), c.n, c.ids, c.versions, c.pairs FROM "
+    "(SELECT COUNT(*) AS n, SUM(id) AS ids, SUM(version) AS versions, SUM(id * version) AS pairs FROM product "
+    "WHERE updated_at >= :recent) c")
 # a product page: that product, its producer's bank account (a removal leaves NULL) and what its
 # "buy again" links follow, its exchanges (models.listings_changed_sql)
 _CHANGE_OF_PRODUCT = text(
