@@ -11,8 +11,12 @@ reads with a personal access token (``/api/v1/products``, ``/api/v1/batches/…/
 and in all, and PostgreSQL's throughput as a share of SQLite's (target >= 0.8x); exit
 status 1 on any error.
 
-Run: ``.venv/bin/python bench/mixed.py`` (needs ``wrk``; about 6 minutes on 2 cores).  Knobs
-(environment): BENCH_STAMPS (1000000), BENCH_DURATION (60), BENCH_CONNECTIONS (64),
+Then, on the same server, each kind alone for BENCH_ALONE_DURATION seconds (stamps not yet
+scanned, the same catalogue and API paths): what each kind costs on PostgreSQL compared with
+SQLite by itself, so the mixed ratio can be read against its parts.
+
+Run: ``.venv/bin/python bench/mixed.py`` (needs ``wrk``; about 7 minutes on 2 cores).  Knobs
+(environment): BENCH_STAMPS (1000000), BENCH_DURATION (60), BENCH_ALONE_DURATION (15), BENCH_CONNECTIONS (64),
 BENCH_THREADS (4 per worker), BENCH_PG_URL (postgresql+psycopg://postgres@127.0.0.1:5432/test,
 "" to skip PostgreSQL).  On PostgreSQL the benchmark works in a schema of its own, dropped at
 the end.
@@ -38,6 +42,7 @@ os.environ.setdefault("BENCH_THREADS", "4")
 import scan  # noqa: E402  (the stamp benchmark's database builder and server)
 
 DURATION = int(os.environ.get("BENCH_DURATION", "60"))
+ALONE_DURATION = int(os.environ.get("BENCH_ALONE_DURATION", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MIX = (("stamp", 80), ("catalogue", 15), ("api", 5))
@@ -165,14 +170,16 @@ def add_catalogue(url: str) -> tuple[list[str], str]:
     return catalogue + ["api\t" + p for p in api], secret
 
 
-def mixed_paths(serials: list[str], extra: list[str], n: int) -> list[str]:
+def mixed_paths(serials: list[str], extra: list[str], n: int, mix=MIX) -> list[str]:
+    """``n`` "kind<TAB>path" lines drawn by the weights of ``mix``, each stamp line a serial of
+    ``serials`` in turn (each scanned once)."""
     catalogue = [p for p in extra if not p.startswith("api\t")]
     api = [p.split("\t", 1)[1] for p in extra if p.startswith("api\t")]
     rng = random.Random(7)
     lines = []
     stamps = iter(serials)
     for _ in range(n):
-        kind = rng.choices([k for k, _w in MIX], weights=[w for _k, w in MIX])[0]
+        kind = rng.choices([k for k, _w in mix], weights=[w for _k, w in mix])[0]
         if kind == "stamp":
             lines.append(f"stamp\t/s/{next(stamps)}")
         elif kind == "catalogue":
@@ -186,26 +193,13 @@ def ms(values_us: list[int], p: float) -> float:
     return scan.percentile(sorted(values_us), p) / 1000 if values_us else 0.0
 
 
-def run_one(label: str, url: str, wrk: str, tmp: str) -> dict:
-    started = time.perf_counter()
-    serials, _setup = scan.build_database(url)
-    extra, secret = add_catalogue(url)
-    print(f"[{label}] {scan.STAMPS:,} active stamps, {PRODUCTS} published products: built in "
-          f"{time.perf_counter() - started:.0f} s")
-    warm, serials = serials[:400], serials[400:]
-    lines = mixed_paths(serials, extra, len(serials))
-    paths_file = f"{tmp}/mixed-{label}.txt"
+def load(wrk: str, port: int, script: str, lines: list[str], paths_file: str, seconds: int, env: dict) -> dict:
+    """``wrk`` on ``lines`` for ``seconds``: per kind (and in all) requests, req/s, p50, p99
+    and errors, and the socket errors."""
     Path(paths_file).write_text("\n".join(lines) + "\n")
-    script = f"{tmp}/mixed.lua"
-    Path(script).write_text(WRK_SCRIPT)
-    env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench", SCAN_RECORDING="1",
-               BENCH_TOKEN=secret, API_RATE_LIMIT="1000000 per minute")
-    env.pop("SCAN_FLUSH_SECONDS", None)
-    with scan.serving(env) as port:
-        scan.warm_up(port, [f"/s/{s}" for s in warm] + [p for p in extra if not p.startswith("api\t")] * 4)
-        out = subprocess.run([wrk, "-t", str(CONNECTIONS), "-c", str(CONNECTIONS), "-d", f"{DURATION}s",
-                              "--timeout", "5s", "-s", script, f"http://127.0.0.1:{port}", "--", paths_file],
-                             capture_output=True, text=True, env=env)
+    out = subprocess.run([wrk, "-t", str(CONNECTIONS), "-c", str(CONNECTIONS), "-d", f"{seconds}s",
+                          "--timeout", "5s", "-s", script, f"http://127.0.0.1:{port}", "--", paths_file],
+                         capture_output=True, text=True, env=env)
     line = next((l for l in out.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}{out.stderr}")
@@ -223,6 +217,35 @@ def run_one(label: str, url: str, wrk: str, tmp: str) -> dict:
         errors = sum(k["errors"] for k in kinds.values()) if kind == "all" else kinds.get(kind, {}).get("errors", 0)
         result["kinds"][kind] = {"requests": len(values), "rps": len(values) / seconds, "errors": errors,
                                  "p50": ms(values, 50), "p99": ms(values, 99)}
+    return result
+
+
+def run_one(label: str, url: str, wrk: str, tmp: str) -> dict:
+    """The mixed load, then each kind alone, on one server over a database built for it."""
+    started = time.perf_counter()
+    serials, _setup = scan.build_database(url)
+    extra, secret = add_catalogue(url)
+    print(f"[{label}] {scan.STAMPS:,} active stamps, {PRODUCTS} published products: built in "
+          f"{time.perf_counter() - started:.0f} s")
+    warm, serials = serials[:400], serials[400:]
+    # the stamps alone get serials of their own (the last third), so they too are first scans
+    mixed_serials, alone_serials = serials[:2 * len(serials) // 3], serials[2 * len(serials) // 3:]
+    script = f"{tmp}/mixed.lua"
+    Path(script).write_text(WRK_SCRIPT)
+    env = dict(os.environ, DATABASE_URL=url, UPLOAD_DIR=f"{tmp}/uploads", SECRET_KEY="bench", SCAN_RECORDING="1",
+               BENCH_TOKEN=secret, API_RATE_LIMIT="1000000 per minute")
+    env.pop("SCAN_FLUSH_SECONDS", None)
+    paths_file = f"{tmp}/mixed-{label}.txt"
+    with scan.serving(env) as port:
+        scan.warm_up(port, [f"/s/{s}" for s in warm] + [p for p in extra if not p.startswith("api\t")] * 4)
+        result = load(wrk, port, script, mixed_paths(mixed_serials, extra, len(mixed_serials)), paths_file,
+                      DURATION, env)
+        result["alone"] = {}
+        if ALONE_DURATION > 0:
+            for kind, _w in MIX:
+                lines = mixed_paths(alone_serials, extra, len(alone_serials), mix=((kind, 1),))
+                found = load(wrk, port, script, lines, paths_file, ALONE_DURATION, env)
+                result["alone"][kind] = {**found["kinds"][kind], "socket_errors": found["socket_errors"]}
     return result
 
 
@@ -275,11 +298,23 @@ def main() -> int:
         if r["socket_errors"] or r["kinds"]["all"]["errors"]:
             failed = True
         print(f"{db_name:<12}socket errors (connect/read/write/timeout): {r['socket_errors']}")
+    alone = {name: r["alone"] for name, r in results.items() if r["alone"]}
+    if alone:
+        print(f"each kind alone, {ALONE_DURATION} s each, same servers and connections:")
+        print(f"{'database':<12}{'kind':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        for db_name, kinds in alone.items():
+            for kind, k in kinds.items():
+                print(f"{db_name:<12}{kind:<11}{k['rps']:>9.0f}{k['p50']:>9.1f}{k['p99']:>9.1f}{k['errors']:>8}")
+                failed = failed or bool(k["errors"] or k["socket_errors"])
     print(f"errors in all: {'0 (target 0: met)' if not failed else 'SOME (target 0: MISSED)'}")
     if {"SQLite", "PostgreSQL"} <= results.keys() and results["SQLite"]["kinds"]["all"]["rps"]:
         ratio = results["PostgreSQL"]["kinds"]["all"]["rps"] / results["SQLite"]["kinds"]["all"]["rps"]
         print(f"PostgreSQL / SQLite throughput: {ratio:.2f}x (issue 19's target >= {PG_TARGET}x: "
               f"{'met' if ratio >= PG_TARGET else 'MISSED'}; a missed one does not fail the run)")
+        if {"SQLite", "PostgreSQL"} <= alone.keys():
+            parts = ", ".join(f"{kind} {alone['PostgreSQL'][kind]['rps'] / alone['SQLite'][kind]['rps']:.2f}x"
+                              for kind in alone["SQLite"] if alone["SQLite"][kind]["rps"])
+            print(f"PostgreSQL / SQLite throughput, each kind alone: {parts}")
     print(f"machine load average after: {os.getloadavg()[0]:.2f}")
     return 1 if failed else 0
 
