@@ -208,8 +208,8 @@ def xml_element_name(name: str) -> str:
 def parse(data: dict, *, stored: bool = False) -> Profile:
     """A profile from its JSON form, checked: every part of its type (any other value, at any
     depth, is a ProfileError, never a TypeError), known formats and canonical fields, unique
-    exchange field names, non-negative integer limits, no control characters in any text but a
-    ``stored`` one's (saved before they were refused, it still serves: pages and feeds read it)."""
+    exchange field names, non-negative integer limits, no control characters in any text (looked
+    for where a profile is typed, not in a ``stored`` one read back: pages and feeds read it)."""
     printable = refuse_control_characters if not stored else (lambda part, values: None)
     if not isinstance(data, dict):
         raise ProfileError("profile", "a profile is a JSON object")
@@ -267,9 +267,8 @@ def parse(data: dict, *, stored: bool = False) -> Profile:
 
 def profile_of(exchange) -> Profile:
     """The exchange's profile: the officer's edit when there is one, else the shipped one."""
-    stored = exchange.profile is not None
-    data = exchange.profile if stored else shipped(exchange.code)
-    return parse(dict(data, code=exchange.code, name=data.get("name") or exchange.name), stored=stored)
+    data = exchange.profile if exchange.profile is not None else shipped(exchange.code)
+    return parse(dict(data, code=exchange.code, name=data.get("name") or exchange.name), stored=True)
 
 
 @dataclass(frozen=True)

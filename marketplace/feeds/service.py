@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from .. import params, public_facts
 from ..transactions import reads
 from ..models import Delivery, DeliveryStatus, Exchange, ExchangePage, Producer, ProducerStatus, Product
-from ..models.base import LOCAL_TZ, SETTLE, local_today, utcnow
+from ..models.base import SETTLE, day_bounds, local_today, utcnow
 from . import canonical, dfc, formats, itemcache, push
 from ..outbox import push_targets
 from .profiles import FORMATS, Profile, exchange_name, profile_of, reasons
@@ -82,7 +82,7 @@ def last_modified(latest: dt.datetime | None, today: dt.date, now: dt.datetime) 
     date too: recognitions and certificates lapse).  HTTP carries whole seconds, so a client
     asking ``If-Modified-Since`` with it is told 304 for any change stamped within that
     second: the date is given only once no change still to appear can be (``base.SETTLE``)."""
-    moment = max(m for m in (latest, dt.datetime.combine(today, dt.time(), LOCAL_TZ)) if m is not None)
+    moment = max(m for m in (latest, day_bounds(today)[0]) if m is not None)
     return moment if moment.replace(microsecond=0) + dt.timedelta(seconds=1) + SETTLE <= now else None
 
 

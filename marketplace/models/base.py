@@ -27,6 +27,12 @@ def delta_start(updated_since: dt.datetime) -> dt.datetime:
     return updated_since - SETTLE
 
 
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The moments a local (Asia/Ho_Chi_Minh) day runs between."""
+    start = dt.datetime.combine(day, dt.time(), LOCAL_TZ)
+    return start, start + dt.timedelta(days=1)
+
+
 def local_day(dialect_name: str, column):
     """SQL for the local (Asia/Ho_Chi_Minh) calendar day of a stored UTC moment: a date on
     PostgreSQL, ``YYYY-MM-DD`` text on SQLite (naive UTC text; Vietnam keeps no DST)."""

@@ -30,8 +30,7 @@ from flask import current_app
 
 from .. import rawsql
 from ..extensions import db
-from ..models.base import LOCAL_TZ
-from .retention import day_bounds
+from ..models.base import LOCAL_TZ, day_bounds
 from ..transactions import keep_wal_small, writes
 
 log = logging.getLogger("marketplace.scan")

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..models import Scan, ScanDay, ScanFold, Stamp
-from ..models.base import LOCAL_TZ, utcnow
+from ..models.base import LOCAL_TZ, day_bounds, utcnow
 
 
 @dataclass
@@ -30,12 +30,6 @@ class Folded:
     days: int = 0        # days folded by this run
     deleted: int = 0     # raw scans deleted
     batches: int = 0     # delete transactions
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC moments a local day runs between."""
-    start = dt.datetime.combine(day, dt.time(), LOCAL_TZ)
-    return start, start + dt.timedelta(days=1)
 
 
 def _buyers_scans_of(day: dt.date):
